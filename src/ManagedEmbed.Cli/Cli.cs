@@ -1,0 +1,87 @@
+using System.Text;
+
+namespace ManagedEmbed.Cli;
+
+/// <summary>Top-level dispatch: `membed GROUP [SUB] [options]`. Every error is one line on stderr and a non-zero exit.</summary>
+public static class Cli
+{
+    /// <summary>Exit code for bad input (usage, files, data).</summary>
+    public const int ExitBadInput = 2;
+    /// <summary>Exit code for an unexpected internal failure.</summary>
+    public const int ExitInternal = 70;
+
+    private static readonly Dictionary<string, Func<string[], int>> Groups = new(StringComparer.Ordinal)
+    {
+        ["embed"] = EncoderCommands.Embed,
+        ["tokenize"] = EncoderCommands.Tokenize,
+        ["similarity"] = EncoderCommands.Similarity,
+        ["info"] = EncoderCommands.Info,
+        ["model"] = EncoderCommands.Model,
+        ["bench"] = BenchCommands.Bench,
+        ["index"] = IndexCommands.Index,
+        ["data"] = IndexCommands.Data,
+        ["collection"] = CollectionCommands.Collection,
+        ["search"] = ProductCommands.Search,
+        ["eval"] = ProductCommands.Eval,
+        ["cluster"] = ProductCommands.Cluster,
+        ["pull"] = ProductCommands.Pull,
+    };
+
+    /// <summary>Runs one command line and returns the process exit code.</summary>
+    public static int Run(string[] args)
+    {
+        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        {
+            Console.Out.WriteLine(Usage);
+            return args.Length == 0 ? ExitBadInput : 0;
+        }
+        if (args[0] is "--version") { Console.Out.WriteLine(Version); return 0; }
+        if (!Groups.TryGetValue(args[0], out var handler))
+            return Fail($"unknown command '{args[0]}' (try 'membed --help')", ExitBadInput);
+        try
+        {
+            return handler(args[1..]);
+        }
+        catch (ManagedEmbedException e) { return Fail(e.Message, ExitBadInput); }
+        catch (FileNotFoundException e) { return Fail(e.Message, ExitBadInput); }
+        catch (DirectoryNotFoundException e) { return Fail(e.Message, ExitBadInput); }
+        catch (IOException e) { return Fail(e.Message, ExitBadInput); }
+        catch (UnauthorizedAccessException e) { return Fail(e.Message, ExitBadInput); }
+        catch (InvalidDataException e) { return Fail(e.Message, ExitBadInput); }
+        catch (DecoderFallbackException) { return Fail("input is not valid UTF-8", ExitBadInput); }
+        catch (Exception e) { return Fail($"internal error: {e.GetType().Name}: {OneLine(e.Message)}", ExitInternal); }
+    }
+
+    /// <summary>The version string printed by --version and `membed info`.</summary>
+    public static string Version => typeof(Cli).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
+    private static int Fail(string message, int code)
+    {
+        Console.Error.WriteLine("membed: error: " + OneLine(message));
+        return code;
+    }
+
+    private static string OneLine(string s) => s.ReplaceLineEndings(" ").Trim();
+
+    private const string Usage = """
+        membed — sentence embeddings and vector search in one binary
+
+        usage: membed COMMAND [options]
+
+          embed        --model DIR [--input FILE] [--batch-size N] [--threads N] [--normalize] [--format jsonl|fvecs] [--output FILE]
+          tokenize     --model DIR [--input FILE]
+          similarity   --model DIR TEXT TEXT [TEXT...]
+          info
+          model synth  --config C --vocab V --seed N [--pooling mean|cls|max|mean_sqrt_len] [--max-seq-length L] [--no-normalize] --out DIR
+          bench encode --model DIR --batch B --seq T --threads N [--seconds S]
+          index build  --vectors base.fvecs --kind flat|ivf [--nlist N] [--seed S] [--metric ip|l2] --out FILE
+          index search --index FILE --queries q.fvecs --k K [--nprobe N] [--threads N] [--batch-size B] --out ids.ivecs
+          data synth   --n N --dim D --clusters C --seed S --out FILE.fvecs
+          collection   create|add|upsert|update|get|query|delete|count|list --path DIR ...
+          search       --model DIR --corpus FILE [--k K] [--index flat|ivf] [--min-score S] QUERY [QUERY...]
+          eval pairs   --model DIR [--model DIR...] --input pairs.tsv [--threshold 0.5]
+          eval sts     --model DIR --input sts.tsv
+          cluster      --model DIR --input sentences.txt --k K [--seed S]
+          pull         sentence-transformers/all-MiniLM-L6-v2 [--dir DIR] [--endpoint URL]
+        """;
+}

@@ -1,0 +1,3 @@
+using ManagedEmbed.Cli;
+
+return Cli.Run(args);

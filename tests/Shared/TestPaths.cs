@@ -1,0 +1,45 @@
+namespace ManagedEmbed.Testing;
+
+/// <summary>Locates the repository, its committed fixtures and the read-only ../shared directory.</summary>
+internal static class TestPaths
+{
+    /// <summary>The checkout root (the directory holding ManagedEmbed.sln).</summary>
+    public static string RepoRoot { get; } = FindRepoRoot();
+
+    /// <summary>Committed reference fixtures (tests/fixtures).</summary>
+    public static string Fixtures => Path.Combine(RepoRoot, "tests", "fixtures");
+
+    /// <summary>
+    /// ../shared beside the checkout (or $MEMBED_SHARED). Tests that need it fail loudly when it is missing.
+    /// </summary>
+    public static string Shared
+    {
+        get
+        {
+            string dir = Environment.GetEnvironmentVariable("MEMBED_SHARED") is { Length: > 0 } env
+                ? env
+                : Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared"));
+            if (!Directory.Exists(Path.Combine(dir, "models")))
+                throw new InvalidOperationException($"../shared is missing: expected {dir}/models beside the checkout (CI provides it).");
+            return dir;
+        }
+    }
+
+    /// <summary>The real all-MiniLM-L6-v2 configuration/tokenizer files (no full weights).</summary>
+    public static string MiniLm => Path.Combine(Shared, "models", "all-MiniLM-L6-v2");
+
+    /// <summary>A fresh empty temporary directory.</summary>
+    public static string NewTempDir(string prefix = "membed-test")
+    {
+        string d = Path.Combine(Path.GetTempPath(), $"{prefix}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(d);
+        return d;
+    }
+
+    private static string FindRepoRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "ManagedEmbed.sln"))) return d.FullName;
+        throw new InvalidOperationException("cannot find ManagedEmbed.sln above " + AppContext.BaseDirectory);
+    }
+}
