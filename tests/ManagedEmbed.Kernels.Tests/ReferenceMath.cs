@@ -25,7 +25,7 @@ internal static class ReferenceMath
         if (x < 2) return 1 - Erf(x);
         // erfc(x) = e^(−x²)/√π · 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + 2/(x + …))))), evaluated bottom-up.
         double f = x;
-        for (int n = 3000; n >= 1; n--) f = x + n / 2.0 / f;
+        for (int n = x < 4 ? 3000 : 300; n >= 1; n--) f = x + n / 2.0 / f;
         return Math.Exp(-x * x) / Math.Sqrt(Math.PI) / f;
     }
 
