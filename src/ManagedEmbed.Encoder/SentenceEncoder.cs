@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using ManagedEmbed.Encoder.Bert;
 using ManagedEmbed.Encoder.Configuration;
 using ManagedEmbed.Encoder.Pooling;
+using ManagedEmbed.Encoder.Tokenization;
 using ManagedEmbed.Kernels;
 
 namespace ManagedEmbed.Encoder;
@@ -17,6 +18,7 @@ namespace ManagedEmbed.Encoder;
 public sealed partial class SentenceEncoder : IDisposable
 {
     private readonly BertModel _model;
+    private readonly BertTokenizer _tokenizer;
     private readonly ConcurrentBag<BertWorkspace> _workspaces = new();
     private readonly int _threads;
     private bool _disposed;
@@ -32,10 +34,11 @@ public sealed partial class SentenceEncoder : IDisposable
     /// <summary>Worker threads used by batch encoding.</summary>
     public int Threads => _threads;
 
-    private SentenceEncoder(SentenceModelConfig config, BertModel model, int threads, int maxSeqLength)
+    private SentenceEncoder(SentenceModelConfig config, BertModel model, BertTokenizer tokenizer, int threads, int maxSeqLength)
     {
         Config = config;
         _model = model;
+        _tokenizer = tokenizer;
         _threads = threads;
         MaxSeqLength = maxSeqLength;
         Dimension = SentencePooling.OutputDimension(config.Pooling, config.Bert.HiddenSize);
@@ -60,9 +63,39 @@ public sealed partial class SentenceEncoder : IDisposable
             maxSeq = m;
         }
         if (!File.Exists(config.WeightsPath)) throw new ManagedEmbedException($"missing model.safetensors: '{config.WeightsPath}' does not exist");
+        var tokenizer = BertTokenizer.Load(modelDirectory);
+        if (tokenizer.VocabSize > config.Bert.VocabSize)
+            throw new ManagedEmbedException($"model directory '{modelDirectory}': the vocabulary has {tokenizer.VocabSize} tokens but config.json vocab_size is {config.Bert.VocabSize}");
         var model = BertModel.Load(config.WeightsPath, config.Bert);
-        try { return new SentenceEncoder(config, model, threads, maxSeq); }
+        try { return new SentenceEncoder(config, model, tokenizer, threads, maxSeq); }
         catch { model.Dispose(); throw; }
+    }
+
+    /// <summary>The tokenizer (HF-exact WordPiece for this model's vocabulary and casing).</summary>
+    public BertTokenizer Tokenizer => _tokenizer;
+
+    /// <summary>Token ids of <paramref name="text"/>: [CLS] wordpieces [SEP], truncated to <see cref="MaxSeqLength"/>.</summary>
+    public int[] Tokenize(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return _tokenizer.Encode(text, MaxSeqLength);
+    }
+
+    /// <summary>Embeds one text (normalized when the model has a Normalize module, unless <paramref name="normalize"/> says otherwise).</summary>
+    public float[] Encode(string text, bool? normalize = null) => EncodeIds([Tokenize(text)], 1, normalize).Data;
+
+    /// <summary>
+    /// Embeds <paramref name="texts"/> in batches of <paramref name="batchSize"/> (texts sorted by length so each batch
+    /// holds similar lengths), returning contiguous [texts.Count, Dimension] in input order.
+    /// </summary>
+    public EmbeddingMatrix Encode(IReadOnlyList<string> texts, int batchSize = 32, bool? normalize = null, IProgress<EncodeProgress>? progress = null)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(texts);
+        var ids = new int[texts.Count][];
+        for (int i = 0; i < texts.Count; i++)
+            ids[i] = Tokenize(texts[i] ?? throw new ArgumentNullException(nameof(texts), $"text {i} is null"));
+        return EncodeIds(ids, batchSize, normalize, progress);
     }
 
     /// <summary>
