@@ -185,8 +185,9 @@ def pool(token_embeddings, attention_mask, pooling_cfg):
     if pooling_cfg.get("pooling_mode_cls_token"):
         outs.append(token_embeddings[:, 0])
     if pooling_cfg.get("pooling_mode_max_tokens"):
-        te = token_embeddings.clone()
-        te[mask == 0] = -1e9  # padding never wins the max
+        # sentence-transformers sets padded positions to -1e9 so padding never wins the max (masked_fill is the
+        # same operation without in-place indexing, so it also exports to ONNX).
+        te = token_embeddings.masked_fill(mask == 0, -1e9)
         outs.append(torch.max(te, 1)[0])
     if pooling_cfg.get("pooling_mode_mean_tokens") or pooling_cfg.get("pooling_mode_mean_sqrt_len_tokens"):
         sum_emb = torch.sum(token_embeddings * mask, 1)

@@ -212,6 +212,26 @@ class BertRefTests(unittest.TestCase):
                 m.encode([[101] + [5] * 10 + [102]])
 
 
+class OnnxExportTests(unittest.TestCase):
+    def test_export_and_evaluate(self):
+        import warnings
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+        import export_onnx
+        for act, pooling, opset in [("gelu", "mean", 14), ("gelu_new", "cls+max", 17)]:
+            with tempfile.TemporaryDirectory() as d:
+                write_model_dir(d, dict(SMALL, hidden_act=act), seed=11, pooling=pooling, normalize=True)
+                sm = bert_ref.SentenceModel(d)
+                p = os.path.join(d, "m.onnx")
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    export_onnx.export(export_onnx.SentenceGraph(sm).eval(), p,
+                                       ["last_hidden_state", "sentence_embedding"], opset)
+                res, ops = export_onnx.verify(sm, p, ["last_hidden_state", "sentence_embedding"])
+                REPORT[f"onnx {act} {pooling} opset {opset}"] = res
+                for v in res.values():
+                    self.assertLess(v, 1e-5)
+
+
 def numpy_forward(w, cfg, ids):
     def ln(x, g, b):
         mu = x.mean(-1, keepdims=True)
