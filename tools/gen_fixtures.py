@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import unicodedata
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -81,11 +82,31 @@ def check_model_dir(model, spec):
         raise SystemExit(f"gen_fixtures: synthesized {spec['name']} disagrees with its spec: {'; '.join(problems)}")
 
 
+def _dumps(obj):
+    """JSON with readable UTF-8, except that invisible characters (Unicode C* and Z* other than the space) are
+    written as \\uXXXX escapes (surrogate pairs above U+FFFF), so editors and diffs cannot alter them."""
+    out = []
+    for ch in json.dumps(obj, ensure_ascii=False):
+        cat = unicodedata.category(ch)
+        if ch != " " and cat[0] in "CZ":
+            cp = ord(ch)
+            if cp > 0xFFFF:
+                cp -= 0x10000
+                out.append("\\u%04x\\u%04x" % (0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF)))
+            else:
+                out.append("\\u%04x" % cp)
+        else:
+            out.append(ch)
+    text = "".join(out)
+    assert json.loads(text) == obj
+    return text
+
+
 def fixture_json(model_info, cases):
     """One case per line, so fixture diffs stay readable."""
-    lines = ['{"model": ' + json.dumps(model_info, ensure_ascii=False) + ',', ' "cases": [']
+    lines = ['{"model": ' + _dumps(model_info) + ',', ' "cases": [']
     for i, c in enumerate(cases):
-        lines.append("  " + json.dumps(c, ensure_ascii=False) + ("," if i + 1 < len(cases) else ""))
+        lines.append("  " + _dumps(c) + ("," if i + 1 < len(cases) else ""))
     lines.append(" ]}")
     return "\n".join(lines) + "\n"
 
