@@ -10,7 +10,7 @@ namespace ManagedEmbed.Encoder.Tests;
 /// tools/gen_fixtures.sh) is re-synthesized with its recorded arguments, its SHA-256 checked, then ids-level and
 /// text-level outputs are compared. No fixture at all is a failure, never a skip.
 /// </summary>
-public class ParityTests
+public class ParityTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     public static IEnumerable<object[]> Fixtures()
     {
@@ -70,7 +70,7 @@ public class ParityTests
         }
     }
 
-    private static void AssertClose(ReadOnlySpan<float> actual, float[] expected, double tol, string what)
+    private double AssertClose(ReadOnlySpan<float> actual, float[] expected, double tol, string what)
     {
         Assert.Equal(expected.Length, actual.Length);
         double max = 0; int at = -1;
@@ -80,7 +80,10 @@ public class ParityTests
             if (!(d <= max)) { max = d; at = i; }
         }
         Assert.True(max <= tol, $"{what}: max |Δ| = {max:E3} at {at} exceeds {tol:E0}");
+        return max;
     }
+
+    private void Report(string what, IEnumerable<double> deltas) => output.WriteLine($"{what}: max |Δ| = {deltas.DefaultIfEmpty(0).Max():E3}");
 
     [Theory]
     [MemberData(nameof(Fixtures))]
@@ -92,14 +95,18 @@ public class ParityTests
         var ids = f.Cases.Select(c => c.Ids).ToList();
         var pooled = enc.EncodeIds(ids, batchSize: 8, normalize: false);
         var output = enc.EncodeIds(ids, batchSize: 8);
+        var dp = new List<double>(); var de = new List<double>(); var ds = new List<double>();
         for (int i = 0; i < f.Cases.Count; i++)
         {
-            AssertClose(pooled.Row(i), f.Cases[i].Pooled, 1e-4, $"{fixture} case {i} pooled");
-            AssertClose(output.Row(i), f.Cases[i].Embedding, f.Normalize ? 1e-5 : 1e-4, $"{fixture} case {i} embedding");
+            dp.Add(AssertClose(pooled.Row(i), f.Cases[i].Pooled, 1e-4, $"{fixture} case {i} pooled"));
+            de.Add(AssertClose(output.Row(i), f.Cases[i].Embedding, f.Normalize ? 1e-5 : 1e-4, $"{fixture} case {i} embedding"));
         }
         // One at a time gives the same (padding/batching never leaks).
         for (int i = 0; i < f.Cases.Count; i++)
-            AssertClose(enc.EncodeIds(ids[i]), f.Cases[i].Embedding, f.Normalize ? 1e-5 : 1e-4, $"{fixture} case {i} single");
+            ds.Add(AssertClose(enc.EncodeIds(ids[i]), f.Cases[i].Embedding, f.Normalize ? 1e-5 : 1e-4, $"{fixture} case {i} single"));
+        Report($"{fixture} pooled ({f.Cases.Count} cases)", dp);
+        Report($"{fixture} embedding batched", de);
+        Report($"{fixture} embedding one at a time", ds);
     }
 
     [Theory]
@@ -121,8 +128,10 @@ public class ParityTests
         var f = Load(fixture);
         using var enc = SentenceEncoder.Load(f.ModelDir);
         var m = enc.Encode(f.Cases.Select(c => c.Text).ToList(), batchSize: 16);
+        var d = new List<double>();
         for (int i = 0; i < f.Cases.Count; i++)
-            AssertClose(m.Row(i), f.Cases[i].Embedding, f.Normalize ? 1e-5 : 1e-4, $"{fixture} case {i} end to end");
+            d.Add(AssertClose(m.Row(i), f.Cases[i].Embedding, f.Normalize ? 1e-5 : 1e-4, $"{fixture} case {i} end to end"));
+        Report($"{fixture} text → embedding", d);
     }
 
     private static class Json
