@@ -21,6 +21,7 @@ public sealed partial class SentenceEncoder : IDisposable
     private readonly BertTokenizer _tokenizer;
     private readonly ConcurrentBag<BertWorkspace> _workspaces = new();
     private readonly int _threads;
+    private readonly KernelThreadPool? _pool;
     private bool _disposed;
 
     /// <summary>The parsed model directory.</summary>
@@ -31,7 +32,7 @@ public sealed partial class SentenceEncoder : IDisposable
     public int MaxSeqLength { get; }
     /// <summary>True when modules.json lists a Normalize module, so outputs are unit-length unless asked otherwise.</summary>
     public bool NormalizesByDefault => Config.Normalize;
-    /// <summary>Worker threads used by batch encoding.</summary>
+    /// <summary>Threads each forward pass is split across.</summary>
     public int Threads => _threads;
 
     private SentenceEncoder(SentenceModelConfig config, BertModel model, BertTokenizer tokenizer, int threads, int maxSeqLength)
@@ -40,6 +41,7 @@ public sealed partial class SentenceEncoder : IDisposable
         _model = model;
         _tokenizer = tokenizer;
         _threads = threads;
+        _pool = threads > 1 ? new KernelThreadPool(threads) : null;
         MaxSeqLength = maxSeqLength;
         Dimension = SentencePooling.OutputDimension(config.Pooling, config.Bert.HiddenSize);
     }
@@ -134,6 +136,7 @@ public sealed partial class SentenceEncoder : IDisposable
             for (int i = start; i < end; i++) seqs[i - start] = ids[order[i]];
             var batch = new TokenBatch(seqs);
             var ws = RentWorkspace();
+            ws.Pool = _pool;
             try
             {
                 _model.Forward(batch, ws);
@@ -144,9 +147,10 @@ public sealed partial class SentenceEncoder : IDisposable
             progress?.Report(new EncodeProgress(done, ids.Count));
         }
 
-        int workers = Math.Min(_threads, batchCount);
-        if (workers <= 1) for (int bi = 0; bi < batchCount; bi++) RunBatch(bi);
-        else Parallel.For(0, batchCount, new ParallelOptions { MaxDegreeOfParallelism = workers }, RunBatch);
+        // Batches run one after another; each GEMM is split across the encoder's thread pool (rows and panels), which
+        // helps a single short text as much as a large batch. Concurrent callers share the pool safely (a caller that
+        // finds it busy runs its work inline).
+        for (int bi = 0; bi < batchCount; bi++) RunBatch(bi);
         return new EmbeddingMatrix(ids.Count, Dimension, output);
     }
 
@@ -172,6 +176,7 @@ public sealed partial class SentenceEncoder : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        _pool?.Dispose();
         _model.Dispose();
     }
 }

@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using ManagedEmbed.Encoder.Configuration;
 using ManagedEmbed.Kernels;
 
@@ -37,10 +36,12 @@ public sealed class BertFeedForward
         int tokens = batch.TotalTokens;
         Span<float> hidden = ws.Hidden.AsSpan(0, tokens * _hidden);
         Span<float> intermediate = ws.Intermediate.AsSpan(0, tokens * _ff);
-        Span<float> projected = ws.Projected.AsSpan(0, tokens * _hidden);
-        Gemm.Linear(hidden, tokens, _intermediate, _intermediateBias, intermediate, _activation);
-        Gemm.Linear(intermediate, tokens, _output, _outputBias, projected);
-        TensorPrimitives.Add(projected, hidden, hidden);
-        Normalization.LayerNorm(hidden, _lnGamma, _lnBeta, _eps);
+        // intermediate = act(hidden·W₁ᵀ + b₁); next = (intermediate·W₂ᵀ + b₂) + hidden (residual in the epilogue,
+        // Hugging Face's order); LayerNorm; next becomes the hidden states.
+        Span<float> next = ws.Next.AsSpan(0, tokens * _hidden);
+        Gemm.Linear(hidden, tokens, _intermediate, _intermediateBias, intermediate, _activation, default, ws.Pool);
+        Gemm.Linear(intermediate, tokens, _output, _outputBias, next, Activation.None, hidden, ws.Pool);
+        Normalization.LayerNorm(next, _lnGamma, _lnBeta, _eps);
+        ws.SwapHidden();
     }
 }

@@ -52,7 +52,7 @@ public sealed class BertSelfAttention
         Span<float> context = ws.Context.AsSpan(0, tokens * h);
 
         // 1. Q | K | V for every token: [tokens, 3h].
-        Gemm.Linear(hidden, tokens, _qkv, _qkvBias, qkv);
+        Gemm.Linear(hidden, tokens, _qkv, _qkvBias, qkv, Activation.None, default, ws.Pool);
 
         // 2. Per sequence and head: P = softmax(Q Kᵀ · scale) over the sequence's own tokens; context = P V.
         for (int s = 0; s < batch.Count; s++)
@@ -77,10 +77,11 @@ public sealed class BertSelfAttention
             }
         }
 
-        // 3. Output dense, residual, LayerNorm.
-        Span<float> projected = ws.Projected.AsSpan(0, tokens * h);
-        Gemm.Linear(context, tokens, _outDense, _outBias, projected);
-        TensorPrimitives.Add(projected, hidden, hidden);
-        Normalization.LayerNorm(hidden, _lnGamma, _lnBeta, _eps);
+        // 3. next = (context·Wᵀ + b) + hidden, the residual added in the GEMM epilogue in Hugging Face's order (the
+        //    dense output is complete before the residual joins it); then LayerNorm; next becomes the hidden states.
+        Span<float> next = ws.Next.AsSpan(0, tokens * h);
+        Gemm.Linear(context, tokens, _outDense, _outBias, next, Activation.None, hidden, ws.Pool);
+        Normalization.LayerNorm(next, _lnGamma, _lnBeta, _eps);
+        ws.SwapHidden();
     }
 }

@@ -1,3 +1,5 @@
+using ManagedEmbed.Kernels;
+
 namespace ManagedEmbed.Encoder.Bert;
 
 /// <summary>
@@ -6,14 +8,16 @@ namespace ManagedEmbed.Encoder.Bert;
 /// </summary>
 public sealed class BertWorkspace
 {
+    /// <summary>Threads the GEMMs of this forward pass are split across (null = the calling thread only).</summary>
+    public KernelThreadPool? Pool { get; set; }
     /// <summary>Hidden states [tokens, hidden].</summary>
     public float[] Hidden = [];
     /// <summary>Fused query/key/value projections [tokens, 3·hidden].</summary>
     public float[] Qkv = [];
     /// <summary>Attention context [tokens, hidden].</summary>
     public float[] Context = [];
-    /// <summary>Output of a dense layer before the residual add [tokens, hidden].</summary>
-    public float[] Projected = [];
+    /// <summary>Receives a block's output (dense + bias + residual) before it becomes <see cref="Hidden"/> by <see cref="SwapHidden"/> [tokens, hidden].</summary>
+    public float[] Next = [];
     /// <summary>Feed-forward intermediate activations [tokens, intermediate].</summary>
     public float[] Intermediate = [];
     /// <summary>Attention probabilities of one (sequence, head) [maxLen, maxLen].</summary>
@@ -27,11 +31,14 @@ public sealed class BertWorkspace
         Grow(ref Hidden, (long)tokens * hidden);
         Grow(ref Qkv, (long)tokens * 3 * hidden);
         Grow(ref Context, (long)tokens * hidden);
-        Grow(ref Projected, (long)tokens * hidden);
+        Grow(ref Next, (long)tokens * hidden);
         Grow(ref Intermediate, (long)tokens * intermediate);
         Grow(ref Scores, (long)maxLen * maxLen);
         Grow(ref ValuesT, (long)headDim * maxLen);
     }
+
+    /// <summary>Makes <see cref="Next"/> the hidden states (and recycles the old ones as the next <see cref="Next"/>).</summary>
+    public void SwapHidden() => (Hidden, Next) = (Next, Hidden);
 
     private static void Grow(ref float[] a, long n)
     {
