@@ -42,6 +42,7 @@ public class SafeTensorsTests
         var w = f.ReadFloat("w"); // "bert." prefix accepted
         Assert.True(w.IsZeroCopy);
         Assert.Equal(values, w.Span.ToArray());
+        Assert.Equal(values, f.ReadFloatArray(f.Get("w")));
         Assert.Equal(new[] { 0f, 7f, -0.125f }, w.Row(1).ToArray());
         Assert.Equal(new long[] { 42 }, f.ReadInt64(f.Get("ids")));
         Assert.Contains("'missing'", Assert.Throws<ManagedEmbedException>(() => f.Get("missing")).Message);
@@ -89,6 +90,9 @@ public class SafeTensorsTests
         Assert.Equal(halves.Select(x => (float)x).ToArray(), h.Span.ToArray());
         Assert.True(float.IsNegative(h.Span[5]));
         Assert.Equal(expectedBf, f.ReadFloat("b").Span.ToArray());
+        // The file-read path (used for weights that get re-packed) converts identically.
+        Assert.Equal(h.Span.ToArray(), f.ReadFloatArray(f.Get("h")));
+        Assert.Equal(expectedBf, f.ReadFloatArray(f.Get("b")));
         Assert.Equal(-3.140625f, f.ReadFloat("b").Span[1]); // exactly representable in bf16
     }
 

@@ -20,9 +20,9 @@ public sealed class BertFeedForward
         string p = $"encoder.layer.{layer}.";
         _hidden = c.HiddenSize;
         _ff = c.IntermediateSize;
-        _intermediate = PackedMatrix.FromRowMajor(w.Get(p + "intermediate.dense.weight").Span, _ff, _hidden);
+        _intermediate = PackedMatrix.FromRowMajor(w.GetArray(p + "intermediate.dense.weight"), _ff, _hidden);
         _intermediateBias = w.GetArray(p + "intermediate.dense.bias");
-        _output = PackedMatrix.FromRowMajor(w.Get(p + "output.dense.weight").Span, _hidden, _ff);
+        _output = PackedMatrix.FromRowMajor(w.GetArray(p + "output.dense.weight"), _hidden, _ff);
         _outputBias = w.GetArray(p + "output.dense.bias");
         _lnGamma = w.GetArray(p + "output.LayerNorm.weight");
         _lnBeta = w.GetArray(p + "output.LayerNorm.bias");

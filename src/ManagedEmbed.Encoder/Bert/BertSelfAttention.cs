@@ -27,11 +27,11 @@ public sealed class BertSelfAttention
         string[] parts = ["query", "key", "value"];
         for (int i = 0; i < 3; i++)
         {
-            w.Get(p + $"self.{parts[i]}.weight").Span.CopyTo(fused.AsSpan(i * h * h, h * h));
-            w.Get(p + $"self.{parts[i]}.bias").Span.CopyTo(_qkvBias.AsSpan(i * h, h));
+            w.GetArray(p + $"self.{parts[i]}.weight").CopyTo(fused.AsSpan(i * h * h, h * h));
+            w.GetArray(p + $"self.{parts[i]}.bias").CopyTo(_qkvBias.AsSpan(i * h, h));
         }
         _qkv = PackedMatrix.FromRowMajor(fused, 3 * h, h);
-        _outDense = PackedMatrix.FromRowMajor(w.Get(p + "output.dense.weight").Span, h, h);
+        _outDense = PackedMatrix.FromRowMajor(w.GetArray(p + "output.dense.weight"), h, h);
         _outBias = w.GetArray(p + "output.dense.bias");
         _lnGamma = w.GetArray(p + "output.LayerNorm.weight");
         _lnBeta = w.GetArray(p + "output.LayerNorm.bias");

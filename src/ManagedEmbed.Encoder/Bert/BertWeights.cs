@@ -54,6 +54,6 @@ public sealed class BertWeights
     /// <summary>A resolved parameter as float32 (zero-copy when stored as F32).</summary>
     public FloatTensor Get(string name) => _file.ReadFloat(_resolved[name]);
 
-    /// <summary>A resolved parameter copied into a new array.</summary>
-    public float[] GetArray(string name) => Get(name).Span.ToArray();
+    /// <summary>A resolved parameter copied into a new array (read from the file, not through the mapping).</summary>
+    public float[] GetArray(string name) => _file.ReadFloatArray(_resolved[name]);
 }
