@@ -157,6 +157,17 @@ public class SafeTensorsTests
     }
 
     [Fact]
+    public void ZeroCopyViewsDieWithTheFile()
+    {
+        string path = WriteRaw(Encoding.UTF8.GetBytes("""{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"""), new byte[8]);
+        var f = SafeTensorsFile.Open(path);
+        var w = f.ReadFloat("w");
+        Assert.Equal(2, w.Span.Length);
+        f.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => w.Span.Length);
+    }
+
+    [Fact]
     public void MissingFileIsAClearError() =>
         Assert.Contains("does not exist", Assert.Throws<ManagedEmbedException>(() => SafeTensorsFile.Open("/nonexistent/x.safetensors")).Message);
 }
