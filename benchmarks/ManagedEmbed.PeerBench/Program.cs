@@ -63,7 +63,8 @@ foreach (var (b, t, threads) in shapes)
     var outputNames = new[] { "last_hidden_state" };
     using var runOptions = new RunOptions();
 
-    void Ours() => model.Forward(batch, ws, pool);
+    ws.Pool = pool;
+    void Ours() => model.Forward(batch, ws);
     float[] OrtRun(bool copy)
     {
         using var outputs = session.Run(runOptions, inputNames, inputs, outputNames);

@@ -102,12 +102,14 @@ public class ForwardPassTests
         }
     }
 
-    [Fact]
-    public void ConcurrentCallsOnOneModelAgree()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void ConcurrentCallsOnOneModelAgree(int threads)
     {
         string dir = TestModels.Tiny(seed: 8);
         var seqs = TestModels.RandomIds(12, 2, 30, seed: 4);
-        using var enc = SentenceEncoder.Load(dir, new EncoderOptions { Threads = 1 });
+        using var enc = SentenceEncoder.Load(dir, new EncoderOptions { Threads = threads });
         var expected = enc.EncodeIds(seqs, batchSize: 4).Data;
         var results = new float[8][];
         Parallel.For(0, 8, i => results[i] = enc.EncodeIds(seqs, batchSize: 1 + i % 4).Data);

@@ -1,5 +1,4 @@
 using ManagedEmbed.Encoder.Configuration;
-using ManagedEmbed.Kernels;
 
 namespace ManagedEmbed.Encoder.Bert;
 
@@ -17,11 +16,11 @@ public sealed class BertLayer
         FeedForward = new BertFeedForward(w, c, layer);
     }
 
-    /// <summary>Transforms the hidden states in place (kernels split across <paramref name="pool"/>, null = calling thread).</summary>
-    public void Forward(TokenBatch batch, BertWorkspace ws, KernelThreadPool? pool = null)
+    /// <summary>Transforms the hidden states in place.</summary>
+    public void Forward(TokenBatch batch, BertWorkspace ws)
     {
-        Attention.Forward(batch, ws, pool);
-        FeedForward.Forward(batch, ws, pool);
+        Attention.Forward(batch, ws);
+        FeedForward.Forward(batch, ws);
     }
 }
 
@@ -38,9 +37,9 @@ public sealed class BertEncoder
         Layers = layers;
     }
 
-    /// <summary>Runs every layer over the hidden states in place (kernels split across <paramref name="pool"/>, null = calling thread).</summary>
-    public void Forward(TokenBatch batch, BertWorkspace ws, KernelThreadPool? pool = null)
+    /// <summary>Runs every layer over the hidden states in place.</summary>
+    public void Forward(TokenBatch batch, BertWorkspace ws)
     {
-        foreach (var layer in Layers) layer.Forward(batch, ws, pool);
+        foreach (var layer in Layers) layer.Forward(batch, ws);
     }
 }

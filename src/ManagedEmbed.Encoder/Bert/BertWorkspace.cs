@@ -1,3 +1,5 @@
+using ManagedEmbed.Kernels;
+
 namespace ManagedEmbed.Encoder.Bert;
 
 /// <summary>
@@ -6,12 +8,16 @@ namespace ManagedEmbed.Encoder.Bert;
 /// </summary>
 public sealed class BertWorkspace
 {
+    /// <summary>Threads the GEMMs of this forward pass are split across (null = the calling thread only).</summary>
+    public KernelThreadPool? Pool { get; set; }
     /// <summary>Hidden states [tokens, hidden].</summary>
     public float[] Hidden = [];
     /// <summary>Fused query/key/value projections [tokens, 3·hidden].</summary>
     public float[] Qkv = [];
     /// <summary>Attention context [tokens, hidden].</summary>
     public float[] Context = [];
+    /// <summary>Receives a block's output (dense + bias + residual) before it becomes <see cref="Hidden"/> by <see cref="SwapHidden"/> [tokens, hidden].</summary>
+    public float[] Next = [];
     /// <summary>Rows per feed-forward block (see <see cref="BertFeedForward"/>).</summary>
     public const int FeedForwardRows = 256;
     /// <summary>Feed-forward intermediate activations of one block of rows [min(tokens, FeedForwardRows), intermediate].</summary>
@@ -25,8 +31,12 @@ public sealed class BertWorkspace
         Grow(ref Hidden, (long)tokens * hidden);
         Grow(ref Qkv, (long)tokens * 3 * hidden);
         Grow(ref Context, (long)tokens * hidden);
+        Grow(ref Next, (long)tokens * hidden);
         Grow(ref Intermediate, (long)Math.Min(tokens, FeedForwardRows) * intermediate);
     }
+
+    /// <summary>Makes <see cref="Next"/> the hidden states (and recycles the old ones as the next <see cref="Next"/>).</summary>
+    public void SwapHidden() => (Hidden, Next) = (Next, Hidden);
 
     private static void Grow(ref float[] a, long n)
     {
