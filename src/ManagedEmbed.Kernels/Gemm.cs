@@ -233,6 +233,10 @@ internal sealed unsafe class GemmJob : KernelWork
     private void Compute(int r0, int r1, int p0, int p1)
     {
         int mr = GemmKernels.MR, nr = GemmKernels.NR, kcMax = GemmKernels.KC, mcMax = GemmKernels.MC;
+        // Few rows (e.g. one short sentence): each panel is used by only a tile or two, so blocking K for L1 reuse
+        // buys nothing; walking whole panels instead makes the weight stream one sequential read (panels are
+        // contiguous), which the hardware prefetchers follow from memory.
+        if (r1 - r0 <= mcMax) kcMax = _k;
         int tileSize = mr * nr, tailASize = mr * kcMax;
         float[] scratch = t_tiles is { } t && t.Length >= tileSize + tailASize ? t : (t_tiles = GC.AllocateArray<float>(tileSize + tailASize, pinned: true));
         fixed (float* sp = scratch)
