@@ -213,6 +213,27 @@ public sealed partial class BertTokenizer
         return tokens;
     }
 
+    /// <summary>
+    /// The normalized, pre-tokenized pieces of a text in order (before WordPiece), with Special=true for special
+    /// tokens matched in the text. For tests and diagnostics.
+    /// </summary>
+    internal List<(string Piece, bool Special)> PreTokenize(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var ids = new IdBuffer(int.MaxValue);
+        var scratch = new Scratch { Collect = [] };
+        try
+        {
+            Run(text, ref ids, scratch);
+            return scratch.Collect;
+        }
+        finally
+        {
+            ids.Dispose();
+            scratch.Dispose();
+        }
+    }
+
     // ---- pipeline ----
 
     private void Run(ReadOnlySpan<char> text, ref IdBuffer ids, Scratch s)
@@ -238,6 +259,7 @@ public sealed partial class BertTokenizer
                 continue;
             }
             if (!Segment(text[start..i], ref ids, s)) return;
+            s.Collect?.Add((_specialTokens[match], true));
             ids.Add(_specialIds[match]);
             if (ids.Full) return;
             i += _specialTokens[match].Length;
@@ -328,6 +350,13 @@ public sealed partial class BertTokenizer
     /// <summary>WordPiece of one piece (code points). Returns false once the id budget is full.</summary>
     private bool WordPiece(ReadOnlySpan<int> piece, ref IdBuffer ids, Scratch s)
     {
+        if (s.Collect is not null)
+        {
+            var sb = new StringBuilder(piece.Length);
+            foreach (int cp in piece) sb.Append(new Rune(cp).ToString());
+            s.Collect.Add((sb.ToString(), false));
+            return true;
+        }
         if (piece.Length > _maxCharsPerWord) // code points, as HF (ML.Tokenizers would count UTF-16 units)
         {
             ids.Add(UnkId);
@@ -387,6 +416,9 @@ public sealed partial class BertTokenizer
     {
         private int[]? _raw, _lower, _nfd;
         private char[]? _chars;
+
+        /// <summary>When set, pieces are collected here instead of being WordPiece-encoded (PreTokenize).</summary>
+        public List<(string Piece, bool Special)>? Collect;
 
         public Span<int> Raw(int n) => Get(ref _raw, n);
         public Span<int> Lower(int n) => Get(ref _lower, n);
