@@ -272,6 +272,7 @@ public sealed partial class BertTokenizer
     private bool Segment(ReadOnlySpan<char> seg, ref IdBuffer ids, Scratch s)
     {
         if (seg.IsEmpty) return true;
+        if (System.Text.Ascii.IsValid(seg) && s.Collect is null) return AsciiSegment(seg, ref ids, s);
         Span<int> raw = s.Raw(seg.Length);
         int len = 0;
         bool ascii = true;
@@ -305,6 +306,38 @@ public sealed partial class BertTokenizer
             ascii &= cp < 0x80;
         }
         return len == 0 || Word(raw[..len], ascii, ref ids, s);
+    }
+
+    /// <summary>
+    /// The same pipeline for an all-ASCII segment, straight on chars: no code point buffers, and lowercasing, accent
+    /// stripping (a no-op on ASCII), CJK and final sigma need no tables.
+    /// </summary>
+    private bool AsciiSegment(ReadOnlySpan<char> seg, ref IdBuffer ids, Scratch s)
+    {
+        Span<char> piece = s.Chars(seg.Length);
+        int len = 0;
+        foreach (char ch in seg)
+        {
+            char c = ch;
+            if (c < ' ' ? c is not ('\t' or '\n' or '\r') : c == '\x7f') continue; // dropped controls
+            if (c is ' ' or '\t' or '\n' or '\r')
+            {
+                if (len > 0 && !WordPieceChars(piece[..len], len, ref ids)) return false;
+                len = 0;
+                continue;
+            }
+            if (UnicodeTables.IsPunctuation(c))
+            {
+                if (len > 0 && !WordPieceChars(piece[..len], len, ref ids)) return false;
+                len = 0;
+                piece[0] = c;
+                if (!WordPieceChars(piece[..1], 1, ref ids)) return false;
+                continue;
+            }
+            if (_lowerCase && (uint)(c - 'A') <= 'Z' - 'A') c = (char)(c + 32);
+            piece[len++] = c;
+        }
+        return len == 0 || WordPieceChars(piece[..len], len, ref ids);
     }
 
     /// <summary>Lowercase / strip accents one whitespace-delimited word, then split it on punctuation.</summary>
@@ -357,17 +390,28 @@ public sealed partial class BertTokenizer
             s.Collect.Add((sb.ToString(), false));
             return true;
         }
-        if (piece.Length > _maxCharsPerWord) // code points, as HF (ML.Tokenizers would count UTF-16 units)
+        Span<char> chars = s.Chars(2 * piece.Length);
+        int n = 0;
+        foreach (int cp in piece)
+        {
+            if (cp < 0x10000) chars[n++] = (char)cp;
+            else
+            {
+                chars[n++] = (char)(0xD7C0 + (cp >> 10));
+                chars[n++] = (char)(0xDC00 | (cp & 0x3FF));
+            }
+        }
+        return WordPieceChars(chars[..n], piece.Length, ref ids);
+    }
+
+    /// <summary>WordPiece of one piece given as UTF-16 with its code point count.</summary>
+    private bool WordPieceChars(ReadOnlySpan<char> text, int codePoints, ref IdBuffer ids)
+    {
+        if (codePoints > _maxCharsPerWord) // code points, as HF (ML.Tokenizers would count UTF-16 units)
         {
             ids.Add(UnkId);
             return !ids.Full;
         }
-        Span<char> chars = s.Chars(2 * piece.Length);
-        int n = 0;
-        foreach (int cp in piece)
-            n += new Rune(cp).EncodeToUtf16(chars[n..]);
-        ReadOnlySpan<char> text = chars[..n];
-
         // The greedy algorithm's first probe is the whole piece; answering it from our own dictionary is identical
         // and avoids the per-call allocations of Tokenizer.EncodeToIds for the common whole-word case.
         if (_lookup.TryGetValue(text, out int id))

@@ -98,3 +98,22 @@ public class BertTokenizerPropertyTests
         Assert.Equal(NoSpecials.Value.EncodeWithoutSpecialTokens(text.Value), NoSpecials.Value.EncodeWithoutSpecialTokens(upper.ToString()));
     }
 }
+
+[Properties(Arbitrary = [typeof(TokenizerArbitraries)], MaxTest = 300)]
+public class BertTokenizerFastPathPropertyTests
+{
+    private static readonly Lazy<BertTokenizer> Uncased = new(() => BertTokenizer.Load(TestPaths.MiniLm));
+
+    [Property]
+    public void AsciiFastPathMatchesGeneralPipeline(TokText text)
+    {
+        // Encode takes a char-level fast path for all-ASCII segments; PreTokenize always runs the general
+        // code-point pipeline. Their pieces must encode identically.
+        var ascii = new string(text.Value.Select(c => (char)(c & 0x7F)).ToArray());
+        BertTokenizer tok = Uncased.Value;
+        var viaPieces = new List<int>();
+        foreach ((string piece, bool special) in tok.PreTokenize(ascii))
+            viaPieces.AddRange(special ? [tok.Encode(piece, 3)[1]] : tok.EncodeWithoutSpecialTokens(piece));
+        Assert.Equal(viaPieces.ToArray(), tok.EncodeWithoutSpecialTokens(ascii));
+    }
+}
