@@ -205,6 +205,7 @@ public sealed partial class BertTokenizer
             MaskToken = options.MaskToken,
             ContinuingSubwordPrefix = prefix,
             MaxInputCharsPerWord = maxChars,
+            LowercaseFinalSigma = options.LowercaseFinalSigma,
             RecognizeSpecialTokensInText = options.RecognizeSpecialTokensInText,
         };
         return [.. tokens];

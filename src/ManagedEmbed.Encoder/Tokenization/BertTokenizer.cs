@@ -15,7 +15,9 @@ namespace ManagedEmbed.Encoder.Tokenization;
 /// <item>clean: drop NUL, U+FFFD and every C* character except \t \n \r; lone UTF-16 surrogates count as U+FFFD and
 /// are therefore dropped too (they cannot occur in Python/Rust strings decoded from UTF-8);</item>
 /// <item>whitespace (space, \t, \n, \r, Zs, Zl, Zp) separates words; CJK ideographs become single-character words;</item>
-/// <item>uncased: lowercase each word with Python str.lower semantics (U+0130 → "i\u0307", final sigma);
+/// <item>uncased: lowercase each character with its full Unicode mapping (U+0130 → "i\u0307"; capital sigma → σ,
+/// as both HF implementations do; Python's final-sigma rule is opt-in, see
+/// <see cref="BertTokenizerOptions.LowercaseFinalSigma"/>);
 /// strip accents (NFD, drop Mn) when StripAccents is true, or null and lowercasing;</item>
 /// <item>split each word on punctuation (ASCII 33–47, 58–64, 91–96, 123–126 and Unicode P*);</item>
 /// <item>WordPiece, greedy longest-match-first with the ## prefix; a piece of more than MaxInputCharsPerWord code
@@ -33,7 +35,7 @@ public sealed partial class BertTokenizer
     private readonly string[] _idToToken;
     private readonly FrozenDictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
     private readonly WordPieceTokenizer _wordPiece;
-    private readonly bool _lowerCase, _stripAccents, _chineseChars;
+    private readonly bool _lowerCase, _finalSigma, _stripAccents, _chineseChars;
     private readonly int _maxCharsPerWord;
     private readonly string[] _specialTokens; // longest first
     private readonly int[] _specialIds;
@@ -95,6 +97,7 @@ public sealed partial class BertTokenizer
             throw new ArgumentException($"the unknown token '{options.UnknownToken}' must not contain whitespace or control characters", nameof(options));
 
         _lowerCase = options.LowerCase;
+        _finalSigma = options.LowercaseFinalSigma;
         _stripAccents = options.StripAccents ?? options.LowerCase;
         _chineseChars = options.TokenizeChineseChars;
         _maxCharsPerWord = options.MaxInputCharsPerWord;
@@ -355,7 +358,7 @@ public sealed partial class BertTokenizer
             if (_lowerCase)
             {
                 Span<int> lower = s.Lower(2 * w.Length);
-                w = lower[..UnicodeTables.Lower(w, lower)];
+                w = lower[..UnicodeTables.Lower(w, lower, _finalSigma)];
             }
             if (_stripAccents)
             {
