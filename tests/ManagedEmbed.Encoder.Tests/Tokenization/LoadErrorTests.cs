@@ -86,6 +86,18 @@ public sealed class LoadErrorTests : IDisposable
     }
 
     [Fact]
+    public void NonBertTokenizerClassIsRejected()
+    {
+        Write("vocab.txt", Vocab);
+        Write("tokenizer_config.json", "{\"tokenizer_class\": \"XLMRobertaTokenizer\"}");
+        var m = Fails().Message;
+        Assert.Contains("tokenizer_config.json", m);
+        Assert.Contains("XLMRobertaTokenizer", m);
+        Write("tokenizer_config.json", "{\"tokenizer_class\": \"DistilBertTokenizerFast\"}");
+        Assert.Equal(2, BertTokenizer.Load(_dir).ClsId);
+    }
+
+    [Fact]
     public void ConfigIsNotAnObject()
     {
         Write("vocab.txt", Vocab);
