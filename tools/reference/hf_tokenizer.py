@@ -112,7 +112,6 @@ class Reference:
         out.append((False, text[start:]))
         return out
 
-    # -- steps 1-5
     # -- the fast (Rust) tokenizer's character tests
     def _fast_dropped(self, ch):
         cp = ord(ch)
@@ -132,6 +131,7 @@ class Reference:
     def _fast_mark(self, ch):
         return unicodedata.category(ch) == "Mn" and self.fast_known(ord(ch))
 
+    # -- steps 1-5
     def _words(self, text):
         fast = self.variant == "fast"
         dropped = self._fast_dropped if fast else is_dropped
