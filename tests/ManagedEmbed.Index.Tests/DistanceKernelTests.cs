@@ -62,6 +62,21 @@ public class DistanceKernelTests
         return true;
     }
 
+    [Property(MaxTest = 60)]
+    public bool ScoreBlock_equals_Score_on_whole_vector_dims(int seed, byte dSel, byte mSel, byte nSel, bool l2)
+    {
+        // Dims without a tail take the AVX-512 transposed-reduction epilogue.
+        int d = 16 * (1 + dSel % 25), m = 4 + mSel % 9, n = 4 + nSel % 9;
+        var q = TestData.Random(seed, m, d);
+        var rows = TestData.Random(seed + 1, n, d);
+        var s = new float[m * n];
+        Distance.ScoreBlock(q, m, rows, n, d, s, l2);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+                if (BitConverter.SingleToInt32Bits(s[i * n + j]) != BitConverter.SingleToInt32Bits(Distance.ReferenceScore(q.AsSpan(i * d, d), rows.AsSpan(j * d, d), l2, Distance.LaneCount))) return false;
+        return true;
+    }
+
     [Fact]
     public void Kernels_reject_mismatched_shapes()
     {

@@ -133,7 +133,7 @@ internal static class IndexCommands
         // Cluster centres come from their own seed, so base vectors and queries drawn with different --seed values
         // share the same clusters.
         int centerSeed = a.GetInt("--center-seed", 42);
-        double spread = a.GetDouble("--spread", 0.8);
+        double spread = a.GetDouble("--spread", 2.0);
         if (spread < 0) throw new ManagedEmbedException("option --spread must be non-negative");
         string outPath = a.Require("--out");
         if ((long)n * dim > Array.MaxLength) throw new ManagedEmbedException($"--n {n} x --dim {dim} is too large");
