@@ -81,6 +81,8 @@ public sealed class KMeans
     public List<string> Warnings { get; } = new();
     /// <summary>Called with each warning as it is raised (in addition to <see cref="Warnings"/>).</summary>
     public Action<string>? OnWarning { get; set; }
+    /// <summary>When set, <see cref="KMeansResult.Labels"/> is left empty (saves one assignment pass).</summary>
+    internal bool SkipFinalLabels { get; set; }
     /// <summary>Called after each iteration with (iteration, inertia).</summary>
     public Action<int, double>? OnIteration { get; set; }
 
@@ -132,9 +134,9 @@ public sealed class KMeans
                 for (int c = 0; c < K; c++) VectorMath.L2Normalize(centroids.AsSpan(c * dim, dim));
         }
 
-        // Final labels for every input point against the final centroids.
-        var allLabels = new int[n];
-        Assign(vectors.ToArray(), n, centroids, K, dim, l2, allLabels, new float[n], _threads);
+        // Final labels for every input point against the final centroids (IVF training does not need them).
+        var allLabels = SkipFinalLabels ? [] : new int[n];
+        if (!SkipFinalLabels) Assign(vectors.ToArray(), n, centroids, K, dim, l2, allLabels, new float[n], _threads);
         return new KMeansResult(K, dim, centroids, allLabels, inertia, nt, splits);
     }
 
