@@ -15,11 +15,17 @@ public sealed class IvfIndex : IVectorIndex
     private int _nprobe = 1;
     private int _threads = Environment.ProcessorCount;
 
-    /// <summary>Creates an untrained index with <paramref name="nlist"/> lists.</summary>
-    public IvfIndex(int dim, int nlist, Metric metric = Metric.InnerProduct)
+    /// <summary>Creates an untrained index with <paramref name="nlist"/> lists; the quantizer uses the same metric.</summary>
+    public IvfIndex(int dim, int nlist, Metric metric = Metric.InnerProduct) : this(dim, nlist, metric, metric) { }
+
+    /// <summary>
+    /// Creates an untrained index whose coarse quantizer uses <paramref name="quantizerMetric"/> (FAISS allows, e.g.,
+    /// an IndexFlatL2 quantizer for an inner-product IVF). Lists are chosen, and k-means assigns, by the quantizer's metric.
+    /// </summary>
+    public IvfIndex(int dim, int nlist, Metric metric, Metric quantizerMetric)
     {
         if (nlist < 1) throw new ManagedEmbedException($"nlist must be at least 1, got {nlist}");
-        Quantizer = new FlatIndex(dim, metric);
+        Quantizer = new FlatIndex(dim, quantizerMetric);
         Dimension = dim;
         Metric = metric;
         _lists = new InvList[nlist];
@@ -76,7 +82,7 @@ public sealed class IvfIndex : IVectorIndex
     {
         if (_count > 0) throw new ManagedEmbedException("cannot train an IVF index that already holds vectors; Reset it first");
         Validation.Rows(vectors, Dimension, "train");
-        var km = new KMeans(NList) { Seed = seed, Metric = Metric, Threads = _threads, Iterations = TrainingIterations, Spherical = Metric == Metric.InnerProduct, SkipFinalLabels = true };
+        var km = new KMeans(NList) { Seed = seed, Metric = Quantizer.Metric, Threads = _threads, Iterations = TrainingIterations, Spherical = Metric == Metric.InnerProduct, SkipFinalLabels = true };
         var res = km.Fit(vectors, Dimension);
         TrainingWarnings.Clear();
         TrainingWarnings.AddRange(km.Warnings);
