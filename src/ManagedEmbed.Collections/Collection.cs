@@ -111,8 +111,11 @@ public sealed partial class Collection : IDisposable
                 _rows.Add(r);
             }
             _baseRows = rows.Count;
-            _segmentBytes = s.DocsBytes + s.VectorsBytes + s.IndexBytes;
-            _index = SegmentIndex.Load(_dir, s, m.Space, m.Dim);
+            _segmentBytes = s.DocsBytes + s.IndexBytes;
+            _index = SegmentIndex.Load(_dir, s, m.Space, m.Dim, (i, v) => rows[i].Vector = v);
+            if (_opts.IvfNprobe > 0) _index?.SetNprobe(_opts.IvfNprobe);
+            foreach (var r in rows)
+                if (r.Vector is null) throw new ManagedEmbedException($"segment index of collection '{m.Name}' lacks the vector of id '{r.Id}'; refusing to open");
         }
         _nextSeq = m.NextSeq;
         string walPath = Path.Combine(_dir, Wal.FileName(m.WalGeneration));
@@ -137,7 +140,7 @@ public sealed partial class Collection : IDisposable
     private void RemoveOrphans()
     {
         var keep = new HashSet<string>(StringComparer.Ordinal) { Manifest.FileName, CollectionStore.LockFileName, Wal.FileName(_manifest.WalGeneration) };
-        if (_manifest.Segment is { } s) { keep.Add(s.Docs); keep.Add(s.Vectors); keep.Add(s.Index); }
+        if (_manifest.Segment is { } s) { keep.Add(s.Docs); keep.Add(s.Index); }
         bool any = false;
         foreach (var f in Directory.EnumerateFiles(_dir))
         {

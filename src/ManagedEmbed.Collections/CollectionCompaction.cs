@@ -5,7 +5,7 @@ public sealed partial class Collection
     /// <summary>
     /// Rewrites the live records into a new immutable segment and starts an empty WAL. Caller holds the write gate
     /// (so no other write runs); readers keep reading the old state until the swap. Order, crash-safe at every step:
-    /// 1. write seg-G.docs, seg-G.vec, seg-G.faiss and wal-G.log, each fsynced; fsync the directory;
+    /// 1. write seg-G.docs, seg-G.faiss and wal-G.log, each fsynced; fsync the directory;
     /// 2. write MANIFEST.tmp naming them, fsync, rename over MANIFEST, fsync the directory — the commit point;
     /// 3. swap in-memory state; delete the previous generation's files.
     /// A crash before step 2 leaves the old manifest, segment and WAL intact (new files are orphans, removed by the
@@ -20,11 +20,10 @@ public sealed partial class Collection
             ulong gen = old.Generation + 1;
             var live = new List<Rec>(_idToRow.Count);
             foreach (var r in _rows) if (r is not null) live.Add(r);
-            string docs = $"seg-{gen:D10}.docs", vec = $"seg-{gen:D10}.vec", idx = $"seg-{gen:D10}.faiss";
+            string docs = $"seg-{gen:D10}.docs", idx = $"seg-{gen:D10}.faiss";
             string walName = Wal.FileName(gen);
-            foreach (var f in new[] { docs, vec, idx, walName }) File.Delete(Path.Combine(_dir, f)); // stale orphans
+            foreach (var f in new[] { docs, idx, walName }) File.Delete(Path.Combine(_dir, f)); // stale orphans
             var (docsBytes, docsCrc) = Segment.WriteDocs(Path.Combine(_dir, docs), _dim, live);
-            var (vecBytes, vecCrc) = Segment.WriteVectors(Path.Combine(_dir, vec), _dim, live);
             var (kind, idxBytes, idxCrc, index) = SegmentIndex.Build(Path.Combine(_dir, idx), live, Space, _dim, _opts);
             Wal.Create(Path.Combine(_dir, walName), gen);
             FileSys.FsyncDirectory(_dir);
@@ -32,7 +31,7 @@ public sealed partial class Collection
             {
                 Name = old.Name, Space = old.Space, Model = old.Model, Dim = _dim,
                 Generation = gen, WalGeneration = gen, NextSeq = _nextSeq,
-                Segment = new SegmentInfo(docs, docsBytes, docsCrc, vec, vecBytes, vecCrc, idx, kind, idxBytes, idxCrc, live.Count),
+                Segment = new SegmentInfo(docs, docsBytes, docsCrc, idx, kind, idxBytes, idxCrc, live.Count),
             };
             FileSys.AtomicWrite(Path.Combine(_dir, Manifest.FileName), m.Serialize());
 
@@ -50,7 +49,7 @@ public sealed partial class Collection
                 _baseRows = live.Count;
                 _deadBase = 0;
                 _index = index;
-                _segmentBytes = docsBytes + vecBytes + idxBytes;
+                _segmentBytes = docsBytes + idxBytes;
                 _wal = newWal;
             }
             finally { _rw.ExitWriteLock(); }

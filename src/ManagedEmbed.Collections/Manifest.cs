@@ -64,7 +64,6 @@ internal sealed class Manifest
             {
                 j.WriteStartObject();
                 j.WriteString("docs", s.Docs); j.WriteNumber("docsBytes", s.DocsBytes); j.WriteNumber("docsCrc", s.DocsCrc);
-                j.WriteString("vectors", s.Vectors); j.WriteNumber("vectorsBytes", s.VectorsBytes); j.WriteNumber("vectorsCrc", s.VectorsCrc);
                 j.WriteString("index", s.Index); j.WriteString("indexKind", s.IndexKind); j.WriteNumber("indexBytes", s.IndexBytes); j.WriteNumber("indexCrc", s.IndexCrc);
                 j.WriteNumber("count", s.Count);
                 j.WriteEndObject();
@@ -115,7 +114,6 @@ internal sealed class Manifest
                 if (m.Segment is not null) throw new InvalidDataException("more than one segment");
                 m.Segment = new SegmentInfo(
                     SafeName(s.GetProperty("docs").GetString()!), s.GetProperty("docsBytes").GetInt64(), s.GetProperty("docsCrc").GetUInt32(),
-                    SafeName(s.GetProperty("vectors").GetString()!), s.GetProperty("vectorsBytes").GetInt64(), s.GetProperty("vectorsCrc").GetUInt32(),
                     SafeName(s.GetProperty("index").GetString()!), s.GetProperty("indexKind").GetString()!, s.GetProperty("indexBytes").GetInt64(), s.GetProperty("indexCrc").GetUInt32(),
                     s.GetProperty("count").GetInt64());
             }

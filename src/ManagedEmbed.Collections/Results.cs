@@ -53,6 +53,8 @@ public sealed class CollectionOptions
     public double CompactionRatio { get; init; } = 1.0;
     /// <summary>A compacted segment gets an IVF index when it holds at least this many records, else a flat index (default 100,000).</summary>
     public int IvfThreshold { get; init; } = 100_000;
+    /// <summary>IVF lists probed per query; 0 = ⌈nlist/16⌉ (default). Set it to a large value for exact IVF search.</summary>
+    public int IvfNprobe { get; init; }
     /// <summary>Filtered queries scan the matching records exactly when they are at most this fraction of the live records (default 0.25).</summary>
     public double PrefilterMaxFraction { get; init; } = 0.25;
     /// <summary>Default options.</summary>

@@ -33,7 +33,6 @@ internal sealed class CrcFileReader : IDisposable
 /// <summary>Files of one immutable segment and their checksums as named by the manifest.</summary>
 internal sealed record SegmentInfo(
     string Docs, long DocsBytes, uint DocsCrc,
-    string Vectors, long VectorsBytes, uint VectorsCrc,
     string Index, string IndexKind, long IndexBytes, uint IndexCrc,
     long Count);
 
@@ -41,15 +40,13 @@ internal sealed record SegmentInfo(
 /// Immutable segment files, written once by compaction and published by rename:
 /// <c>seg-G.docs</c> = "MEMBSEG\0" | u32 version | u32 dim | u64 count | u32 reserved, then per record
 ///   u32 length | u32 CRC-32C(payload) | payload (id, document, metadata);
-/// <c>seg-G.vec</c> = "MEMBVEC\0" | u32 version | u32 dim | u64 count | u32 reserved, then count × dim f32 rows;
-/// <c>seg-G.faiss</c> = the search index over those rows in FAISS format (label = row number).
+/// <c>seg-G.faiss</c> = the rows' vectors as a FAISS index (IndexFlat or IndexIVFFlat, label = row number).
 /// The manifest records every file's size and whole-file CRC-32C, verified on open.
 /// </summary>
 internal static class Segment
 {
     public const uint FormatVersion = 1;
     private static ReadOnlySpan<byte> DocsMagic => "MEMBSEG\0"u8;
-    private static ReadOnlySpan<byte> VecMagic => "MEMBVEC\0"u8;
     private const int HeaderSize = 28;
 
     private static byte[] Header(ReadOnlySpan<byte> magic, int dim, long count)
@@ -85,25 +82,6 @@ internal static class Segment
         return (bytes, crc);
     }
 
-    /// <summary>Writes the raw vector file (fsynced); returns (bytes, crc).</summary>
-    public static (long Bytes, uint Crc) WriteVectors(string path, int dim, IReadOnlyList<Rec> rows)
-    {
-        using var fs = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
-        uint crc = 0;
-        long bytes = 0;
-        void Put(ReadOnlySpan<byte> s) { fs.Write(s); crc = Crc32C.Append(crc, s); bytes += s.Length; }
-        Put(Header(VecMagic, dim, rows.Count));
-        var buf = new byte[dim * 4];
-        foreach (var r in rows)
-        {
-            if (BitConverter.IsLittleEndian) MemoryMarshal.AsBytes(r.Vector.AsSpan()).CopyTo(buf);
-            else for (int i = 0; i < dim; i++) BinaryPrimitives.WriteSingleLittleEndian(buf.AsSpan(4 * i), r.Vector[i]);
-            Put(buf);
-        }
-        fs.Flush(true);
-        return (bytes, crc);
-    }
-
     private static void CheckHeader(CrcFileReader rd, string path, ReadOnlySpan<byte> magic, int dim, long count)
     {
         var h = new byte[HeaderSize];
@@ -122,7 +100,7 @@ internal static class Segment
         if (rd.Crc != crc) throw new ManagedEmbedException($"segment file {path} fails its checksum (damaged); refusing to open");
     }
 
-    /// <summary>Reads and verifies a segment: docs and vectors, every checksum.</summary>
+    /// <summary>Reads and verifies a segment's docs file (vectors come from its index file).</summary>
     public static List<Rec> Read(string dir, SegmentInfo s, int dim)
     {
         if (s.Count > int.MaxValue) throw new ManagedEmbedException("segment too large");
@@ -158,21 +136,6 @@ internal static class Segment
                 rows.Add(r);
             }
             CheckFile(rd, docs, s.DocsBytes, s.DocsCrc);
-        }
-        string vec = Path.Combine(dir, s.Vectors);
-        using (var rd = new CrcFileReader(vec))
-        {
-            if (rd.Length != s.VectorsBytes) throw new ManagedEmbedException($"segment file {vec} has {rd.Length} bytes, manifest says {s.VectorsBytes} (truncated or damaged); refusing to open");
-            CheckHeader(rd, vec, VecMagic, dim, count);
-            for (int i = 0; i < count; i++)
-            {
-                var v = new float[dim];
-                rd.ReadExactly(MemoryMarshal.AsBytes(v.AsSpan()));
-                if (!BitConverter.IsLittleEndian)
-                    for (int j = 0; j < dim; j++) v[j] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReverseEndianness(BitConverter.SingleToInt32Bits(v[j])));
-                rows[i].Vector = v;
-            }
-            CheckFile(rd, vec, s.VectorsBytes, s.VectorsCrc);
         }
         return rows;
     }
