@@ -50,7 +50,7 @@ internal sealed class SegmentIndex
             for (int i = 0; i < sample; i++) rows[(int)((long)i * n / sample)].Vector.CopyTo(train.AsSpan(i * dim, dim));
             ivf.Train(train);
             AddAll(ivf, rows, dim);
-            ivf.Nprobe = opts.IvfNprobe > 0 ? opts.IvfNprobe : (nlist + 15) / 16;
+            ivf.Nprobe = Math.Min(nlist, opts.IvfNprobe > 0 ? opts.IvfNprobe : (nlist + 15) / 16);
             index = ivf;
             kind = "ivf";
         }
@@ -125,5 +125,5 @@ internal sealed class SegmentIndex
     }
 
     /// <summary>Sets the number of probed lists (IVF only; no effect on flat).</summary>
-    public void SetNprobe(int nprobe) { if (_index is IvfIndex ivf) ivf.Nprobe = nprobe; }
+    public void SetNprobe(int nprobe) { if (_index is IvfIndex ivf) ivf.Nprobe = Math.Min(ivf.NList, nprobe); }
 }
