@@ -22,7 +22,7 @@ public sealed class ConcurrencyTests : IDisposable
         using var stop = new CancellationTokenSource();
         var errors = new System.Collections.Concurrent.ConcurrentQueue<string>();
         int reads = 0;
-        var readers = Enumerable.Range(0, 3).Select(t => Task.Run(() =>
+        var readers = Enumerable.Range(0, 3).Select(t => Task.Factory.StartNew(() =>
         {
             var r = new Random(t);
             while (!stop.IsCancellationRequested)
@@ -39,7 +39,8 @@ public sealed class ConcurrencyTests : IDisposable
                 var q = c.Query(queryEmbeddings: [[(float)r.NextDouble(), 1f]], nResults: 3 * B, where: WhereFilter.Parse("{\"batch\":{\"$lt\":1000}}"), include: Include.Metadatas);
                 Interlocked.Increment(ref reads);
             }
-        })).ToArray();
+        }, TaskCreationOptions.LongRunning)).ToArray();
+        while (Volatile.Read(ref reads) == 0 && !readers.Any(r => r.IsFaulted)) Thread.Sleep(1);
         for (int b = 0; b < 150; b++)
         {
             var ids = Enumerable.Range(0, B).Select(i => $"{b}-{i}").ToList();
@@ -51,6 +52,7 @@ public sealed class ConcurrencyTests : IDisposable
                 c.Upsert(old, metadatas: old.Select(_ => (IReadOnlyDictionary<string, MetadataValue>?)H.Meta(("batch", (long)(b - 2)), ("ver", (long)b))).ToList());
             }
             if (b % 9 == 8) c.Delete(where: WhereFilter.Parse($"{{\"batch\":{b - 4}}}"));
+            Thread.Yield();
         }
         stop.Cancel();
         await Task.WhenAll(readers);
