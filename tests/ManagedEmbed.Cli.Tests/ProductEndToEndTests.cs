@@ -273,13 +273,16 @@ public sealed class ProductEndToEndTests(SyntheticModels models) : IClassFixture
     public void ModelResolution_DefaultAndNamesFromTheCache()
     {
         string cache = TestPaths.NewTempDir("membed-cache");
-        var env = new Dictionary<string, string> { ["XDG_CACHE_HOME"] = cache };
+        var env = new Dictionary<string, string> { ["XDG_CACHE_HOME"] = cache, ["MEMBED_OFFLINE"] = "1" };
         var r = CliRunner.Run(["search", "--corpus", Sample("corpus.txt"), "q"], env);
         Assert.Equal(2, r.ExitCode);
+        Assert.Contains("the default model sentence-transformers/all-MiniLM-L6-v2 is not in the cache", r.Stderr);
         Assert.Contains("fetch it with 'membed pull sentence-transformers/all-MiniLM-L6-v2'", r.Stderr);
 
         r = CliRunner.Run(["cluster", "--model", "some-org/some-model", "--input", Sample("sentences.txt"), "--k", "2"], env);
         Assert.Contains("fetch it with 'membed pull some-org/some-model'", r.Stderr);
+        r = CliRunner.Run(["cluster", "--model", "./no/such/dir", "--input", Sample("sentences.txt"), "--k", "2"], env);
+        Assert.Contains("model directory './no/such/dir' does not exist", r.Stderr);
 
         // A model in the cache is found by name, and the default model by no name at all.
         string cached = Path.Combine(cache, "managedembed", "sentence-transformers", "all-MiniLM-L6-v2");
@@ -310,6 +313,44 @@ public sealed class ProductEndToEndTests(SyntheticModels models) : IClassFixture
         var byName = CliRunner.Run(["search", "--model", "synth/tiny-b", "--corpus", Sample("corpus.txt"), .. Queries], env);
         Assert.True(byName.ExitCode == 0, byName.Stderr);
         Assert.Equal(Ok(["search", "--model", models.ModelB, "--corpus", Sample("corpus.txt"), .. Queries]).Stdout, byName.Stdout);
+    }
+
+    [Fact]
+    public void MissingHubModel_IsFetchedOnFirstUse_FromHF_ENDPOINT()
+    {
+        var files = Directory.EnumerateFiles(models.ModelA, "*", SearchOption.AllDirectories)
+            .ToDictionary(f => Path.GetRelativePath(models.ModelA, f).Replace('\\', '/'), File.ReadAllBytes);
+        using var hub = new LocalHubServer("synth/tiny-a", "main", files);
+        hub.Lfs.Add("model.safetensors");
+        string cache = TestPaths.NewTempDir("membed-cache");
+        var env = new Dictionary<string, string> { ["XDG_CACHE_HOME"] = cache, ["HF_ENDPOINT"] = hub.Endpoint.AbsoluteUri };
+        var first = CliRunner.Run(["search", "--model", "synth/tiny-a", "--corpus", Sample("corpus.txt"), .. Queries], env);
+        Assert.True(first.ExitCode == 0, first.Stderr);
+        Assert.Contains("synth/tiny-a is not in the cache; fetching it", first.Stderr);
+        Assert.Equal(Ok(["search", "--model", models.ModelA, "--corpus", Sample("corpus.txt"), .. Queries]).Stdout, first.Stdout);
+        int requests = hub.Requests.Count;
+        var second = CliRunner.Run(["search", "--model", "synth/tiny-a", "--corpus", Sample("corpus.txt"), .. Queries], env);
+        Assert.Equal("", second.Stderr); // cached now: no note, no network
+        Assert.Equal(requests, hub.Requests.Count);
+    }
+
+    [Fact]
+    public void MissingDefaultModel_Unreachable_SaysHowToGetIt()
+    {
+        var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        l.Start();
+        int port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        string cache = TestPaths.NewTempDir("membed-cache");
+        var env = new Dictionary<string, string> { ["XDG_CACHE_HOME"] = cache, ["HF_ENDPOINT"] = $"http://127.0.0.1:{port}" };
+        var r = CliRunner.Run(["search", "--corpus", Sample("corpus.txt"), "How do transformers work?"], env);
+        Assert.Equal(2, r.ExitCode);
+        var lines = r.Stderr.TrimEnd('\n').Split('\n');
+        Assert.Equal(2, lines.Length); // the "fetching" note, then one error line
+        Assert.StartsWith("membed: error: sentence-transformers/all-MiniLM-L6-v2 is not in the cache and could not be fetched: cannot reach", lines[1]);
+        Assert.Contains("Run 'membed pull sentence-transformers/all-MiniLM-L6-v2' where the hub is reachable", lines[1]);
+        Assert.Contains("--model DIR", lines[1]);
+        Assert.Empty(Directory.EnumerateDirectories(Path.Combine(cache, "managedembed", "sentence-transformers")));
     }
 
     private static void CopyDir(string from, string to)

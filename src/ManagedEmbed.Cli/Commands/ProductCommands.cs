@@ -314,18 +314,31 @@ internal static class ProductCommands
                 ? $"pull needs a model repository id, e.g. 'membed pull {HubModels.DefaultRepoId}'"
                 : $"pull takes one repository id, got {a.Positional.Count} arguments");
         string repo = a.Positional[0];
-        Uri endpoint = new("https://huggingface.co");
-        if (a.Get("--endpoint") is { } ep && (!Uri.TryCreate(ep, UriKind.Absolute, out endpoint!) || endpoint.Scheme is not ("http" or "https")))
-            throw new ManagedEmbedException($"option --endpoint must be an http(s) URL, got '{ep}'");
+        Uri endpoint;
+        if (a.Get("--endpoint") is { } ep)
+        {
+            if (!Uri.TryCreate(ep, UriKind.Absolute, out endpoint!) || endpoint.Scheme is not ("http" or "https"))
+                throw new ManagedEmbedException($"option --endpoint must be an http(s) URL, got '{ep}'");
+        }
+        else endpoint = ModelPuller.DefaultEndpoint;
+        PullResult result = RunPull(repo, endpoint, a.Get("--revision"), a.Get("--dir"), a.Get("--sha256"));
+        string rev = result.Revision.Length == 40 ? result.Revision[..12] : result.Revision;
+        Console.Out.WriteLine(result.AlreadyPresent
+            ? $"{result.RepoId}@{rev} is already in {result.Directory}"
+            : $"pulled {result.RepoId}@{rev} ({result.Files.Count} files) into {result.Directory}");
+        return 0;
+    }
 
+    private static PullResult RunPull(string repo, Uri endpoint, string? revision, string? dir, string? sha256)
+    {
         ProgressBar? bar = null;
         string? barFile = null;
         var options = new PullOptions
         {
             Endpoint = endpoint,
-            Revision = a.Get("--revision"),
-            TargetDirectory = a.Get("--dir"),
-            ModelSha256 = a.Get("--sha256"),
+            Revision = revision,
+            TargetDirectory = dir,
+            ModelSha256 = sha256,
             Log = msg => { bar?.Dispose(); Console.Error.WriteLine("membed: " + msg); },
             Progress = p =>
             {
@@ -334,22 +347,34 @@ internal static class ProductCommands
                 bar?.Report(p.Received, p.Total);
             },
         };
-        PullResult result;
-        try { result = ModelPuller.PullAsync(repo, options).GetAwaiter().GetResult(); }
+        try { return ModelPuller.PullAsync(repo, options).GetAwaiter().GetResult(); }
         finally { bar?.Dispose(); }
-        string rev = result.Revision.Length == 40 ? result.Revision[..12] : result.Revision;
-        Console.Out.WriteLine(result.AlreadyPresent
-            ? $"{result.RepoId}@{rev} is already in {result.Directory}"
-            : $"pulled {result.RepoId}@{rev} ({result.Files.Count} files) into {result.Directory}");
-        return 0;
     }
+
+    /// <summary>
+    /// The --model resolution of every command (<see cref="ModelLocator.Resolve"/>): a directory, or a hub model
+    /// from the cache, fetched on first use (like sentence-transformers) unless MEMBED_OFFLINE/HF_HUB_OFFLINE is set.
+    /// </summary>
+    public static string ResolveModel(string? model) => ModelResolver.Resolve(model, repo =>
+    {
+        string dir = ModelCache.DirectoryFor(repo);
+        Console.Error.WriteLine($"membed: {repo} is not in the cache; fetching it into {dir} (once; same as 'membed pull {repo}', MEMBED_OFFLINE=1 disables this)");
+        try
+        {
+            return RunPull(repo, ModelPuller.DefaultEndpoint, null, null, null).Directory;
+        }
+        catch (ManagedEmbedException e)
+        {
+            throw new ManagedEmbedException($"{repo} is not in the cache and could not be fetched: {e.Message}", e);
+        }
+    });
 
     // ------------------------------------------------------------------ helpers
 
     private static SentenceEncoder LoadEncoder(Args a, string? model = null)
     {
         int? threads = a.Has("--threads") ? a.GetInt("--threads", 1, 1, 1024) : null;
-        string dir = ModelLocator.Resolve(model ?? a.Get("--model"));
+        string dir = ResolveModel(model ?? a.Get("--model"));
         return SentenceEncoder.Load(dir, new EncoderOptions { Threads = threads });
     }
 

@@ -24,8 +24,8 @@ public sealed record PullResult(string Directory, string RepoId, string Revision
 /// <summary>Options for <see cref="ModelPuller.PullAsync"/>.</summary>
 public sealed class PullOptions
 {
-    /// <summary>The hub endpoint. HTTPS, or plain HTTP to a loopback address (local mirrors and tests).</summary>
-    public Uri Endpoint { get; init; } = new("https://huggingface.co");
+    /// <summary>The hub endpoint (default <see cref="ModelPuller.DefaultEndpoint"/>). HTTPS, or plain HTTP to a loopback address (local mirrors and tests).</summary>
+    public Uri Endpoint { get; init; } = ModelPuller.DefaultEndpoint;
 
     /// <summary>The revision to resolve; null = the pinned commit of a known model, else "main".</summary>
     public string? Revision { get; init; }
@@ -138,9 +138,31 @@ public static class ModelPuller
     /// <summary>The one-line message for an unreachable hub, naming the offline alternative.</summary>
     public static string OfflineMessage(Uri endpoint, string repoId, string reason) =>
         $"cannot reach {endpoint.GetLeftPart(UriPartial.Authority)} ({reason}), so {repoId} cannot be downloaded here. " +
-        $"To run offline, copy a complete model directory (config.json, model.safetensors, vocab.txt, tokenizer_config.json, " +
-        $"modules.json, sentence_bert_config.json, 1_Pooling/config.json) from a machine that has it and pass --model DIR, " +
-        $"or place it at {SafeCacheDir(repoId)}";
+        $"Run 'membed pull {repoId}' where the hub is reachable and copy the directory it prints, or copy any complete model " +
+        $"directory (config.json, model.safetensors, vocab.txt, tokenizer_config.json, modules.json, sentence_bert_config.json, " +
+        $"1_Pooling/config.json); then pass --model DIR, or place it at {SafeCacheDir(repoId)}";
+
+    /// <summary>
+    /// The default hub endpoint: $HF_ENDPOINT when set (the variable huggingface_hub uses for mirrors), else
+    /// https://huggingface.co.
+    /// </summary>
+    public static Uri DefaultEndpoint
+    {
+        get
+        {
+            string? env = Environment.GetEnvironmentVariable("HF_ENDPOINT");
+            if (string.IsNullOrWhiteSpace(env)) return new Uri("https://huggingface.co");
+            if (!Uri.TryCreate(env.Trim(), UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https"))
+                throw new ManagedEmbedException($"HF_ENDPOINT must be an http(s) URL, got '{env}'");
+            return u;
+        }
+    }
+
+    /// <summary>True when $MEMBED_OFFLINE or $HF_HUB_OFFLINE is set to 1/true/yes/on: nothing is downloaded implicitly.</summary>
+    public static bool OfflineMode => IsTrue("MEMBED_OFFLINE") || IsTrue("HF_HUB_OFFLINE");
+
+    private static bool IsTrue(string name) =>
+        Environment.GetEnvironmentVariable(name)?.Trim().ToLowerInvariant() is "1" or "true" or "yes" or "on";
 
     private static string SafeCacheDir(string repoId)
     {
