@@ -88,6 +88,8 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     /// </summary>
     public static (List<SafeTensorInfo> Tensors, Dictionary<string, string> Metadata) ParseHeader(ReadOnlySpan<byte> headerJson, long dataLength, bool allowTruncated, string source)
     {
+        if (!System.Text.Unicode.Utf8.IsValid(headerJson))
+            throw new ManagedEmbedException($"safetensors file '{source}': header is not valid UTF-8");
         JsonDocument doc;
         try
         {

@@ -1,5 +1,9 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
+
+// The tokenizer tests check these tables against Python's Unicode data code point by code point.
+[assembly: InternalsVisibleTo("ManagedEmbed.Encoder.Tests")]
 
 namespace ManagedEmbed.Encoder.Tokenization;
 
