@@ -201,7 +201,8 @@ public static class FaissIndexIO
         ulong nlist = r.U64("nlist");
         if (nlist < 1 || nlist > int.MaxValue) throw r.Error($"IwFl: invalid nlist {nlist}");
         ulong nprobe = r.U64("nprobe");
-        if (nprobe < 1 || nprobe > nlist) throw r.Error($"IwFl: invalid nprobe {nprobe} for nlist {nlist}");
+        // FAISS allows nprobe > nlist (it clamps at search time).
+        if (nprobe < 1 || nprobe > int.MaxValue) throw r.Error($"IwFl: invalid nprobe {nprobe}");
         // A trained index stores one quantizer row per list: reject a huge nlist before allocating lists.
         if (hd.Trained) r.Ensure(nlist, (ulong)hd.Dim * sizeof(float), $"IwFl: {nlist} centroids");
         else if (nlist > 1 << 24) throw r.Error($"IwFl: nlist {nlist} is implausibly large");

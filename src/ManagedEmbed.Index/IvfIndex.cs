@@ -38,6 +38,8 @@ public sealed class IvfIndex : IVectorIndex
     public FlatIndex Quantizer { get; }
     /// <summary>True once trained (the quantizer holds <see cref="NList"/> centroids).</summary>
     public bool IsTrained => Quantizer.Count == NList;
+    /// <summary>k-means iterations used by <see cref="Train"/> (default 10, FAISS's setting for IVF quantizers).</summary>
+    public int TrainingIterations { get; set; } = 10;
     /// <summary>Warnings raised by the last <see cref="Train"/> (from k-means).</summary>
     public List<string> TrainingWarnings { get; } = new();
     /// <summary>Lists probed per query (default 1, as FAISS); values above nlist are clamped.</summary>
@@ -66,14 +68,14 @@ public sealed class IvfIndex : IVectorIndex
         (uint)list < (uint)_lists.Length ? _lists[list] : throw new ManagedEmbedException($"list {list} is out of range [0, {_lists.Length})");
 
     /// <summary>
-    /// Trains the quantizer with k-means (FAISS defaults: 25 iterations, ≤ 256 points per centroid; IP indexes assign by
-    /// max inner product as FAISS does). Errors when fewer points than lists are given or the index holds vectors.
+    /// Trains the quantizer with k-means as FAISS trains IndexIVFFlat: <see cref="TrainingIterations"/> (10) iterations,
+    /// ≤ 256 points per centroid, and for inner product, assignment by max inner product with spherical (unit) centroids. Errors when fewer points than lists are given or the index holds vectors.
     /// </summary>
     public KMeansResult Train(ReadOnlySpan<float> vectors, int seed = 1234)
     {
         if (_count > 0) throw new ManagedEmbedException("cannot train an IVF index that already holds vectors; Reset it first");
         Validation.Rows(vectors, Dimension, "train");
-        var km = new KMeans(NList) { Seed = seed, Metric = Metric, Threads = _threads };
+        var km = new KMeans(NList) { Seed = seed, Metric = Metric, Threads = _threads, Iterations = TrainingIterations, Spherical = Metric == Metric.InnerProduct };
         var res = km.Fit(vectors, Dimension);
         TrainingWarnings.Clear();
         TrainingWarnings.AddRange(km.Warnings);

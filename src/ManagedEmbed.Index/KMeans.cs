@@ -69,6 +69,8 @@ public sealed class KMeans
     public KMeansInit Init { get; set; } = KMeansInit.Random;
     /// <summary>Assignment metric: <see cref="Metric.L2"/> (default) or <see cref="Metric.InnerProduct"/> (max inner product, as FAISS trains an IP IVF).</summary>
     public Metric Metric { get; set; } = Metric.L2;
+    /// <summary>When true, centroids are L2-normalized after each update (FAISS's spherical k-means, used for IP IVF).</summary>
+    public bool Spherical { get; set; }
     /// <summary>Training points are subsampled to at most K × this (default 256).</summary>
     public int MaxPointsPerCentroid { get; set; } = 256;
     /// <summary>Below K × this many points a warning is reported (default 39).</summary>
@@ -126,6 +128,8 @@ public sealed class KMeans
             inertia[it] = obj;
             OnIteration?.Invoke(it, obj);
             splits += UpdateCentroids(train, nt, dim, labels, centroids, ref rng);
+            if (Spherical)
+                for (int c = 0; c < K; c++) VectorMath.L2Normalize(centroids.AsSpan(c * dim, dim));
         }
 
         // Final labels for every input point against the final centroids.
