@@ -5,7 +5,7 @@ namespace ManagedEmbed.Encoder.Bert;
 
 /// <summary>
 /// BertIntermediate + BertOutput: act(x W₁ᵀ + b₁) W₂ᵀ + b₂, then the residual add and LayerNorm.
-/// The activation (gelu erf form, gelu tanh form, relu) runs in the first GEMM's epilogue.
+/// The activation (gelu erf form, gelu tanh form, relu) runs in the first GEMM's epilogue, the residual in the second's.
 /// </summary>
 public sealed class BertFeedForward
 {
@@ -30,18 +30,22 @@ public sealed class BertFeedForward
         _eps = c.LayerNormEps;
     }
 
-    /// <summary>hidden ← LayerNorm(FFN(hidden) + hidden), in place.</summary>
-    public void Forward(TokenBatch batch, BertWorkspace ws)
+    /// <summary>hidden ← LayerNorm(FFN(hidden) + hidden), in place, on the calling thread.</summary>
+    public void Forward(TokenBatch batch, BertWorkspace ws) => Forward(batch, ws, null);
+
+    /// <summary>hidden ← LayerNorm(FFN(hidden) + hidden), in place, split across <paramref name="pool"/>.</summary>
+    public void Forward(TokenBatch batch, BertWorkspace ws, KernelThreadPool? pool)
     {
         int tokens = batch.TotalTokens;
         Span<float> hidden = ws.Hidden.AsSpan(0, tokens * _hidden);
         Span<float> intermediate = ws.Intermediate.AsSpan(0, tokens * _ff);
-        // intermediate = act(hidden·W₁ᵀ + b₁); next = (intermediate·W₂ᵀ + b₂) + hidden (residual in the epilogue,
-        // Hugging Face's order); LayerNorm; next becomes the hidden states.
+        // intermediate = act(hidden·W₁ᵀ + b₁); next = (intermediate·W₂ᵀ + b₂) + hidden, the residual added in the GEMM
+        // epilogue in Hugging Face's order (the dense output is complete before the residual joins it; an in-place
+        // residual would accumulate the product onto it, 10x the rounding error); LayerNorm; next becomes hidden.
         Span<float> next = ws.Next.AsSpan(0, tokens * _hidden);
-        Gemm.Linear(hidden, tokens, _intermediate, _intermediateBias, intermediate, _activation, default, ws.Pool);
-        Gemm.Linear(intermediate, tokens, _output, _outputBias, next, Activation.None, hidden, ws.Pool);
-        Normalization.LayerNorm(next, _lnGamma, _lnBeta, _eps);
+        Gemm.Linear(hidden, tokens, _intermediate, _intermediateBias, intermediate, _activation, default, pool);
+        Gemm.Linear(intermediate, tokens, _output, _outputBias, next, Activation.None, hidden, pool);
+        RowParallel.LayerNorm(ws.Next, tokens, _lnGamma, _lnBeta, _eps, ws, pool);
         ws.SwapHidden();
     }
 }

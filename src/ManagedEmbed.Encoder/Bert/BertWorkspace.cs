@@ -1,5 +1,3 @@
-using ManagedEmbed.Kernels;
-
 namespace ManagedEmbed.Encoder.Bert;
 
 /// <summary>
@@ -8,8 +6,6 @@ namespace ManagedEmbed.Encoder.Bert;
 /// </summary>
 public sealed class BertWorkspace
 {
-    /// <summary>Threads the GEMMs of this forward pass are split across (null = the calling thread only).</summary>
-    public KernelThreadPool? Pool { get; set; }
     /// <summary>Hidden states [tokens, hidden].</summary>
     public float[] Hidden = [];
     /// <summary>Fused query/key/value projections [tokens, 3·hidden].</summary>
@@ -20,10 +16,8 @@ public sealed class BertWorkspace
     public float[] Next = [];
     /// <summary>Feed-forward intermediate activations [tokens, intermediate].</summary>
     public float[] Intermediate = [];
-    /// <summary>Attention probabilities of one (sequence, head) [maxLen, maxLen].</summary>
-    public float[] Scores = [];
-    /// <summary>One head's values, transposed [headDim, maxLen].</summary>
-    public float[] ValuesT = [];
+    internal readonly AttentionWork Attention = new();
+    internal readonly RowParallel LayerNormWork = new();
 
     /// <summary>Makes every buffer large enough for <paramref name="tokens"/> rows and sequences up to <paramref name="maxLen"/>.</summary>
     public void Ensure(int tokens, int maxLen, int hidden, int intermediate, int headDim)
@@ -33,8 +27,6 @@ public sealed class BertWorkspace
         Grow(ref Context, (long)tokens * hidden);
         Grow(ref Next, (long)tokens * hidden);
         Grow(ref Intermediate, (long)tokens * intermediate);
-        Grow(ref Scores, (long)maxLen * maxLen);
-        Grow(ref ValuesT, (long)headDim * maxLen);
     }
 
     /// <summary>Makes <see cref="Next"/> the hidden states (and recycles the old ones as the next <see cref="Next"/>).</summary>
