@@ -202,11 +202,14 @@ internal sealed unsafe class GemmJob : KernelWork
         if (threads > 1)
         {
             // A few chunks per thread for dynamic balance, but each at least ~256K multiply-adds so the claim and
-            // wake-up cost stays negligible; rows first (each chunk then streams whole panels), panels when rows are few.
+            // wake-up cost stays negligible. Row chunks hold at least MC rows (a chunk streams its panels once per MC
+            // rows, so thinner row chunks would multiply weight traffic); when rows are few, split the panels instead,
+            // so each thread streams only its share of the weights.
             long work = (long)_m * _n * _k;
             int target = (int)Math.Clamp(work / (1 << 18), 1, 4 * threads);
-            rowChunks = Math.Min(rowBlocks, target);
-            panelChunks = Math.Min(_panels, (target + rowChunks - 1) / rowChunks);
+            int mc = GemmKernels.MC;
+            rowChunks = Math.Clamp((_m + mc - 1) / mc, 1, Math.Min(target, rowBlocks));
+            panelChunks = Math.Clamp(target / rowChunks, 1, _panels);
         }
         int blocksPerChunk = (rowBlocks + rowChunks - 1) / rowChunks;
         _rowsPerChunk = blocksPerChunk * mr;

@@ -23,14 +23,9 @@ public sealed class BertSelfAttention
         int h = c.HiddenSize;
         _qkvBias = new float[3 * h];
         string[] parts = ["query", "key", "value"];
-        var blocks = new ReadOnlyMemory<float>[3];
-        for (int i = 0; i < 3; i++)
-        {
-            blocks[i] = w.GetArray(p + $"self.{parts[i]}.weight");
-            w.GetArray(p + $"self.{parts[i]}.bias").CopyTo(_qkvBias.AsSpan(i * h, h));
-        }
-        _qkv = PackedMatrix.FromRowBlocks(blocks, h);
-        _outDense = PackedMatrix.FromRowMajor(w.GetArray(p + "output.dense.weight"), h, h);
+        for (int i = 0; i < 3; i++) w.GetArray(p + $"self.{parts[i]}.bias").CopyTo(_qkvBias.AsSpan(i * h, h));
+        _qkv = w.Pack(p + "self.query.weight", p + "self.key.weight", p + "self.value.weight");
+        _outDense = w.Pack(p + "output.dense.weight");
         _outBias = w.GetArray(p + "output.dense.bias");
         _lnGamma = w.GetArray(p + "output.LayerNorm.weight");
         _lnBeta = w.GetArray(p + "output.LayerNorm.bias");
