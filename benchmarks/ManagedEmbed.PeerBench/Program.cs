@@ -63,8 +63,7 @@ foreach (var (b, t, threads) in shapes)
     var outputNames = new[] { "last_hidden_state" };
     using var runOptions = new RunOptions();
 
-    ws.Pool = pool;
-    void Ours() => model.Forward(batch, ws);
+    void Ours() => model.Forward(batch, ws, pool);
     float[] OrtRun(bool copy)
     {
         using var outputs = session.Run(runOptions, inputNames, inputs, outputNames);

@@ -21,7 +21,7 @@ public sealed partial class SentenceEncoder : IDisposable
     private readonly BertTokenizer _tokenizer;
     private readonly ConcurrentBag<BertWorkspace> _workspaces = new();
     private readonly int _threads;
-    private readonly KernelThreadPool? _pool;
+    private readonly KernelThreadPool _pool;
     private bool _disposed;
 
     /// <summary>The parsed model directory.</summary>
@@ -41,7 +41,8 @@ public sealed partial class SentenceEncoder : IDisposable
         _model = model;
         _tokenizer = tokenizer;
         _threads = threads;
-        _pool = threads > 1 ? new KernelThreadPool(threads) : null;
+        // One fixed pool per encoder: every GEMM, attention and LayerNorm of a forward pass is split across it.
+        _pool = threads == 1 ? KernelThreadPool.Serial : new KernelThreadPool(threads);
         MaxSeqLength = maxSeqLength;
         Dimension = SentencePooling.OutputDimension(config.Pooling, config.Bert.HiddenSize);
     }
@@ -136,10 +137,9 @@ public sealed partial class SentenceEncoder : IDisposable
             for (int i = start; i < end; i++) seqs[i - start] = ids[order[i]];
             var batch = new TokenBatch(seqs);
             var ws = RentWorkspace();
-            ws.Pool = _pool;
             try
             {
-                _model.Forward(batch, ws);
+                _model.Forward(batch, ws, _pool);
                 PoolBatch(batch, ws, order.AsSpan(start, end - start), output, doNormalize);
             }
             finally { _workspaces.Add(ws); }
@@ -147,9 +147,9 @@ public sealed partial class SentenceEncoder : IDisposable
             progress?.Report(new EncodeProgress(done, ids.Count));
         }
 
-        // Batches run one after another; each GEMM is split across the encoder's thread pool (rows and panels), which
-        // helps a single short text as much as a large batch. Concurrent callers share the pool safely (a caller that
-        // finds it busy runs its work inline).
+        // Batches run one after another; the threads work inside each forward pass (kernel-level parallelism), which
+        // keeps one workspace warm and serves batch 1 as well as large batches. Concurrent callers share the pool;
+        // a caller finding it busy runs its kernels on its own thread.
         for (int bi = 0; bi < batchCount; bi++) RunBatch(bi);
         return new EmbeddingMatrix(ids.Count, Dimension, output);
     }
@@ -176,7 +176,7 @@ public sealed partial class SentenceEncoder : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        _pool?.Dispose();
+        if (_pool != KernelThreadPool.Serial) _pool.Dispose();
         _model.Dispose();
     }
 }

@@ -35,6 +35,22 @@ public class ForwardPassTests
         }
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void LargePackedBatchMatchesReference(int threads)
+    {
+        // > 256 rows per batch (the feed-forward row-block size) and long sequences, one and two threads.
+        string dir = TestModels.Tiny(PoolingMode.Mean, normalize: false, act: "gelu", seed: 21);
+        var seqs = TestModels.RandomIds(14, 20, 40, seed: 8);
+        Assert.True(seqs.Sum(s => s.Length) > 300);
+        var reference = new ReferenceBert(dir).Encode(seqs);
+        using var enc = SentenceEncoder.Load(dir, new EncoderOptions { Threads = threads });
+        var m = enc.EncodeIds(seqs, batchSize: 14);
+        for (int s = 0; s < seqs.Count; s++)
+            Assert.True(MaxAbsDiff(m.Row(s), reference.Pooled[s]) <= 1e-4, $"row {s}: {MaxAbsDiff(m.Row(s), reference.Pooled[s])}");
+    }
+
     [Fact]
     public void ReferenceDiffersWhenWeightsDiffer()
     {

@@ -1,5 +1,6 @@
 using ManagedEmbed.Encoder.Configuration;
 using ManagedEmbed.Encoder.SafeTensors;
+using ManagedEmbed.Kernels;
 
 namespace ManagedEmbed.Encoder.Bert;
 
@@ -25,6 +26,7 @@ public sealed class BertModel : IDisposable
         var weights = BertWeights.Resolve(file, config);
         Embeddings = new BertEmbeddings(weights, config);
         Encoder = new BertEncoder(weights, config);
+        weights.ReleasePackBuffer();
     }
 
     /// <summary>Loads the weights at <paramref name="safetensorsPath"/> for <paramref name="config"/>.</summary>
@@ -37,14 +39,14 @@ public sealed class BertModel : IDisposable
 
     /// <summary>
     /// Runs the forward pass; on return <c>ws.Hidden[0 .. batch.TotalTokens·hidden)</c> holds the last hidden states,
-    /// row r being token r of the packed batch.
+    /// row r being token r of the packed batch. Kernels are split across <paramref name="pool"/> (null = calling thread).
     /// </summary>
-    public void Forward(TokenBatch batch, BertWorkspace ws)
+    public void Forward(TokenBatch batch, BertWorkspace ws, KernelThreadPool? pool = null)
     {
         var c = Config;
         ws.Ensure(batch.TotalTokens, batch.MaxLength, c.HiddenSize, c.IntermediateSize, c.HeadDim);
         Embeddings.Forward(batch, ws.Hidden);
-        Encoder.Forward(batch, ws);
+        Encoder.Forward(batch, ws, pool);
     }
 
     /// <summary>Unmaps the weights file.</summary>

@@ -21,16 +21,11 @@ public sealed class BertSelfAttention
     {
         string p = $"encoder.layer.{layer}.attention.";
         int h = c.HiddenSize;
-        var fused = new float[3 * h * h];
         _qkvBias = new float[3 * h];
         string[] parts = ["query", "key", "value"];
-        for (int i = 0; i < 3; i++)
-        {
-            w.GetArray(p + $"self.{parts[i]}.weight").CopyTo(fused.AsSpan(i * h * h, h * h));
-            w.GetArray(p + $"self.{parts[i]}.bias").CopyTo(_qkvBias.AsSpan(i * h, h));
-        }
-        _qkv = PackedMatrix.FromRowMajor(fused, 3 * h, h);
-        _outDense = PackedMatrix.FromRowMajor(w.GetArray(p + "output.dense.weight"), h, h);
+        for (int i = 0; i < 3; i++) w.GetArray(p + $"self.{parts[i]}.bias").CopyTo(_qkvBias.AsSpan(i * h, h));
+        _qkv = w.Pack(p + "self.query.weight", p + "self.key.weight", p + "self.value.weight");
+        _outDense = w.Pack(p + "output.dense.weight");
         _outBias = w.GetArray(p + "output.dense.bias");
         _lnGamma = w.GetArray(p + "output.LayerNorm.weight");
         _lnBeta = w.GetArray(p + "output.LayerNorm.bias");
@@ -42,34 +37,37 @@ public sealed class BertSelfAttention
         _scale = (float)(1.0 / Math.Sqrt(_headDim));
     }
 
-    /// <summary>hidden ← LayerNorm(dense(attention(hidden)) + hidden), in place.</summary>
-    public void Forward(TokenBatch batch, BertWorkspace ws)
+    /// <summary>hidden ← LayerNorm(dense(attention(hidden)) + hidden), in place, on the calling thread.</summary>
+    public void Forward(TokenBatch batch, BertWorkspace ws) => Forward(batch, ws, null);
+
+    /// <summary>hidden ← LayerNorm(dense(attention(hidden)) + hidden), in place, split across <paramref name="pool"/>.</summary>
+    public void Forward(TokenBatch batch, BertWorkspace ws, KernelThreadPool? pool)
     {
-        int tokens = batch.TotalTokens, h = _hidden, d = _headDim, ld = 3 * h;
+        int tokens = batch.TotalTokens, h = _hidden, ld = 3 * h;
         Span<float> hidden = ws.Hidden.AsSpan(0, tokens * h);
         Span<float> qkv = ws.Qkv.AsSpan(0, tokens * ld);
-        Span<float> context = ws.Context.AsSpan(0, tokens * h);
 
         // 1. Q | K | V for every token: [tokens, 3h].
-        Gemm.Linear(hidden, tokens, _qkv, _qkvBias, qkv, Activation.None, default, ws.Pool);
+        Gemm.Linear(hidden, tokens, _qkv, _qkvBias, qkv, Activation.None, default, pool);
 
         // 2. Per (sequence, head), in parallel: P = softmax(Q Kᵀ · scale) over the sequence's own tokens (the batch
         //    is packed without padding, so the cost follows each real length); context = P V.
         var work = ws.Attention;
-        work.Set(batch, ws, _heads, d, h, _scale);
-        (ws.Pool ?? KernelThreadPool.Serial).Run(work, batch.Count * _heads);
+        work.Set(batch, ws, _heads, _headDim, h, _scale);
+        int chunks = batch.Count * _heads;
+        (pool ?? KernelThreadPool.Serial).Run(work, chunks);
         work.Clear();
 
         // 3. next = (context·Wᵀ + b) + hidden, the residual added in the GEMM epilogue in Hugging Face's order (the
         //    dense output is complete before the residual joins it); then LayerNorm; next becomes the hidden states.
         Span<float> next = ws.Next.AsSpan(0, tokens * h);
-        Gemm.Linear(context, tokens, _outDense, _outBias, next, Activation.None, hidden, ws.Pool);
-        RowParallel.LayerNorm(ws.Next, tokens, _lnGamma, _lnBeta, _eps, ws);
+        Gemm.Linear(ws.Context.AsSpan(0, tokens * h), tokens, _outDense, _outBias, next, Activation.None, hidden, pool);
+        RowParallel.LayerNorm(ws.Next, tokens, _lnGamma, _lnBeta, _eps, ws, pool);
         ws.SwapHidden();
     }
 }
 
-/// <summary>Attention for one (sequence, head) per chunk; scores live in a per-thread buffer of at least len² floats.</summary>
+/// <summary>Attention for one (sequence, head) per chunk; scores live in a per-thread buffer of maxLen² floats.</summary>
 internal sealed class AttentionWork : KernelWork
 {
     [ThreadStatic] private static float[]? t_scores;
@@ -95,26 +93,22 @@ internal sealed class AttentionWork : KernelWork
         if (scoresBuf is null || scoresBuf.Length < len * len) t_scores = scoresBuf = new float[Math.Max(len * len, 64 * 64)];
         Span<float> scores = scoresBuf.AsSpan(0, len * len);
         int q = offset * ld + head * d, k = q + h, v = q + 2 * h;
-        // S = Q Kᵀ, then each row softmax(scale·S) (scale fused into the softmax pass), then context = P V with V
-        // read in place (row stride 3h).
         Gemm.MatMulTransB(_qkv.AsSpan(q), ld, _qkv.AsSpan(k), ld, scores, len, len, len, d);
         for (int i = 0; i < len; i++) Normalization.Softmax(scores.Slice(i * len, len), _scale);
         Gemm.MatMul(scores, len, _qkv.AsSpan(v), ld, _context.AsSpan(offset * h + head * d), h, len, d, len);
     }
 }
 
-/// <summary>Row-parallel LayerNorm (rows split in chunks across the workspace's pool).</summary>
+/// <summary>Row-parallel LayerNorm (rows split in chunks across the pool).</summary>
 internal sealed class RowParallel : KernelWork
 {
     private float[] _x = [], _gamma = [], _beta = [];
     private int _rows, _rowsPerChunk, _width;
     private float _eps;
 
-    /// <summary>LayerNorm of the first <paramref name="rows"/> rows of <paramref name="x"/>.</summary>
-    internal static void LayerNorm(float[] x, int rows, float[] gamma, float[] beta, float eps, BertWorkspace ws)
+    internal static void LayerNorm(float[] x, int rows, float[] gamma, float[] beta, float eps, BertWorkspace ws, KernelThreadPool? pool)
     {
         int width = gamma.Length;
-        var pool = ws.Pool;
         if (pool is null || pool.Threads == 1 || rows < 16)
         {
             Normalization.LayerNorm(x.AsSpan(0, rows * width), gamma, beta, eps);

@@ -1,5 +1,3 @@
-using ManagedEmbed.Kernels;
-
 namespace ManagedEmbed.Encoder.Bert;
 
 /// <summary>
@@ -8,8 +6,6 @@ namespace ManagedEmbed.Encoder.Bert;
 /// </summary>
 public sealed class BertWorkspace
 {
-    /// <summary>Threads the GEMMs of this forward pass are split across (null = the calling thread only).</summary>
-    public KernelThreadPool? Pool { get; set; }
     /// <summary>Hidden states [tokens, hidden].</summary>
     public float[] Hidden = [];
     /// <summary>Fused query/key/value projections [tokens, 3·hidden].</summary>

@@ -294,6 +294,33 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         }
     }
 
+    /// <summary>
+    /// Copies a tensor as float32 into <paramref name="destination"/> (length = element count). F32 data is read with
+    /// positional file reads rather than through the mapping, so weights that are repacked at load time (the
+    /// encoder's dense layers) never become resident mapped pages: the process holds only the packed copy.
+    /// </summary>
+    public void ReadFloatInto(SafeTensorInfo info, Span<float> destination)
+    {
+        ThrowIfDisposed();
+        EnsureComplete(info);
+        if (destination.Length != info.ElementCount)
+            throw new ArgumentException($"destination holds {destination.Length} floats, tensor '{info.Name}' has {info.ElementCount}");
+        if (info.DType != SafeTensorDType.F32 || !BitConverter.IsLittleEndian)
+        {
+            ReadFloatArray(info).CopyTo(destination);
+            return;
+        }
+        var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(destination);
+        long offset = DataOffset + info.Begin;
+        while (!bytes.IsEmpty)
+        {
+            int n = RandomAccess.Read(_handle, bytes, offset);
+            if (n <= 0) throw new ManagedEmbedException($"safetensors file '{Path}': tensor '{info.Name}' could not be read (file shrank?)");
+            bytes = bytes[n..];
+            offset += n;
+        }
+    }
+
     /// <summary>Reads a tensor by name as float32 (see <see cref="ReadFloat(SafeTensorInfo)"/>).</summary>
     public FloatTensor ReadFloat(string name) => ReadFloat(Get(name));
 

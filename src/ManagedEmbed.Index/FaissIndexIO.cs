@@ -1,0 +1,359 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+
+namespace ManagedEmbed.Index;
+
+/// <summary>
+/// Reads and writes indexes in FAISS's binary format (little-endian, as faiss.write_index / faiss.read_index):
+/// IndexFlatIP "IxFI", IndexFlatL2 "IxF2", and IndexIVFFlat "IwFl" with its flat quantizer and "ilar"
+/// (ArrayInvertedLists) lists. Loading checks every field and every size against the bytes actually left, so a
+/// truncated, corrupted or hostile file fails with a <see cref="ManagedEmbedException"/> before any large allocation.
+/// </summary>
+public static class FaissIndexIO
+{
+    // Two 64-bit fields FAISS writes after ntotal ("dummy", always 1 << 20).
+    private const long HeaderDummy = 1L << 20;
+
+    /// <summary>Writes <paramref name="index"/> to <paramref name="path"/> atomically (temporary file, then rename).</summary>
+    public static void Write(IVectorIndex index, string path)
+    {
+        ArgumentNullException.ThrowIfNull(index);
+        string full = Path.GetFullPath(path);
+        string dir = Path.GetDirectoryName(full) ?? ".";
+        if (!Directory.Exists(dir)) throw new ManagedEmbedException($"cannot write {path}: directory {dir} does not exist");
+        string tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+            {
+                Write(index, fs);
+                fs.Flush(flushToDisk: true);
+            }
+            File.Move(tmp, full, overwrite: true);
+        }
+        catch
+        {
+            try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw;
+        }
+    }
+
+    /// <summary>Writes <paramref name="index"/> to a stream.</summary>
+    public static void Write(IVectorIndex index, Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(index);
+        var w = new Writer(stream);
+        switch (index)
+        {
+            case FlatIndex f: WriteFlat(w, f); break;
+            case IvfIndex ivf: WriteIvf(w, ivf); break;
+            default: throw new ManagedEmbedException($"cannot write index type {index.GetType().Name} in FAISS format");
+        }
+        w.Flush();
+    }
+
+    /// <summary>Reads a FAISS index file (IndexFlatIP, IndexFlatL2 or IndexIVFFlat).</summary>
+    public static IVectorIndex Read(string path)
+    {
+        if (!File.Exists(path)) throw new ManagedEmbedException($"index file not found: {path}");
+        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+        return Read(fs, path);
+    }
+
+    /// <summary>Reads a FAISS index from a stream (read to its end; non-seekable streams are buffered as they arrive).</summary>
+    public static IVectorIndex Read(Stream stream) => Read(stream, "stream");
+
+    private static IVectorIndex Read(Stream stream, string name)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        if (!stream.CanSeek)
+        {
+            // Buffer what really arrives (never what a header claims), then parse with known length.
+            var ms = new MemoryStream();
+            stream.CopyTo(ms);
+            ms.Position = 0;
+            stream = ms;
+        }
+        var r = new Reader(stream, name);
+        var index = ReadIndex(r, allowIvf: true);
+        if (r.Remaining != 0) throw r.Error($"{r.Remaining} unexpected trailing bytes after the index");
+        return index;
+    }
+
+    // ---------------- writing ----------------
+
+    private static void WriteHeader(Writer w, IVectorIndex idx, bool trained)
+    {
+        w.I32(idx.Dimension);
+        w.I64(idx.Count);
+        w.I64(HeaderDummy);
+        w.I64(HeaderDummy);
+        w.U8(trained ? (byte)1 : (byte)0);
+        w.I32((int)idx.Metric);
+    }
+
+    private static void WriteFlat(Writer w, FlatIndex f)
+    {
+        w.FourCC(f.Metric == Metric.InnerProduct ? "IxFI" : "IxF2");
+        WriteHeader(w, f, trained: true);
+        var v = f.Vectors;
+        w.U64((ulong)v.Length);
+        w.Floats(v);
+    }
+
+    private static void WriteIvf(Writer w, IvfIndex ivf)
+    {
+        w.FourCC("IwFl");
+        WriteHeader(w, ivf, ivf.IsTrained);
+        w.U64((ulong)ivf.NList);
+        w.U64((ulong)ivf.Nprobe);
+        WriteFlat(w, ivf.Quantizer);
+        // Direct map: type 0 (none) and an empty id array.
+        w.U8(0);
+        w.U64(0);
+        // ArrayInvertedLists.
+        w.FourCC("ilar");
+        w.U64((ulong)ivf.NList);
+        w.U64((ulong)ivf.Dimension * sizeof(float));
+        int nonEmpty = 0;
+        for (int i = 0; i < ivf.NList; i++) if (ivf.ListSize(i) > 0) nonEmpty++;
+        // FAISS's own choice: a dense size table when more than half the lists are used, else (list, size) pairs.
+        if (nonEmpty > ivf.NList / 2)
+        {
+            w.FourCC("full");
+            w.U64((ulong)ivf.NList);
+            for (int i = 0; i < ivf.NList; i++) w.U64((ulong)ivf.ListSize(i));
+        }
+        else
+        {
+            w.FourCC("sprs");
+            w.U64((ulong)nonEmpty * 2);
+            for (int i = 0; i < ivf.NList; i++)
+                if (ivf.ListSize(i) > 0) { w.U64((ulong)i); w.U64((ulong)ivf.ListSize(i)); }
+        }
+        for (int i = 0; i < ivf.NList; i++)
+        {
+            if (ivf.ListSize(i) == 0) continue;
+            w.Floats(ivf.ListVectors(i));
+            w.Longs(ivf.ListIds(i));
+        }
+    }
+
+    // ---------------- reading ----------------
+
+    private readonly record struct Header(int Dim, long NTotal, bool Trained, Metric Metric);
+
+    private static Header ReadHeader(Reader r, string kind)
+    {
+        int d = r.I32("dimension");
+        if (d < 1) throw r.Error($"{kind}: dimension {d} must be positive");
+        long ntotal = r.I64("ntotal");
+        if (ntotal < 0) throw r.Error($"{kind}: negative vector count {ntotal}");
+        long d1 = r.I64("header"), d2 = r.I64("header");
+        if (d1 != HeaderDummy || d2 != HeaderDummy) throw r.Error($"{kind}: corrupt header (reserved fields {d1}, {d2})");
+        byte trained = r.U8("is_trained");
+        if (trained > 1) throw r.Error($"{kind}: corrupt is_trained flag {trained}");
+        int metric = r.I32("metric_type");
+        if (metric is not (0 or 1)) throw r.Error($"{kind}: unsupported metric type {metric} (only inner product 0 and L2 1)");
+        return new Header(d, ntotal, trained == 1, (Metric)metric);
+    }
+
+    private static IVectorIndex ReadIndex(Reader r, bool allowIvf)
+    {
+        string h = r.FourCC();
+        switch (h)
+        {
+            case "IxFI":
+            case "IxF2":
+                return ReadFlatBody(r, h);
+            case "IwFl" when allowIvf:
+                return ReadIvfBody(r);
+            case "IwFl":
+                throw r.Error("an IVF index cannot be the quantizer of another IVF index");
+            default:
+                throw r.Error($"unsupported or corrupt index type '{Printable(h)}' (supported: IxFI, IxF2, IwFl)");
+        }
+    }
+
+    private static FlatIndex ReadFlatBody(Reader r, string h)
+    {
+        var hd = ReadHeader(r, h);
+        var expected = h == "IxFI" ? Metric.InnerProduct : Metric.L2;
+        if (hd.Metric != expected) throw r.Error($"{h}: metric type {(int)hd.Metric} contradicts the index type");
+        if (!hd.Trained) throw r.Error($"{h}: a flat index must be marked trained");
+        ulong size = r.U64("vector size");
+        if ((ulong)hd.NTotal > ulong.MaxValue / (ulong)hd.Dim || size != (ulong)hd.NTotal * (ulong)hd.Dim)
+            throw r.Error($"{h}: stored {size} floats, but the header claims {hd.NTotal} vectors of dimension {hd.Dim}");
+        r.Ensure(size, sizeof(float), $"{h}: {hd.NTotal} vectors of dimension {hd.Dim}");
+        if (size > (ulong)Array.MaxLength) throw r.Error($"{h}: {hd.NTotal} vectors of dimension {hd.Dim} are too many for one index");
+        var data = new float[size];
+        r.Floats(data);
+        int bad = Validation.FirstNonFinite(data);
+        if (bad >= 0) throw r.Error($"{h}: vector {bad / hd.Dim} holds a non-finite value");
+        var f = new FlatIndex(hd.Dim, hd.Metric);
+        f.AddUnchecked(data, (int)hd.NTotal);
+        return f;
+    }
+
+    private static IvfIndex ReadIvfBody(Reader r)
+    {
+        var hd = ReadHeader(r, "IwFl");
+        ulong nlist = r.U64("nlist");
+        if (nlist < 1 || nlist > int.MaxValue) throw r.Error($"IwFl: invalid nlist {nlist}");
+        ulong nprobe = r.U64("nprobe");
+        // FAISS allows nprobe > nlist (it clamps at search time).
+        if (nprobe < 1 || nprobe > int.MaxValue) throw r.Error($"IwFl: invalid nprobe {nprobe}");
+        // A trained index stores one quantizer row per list: reject a huge nlist before allocating lists.
+        if (hd.Trained) r.Ensure(nlist, (ulong)hd.Dim * sizeof(float), $"IwFl: {nlist} centroids");
+        else if (nlist > 1 << 24) throw r.Error($"IwFl: nlist {nlist} is implausibly large");
+        var q = ReadIndex(r, allowIvf: false) as FlatIndex ?? throw r.Error("IwFl: quantizer is not a flat index");
+        if (q.Dimension != hd.Dim) throw r.Error($"IwFl: quantizer dimension {q.Dimension} differs from the index dimension {hd.Dim}");
+        if (hd.Trained ? q.Count != (long)nlist : q.Count != 0)
+            throw r.Error($"IwFl: quantizer holds {q.Count} centroids for nlist {nlist} (is_trained = {hd.Trained})");
+        if (!hd.Trained && hd.NTotal != 0) throw r.Error("IwFl: an untrained index cannot hold vectors");
+
+        byte dmType = r.U8("direct map type");
+        ulong dmSize = r.U64("direct map size");
+        if (dmType == 0 && dmSize != 0) throw r.Error($"IwFl: direct map of type none holds {dmSize} entries");
+        if (dmType == 1 && dmSize != (ulong)hd.NTotal) throw r.Error($"IwFl: direct map holds {dmSize} entries for {hd.NTotal} vectors");
+        if (dmType > 1) throw r.Error($"IwFl: unsupported direct map type {dmType}");
+        r.Skip(dmSize, sizeof(long), "IwFl: direct map");
+
+        string il = r.FourCC();
+        if (il != "ilar") throw r.Error($"IwFl: unsupported inverted lists type '{Printable(il)}' (supported: ilar)");
+        ulong ilNlist = r.U64("lists nlist");
+        if (ilNlist != nlist) throw r.Error($"ilar: {ilNlist} lists for an index with nlist {nlist}");
+        ulong codeSize = r.U64("code size");
+        if (codeSize != (ulong)hd.Dim * sizeof(float)) throw r.Error($"ilar: code size {codeSize} is not {hd.Dim} floats");
+
+        var sizes = new long[nlist];
+        string lt = r.FourCC();
+        if (lt == "full")
+        {
+            ulong n = r.U64("size table length");
+            if (n != nlist) throw r.Error($"ilar: size table has {n} entries for {nlist} lists");
+            r.Ensure(n, sizeof(ulong), "ilar: size table");
+            for (ulong i = 0; i < n; i++) sizes[i] = ListSize(r, hd.NTotal);
+        }
+        else if (lt == "sprs")
+        {
+            ulong n = r.U64("size table length");
+            if (n % 2 != 0 || n / 2 > nlist) throw r.Error($"ilar: invalid sparse size table length {n}");
+            r.Ensure(n, sizeof(ulong), "ilar: size table");
+            long prev = -1;
+            for (ulong i = 0; i < n; i += 2)
+            {
+                ulong li = r.U64("list number");
+                if (li >= nlist || (long)li <= prev) throw r.Error($"ilar: invalid or repeated list number {li}");
+                prev = (long)li;
+                sizes[li] = ListSize(r, hd.NTotal);
+            }
+        }
+        else throw r.Error($"ilar: unknown size table type '{Printable(lt)}'");
+
+        long total = 0;
+        foreach (long s in sizes) { total += s; if (total > hd.NTotal) break; }
+        if (total != hd.NTotal) throw r.Error($"ilar: lists hold {total} vectors, the header claims {hd.NTotal}");
+        r.Ensure((ulong)total, codeSize + sizeof(long), $"ilar: {total} vectors");
+
+        var ivf = new IvfIndex(hd.Dim, (int)nlist, hd.Metric, q.Metric) { Nprobe = (int)nprobe };
+        if (hd.Trained) ivf.SetCentroids(q.Vectors);
+        for (int i = 0; i < sizes.Length; i++)
+        {
+            long n = sizes[i];
+            if (n == 0) continue;
+            if (n * hd.Dim > Array.MaxLength) throw r.Error($"ilar: list {i} with {n} vectors is too large");
+            var codes = new float[n * hd.Dim];
+            var ids = new long[n];
+            r.Floats(codes);
+            r.Longs(ids);
+            int bad = Validation.FirstNonFinite(codes);
+            if (bad >= 0) throw r.Error($"ilar: list {i} holds a non-finite value");
+            ivf.AppendRaw(i, codes, ids);
+        }
+        return ivf;
+    }
+
+    private static long ListSize(Reader r, long ntotal)
+    {
+        ulong s = r.U64("list size");
+        if (s > (ulong)ntotal) throw r.Error($"ilar: list size {s} exceeds the {ntotal} vectors in the index");
+        return (long)s;
+    }
+
+    private static string Printable(string s) =>
+        string.Concat(s.Select(c => c is >= ' ' and <= '~' ? c.ToString() : $"\\x{(int)c:x2}"));
+
+    // ---------------- little-endian primitives ----------------
+
+    private sealed class Writer(Stream s)
+    {
+        private readonly Stream _s = s;
+        private readonly byte[] _b = new byte[8];
+
+        public void FourCC(string c) { for (int i = 0; i < 4; i++) _b[i] = (byte)c[i]; _s.Write(_b, 0, 4); }
+        public void U8(byte v) => _s.WriteByte(v);
+        public void I32(int v) { BinaryPrimitives.WriteInt32LittleEndian(_b, v); _s.Write(_b, 0, 4); }
+        public void I64(long v) { BinaryPrimitives.WriteInt64LittleEndian(_b, v); _s.Write(_b, 0, 8); }
+        public void U64(ulong v) { BinaryPrimitives.WriteUInt64LittleEndian(_b, v); _s.Write(_b, 0, 8); }
+        public void Floats(ReadOnlySpan<float> v) { CheckLE(); _s.Write(MemoryMarshal.AsBytes(v)); }
+        public void Longs(ReadOnlySpan<long> v) { CheckLE(); _s.Write(MemoryMarshal.AsBytes(v)); }
+        public void Flush() => _s.Flush();
+    }
+
+    private static void CheckLE()
+    {
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("FAISS files are little-endian; big-endian hosts are not supported.");
+    }
+
+    private sealed class Reader(Stream s, string name)
+    {
+        private readonly Stream _s = s;
+        private readonly byte[] _b = new byte[8];
+        private readonly string _name = name;
+
+        public long Remaining => _s.Length - _s.Position;
+
+        public ManagedEmbedException Error(string msg) => new($"{_name}: invalid FAISS index: {msg}");
+
+        private void Fill(int n, string what)
+        {
+            if (Remaining < n) throw Error($"file is truncated (reading {what})");
+            _s.ReadExactly(_b, 0, n);
+        }
+
+        public string FourCC() { Fill(4, "a type tag"); return string.Create(4, _b, (sp, b) => { for (int i = 0; i < 4; i++) sp[i] = (char)b[i]; }); }
+        public byte U8(string what) { Fill(1, what); return _b[0]; }
+        public int I32(string what) { Fill(4, what); return BinaryPrimitives.ReadInt32LittleEndian(_b); }
+        public long I64(string what) { Fill(8, what); return BinaryPrimitives.ReadInt64LittleEndian(_b); }
+        public ulong U64(string what) { Fill(8, what); return BinaryPrimitives.ReadUInt64LittleEndian(_b); }
+
+        /// <summary>Fails unless count items of itemSize bytes are left (overflow-safe).</summary>
+        public void Ensure(ulong count, ulong itemSize, string what)
+        {
+            ulong left = (ulong)Remaining;
+            if (itemSize != 0 && count > left / itemSize)
+                throw Error($"file is truncated or corrupt: {what} need {(count > ulong.MaxValue / itemSize ? "more than 2^64" : (count * itemSize).ToString())} bytes, only {left} left");
+        }
+
+        public void Skip(ulong count, ulong itemSize, string what)
+        {
+            Ensure(count, itemSize, what);
+            _s.Seek((long)(count * itemSize), SeekOrigin.Current);
+        }
+
+        public void Floats(Span<float> dst)
+        {
+            CheckLE();
+            Ensure((ulong)dst.Length, sizeof(float), "vector data");
+            _s.ReadExactly(MemoryMarshal.AsBytes(dst));
+        }
+
+        public void Longs(Span<long> dst)
+        {
+            CheckLE();
+            Ensure((ulong)dst.Length, sizeof(long), "id data");
+            _s.ReadExactly(MemoryMarshal.AsBytes(dst));
+        }
+    }
+}
