@@ -206,7 +206,9 @@ internal sealed unsafe class GemmJob : KernelWork
             // rows, so thinner row chunks would multiply weight traffic); when rows are few, split the panels instead,
             // so each thread streams only its share of the weights.
             long work = (long)_m * _n * _k;
-            int target = (int)Math.Clamp(work / (1 << 18), 1, 4 * threads);
+            // 8 chunks per thread: with dynamic claiming the tail imbalance is at most one chunk, ~1/16 of a GEMM
+            // at 2 threads (and a descheduled thread costs the same bound).
+            int target = (int)Math.Clamp(work / (1 << 18), 1, 8 * threads);
             int mc = GemmKernels.MC;
             rowChunks = Math.Clamp((_m + mc - 1) / mc, 1, Math.Min(target, rowBlocks));
             panelChunks = Math.Clamp(target / rowChunks, 1, _panels);
