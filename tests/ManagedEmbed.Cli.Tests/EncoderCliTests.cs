@@ -191,6 +191,43 @@ public class EncoderCliTests
     }
 
     [Fact]
+    public void BadHeaderAndShapeMismatchAreOneLineErrors()
+    {
+        string CopyModel()
+        {
+            string dir = Path.Combine(TestPaths.NewTempDir("membed-cli-bad-model"), "m");
+            Directory.CreateDirectory(Path.Combine(dir, "1_Pooling"));
+            foreach (string f in Directory.GetFiles(Models.Value.Normalized, "*", SearchOption.AllDirectories))
+                File.Copy(f, Path.Combine(dir, Path.GetRelativePath(Models.Value.Normalized, f)));
+            return dir;
+        }
+
+        // A header that lies about a tensor's size.
+        string lying = CopyModel();
+        string weights = Path.Combine(lying, "model.safetensors");
+        byte[] bytes = File.ReadAllBytes(weights);
+        int headerLen = (int)BitConverter.ToUInt64(bytes, 0);
+        string header = Encoding.UTF8.GetString(bytes, 8, headerLen);
+        string bad = header.Replace("\"embeddings.LayerNorm.bias\":{\"dtype\":\"F32\",\"shape\":[32]", "\"embeddings.LayerNorm.bias\":{\"dtype\":\"F32\",\"shape\":[33]");
+        Assert.NotEqual(header, bad);
+        Encoding.UTF8.GetBytes(bad).CopyTo(bytes, 8);
+        File.WriteAllBytes(weights, bytes);
+        var r = Membed(["embed", "--model", lying], "x\n"u8.ToArray());
+        Assert.Equal(2, r.Code);
+        Assert.Contains("tensor 'embeddings.LayerNorm.bias': shape [33] × F32 needs 132 bytes", r.Stderr);
+        Assert.Single(r.Stderr.TrimEnd('\n').Split('\n'));
+
+        // A consistent file whose shapes do not match config.json.
+        string mismatched = CopyModel();
+        string cfg = Path.Combine(mismatched, "config.json");
+        File.WriteAllText(cfg, File.ReadAllText(cfg).Replace("\"intermediate_size\": 64", "\"intermediate_size\": 96"));
+        var m = Membed(["embed", "--model", mismatched], "x\n"u8.ToArray());
+        Assert.Equal(2, m.Code);
+        Assert.Contains("encoder.layer.0.intermediate.dense.weight is [64, 32], config.json implies [96, 32]", m.Stderr);
+        Assert.Empty(m.Stdout);
+    }
+
+    [Fact]
     public void TokenizeMatchesLibraryAndTruncates()
     {
         var r = Membed(["tokenize", "--model", Models.Value.Normalized, "--input", WriteInput(Texts)]);
