@@ -24,6 +24,9 @@ public sealed partial class SentenceEncoder : IDisposable
     private readonly KernelThreadPool _pool;
     private bool _disposed;
 
+    /// <summary>Largest <see cref="EncoderOptions.Threads"/> accepted.</summary>
+    public const int MaxThreads = 256;
+
     /// <summary>The parsed model directory.</summary>
     public SentenceModelConfig Config { get; }
     /// <summary>Width of the output embeddings.</summary>
@@ -57,7 +60,7 @@ public sealed partial class SentenceEncoder : IDisposable
         options ??= new EncoderOptions();
         var config = SentenceModelConfig.Load(modelDirectory);
         int threads = options.Threads ?? Environment.ProcessorCount;
-        if (threads < 1) throw new ManagedEmbedException($"threads must be at least 1, got {threads}");
+        if (threads < 1 || threads > MaxThreads) throw new ManagedEmbedException($"threads must be in [1, {MaxThreads}], got {threads}");
         int maxSeq = config.MaxSeqLength;
         if (options.MaxSeqLength is int m)
         {
