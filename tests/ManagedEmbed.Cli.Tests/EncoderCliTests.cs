@@ -262,6 +262,60 @@ public class EncoderCliTests(EncoderCliDirs dirs) : IClassFixture<EncoderCliDirs
         Assert.Empty(m.Stdout);
     }
 
+    public static IEnumerable<object[]> ParityFixtures()
+    {
+        string dir = Path.Combine(TestPaths.Fixtures, "encoder");
+        var files = Directory.Exists(dir) ? Directory.GetFiles(dir, "*.json").OrderBy(f => f, StringComparer.Ordinal).ToList() : [];
+        if (files.Count == 0) yield return ["<none>"]; // fails below: no fixture is an error, not a skip
+        foreach (var f in files) yield return [Path.GetFileName(f)];
+    }
+
+    /// <summary>
+    /// `membed model synth` + `membed tokenize` + `membed embed` reproduce the PyTorch reference fixtures end to end
+    /// (every fixture text that fits on one line).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(ParityFixtures))]
+    public void EmbedReproducesReferenceFixtures(string fixture)
+    {
+        string path = Path.Combine(TestPaths.Fixtures, "encoder", fixture);
+        Assert.True(File.Exists(path), $"no encoder parity fixture in {Path.GetDirectoryName(path)}");
+        using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+        var m = doc.RootElement.GetProperty("model");
+        string Resolve(string p) => p.StartsWith("shared:", StringComparison.Ordinal) ? Path.Combine(TestPaths.Shared, p[7..]) : Path.Combine(TestPaths.RepoRoot, p[5..]);
+        string model = Path.Combine(dirs.New("membed-cli-parity"), "m");
+        var synth = new List<string> { "model", "synth", "--config", Resolve(m.GetProperty("config").GetString()!), "--vocab", Resolve(m.GetProperty("vocab").GetString()!),
+            "--seed", m.GetProperty("seed").GetUInt64().ToString(CultureInfo.InvariantCulture), "--pooling", m.GetProperty("pooling").GetString()!,
+            "--max-seq-length", m.GetProperty("max_seq_length").GetInt32().ToString(CultureInfo.InvariantCulture), "--out", model };
+        bool normalize = m.GetProperty("normalize").GetBoolean();
+        if (!normalize) synth.Add("--no-normalize");
+        Assert.Equal(0, Membed([.. synth]).Code);
+        using (var fs = File.OpenRead(Path.Combine(model, "model.safetensors")))
+            Assert.Equal(m.GetProperty("safetensors_sha256").GetString(), Convert.ToHexStringLower(SHA256.HashData(fs)));
+
+        var cases = doc.RootElement.GetProperty("cases").EnumerateArray()
+            .Select(c => (Text: c.GetProperty("text").GetString()!, Ids: c.GetProperty("ids").EnumerateArray().Select(x => x.GetInt32()).ToArray(),
+                          Embedding: c.GetProperty("embedding").EnumerateArray().Select(x => x.GetSingle()).ToArray()))
+            .Where(c => !c.Text.Contains('\n') && !c.Text.Contains('\r') && !c.Text.StartsWith('\uFEFF'))
+            .ToList();
+        Assert.True(cases.Count >= 10, $"{fixture}: only {cases.Count} one-line cases");
+        string input = WriteInput(cases.Select(c => c.Text).ToArray());
+
+        var tok = Membed(["tokenize", "--model", model, "--input", input]);
+        Assert.Equal(0, tok.Code);
+        var lines = tok.Text.Split('\n');
+        for (int i = 0; i < cases.Count; i++) Assert.Equal(string.Join(' ', cases[i].Ids), lines[i]);
+
+        var emb = Membed(["embed", "--model", model, "--input", input, "--batch-size", "7"]);
+        Assert.True(emb.Code == 0, emb.Stderr);
+        var rows = ParseJsonl(emb.Text);
+        Assert.Equal(cases.Count, rows.Length);
+        double tol = normalize ? 1e-5 : 1e-4, max = 0;
+        for (int i = 0; i < cases.Count; i++)
+            for (int j = 0; j < rows[i].Length; j++) max = Math.Max(max, Math.Abs(rows[i][j] - cases[i].Embedding[j]));
+        Assert.True(max <= tol, $"{fixture}: membed embed max |Δ| = {max:E3} > {tol:E0}");
+    }
+
     [Fact]
     public void TokenizeMatchesLibraryAndTruncates()
     {
