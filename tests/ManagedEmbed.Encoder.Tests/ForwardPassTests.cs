@@ -153,6 +153,8 @@ public class ForwardPassTests
         Assert.Contains("empty", Assert.Throws<ManagedEmbedException>(() => enc.EncodeIds(Array.Empty<int>())).Message);
         Assert.Contains("max_position_embeddings", Assert.Throws<ManagedEmbedException>(() => enc.EncodeIds(new int[41])).Message);
         Assert.Equal(0, enc.EncodeIds(new List<int[]>()).Count);
+        Assert.Contains("threads must be in [1, 256]", Assert.Throws<ManagedEmbedException>(() => SentenceEncoder.Load(TestModels.Tiny(seed: 2), new EncoderOptions { Threads = 257 })).Message);
+        Assert.Contains("threads must be in [1, 256]", Assert.Throws<ManagedEmbedException>(() => SentenceEncoder.Load(TestModels.Tiny(seed: 2), new EncoderOptions { Threads = 0 })).Message);
     }
 
     private static double Norm(ReadOnlySpan<float> v) { double s = 0; foreach (float x in v) s += (double)x * x; return Math.Sqrt(s); }
