@@ -54,7 +54,8 @@ public class GemmBenchmarks : IHasWork
 
 /// <summary>
 /// Scaled dot-product attention for one layer (12 heads of 32, all tokens real), per (sequence, head):
-/// S = QKᵀ/√d (MatMulTransB), row softmax, O = SV (MatMul). Batch 32 × T tokens.
+/// S = QKᵀ (MatMulTransB), row softmax(S/√d) (scale fused), O = PV (MatMul, V read in place). 8 sequences × T tokens,
+/// as the encoder's AttentionWork does it.
 /// </summary>
 [Config(typeof(KernelConfig))]
 public class AttentionBenchmarks : IHasWork
@@ -84,12 +85,7 @@ public class AttentionBenchmarks : IHasWork
             {
                 int baseRow = b * t * ld;
                 Gemm.MatMulTransB(_qkv.AsSpan(baseRow + h * D), ld, _qkv.AsSpan(baseRow + H + h * D), ld, _scores, t, t, t, D);
-                for (int i = 0; i < t; i++)
-                {
-                    var row = _scores.AsSpan(i * t, t);
-                    System.Numerics.Tensors.TensorPrimitives.Multiply(row, scale, row);
-                    Normalization.Softmax(row);
-                }
+                for (int i = 0; i < t; i++) Normalization.Softmax(_scores.AsSpan(i * t, t), scale);
                 Gemm.MatMul(_scores, t, _qkv.AsSpan(baseRow + 2 * H + h * D), ld, _ctx.AsSpan(b * t * H + h * D), H, t, D, t);
             }
     }

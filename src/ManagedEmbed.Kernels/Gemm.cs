@@ -125,10 +125,8 @@ public static class Gemm
                 int j0 = p * nr, cnt = Math.Min(nr, n - j0);
                 for (int q = 0; q < k; q++)
                 {
-                    float* src = pb + (long)q * ldb + j0;
-                    int j = 0;
-                    for (; j < cnt; j++) dst[q * nr + j] = src[j];
-                    for (; j < nr; j++) dst[q * nr + j] = 0f;
+                    new ReadOnlySpan<float>(pb + (long)q * ldb + j0, cnt).CopyTo(new Span<float>(dst + q * nr, cnt));
+                    if (cnt < nr) new Span<float>(dst + q * nr + cnt, nr - cnt).Clear();
                 }
             }
             RunPacked(a, lda, pp, panels, c, ldc, m, n, k, pool);
@@ -278,13 +276,13 @@ internal sealed unsafe class GemmJob : KernelWork
                                 if (accumulate)
                                 {
                                     for (int r = 0; r < mrows; r++)
-                                        for (int j = 0; j < ncols; j++) tile[r * nr + j] = cp[r * _ldc + j];
+                                        new ReadOnlySpan<float>(cp + r * _ldc, ncols).CopyTo(new Span<float>(tile + r * nr, ncols));
                                 }
                                 float* ap = mrows == mr ? _a + ir * _lda + pc : tailA;
                                 nint lda = mrows == mr ? _lda : kc;
                                 GemmKernels.Tile(ap, lda, bp, tile, nr, kc, accumulate);
                                 for (int r = 0; r < mrows; r++)
-                                    for (int j = 0; j < ncols; j++) cp[r * _ldc + j] = tile[r * nr + j];
+                                    new ReadOnlySpan<float>(tile + r * nr, ncols).CopyTo(new Span<float>(cp + r * _ldc, ncols));
                             }
                             if (last && (_bias != null || _res != null || _act != Activation.None))
                                 Epilogue(ir, mrows, j0, ncols);

@@ -35,21 +35,13 @@ public static class Normalization
 
     /// <summary>
     /// In-place softmax of <paramref name="scale"/>·x (scale &gt; 0), as attention uses it (scale = 1/√head_dim):
-    /// exp(scale·(x − max)) / Σ, one pass for the max, one for the exponentials and their sum, one to normalize.
+    /// exp(scale·x − scale·max) / Σ: one pass for the max, one for the exponentials and their sum, one to normalize,
+    /// all in one call (attention rows are short, so per-call overhead matters).
     /// </summary>
     public static unsafe void Softmax(Span<float> x, float scale)
     {
         if (!(scale > 0) || float.IsInfinity(scale)) throw new ArgumentOutOfRangeException(nameof(scale), "scale must be positive and finite.");
         if (x.IsEmpty) return;
-        float max = TensorPrimitives.Max<float>(x);
-        if (scale != 1f) TensorPrimitives.Multiply(x, scale, x);
-        max *= scale; // the max of scale·x, since scale > 0 (and float multiplication is monotonic)
-        float sum = 0;
-        fixed (float* p = x)
-        {
-            int done = SimdMath.ExpSub(p, x.Length, max, ref sum);
-            for (int i = done; i < x.Length; i++) { float e = MathF.Exp(p[i] - max); p[i] = e; sum += e; }
-        }
-        TensorPrimitives.Multiply(x, 1f / sum, x);
+        fixed (float* p = x) SimdMath.SoftmaxRow(p, x.Length, scale);
     }
 }

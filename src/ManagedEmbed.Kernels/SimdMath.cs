@@ -14,12 +14,17 @@ internal static partial class SimdMath
         return 0;
     }
 
-    /// <summary>Vector part of x = exp(x - max) with the running sum; returns how many leading elements were done.</summary>
-    internal static unsafe int ExpSub(float* x, int len, float max, ref float sum)
+    /// <summary>In-place softmax(scale·x) of one row with the widest accelerated vector (scalar when none).</summary>
+    internal static unsafe void SoftmaxRow(float* x, int len, float scale)
     {
-        if (Vector512.IsHardwareAccelerated) return ExpSub512(x, len, max, ref sum);
-        if (Vector256.IsHardwareAccelerated) return ExpSub256(x, len, max, ref sum);
-        if (Vector128.IsHardwareAccelerated) return ExpSub128(x, len, max, ref sum);
-        return 0;
+        if (Vector512.IsHardwareAccelerated) { SoftmaxRow512(x, len, scale); return; }
+        if (Vector256.IsHardwareAccelerated) { SoftmaxRow256(x, len, scale); return; }
+        if (Vector128.IsHardwareAccelerated) { SoftmaxRow128(x, len, scale); return; }
+        float max = float.NegativeInfinity;
+        for (int i = 0; i < len; i++) max = MathF.Max(max, x[i]);
+        float ms = max * scale, sum = 0;
+        for (int i = 0; i < len; i++) { float e = MathF.Exp(x[i] * scale - ms); x[i] = e; sum += e; }
+        float inv = 1f / sum;
+        for (int i = 0; i < len; i++) x[i] *= inv;
     }
 }

@@ -138,18 +138,38 @@ internal static partial class SimdMath
         return i;
     }
 
-    /// <summary>Stores e^(x[i] - max) into x and returns their sum (vector part; returns the count done).</summary>
-    internal static unsafe int ExpSub128(float* x, int len, float max, ref float sum)
+    /// <summary>
+    /// In-place softmax(scale·x) of one row in three tight passes (max; exp and sum; normalize), for the short rows
+    /// of attention where per-call overhead of separate primitives would dominate. Tails use scalar code.
+    /// </summary>
+    internal static unsafe void SoftmaxRow128(float* x, int len, float scale)
     {
-        int i = 0;
-        Vector128<float> acc = Vector128<float>.Zero, m = Vector128.Create(max);
-        for (; i <= len - Vector128<float>.Count; i += Vector128<float>.Count)
+        int w = Vector128<float>.Count, i = 0;
+        float max = float.NegativeInfinity;
+        if (len >= w)
         {
-            Vector128<float> e = Exp(Vector128.Load(x + i) - m);
+            Vector128<float> vm = Vector128.Load(x);
+            for (i = w; i <= len - w; i += w) vm = Vector128.Max(vm, Vector128.Load(x + i));
+            vm = Vector128.Max(vm, Vector128.Load(x + len - w)); // the (overlapping) last vector covers the tail
+            for (int l = 0; l < w; l++) max = MathF.Max(max, vm.GetElement(l));
+        }
+        else
+        {
+            for (int l = 0; l < len; l++) max = MathF.Max(max, x[l]);
+        }
+        float ms = max * scale; // max of scale·x (scale > 0, multiplication is monotonic)
+        Vector128<float> vs = Vector128.Create(scale), vms = Vector128.Create(ms), acc = Vector128<float>.Zero;
+        for (i = 0; i <= len - w; i += w)
+        {
+            Vector128<float> e = Exp(Vector128.Load(x + i) * vs - vms);
             e.Store(x + i);
             acc += e;
         }
-        sum += Vector128.Sum(acc);
-        return i;
+        float sum = Vector128.Sum(acc);
+        for (; i < len; i++) { float e = MathF.Exp(x[i] * scale - ms); x[i] = e; sum += e; }
+        float inv = 1f / sum;
+        Vector128<float> vinv = Vector128.Create(inv);
+        for (i = 0; i <= len - w; i += w) (Vector128.Load(x + i) * vinv).Store(x + i);
+        for (; i < len; i++) x[i] *= inv;
     }
 }

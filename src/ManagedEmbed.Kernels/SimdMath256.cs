@@ -138,18 +138,38 @@ internal static partial class SimdMath
         return i;
     }
 
-    /// <summary>Stores e^(x[i] - max) into x and returns their sum (vector part; returns the count done).</summary>
-    internal static unsafe int ExpSub256(float* x, int len, float max, ref float sum)
+    /// <summary>
+    /// In-place softmax(scale·x) of one row in three tight passes (max; exp and sum; normalize), for the short rows
+    /// of attention where per-call overhead of separate primitives would dominate. Tails use scalar code.
+    /// </summary>
+    internal static unsafe void SoftmaxRow256(float* x, int len, float scale)
     {
-        int i = 0;
-        Vector256<float> acc = Vector256<float>.Zero, m = Vector256.Create(max);
-        for (; i <= len - Vector256<float>.Count; i += Vector256<float>.Count)
+        int w = Vector256<float>.Count, i = 0;
+        float max = float.NegativeInfinity;
+        if (len >= w)
         {
-            Vector256<float> e = Exp(Vector256.Load(x + i) - m);
+            Vector256<float> vm = Vector256.Load(x);
+            for (i = w; i <= len - w; i += w) vm = Vector256.Max(vm, Vector256.Load(x + i));
+            vm = Vector256.Max(vm, Vector256.Load(x + len - w)); // the (overlapping) last vector covers the tail
+            for (int l = 0; l < w; l++) max = MathF.Max(max, vm.GetElement(l));
+        }
+        else
+        {
+            for (int l = 0; l < len; l++) max = MathF.Max(max, x[l]);
+        }
+        float ms = max * scale; // max of scale·x (scale > 0, multiplication is monotonic)
+        Vector256<float> vs = Vector256.Create(scale), vms = Vector256.Create(ms), acc = Vector256<float>.Zero;
+        for (i = 0; i <= len - w; i += w)
+        {
+            Vector256<float> e = Exp(Vector256.Load(x + i) * vs - vms);
             e.Store(x + i);
             acc += e;
         }
-        sum += Vector256.Sum(acc);
-        return i;
+        float sum = Vector256.Sum(acc);
+        for (; i < len; i++) { float e = MathF.Exp(x[i] * scale - ms); x[i] = e; sum += e; }
+        float inv = 1f / sum;
+        Vector256<float> vinv = Vector256.Create(inv);
+        for (i = 0; i <= len - w; i += w) (Vector256.Load(x + i) * vinv).Store(x + i);
+        for (; i < len; i++) x[i] *= inv;
     }
 }

@@ -139,18 +139,38 @@ internal static partial class SimdMath
         return i;
     }
 
-    /// <summary>Stores e^(x[i] - max) into x and returns their sum (vector part; returns the count done).</summary>
-    internal static unsafe int ExpSub512(float* x, int len, float max, ref float sum)
+    /// <summary>
+    /// In-place softmax(scale·x) of one row in three tight passes (max; exp and sum; normalize), for the short rows
+    /// of attention where per-call overhead of separate primitives would dominate. Tails use scalar code.
+    /// </summary>
+    internal static unsafe void SoftmaxRow512(float* x, int len, float scale)
     {
-        int i = 0;
-        Vector512<float> acc = Vector512<float>.Zero, m = Vector512.Create(max);
-        for (; i <= len - Vector512<float>.Count; i += Vector512<float>.Count)
+        int w = Vector512<float>.Count, i = 0;
+        float max = float.NegativeInfinity;
+        if (len >= w)
         {
-            Vector512<float> e = Exp(Vector512.Load(x + i) - m);
+            Vector512<float> vm = Vector512.Load(x);
+            for (i = w; i <= len - w; i += w) vm = Vector512.Max(vm, Vector512.Load(x + i));
+            vm = Vector512.Max(vm, Vector512.Load(x + len - w)); // the (overlapping) last vector covers the tail
+            for (int l = 0; l < w; l++) max = MathF.Max(max, vm.GetElement(l));
+        }
+        else
+        {
+            for (int l = 0; l < len; l++) max = MathF.Max(max, x[l]);
+        }
+        float ms = max * scale; // max of scale·x (scale > 0, multiplication is monotonic)
+        Vector512<float> vs = Vector512.Create(scale), vms = Vector512.Create(ms), acc = Vector512<float>.Zero;
+        for (i = 0; i <= len - w; i += w)
+        {
+            Vector512<float> e = Exp(Vector512.Load(x + i) * vs - vms);
             e.Store(x + i);
             acc += e;
         }
-        sum += Vector512.Sum(acc);
-        return i;
+        float sum = Vector512.Sum(acc);
+        for (; i < len; i++) { float e = MathF.Exp(x[i] * scale - ms); x[i] = e; sum += e; }
+        float inv = 1f / sum;
+        Vector512<float> vinv = Vector512.Create(inv);
+        for (i = 0; i <= len - w; i += w) (Vector512.Load(x + i) * vinv).Store(x + i);
+        for (; i < len; i++) x[i] *= inv;
     }
 }
