@@ -85,7 +85,8 @@ public static class Gemm
             }
             return;
         }
-        int nr = GemmKernels.NR, panels = (n + nr - 1) / nr;
+        bool narrow = GemmKernels.UseNarrow(n);
+        int nr = narrow ? GemmKernels.NarrowNR : GemmKernels.NR, panels = (n + nr - 1) / nr;
         float[] packed = Scratch.Packed(panels * nr * k);
         fixed (float* pb = b)
         fixed (float* pp = packed)
@@ -102,7 +103,7 @@ public static class Gemm
                 for (int j = cnt; j < nr; j++)
                     for (int q = 0; q < k; q++) dst[q * nr + j] = 0f;
             }
-            RunPacked(a, lda, pp, panels, c, ldc, m, n, k, pool);
+            RunPacked(a, lda, pp, panels, c, ldc, m, n, k, pool, narrow);
         }
     }
 
@@ -114,7 +115,8 @@ public static class Gemm
         CheckStrided(c, ldc, m, n, nameof(c));
         if (m == 0 || n == 0) return;
         if (k == 0) { for (int i = 0; i < m; i++) c.Slice(i * ldc, n).Clear(); return; }
-        int nr = GemmKernels.NR, panels = (n + nr - 1) / nr;
+        bool narrow = GemmKernels.UseNarrow(n);
+        int nr = narrow ? GemmKernels.NarrowNR : GemmKernels.NR, panels = (n + nr - 1) / nr;
         float[] packed = Scratch.Packed(panels * nr * k);
         fixed (float* pb = b)
         fixed (float* pp = packed)
@@ -129,17 +131,17 @@ public static class Gemm
                     if (cnt < nr) new Span<float>(dst + q * nr + cnt, nr - cnt).Clear();
                 }
             }
-            RunPacked(a, lda, pp, panels, c, ldc, m, n, k, pool);
+            RunPacked(a, lda, pp, panels, c, ldc, m, n, k, pool, narrow);
         }
     }
 
-    private static unsafe void RunPacked(ReadOnlySpan<float> a, int lda, float* packed, int panels, Span<float> c, int ldc, int m, int n, int k, KernelThreadPool? pool)
+    private static unsafe void RunPacked(ReadOnlySpan<float> a, int lda, float* packed, int panels, Span<float> c, int ldc, int m, int n, int k, KernelThreadPool? pool, bool narrow)
     {
         fixed (float* pa = a)
         fixed (float* pc = c)
         {
             var job = GemmJob.ForThisThread();
-            job.Set(pa, lda, m, k, packed, GemmKernels.NR * k, n, panels, pc, ldc, null, Activation.None, null, 0, false);
+            job.Set(pa, lda, m, k, packed, (narrow ? GemmKernels.NarrowNR : GemmKernels.NR) * k, n, panels, pc, ldc, null, Activation.None, null, 0, false, narrow);
             job.Run(pool ?? KernelThreadPool.Serial);
         }
     }
@@ -179,21 +181,25 @@ internal sealed unsafe class GemmJob : KernelWork
     private nint _lda, _ldc, _ldr, _panelStride;
     private int _m, _k, _n, _panels;
     private Activation _act;
-    private bool _inPlace;
+    private bool _inPlace, _narrow;
+    private int _mr, _nr;
     private int _rowsPerChunk, _panelsPerChunk, _panelChunks;
 
     internal static GemmJob ForThisThread() => t_job ??= new GemmJob();
 
     internal void Set(float* a, nint lda, int m, int k, float* b, nint panelStride, int n, int panels, float* c, nint ldc,
-        float* bias, Activation act, float* res, nint ldr, bool inPlace)
+        float* bias, Activation act, float* res, nint ldr, bool inPlace, bool narrow = false)
     {
+        _narrow = narrow;
+        _mr = narrow ? GemmKernels.NarrowMR : GemmKernels.MR;
+        _nr = narrow ? GemmKernels.NarrowNR : GemmKernels.NR;
         _a = a; _lda = lda; _m = m; _k = k; _b = b; _panelStride = panelStride; _n = n; _panels = panels;
         _c = c; _ldc = ldc; _bias = bias; _act = act; _res = res; _ldr = ldr; _inPlace = inPlace;
     }
 
     internal void Run(KernelThreadPool pool)
     {
-        int mr = GemmKernels.MR;
+        int mr = _mr;
         int rowBlocks = (_m + mr - 1) / mr;
         int threads = pool.Threads;
         int rowChunks = 1, panelChunks = 1;
@@ -207,7 +213,7 @@ internal sealed unsafe class GemmJob : KernelWork
             // 8 chunks per thread: with dynamic claiming the tail imbalance is at most one chunk, ~1/16 of a GEMM
             // at 2 threads (and a descheduled thread costs the same bound).
             int target = (int)Math.Clamp(work / (1 << 18), 1, 8 * threads);
-            int mc = GemmKernels.RowBlock(_k);
+            int mc = GemmKernels.RowBlock(_k, mr);
             rowChunks = Math.Clamp((_m + mc - 1) / mc, 1, Math.Min(target, rowBlocks));
             panelChunks = Math.Clamp(target / rowChunks, 1, _panels);
         }
@@ -232,8 +238,8 @@ internal sealed unsafe class GemmJob : KernelWork
 
     private void Compute(int r0, int r1, int p0, int p1)
     {
-        int mr = GemmKernels.MR, nr = GemmKernels.NR;
-        int kcMax = GemmKernels.KBlock(_k), mcMax = GemmKernels.RowBlock(_k);
+        int mr = _mr, nr = _nr;
+        int kcMax = GemmKernels.KBlock(_k), mcMax = GemmKernels.RowBlock(_k, mr);
         int tileSize = mr * nr, tailASize = mr * kcMax;
         float[] scratch = t_tiles is { } t && t.Length >= tileSize + tailASize ? t : (t_tiles = GC.AllocateArray<float>(tileSize + tailASize, pinned: true));
         fixed (float* sp = scratch)
@@ -268,7 +274,8 @@ internal sealed unsafe class GemmJob : KernelWork
                             float* cp = _c + ir * _ldc + j0;
                             if (mrows == mr && ncols == nr)
                             {
-                                GemmKernels.Tile(_a + ir * _lda + pc, _lda, bp, cp, _ldc, kc, accumulate);
+                                if (_narrow) GemmKernels.Kernel512x32(_a + ir * _lda + pc, _lda, bp, cp, _ldc, kc, accumulate);
+                                else GemmKernels.Tile(_a + ir * _lda + pc, _lda, bp, cp, _ldc, kc, accumulate);
                             }
                             else
                             {
@@ -280,7 +287,8 @@ internal sealed unsafe class GemmJob : KernelWork
                                 }
                                 float* ap = mrows == mr ? _a + ir * _lda + pc : tailA;
                                 nint lda = mrows == mr ? _lda : kc;
-                                GemmKernels.Tile(ap, lda, bp, tile, nr, kc, accumulate);
+                                if (_narrow) GemmKernels.Kernel512x32(ap, lda, bp, tile, nr, kc, accumulate);
+                                else GemmKernels.Tile(ap, lda, bp, tile, nr, kc, accumulate);
                                 for (int r = 0; r < mrows; r++)
                                     new ReadOnlySpan<float>(tile + r * nr, ncols).CopyTo(new Span<float>(cp + r * _ldc, ncols));
                             }

@@ -49,7 +49,7 @@ internal static partial class GemmKernels
     /// Rows per L2 block: about 384 KB of A (rows x K-block floats) stays in L2 while all panels of a chunk stream
     /// past it (248 rows at K = 384, 56 at K = 1536), a multiple of MR.
     /// </summary>
-    internal static int RowBlock(int k) => Math.Clamp(96 * 1024 / KBlock(Math.Max(k, 1)) / MR * MR, MR, 256);
+    internal static int RowBlock(int k, int mr) => Math.Clamp(96 * 1024 / KBlock(Math.Max(k, 1)) / mr * mr, mr, 256 / mr * mr);
 
     /// <summary>Runs the selected micro-kernel on one full MR x NR tile.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -63,6 +63,12 @@ internal static partial class GemmKernels
             default: KernelScalar(a, lda, b, c, ldc, kc, accumulate); break;
         }
     }
+
+    /// <summary>Narrow tile for products with at most 32 output columns (AVX-512 only): 12 x 32.</summary>
+    internal const int NarrowMR = 12, NarrowNR = 32;
+
+    /// <summary>True when products with n ≤ <see cref="NarrowNR"/> use the 12x32 kernel instead of a padded 8x48 panel.</summary>
+    internal static bool UseNarrow(int n) => Isa == 3 && n <= NarrowNR;
 
     /// <summary>Portable MR x NR tile (MR = NR = 4) for hardware without vector acceleration.</summary>
     internal static unsafe void KernelScalar(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate)

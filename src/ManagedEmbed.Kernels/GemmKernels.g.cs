@@ -139,6 +139,145 @@ internal static partial class GemmKernels
         c72.Store(c + 7 * ldc + 32);
     }
 
+    /// <summary>12x32 tile on Vector512&lt;float&gt;.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static unsafe void Kernel512x32(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate)
+    {
+        Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71, c80, c81, c90, c91, c100, c101, c110, c111;
+        if (accumulate)
+        {
+            c00 = Vector512.Load(c + 0 * ldc + 0);
+            c01 = Vector512.Load(c + 0 * ldc + 16);
+            c10 = Vector512.Load(c + 1 * ldc + 0);
+            c11 = Vector512.Load(c + 1 * ldc + 16);
+            c20 = Vector512.Load(c + 2 * ldc + 0);
+            c21 = Vector512.Load(c + 2 * ldc + 16);
+            c30 = Vector512.Load(c + 3 * ldc + 0);
+            c31 = Vector512.Load(c + 3 * ldc + 16);
+            c40 = Vector512.Load(c + 4 * ldc + 0);
+            c41 = Vector512.Load(c + 4 * ldc + 16);
+            c50 = Vector512.Load(c + 5 * ldc + 0);
+            c51 = Vector512.Load(c + 5 * ldc + 16);
+            c60 = Vector512.Load(c + 6 * ldc + 0);
+            c61 = Vector512.Load(c + 6 * ldc + 16);
+            c70 = Vector512.Load(c + 7 * ldc + 0);
+            c71 = Vector512.Load(c + 7 * ldc + 16);
+            c80 = Vector512.Load(c + 8 * ldc + 0);
+            c81 = Vector512.Load(c + 8 * ldc + 16);
+            c90 = Vector512.Load(c + 9 * ldc + 0);
+            c91 = Vector512.Load(c + 9 * ldc + 16);
+            c100 = Vector512.Load(c + 10 * ldc + 0);
+            c101 = Vector512.Load(c + 10 * ldc + 16);
+            c110 = Vector512.Load(c + 11 * ldc + 0);
+            c111 = Vector512.Load(c + 11 * ldc + 16);
+        }
+        else
+        {
+            c00 = Vector512<float>.Zero;
+            c01 = Vector512<float>.Zero;
+            c10 = Vector512<float>.Zero;
+            c11 = Vector512<float>.Zero;
+            c20 = Vector512<float>.Zero;
+            c21 = Vector512<float>.Zero;
+            c30 = Vector512<float>.Zero;
+            c31 = Vector512<float>.Zero;
+            c40 = Vector512<float>.Zero;
+            c41 = Vector512<float>.Zero;
+            c50 = Vector512<float>.Zero;
+            c51 = Vector512<float>.Zero;
+            c60 = Vector512<float>.Zero;
+            c61 = Vector512<float>.Zero;
+            c70 = Vector512<float>.Zero;
+            c71 = Vector512<float>.Zero;
+            c80 = Vector512<float>.Zero;
+            c81 = Vector512<float>.Zero;
+            c90 = Vector512<float>.Zero;
+            c91 = Vector512<float>.Zero;
+            c100 = Vector512<float>.Zero;
+            c101 = Vector512<float>.Zero;
+            c110 = Vector512<float>.Zero;
+            c111 = Vector512<float>.Zero;
+        }
+        float* a0 = a + 0 * lda;
+        float* a1 = a + 1 * lda;
+        float* a2 = a + 2 * lda;
+        float* a3 = a + 3 * lda;
+        float* a4 = a + 4 * lda;
+        float* a5 = a + 5 * lda;
+        float* a6 = a + 6 * lda;
+        float* a7 = a + 7 * lda;
+        float* a8 = a + 8 * lda;
+        float* a9 = a + 9 * lda;
+        float* a10 = a + 10 * lda;
+        float* a11 = a + 11 * lda;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector512<float> b0 = Vector512.Load(b + 0);
+            Vector512<float> b1 = Vector512.Load(b + 16);
+            b += 32;
+            Vector512<float> x0 = Vector512.Create(a0[p]);
+            c00 = Avx512F.FusedMultiplyAdd(x0, b0, c00);
+            c01 = Avx512F.FusedMultiplyAdd(x0, b1, c01);
+            Vector512<float> x1 = Vector512.Create(a1[p]);
+            c10 = Avx512F.FusedMultiplyAdd(x1, b0, c10);
+            c11 = Avx512F.FusedMultiplyAdd(x1, b1, c11);
+            Vector512<float> x2 = Vector512.Create(a2[p]);
+            c20 = Avx512F.FusedMultiplyAdd(x2, b0, c20);
+            c21 = Avx512F.FusedMultiplyAdd(x2, b1, c21);
+            Vector512<float> x3 = Vector512.Create(a3[p]);
+            c30 = Avx512F.FusedMultiplyAdd(x3, b0, c30);
+            c31 = Avx512F.FusedMultiplyAdd(x3, b1, c31);
+            Vector512<float> x4 = Vector512.Create(a4[p]);
+            c40 = Avx512F.FusedMultiplyAdd(x4, b0, c40);
+            c41 = Avx512F.FusedMultiplyAdd(x4, b1, c41);
+            Vector512<float> x5 = Vector512.Create(a5[p]);
+            c50 = Avx512F.FusedMultiplyAdd(x5, b0, c50);
+            c51 = Avx512F.FusedMultiplyAdd(x5, b1, c51);
+            Vector512<float> x6 = Vector512.Create(a6[p]);
+            c60 = Avx512F.FusedMultiplyAdd(x6, b0, c60);
+            c61 = Avx512F.FusedMultiplyAdd(x6, b1, c61);
+            Vector512<float> x7 = Vector512.Create(a7[p]);
+            c70 = Avx512F.FusedMultiplyAdd(x7, b0, c70);
+            c71 = Avx512F.FusedMultiplyAdd(x7, b1, c71);
+            Vector512<float> x8 = Vector512.Create(a8[p]);
+            c80 = Avx512F.FusedMultiplyAdd(x8, b0, c80);
+            c81 = Avx512F.FusedMultiplyAdd(x8, b1, c81);
+            Vector512<float> x9 = Vector512.Create(a9[p]);
+            c90 = Avx512F.FusedMultiplyAdd(x9, b0, c90);
+            c91 = Avx512F.FusedMultiplyAdd(x9, b1, c91);
+            Vector512<float> x10 = Vector512.Create(a10[p]);
+            c100 = Avx512F.FusedMultiplyAdd(x10, b0, c100);
+            c101 = Avx512F.FusedMultiplyAdd(x10, b1, c101);
+            Vector512<float> x11 = Vector512.Create(a11[p]);
+            c110 = Avx512F.FusedMultiplyAdd(x11, b0, c110);
+            c111 = Avx512F.FusedMultiplyAdd(x11, b1, c111);
+        }
+        c00.Store(c + 0 * ldc + 0);
+        c01.Store(c + 0 * ldc + 16);
+        c10.Store(c + 1 * ldc + 0);
+        c11.Store(c + 1 * ldc + 16);
+        c20.Store(c + 2 * ldc + 0);
+        c21.Store(c + 2 * ldc + 16);
+        c30.Store(c + 3 * ldc + 0);
+        c31.Store(c + 3 * ldc + 16);
+        c40.Store(c + 4 * ldc + 0);
+        c41.Store(c + 4 * ldc + 16);
+        c50.Store(c + 5 * ldc + 0);
+        c51.Store(c + 5 * ldc + 16);
+        c60.Store(c + 6 * ldc + 0);
+        c61.Store(c + 6 * ldc + 16);
+        c70.Store(c + 7 * ldc + 0);
+        c71.Store(c + 7 * ldc + 16);
+        c80.Store(c + 8 * ldc + 0);
+        c81.Store(c + 8 * ldc + 16);
+        c90.Store(c + 9 * ldc + 0);
+        c91.Store(c + 9 * ldc + 16);
+        c100.Store(c + 10 * ldc + 0);
+        c101.Store(c + 10 * ldc + 16);
+        c110.Store(c + 11 * ldc + 0);
+        c111.Store(c + 11 * ldc + 16);
+    }
+
     /// <summary>6x16 tile on Vector256&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static unsafe void Kernel256(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate)
