@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace ManagedEmbed.Kernels;
@@ -13,6 +14,19 @@ internal static partial class SimdMath
         if (Vector128.IsHardwareAccelerated) return Epilogue128(y, bias, res, len, activation);
         return 0;
     }
+
+    /// <summary>Largest lane (halving reductions, then four scalar compares).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float HorizontalMax(Vector512<float> v) => HorizontalMax(Vector256.Max(v.GetLower(), v.GetUpper()));
+
+    /// <summary>Largest lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float HorizontalMax(Vector256<float> v) => HorizontalMax(Vector128.Max(v.GetLower(), v.GetUpper()));
+
+    /// <summary>Largest lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float HorizontalMax(Vector128<float> v) =>
+        MathF.Max(MathF.Max(v.GetElement(0), v.GetElement(1)), MathF.Max(v.GetElement(2), v.GetElement(3)));
 
     /// <summary>In-place softmax(scale·x) of one row with the widest accelerated vector (scalar when none).</summary>
     internal static unsafe void SoftmaxRow(float* x, int len, float scale)

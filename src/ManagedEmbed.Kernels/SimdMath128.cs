@@ -151,7 +151,7 @@ internal static partial class SimdMath
             Vector128<float> vm = Vector128.Load(x);
             for (i = w; i <= len - w; i += w) vm = Vector128.Max(vm, Vector128.Load(x + i));
             vm = Vector128.Max(vm, Vector128.Load(x + len - w)); // the (overlapping) last vector covers the tail
-            for (int l = 0; l < w; l++) max = MathF.Max(max, vm.GetElement(l));
+            max = HorizontalMax(vm);
         }
         else
         {

@@ -152,7 +152,7 @@ internal static partial class SimdMath
             Vector512<float> vm = Vector512.Load(x);
             for (i = w; i <= len - w; i += w) vm = Vector512.Max(vm, Vector512.Load(x + i));
             vm = Vector512.Max(vm, Vector512.Load(x + len - w)); // the (overlapping) last vector covers the tail
-            for (int l = 0; l < w; l++) max = MathF.Max(max, vm.GetElement(l));
+            max = HorizontalMax(vm);
         }
         else
         {
