@@ -77,13 +77,18 @@ foreach (var (b, t, threads) in shapes)
     double maxDiff = 0;
     for (int i = 0; i < b * t * h; i++) maxDiff = Math.Max(maxDiff, Math.Abs(ws.Hidden[i] - ortOut[i]));
 
-    // Warm-up both, then alternate timed rounds.
-    for (int i = 0; i < 3; i++) { Ours(); OrtRun(false); }
+    // Warm-up both for a second each (JIT tiering, ORT's first runs), then alternate timed rounds. Before each
+    // round the process idles 200 ms, so the other engine's threads have stopped spinning (ORT's intra-op threads
+    // and ours both spin briefly after work) and each engine gets both cores to itself.
     var ourTimes = new List<double>();
     var ortTimes = new List<double>();
+    Measure(Ours, [], 1.0);
+    Measure(() => OrtRun(false), [], 1.0);
     for (int r = 0; r < rounds; r++)
     {
+        Thread.Sleep(200);
         Measure(Ours, ourTimes, seconds);
+        Thread.Sleep(200);
         Measure(() => OrtRun(false), ortTimes, seconds);
     }
     double ourMs = Median(ourTimes), ortMs = Median(ortTimes);
