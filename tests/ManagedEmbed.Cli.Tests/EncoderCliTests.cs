@@ -230,6 +230,7 @@ public class EncoderCliTests
         foreach (string key in new[] { "Vector512.IsHardwareAccelerated: ", "Vector256.IsHardwareAccelerated: ", "Avx512F.IsSupported: ", "Avx2.IsSupported: ", "Fma.IsSupported: ", "kernel path: " })
             Assert.Contains(key, r.Text);
         Assert.Contains($"Vector512.IsHardwareAccelerated: {System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated}", r.Text);
+        Assert.Contains($"kernel path: {ManagedEmbed.Kernels.KernelInfo.GemmPath} ", r.Text);
     }
 
     [Fact]

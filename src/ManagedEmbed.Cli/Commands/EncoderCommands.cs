@@ -196,7 +196,6 @@ internal static class EncoderCommands
     {
         var a = Args.Parse(argv, []);
         a.NoPositional();
-        string path = Vector512.IsHardwareAccelerated ? "Vector512" : Vector256.IsHardwareAccelerated ? "Vector256" : Vector128.IsHardwareAccelerated ? "Vector128" : "scalar";
         var sb = new StringBuilder();
         sb.Append("membed ").Append(Cli.Version).Append('\n');
         sb.Append("runtime: ").Append(System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription)
@@ -210,7 +209,7 @@ internal static class EncoderCommands
         sb.Append("Avx512F.IsSupported: ").Append(Avx512F.IsSupported).Append('\n');
         sb.Append("Avx2.IsSupported: ").Append(Avx2.IsSupported).Append('\n');
         sb.Append("Fma.IsSupported: ").Append(Fma.IsSupported).Append('\n');
-        sb.Append("kernel path: ").Append(path).Append('\n');
+        sb.Append("kernel path: ").Append(ManagedEmbed.Kernels.KernelInfo.GemmPath).Append(" (GEMM tile ").Append(ManagedEmbed.Kernels.KernelInfo.GemmTile).Append(")\n");
         Console.Out.Write(sb.ToString());
         return 0;
     }
