@@ -81,6 +81,8 @@ public sealed class KMeans
     public List<string> Warnings { get; } = new();
     /// <summary>Called with each warning as it is raised (in addition to <see cref="Warnings"/>).</summary>
     public Action<string>? OnWarning { get; set; }
+    /// <summary>When set, <see cref="KMeansResult.Labels"/> is left empty (saves one assignment pass).</summary>
+    internal bool SkipFinalLabels { get; set; }
     /// <summary>Called after each iteration with (iteration, inertia).</summary>
     public Action<int, double>? OnIteration { get; set; }
 
@@ -132,9 +134,9 @@ public sealed class KMeans
                 for (int c = 0; c < K; c++) VectorMath.L2Normalize(centroids.AsSpan(c * dim, dim));
         }
 
-        // Final labels for every input point against the final centroids.
-        var allLabels = new int[n];
-        Assign(vectors.ToArray(), n, centroids, K, dim, l2, allLabels, new float[n], _threads);
+        // Final labels for every input point against the final centroids (IVF training does not need them).
+        var allLabels = SkipFinalLabels ? [] : new int[n];
+        if (!SkipFinalLabels) Assign(vectors.ToArray(), n, centroids, K, dim, l2, allLabels, new float[n], _threads);
         return new KMeansResult(K, dim, centroids, allLabels, inertia, nt, splits);
     }
 
@@ -202,33 +204,40 @@ public sealed class KMeans
     {
         var bias = new float[k];
         if (l2) for (int c = 0; c < k; c++) { var cv = centroids.AsSpan(c * dim, dim); bias[c] = -0.5f * Distance.Score(cv, cv, false); }
-        const int PB = 32, CB = 128;
-        int blocks = (n + PB - 1) / PB;
+        // Points in super-blocks of 256 (384 KB at d = 384) against centroid blocks of 128 that stay in L2, in
+        // 32-point tiles: each centroid block is fetched once per 256 points instead of once per 32.
+        const int PS = 256, PB = 32, CB = 128;
+        int blocks = (n + PS - 1) / PS;
         int t = Math.Max(1, Math.Min(threads, blocks));
         Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, w =>
         {
             var buf = new float[PB * CB];
-            var bestS = new float[PB];
-            var bestC = new int[PB];
+            var bestS = new float[PS];
+            var bestC = new int[PS];
             for (int b = w; b < blocks; b += t)
             {
-                int p0 = b * PB, np = Math.Min(PB, n - p0);
+                int p0 = b * PS, np = Math.Min(PS, n - p0);
                 bestS.AsSpan().Fill(float.NegativeInfinity);
                 bestC.AsSpan().Fill(-1);
                 for (int c0 = 0; c0 < k; c0 += CB)
                 {
                     int nc = Math.Min(CB, k - c0);
-                    Distance.ScoreBlock(x.AsSpan(p0 * dim, np * dim), np, centroids.AsSpan(c0 * dim, nc * dim), nc, dim, buf, false);
-                    for (int i = 0; i < np; i++)
+                    var cblock = centroids.AsSpan(c0 * dim, nc * dim);
+                    for (int s0 = 0; s0 < np; s0 += PB)
                     {
-                        var row = buf.AsSpan(i * nc, nc);
-                        float bs = bestS[i]; int bc = bestC[i];
-                        for (int j = 0; j < nc; j++)
+                        int ns = Math.Min(PB, np - s0);
+                        Distance.ScoreBlock(x.AsSpan((p0 + s0) * dim, ns * dim), ns, cblock, nc, dim, buf, false);
+                        for (int i = 0; i < ns; i++)
                         {
-                            float s = row[j] + bias[c0 + j];
-                            if (s > bs) { bs = s; bc = c0 + j; }
+                            var row = buf.AsSpan(i * nc, nc);
+                            float bs = bestS[s0 + i]; int bc = bestC[s0 + i];
+                            for (int j = 0; j < nc; j++)
+                            {
+                                float sc = row[j] + bias[c0 + j];
+                                if (sc > bs) { bs = sc; bc = c0 + j; }
+                            }
+                            bestS[s0 + i] = bs; bestC[s0 + i] = bc;
                         }
-                        bestS[i] = bs; bestC[i] = bc;
                     }
                 }
                 for (int i = 0; i < np; i++)

@@ -93,6 +93,7 @@ public class FaissInteropTests
     [InlineData("flat", Metric.L2)]
     [InlineData("ivf", Metric.InnerProduct)]
     [InlineData("ivf", Metric.L2)]
+    [InlineData("ivf-l2q", Metric.InnerProduct)]
     public void Faiss_file_opens_here_with_the_same_results(string kind, Metric metric)
     {
         int d = 20, n = 700, nq = 40, k = 10, nlist = 10;
@@ -102,9 +103,10 @@ public class FaissInteropTests
         string bf = Path.Combine(dir, "base.fvecs"), qf = Path.Combine(dir, "q.fvecs"), file = Path.Combine(dir, "faiss.index");
         VecsFile.WriteFvecs(bf, data, d);
         VecsFile.WriteFvecs(qf, queries, d);
-        RunPython("build", kind, metric == Metric.L2 ? "l2" : "ip", bf, nlist.ToString(), "7", file);
+        RunPython("build", kind == "flat" ? "flat" : "ivf", kind == "ivf-l2q" ? "ip-l2q" : metric == Metric.L2 ? "l2" : "ip", bf, nlist.ToString(), "7", file);
         var idx = FaissIndexIO.Read(file);
         Assert.Equal(kind == "flat" ? typeof(FlatIndex) : typeof(IvfIndex), idx.GetType());
+        if (kind == "ivf-l2q") Assert.Equal(Metric.L2, ((IvfIndex)idx).Quantizer.Metric);
         Assert.Equal(metric, idx.Metric);
         Assert.Equal(n, idx.Count);
         foreach (int nprobe in kind == "flat" ? [0] : new[] { nlist, 2 })

@@ -42,7 +42,7 @@ public class FlatAndIvfTests
     [Property(MaxTest = 25)]
     public bool Ivf_with_nprobe_equal_nlist_equals_flat(int seed, byte nlistSel, bool l2, byte kSel)
     {
-        int d = 20, n = 400, nlist = 1 + nlistSel % 16, k = 1 + kSel % 15, nq = 9;
+        int d = 20, n = 400, nlist = 1 + nlistSel % 16, k = 1 + kSel % 15, nq = 9 + 20 * (kSel % 2);   // < 16: per query, else grouped by list
         var metric = l2 ? Metric.L2 : Metric.InnerProduct;
         var data = TestData.Random(seed, n, d, normalize: true);
         var queries = TestData.Random(seed + 1, nq, d, normalize: true);
@@ -60,9 +60,27 @@ public class FlatAndIvfTests
     }
 
     [Property(MaxTest = 25)]
+    public bool Ivf_batch_equals_one_query_at_a_time(int seed, byte nprobeSel, bool l2, byte threadsSel)
+    {
+        int d = 17, n = 500, nlist = 12, k = 8, nq = 40;
+        var data = TestData.Random(seed, n, d);
+        var ivf = new IvfIndex(d, nlist, l2 ? Metric.L2 : Metric.InnerProduct) { Nprobe = 1 + nprobeSel % 12, Threads = 1 + threadsSel % 2 };
+        ivf.Train(data, seed);
+        ivf.Add(data);
+        var q = TestData.Random(seed + 9, nq, d);
+        var batch = ivf.Search(q, k);
+        for (int i = 0; i < nq; i++)
+        {
+            var one = ivf.Search(q.AsSpan(i * d, d), k);
+            if (!one.Labels.SequenceEqual(batch.LabelsOf(i).ToArray()) || !one.Distances.SequenceEqual(batch.DistancesOf(i).ToArray())) return false;
+        }
+        return true;
+    }
+
+    [Property(MaxTest = 25)]
     public bool Ivf_results_are_sorted_unique_and_valid(int seed, byte nprobeSel, bool l2)
     {
-        int d = 12, n = 250, nlist = 10, k = 20, nq = 6;
+        int d = 12, n = 250, nlist = 10, k = 20, nq = 6 + 20 * (nprobeSel % 2);
         var metric = l2 ? Metric.L2 : Metric.InnerProduct;
         var data = TestData.Random(seed, n, d);
         var ivf = new IvfIndex(d, nlist, metric) { Nprobe = 1 + nprobeSel % 12 };

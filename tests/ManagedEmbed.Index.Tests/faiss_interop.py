@@ -36,7 +36,10 @@ def main():
         if kind == "flat":
             index = faiss.IndexFlatIP(d) if metric == "ip" else faiss.IndexFlatL2(d)
         else:
+            # "ip-l2q": an inner-product IVF with an L2 quantizer, as some tutorials build it.
             quant = faiss.IndexFlatIP(d) if metric == "ip" else faiss.IndexFlatL2(d)
+            if metric == "ip-l2q":
+                mt = faiss.METRIC_INNER_PRODUCT
             index = faiss.IndexIVFFlat(quant, d, nlist, mt)
             index.cp.seed = seed
             index.train(x)
