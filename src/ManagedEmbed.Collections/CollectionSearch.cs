@@ -38,7 +38,7 @@ public sealed partial class Collection
         }
     }
 
-    private float Distance(float[] q, float[] v) => Space switch
+    private float Distance(float[] q, ReadOnlySpan<float> v) => Space switch
     {
         DistanceSpace.L2 => VectorMath.SquaredL2(q, v),
         _ => 1f - VectorMath.Dot(q, v),
@@ -90,7 +90,7 @@ public sealed partial class Collection
         for (int row = 0; row < _rows.Count; row++)
         {
             if (mask is not null ? !mask[row] : _rows[row] is null) continue;
-            top.Push(row, Distance(q, _rows[row]!.Vector));
+            top.Push(row, Distance(q, Vec(row)));
         }
         return top.Sorted();
     }
@@ -109,7 +109,7 @@ public sealed partial class Collection
             for (int row = baseRows; row < _rows.Count; row++)
             {
                 if (mask is not null ? !mask[row] : _rows[row] is null) continue;
-                top.Push(row, Distance(q, _rows[row]!.Vector));
+                top.Push(row, Distance(q, Vec(row)));
                 got++;
             }
             int returned = 0;
@@ -120,7 +120,7 @@ public sealed partial class Collection
                     returned++;
                     if (row < 0 || row >= baseRows) continue;
                     if (mask is not null ? !mask[row] : _rows[row] is null) continue;
-                    top.Push(row, Distance(q, _rows[row]!.Vector));
+                    top.Push(row, Distance(q, Vec(row)));
                     got++;
                 }
             }
