@@ -10,7 +10,7 @@ internal sealed class Rec
     public required string Id;
     public string? Document;
     public Dictionary<string, MetadataValue>? Metadata; // null when empty
-    public float[] Vector = null!;
+    public float[]? Vector; // null: the vector lives in the segment index (see Collection.Vec)
 }
 
 /// <summary>Growable little-endian byte buffer used to encode WAL records and segments.</summary>

@@ -61,6 +61,9 @@ public sealed partial class Collection : IDisposable
     /// <summary>Kind of the compacted segment's index: "none", "flat" or "ivf".</summary>
     public string IndexKind { get { _rw.EnterReadLock(); try { return _index?.Kind ?? "none"; } finally { _rw.ExitReadLock(); } } }
 
+    /// <summary>The error of the last failed automatic compaction (null when the last one succeeded).</summary>
+    public string? LastCompactionError { get; private set; }
+
     /// <summary>
     /// The function computing embeddings from documents/query texts when none are given. Set automatically from
     /// <see cref="Model"/>; may be replaced by the caller (like ChromaDB's embedding_function).
@@ -112,10 +115,8 @@ public sealed partial class Collection : IDisposable
             }
             _baseRows = rows.Count;
             _segmentBytes = s.DocsBytes + s.IndexBytes;
-            _index = SegmentIndex.Load(_dir, s, m.Space, m.Dim, (i, v) => rows[i].Vector = v);
+            _index = SegmentIndex.Load(_dir, s, m.Space, m.Dim);
             if (_opts.IvfNprobe > 0) _index?.SetNprobe(_opts.IvfNprobe);
-            foreach (var r in rows)
-                if (r.Vector is null) throw new ManagedEmbedException($"segment index of collection '{m.Name}' lacks the vector of id '{r.Id}'; refusing to open");
         }
         _nextSeq = m.NextSeq;
         string walPath = Path.Combine(_dir, Wal.FileName(m.WalGeneration));
@@ -154,6 +155,9 @@ public sealed partial class Collection : IDisposable
         }
         if (any) FileSys.FsyncDirectory(_dir);
     }
+
+    /// <summary>The stored vector of a live row: its own array, or in place in the segment index.</summary>
+    private ReadOnlySpan<float> Vec(int row) => _rows[row]!.Vector ?? _index!.Vector(row);
 
     private void ApplyBatch(WalBatch b)
     {
@@ -217,7 +221,7 @@ public sealed partial class Collection : IDisposable
                 outIds.Add(rec.Id);
                 docs?.Add(rec.Document);
                 metas?.Add(CopyMeta(rec.Metadata));
-                embs?.Add((float[])rec.Vector.Clone());
+                embs?.Add(Vec(row).ToArray());
             }
         }
         finally { _rw.ExitReadLock(); }
@@ -274,7 +278,7 @@ public sealed partial class Collection : IDisposable
                 docs?.Add(hits.Select(h => _rows[h.Row]!.Document).ToList());
                 metas?.Add(hits.Select(h => (IReadOnlyDictionary<string, MetadataValue>?)CopyMeta(_rows[h.Row]!.Metadata)).ToList());
                 dists?.Add(hits.Select(h => h.Dist).ToList());
-                embs?.Add(hits.Select(h => (float[])_rows[h.Row]!.Vector.Clone()).ToList());
+                embs?.Add(hits.Select(h => Vec(h.Row).ToArray()).ToList());
             }
         }
         finally { _rw.ExitReadLock(); }
@@ -376,9 +380,11 @@ public sealed partial class Collection : IDisposable
             CheckWritable();
             // Existence checks and merges read state only the writer (us, under the gate) can change.
             var existing = new Rec?[n];
+            var existingRow = new int[n];
             for (int i = 0; i < n; i++)
             {
                 existing[i] = _idToRow.TryGetValue(ids[i], out int row) ? _rows[row] : null;
+                existingRow[i] = existing[i] is null ? -1 : row;
                 if (kind == WriteKind.Add && existing[i] is not null) throw new ManagedEmbedException($"add: id '{ids[i]}' already exists (use upsert to overwrite)");
                 if (kind == WriteKind.Update && existing[i] is null) throw new ManagedEmbedException($"update: id '{ids[i]}' does not exist");
             }
@@ -431,7 +437,7 @@ public sealed partial class Collection : IDisposable
                     Id = ids[i],
                     Document = documents?[i] ?? old?.Document,
                     Metadata = merged,
-                    Vector = vecs?[i] ?? old!.Vector,
+                    Vector = vecs?[i] ?? Vec(existingRow[i]).ToArray(),
                 });
             }
             Commit(batch);
@@ -459,7 +465,13 @@ public sealed partial class Collection : IDisposable
         finally { _rw.ExitWriteLock(); }
         if (_enc.Length > (1 << 24)) _enc.Clear(); // don't pin a huge buffer after a huge batch
         long walBytes = _wal.Length - Wal.HeaderSize;
-        if (walBytes >= _opts.CompactionMinWalBytes && walBytes >= _opts.CompactionRatio * _segmentBytes) Compact();
+        if (walBytes >= _opts.CompactionMinWalBytes && walBytes >= _opts.CompactionRatio * _segmentBytes)
+        {
+            // The write above is already durable and applied: a failed automatic compaction must not report it as
+            // failed. The old generation stays authoritative; the next write retries (or reports _failed).
+            try { Compact(); LastCompactionError = null; }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ManagedEmbedException) { LastCompactionError = e.Message; }
+        }
     }
 
     // ---------------------------------------------------------------- validation

@@ -19,12 +19,14 @@ public sealed partial class Collection
             var old = _manifest;
             ulong gen = old.Generation + 1;
             var live = new List<Rec>(_idToRow.Count);
-            foreach (var r in _rows) if (r is not null) live.Add(r);
+            var liveRows = new List<int>(_idToRow.Count);
+            for (int row = 0; row < _rows.Count; row++)
+                if (_rows[row] is { } r) { live.Add(r); liveRows.Add(row); }
             string docs = $"seg-{gen:D10}.docs", idx = $"seg-{gen:D10}.faiss";
             string walName = Wal.FileName(gen);
             foreach (var f in new[] { docs, idx, walName }) File.Delete(Path.Combine(_dir, f)); // stale orphans
             var (docsBytes, docsCrc) = Segment.WriteDocs(Path.Combine(_dir, docs), _dim, live);
-            var (kind, idxBytes, idxCrc, index) = SegmentIndex.Build(Path.Combine(_dir, idx), live, Space, _dim, _opts);
+            var (kind, idxBytes, idxCrc, index) = SegmentIndex.Build(Path.Combine(_dir, idx), live.Count, i => Vec(liveRows[i]), Space, _dim, _opts);
             Wal.Create(Path.Combine(_dir, walName), gen);
             FileSys.FsyncDirectory(_dir);
             var m = new Manifest
@@ -33,12 +35,18 @@ public sealed partial class Collection
                 Generation = gen, WalGeneration = gen, NextSeq = _nextSeq,
                 Segment = new SegmentInfo(docs, docsBytes, docsCrc, idx, kind, idxBytes, idxCrc, live.Count),
             };
-            FileSys.AtomicWrite(Path.Combine(_dir, Manifest.FileName), m.Serialize());
-
             var rows = new List<Rec?>(live.Count + 1024);
             var map = new Dictionary<string, int>(live.Count, StringComparer.Ordinal);
             foreach (var r in live) { map[r.Id] = rows.Count; rows.Add(r); }
             var newWal = new WalWriter(Path.Combine(_dir, walName), Wal.HeaderSize);
+            try { FileSys.AtomicWrite(Path.Combine(_dir, Manifest.FileName), m.Serialize()); }
+            catch (Exception e)
+            {
+                // The rename may or may not have happened: memory and disk could disagree about the live WAL.
+                newWal.Dispose();
+                _failed = $"compaction could not publish its manifest ({e.Message})";
+                throw;
+            }
             var oldWal = _wal;
             _rw.EnterWriteLock();
             try
@@ -51,10 +59,14 @@ public sealed partial class Collection
                 _index = index;
                 _segmentBytes = docsBytes + idxBytes;
                 _wal = newWal;
+                // The vectors now live in the new index; drop the per-record copies (no reader sees the old state now).
+                if (index is not null) foreach (var r in live) r.Vector = null;
             }
             finally { _rw.ExitWriteLock(); }
             oldWal?.Dispose();
-            RemoveOrphans();
+            try { RemoveOrphans(); }
+            catch (IOException) { } // leftovers are harmless: the next writer removes them
+            catch (UnauthorizedAccessException) { }
         }
     }
 }

@@ -38,7 +38,7 @@ public sealed partial class Collection
         }
     }
 
-    private float Distance(float[] q, float[] v) => Space switch
+    private float Distance(float[] q, ReadOnlySpan<float> v) => Space switch
     {
         DistanceSpace.L2 => VectorMath.SquaredL2(q, v),
         _ => 1f - VectorMath.Dot(q, v),
@@ -63,14 +63,22 @@ public sealed partial class Collection
         }
         var mask = new bool[_rows.Count];
         int allowed = 0;
-        for (int row = 0; row < _rows.Count; row++)
+        // The filter scan chases pointers through every record (memory-latency bound): split it across cores.
+        const int Chunk = 16384;
+        int chunks = (_rows.Count + Chunk - 1) / Chunk;
+        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = chunks > 1 ? Environment.ProcessorCount : 1 }, ci =>
         {
-            if (_rows[row] is not { } r) continue;
-            if (where is not null && !where.Matches(r.Metadata)) continue;
-            if (wd is not null && !wd.Matches(r.Document)) continue;
-            mask[row] = true;
-            allowed++;
-        }
+            int local = 0, end = Math.Min(_rows.Count, (ci + 1) * Chunk);
+            for (int row = ci * Chunk; row < end; row++)
+            {
+                if (_rows[row] is not { } r) continue;
+                if (where is not null && !where.Matches(r.Metadata)) continue;
+                if (wd is not null && !wd.Matches(r.Document)) continue;
+                mask[row] = true;
+                local++;
+            }
+            Interlocked.Add(ref allowed, local);
+        });
         if (allowed == 0) return [];
         if (_index is null || allowed <= _opts.PrefilterMaxFraction * live) return Exact(q, k, mask);
         return IndexSearch(q, k, mask, allowed);
@@ -82,7 +90,7 @@ public sealed partial class Collection
         for (int row = 0; row < _rows.Count; row++)
         {
             if (mask is not null ? !mask[row] : _rows[row] is null) continue;
-            top.Push(row, Distance(q, _rows[row]!.Vector));
+            top.Push(row, Distance(q, Vec(row)));
         }
         return top.Sorted();
     }
@@ -101,7 +109,7 @@ public sealed partial class Collection
             for (int row = baseRows; row < _rows.Count; row++)
             {
                 if (mask is not null ? !mask[row] : _rows[row] is null) continue;
-                top.Push(row, Distance(q, _rows[row]!.Vector));
+                top.Push(row, Distance(q, Vec(row)));
                 got++;
             }
             int returned = 0;
@@ -112,7 +120,7 @@ public sealed partial class Collection
                     returned++;
                     if (row < 0 || row >= baseRows) continue;
                     if (mask is not null ? !mask[row] : _rows[row] is null) continue;
-                    top.Push(row, Distance(q, _rows[row]!.Vector));
+                    top.Push(row, Distance(q, Vec(row)));
                     got++;
                 }
             }

@@ -63,7 +63,7 @@ internal static class Wal
         foreach (var r in b.Puts)
         {
             w.RecordBody(r);
-            w.Floats(r.Vector);
+            w.Floats(r.Vector!);
         }
         foreach (var id in b.Deletes) w.Str16(id);
         int payload = w.Length - RecordHeaderSize;

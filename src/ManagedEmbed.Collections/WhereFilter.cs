@@ -169,18 +169,24 @@ public sealed class WhereFilter
     {
         public override bool Eval(IReadOnlyDictionary<string, MetadataValue>? m)
         {
-            bool has = m is not null && m.TryGetValue(key, out var v) && v.Kind != MetadataKind.Null;
-            MetadataValue x = has ? m![key] : default;
+            MetadataValue x = default;
+            bool has = m is not null && m.TryGetValue(key, out x) && x.Kind != MetadataKind.Null;
             switch (op)
             {
                 case Op.Eq: return has && ValueEquals(x, values[0]);
                 case Op.Ne: return !(has && ValueEquals(x, values[0]));
-                case Op.In: return has && values.Any(v2 => ValueEquals(x, v2));
-                case Op.Nin: return !(has && values.Any(v2 => ValueEquals(x, v2)));
+                case Op.In: return has && AnyEquals(x);
+                case Op.Nin: return !(has && AnyEquals(x));
             }
             if (!has || !x.IsNumber) return false;
             int c = Compare(x, values[0]);
             return op switch { Op.Gt => c > 0, Op.Gte => c >= 0, Op.Lt => c < 0, _ => c <= 0 };
+        }
+
+        private bool AnyEquals(MetadataValue x)
+        {
+            foreach (var v in values) if (ValueEquals(x, v)) return true;
+            return false;
         }
     }
 }
