@@ -1,28 +1,43 @@
+using System.Runtime.Intrinsics;
+
 namespace ManagedEmbed.Kernels;
 
-/// <summary>Element-wise activations (GELU erf/tanh forms, ReLU).</summary>
+/// <summary>Element-wise activations (GELU erf/tanh forms, ReLU), vectorized with a double-precision core for GELU.</summary>
 public static class Activations
 {
     /// <summary>Applies <paramref name="activation"/> in place.</summary>
-    public static void Apply(Span<float> x, Activation activation)
+    public static unsafe void Apply(Span<float> x, Activation activation)
     {
-        switch (activation)
+        if (activation is < Activation.None or > Activation.Relu) throw new ArgumentOutOfRangeException(nameof(activation));
+        if (activation == Activation.None || x.IsEmpty) return;
+        fixed (float* p = x)
         {
-            case Activation.None: return;
-            case Activation.Relu: for (int i = 0; i < x.Length; i++) x[i] = MathF.Max(0f, x[i]); return;
-            case Activation.Gelu: for (int i = 0; i < x.Length; i++) x[i] = GeluErf(x[i]); return;
-            case Activation.GeluTanh: for (int i = 0; i < x.Length; i++) x[i] = GeluTanh(x[i]); return;
-            default: throw new ArgumentOutOfRangeException(nameof(activation));
+            int done = SimdMath.Epilogue(p, null, null, x.Length, activation);
+            for (int i = done; i < x.Length; i++) p[i] = ApplyScalar(p[i], activation);
         }
     }
 
-    /// <summary>GELU, erf form, computed in double for a correctly rounded float result.</summary>
-    public static float GeluErf(float x) => (float)(0.5 * x * (1.0 + SpecialFunctions.Erf(x * 0.70710678118654752440)));
+    internal static float ApplyScalar(float v, Activation activation) => activation switch
+    {
+        Activation.Relu => MathF.Max(0f, v),
+        Activation.Gelu => GeluErf(v),
+        Activation.GeluTanh => GeluTanh(v),
+        _ => v,
+    };
 
-    /// <summary>GELU, tanh form: 0.5x(1 + tanh(sqrt(2/π)(x + 0.044715x³))).</summary>
+    /// <summary>GELU, erf form x·Φ(x), computed in double from erfc so the negative tail keeps full float precision.</summary>
+    public static float GeluErf(float x)
+    {
+        double xd = x;
+        double halfErfc = 0.5 * SpecialFunctions.Erfc(Math.Abs(xd) * 0.70710678118654752440);
+        return (float)(xd * (xd >= 0 ? 1.0 - halfErfc : halfErfc));
+    }
+
+    /// <summary>GELU, tanh form: 0.5x(1 + tanh(sqrt(2/π)(x + 0.044715x³))), evaluated as x / (1 + e^(−2u)).</summary>
     public static float GeluTanh(float x)
     {
         double xd = x;
-        return (float)(0.5 * xd * (1.0 + Math.Tanh(0.79788456080286535588 * (xd + 0.044715 * xd * xd * xd))));
+        double u = 0.79788456080286535588 * (xd + 0.044715 * xd * xd * xd);
+        return (float)(xd / (1.0 + Math.Exp(-2.0 * u)));
     }
 }

@@ -4,21 +4,88 @@ namespace ManagedEmbed.Kernels;
 /// A weight matrix W of shape [Rows, Cols] (PyTorch Linear layout: out_features x in_features),
 /// re-laid out once at load time into the panel format the GEMM kernel consumes.
 /// </summary>
+/// <remarks>
+/// Layout: W is cut into ⌈Rows / NR⌉ panels of NR output features (NR = the micro-kernel's tile width, 48 with
+/// AVX-512). Each panel is stored K-major: for every input index p, the NR weights W[j0..j0+NR, p] are contiguous,
+/// so the kernel's inner loop streams one panel linearly. The last panel is zero-padded. The array is pinned
+/// (pinned object heap) so kernels and worker threads address it without per-call pinning.
+/// </remarks>
 public sealed class PackedMatrix
 {
     /// <summary>Number of rows of W (output features).</summary>
     public int Rows { get; }
     /// <summary>Number of columns of W (input features).</summary>
     public int Cols { get; }
+    /// <summary>Panel width NR (output features per panel).</summary>
+    internal int PanelWidth { get; }
+    /// <summary>Number of panels, ⌈Rows / PanelWidth⌉.</summary>
+    internal int Panels { get; }
     internal readonly float[] Data;
 
-    private PackedMatrix(int rows, int cols, float[] data) { Rows = rows; Cols = cols; Data = data; }
+    private PackedMatrix(int rows, int cols, int nr)
+    {
+        Rows = rows; Cols = cols; PanelWidth = nr;
+        Panels = (rows + nr - 1) / nr;
+        Data = GC.AllocateArray<float>(checked(Panels * nr * cols), pinned: true);
+    }
 
     /// <summary>Packs a row-major [rows, cols] matrix.</summary>
     public static PackedMatrix FromRowMajor(ReadOnlySpan<float> w, int rows, int cols)
     {
         if (rows <= 0 || cols <= 0) throw new ArgumentOutOfRangeException(nameof(rows), "Matrix dimensions must be positive.");
         if (w.Length != (long)rows * cols) throw new ArgumentException($"Expected {rows}x{cols} values, got {w.Length}.");
-        return new PackedMatrix(rows, cols, w.ToArray());
+        var pm = new PackedMatrix(rows, cols, GemmKernels.NR);
+        pm.PackRows(w, 0, rows);
+        return pm;
+    }
+
+    /// <summary>
+    /// Packs several row-major blocks with the same column count, stacked vertically, as one matrix (for example
+    /// the query, key and value projections as one [3·hidden, hidden] weight), without an intermediate copy.
+    /// </summary>
+    public static PackedMatrix FromRowBlocks(ReadOnlySpan<ReadOnlyMemory<float>> blocks, int cols)
+    {
+        if (cols <= 0) throw new ArgumentOutOfRangeException(nameof(cols), "Matrix dimensions must be positive.");
+        if (blocks.IsEmpty) throw new ArgumentException("At least one block is required.", nameof(blocks));
+        long rows = 0;
+        foreach (var b in blocks)
+        {
+            if (b.Length == 0 || b.Length % cols != 0) throw new ArgumentException($"Block of {b.Length} values is not a whole number of {cols}-wide rows.");
+            rows += b.Length / cols;
+        }
+        if (rows > int.MaxValue) throw new ArgumentException("Too many rows.");
+        var pm = new PackedMatrix((int)rows, cols, GemmKernels.NR);
+        int r0 = 0;
+        foreach (var b in blocks)
+        {
+            int r = b.Length / cols;
+            pm.PackRows(b.Span, r0, r);
+            r0 += r;
+        }
+        return pm;
+    }
+
+    /// <summary>Element W[row, col] (for tests and diagnostics; not a fast path).</summary>
+    public float this[int row, int col]
+    {
+        get
+        {
+            if ((uint)row >= (uint)Rows || (uint)col >= (uint)Cols) throw new ArgumentOutOfRangeException(nameof(row));
+            int nr = PanelWidth;
+            return Data[(long)(row / nr) * nr * Cols + (long)col * nr + row % nr];
+        }
+    }
+
+    private void PackRows(ReadOnlySpan<float> w, int rowStart, int count)
+    {
+        int nr = PanelWidth, k = Cols;
+        for (int r = 0; r < count; r++)
+        {
+            int row = rowStart + r;
+            var src = w.Slice(r * k, k);
+            Span<float> panel = Data.AsSpan((row / nr) * nr * k);
+            int lane = row % nr;
+            for (int p = 0; p < k; p++) panel[p * nr + lane] = src[p];
+        }
     }
 }

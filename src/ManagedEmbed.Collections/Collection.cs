@@ -1,0 +1,562 @@
+using System.Text;
+using ManagedEmbed.Kernels;
+
+namespace ManagedEmbed.Collections;
+
+/// <summary>
+/// A named set of records (id, document, metadata, embedding) persisted in its own directory. All public members are
+/// thread-safe: one writer at a time (calls are serialized), any number of concurrent readers, and a reader sees each
+/// write entirely or not at all. A writable collection holds an exclusive lock file for its lifetime; dispose it (or
+/// its store) to release the lock.
+/// </summary>
+public sealed partial class Collection : IDisposable
+{
+    /// <summary>Maximum id length in UTF-8 bytes.</summary>
+    public const int MaxIdBytes = 512;
+    /// <summary>Maximum metadata key length in UTF-8 bytes.</summary>
+    public const int MaxKeyBytes = 256;
+
+    private readonly string _dir;
+    private readonly CollectionOptions _opts;
+    private readonly bool _readOnly;
+    private FileStream? _lock;
+    private readonly ReaderWriterLockSlim _rw = new(LockRecursionPolicy.NoRecursion);
+    private readonly object _writeGate = new();
+
+    // State below: mutated only by the writer under _rw write lock; read under _rw read lock.
+    private Manifest _manifest;
+    private List<Rec?> _rows = new();          // insertion order; null = deleted or superseded
+    private Dictionary<string, int> _idToRow = new(StringComparer.Ordinal);
+    private int _baseRows;                      // rows [0, _baseRows) live in the segment (and its index)
+    private int _deadBase;                      // dead rows among them
+    private int _dim;
+    private ulong _nextSeq;
+    private SegmentIndex? _index;
+    private long _segmentBytes;
+    private WalWriter? _wal;
+    private string? _failed;
+    private bool _disposed;
+    private readonly ByteWriter _enc = new(1 << 16);
+    private Func<IReadOnlyList<string>, float[][]>? _embed;
+
+    internal Collection(string dir, Manifest manifest, bool readOnly, FileStream? lockFile, CollectionOptions opts)
+    {
+        _dir = dir;
+        _manifest = manifest;
+        _readOnly = readOnly;
+        _lock = lockFile;
+        _opts = opts;
+    }
+
+    /// <summary>The collection's name.</summary>
+    public string Name => _manifest.Name;
+    /// <summary>The distance space.</summary>
+    public DistanceSpace Space => _manifest.Space;
+    /// <summary>The model directory used to embed documents and query texts, or null.</summary>
+    public string? Model => _manifest.Model;
+    /// <summary>The embedding dimension (0 until the first record arrives in a collection without a model).</summary>
+    public int Dimension { get { _rw.EnterReadLock(); try { return _dim; } finally { _rw.ExitReadLock(); } } }
+    /// <summary>True when opened through a read-only store.</summary>
+    public bool IsReadOnly => _readOnly;
+    /// <summary>Kind of the compacted segment's index: "none", "flat" or "ivf".</summary>
+    public string IndexKind { get { _rw.EnterReadLock(); try { return _index?.Kind ?? "none"; } finally { _rw.ExitReadLock(); } } }
+
+    /// <summary>
+    /// The function computing embeddings from documents/query texts when none are given. Set automatically from
+    /// <see cref="Model"/>; may be replaced by the caller (like ChromaDB's embedding_function).
+    /// </summary>
+    public Func<IReadOnlyList<string>, float[][]>? EmbeddingFunction
+    {
+        get => _embed;
+        set => _embed = value;
+    }
+
+    // ---------------------------------------------------------------- loading
+
+    internal static Collection Load(string dir, bool readOnly, FileStream? lockFile, CollectionOptions opts)
+    {
+        // Readers race with compaction (files of an older generation can vanish between reading the manifest and
+        // opening them): retry from the manifest.
+        for (int attempt = 0; ; attempt++)
+        {
+            var m = Manifest.Read(dir);
+            var c = new Collection(dir, m, readOnly, lockFile, opts);
+            try
+            {
+                c.LoadState();
+                return c;
+            }
+            catch (FileNotFoundException) when (readOnly && attempt < 20)
+            {
+                Thread.Sleep(10 * (attempt + 1));
+            }
+            catch (FileNotFoundException e)
+            {
+                throw new ManagedEmbedException($"collection '{m.Name}' is damaged: a file named by its manifest is missing ({Path.GetFileName(e.FileName)})");
+            }
+        }
+    }
+
+    private void LoadState()
+    {
+        var m = _manifest;
+        _dim = m.Dim;
+        if (m.Segment is { } s)
+        {
+            var rows = Segment.Read(_dir, s, m.Dim);
+            _rows = new List<Rec?>(rows.Count + 1024);
+            foreach (var r in rows)
+            {
+                if (!_idToRow.TryAdd(r.Id, _rows.Count)) throw new ManagedEmbedException($"segment of collection '{m.Name}' holds id '{r.Id}' twice; refusing to open");
+                _rows.Add(r);
+            }
+            _baseRows = rows.Count;
+            _segmentBytes = s.DocsBytes + s.IndexBytes;
+            _index = SegmentIndex.Load(_dir, s, m.Space, m.Dim, (i, v) => rows[i].Vector = v);
+            if (_opts.IvfNprobe > 0) _index?.SetNprobe(_opts.IvfNprobe);
+            foreach (var r in rows)
+                if (r.Vector is null) throw new ManagedEmbedException($"segment index of collection '{m.Name}' lacks the vector of id '{r.Id}'; refusing to open");
+        }
+        _nextSeq = m.NextSeq;
+        string walPath = Path.Combine(_dir, Wal.FileName(m.WalGeneration));
+        var scan = Wal.Read(walPath, m.WalGeneration, b =>
+        {
+            if (b.Seq != _nextSeq) throw new ManagedEmbedException($"write-ahead log {walPath}: record sequence {b.Seq}, expected {_nextSeq}; refusing to open");
+            if (b.Puts.Count > 0)
+            {
+                if (_dim == 0) _dim = b.Dim;
+                else if (b.Dim != _dim) throw new ManagedEmbedException($"write-ahead log {walPath}: record dimension {b.Dim} differs from {_dim}; refusing to open");
+            }
+            ApplyBatch(b);
+            _nextSeq++;
+        });
+        if (!_readOnly)
+        {
+            _wal = new WalWriter(walPath, scan.ValidLength);
+            RemoveOrphans();
+        }
+    }
+
+    private void RemoveOrphans()
+    {
+        var keep = new HashSet<string>(StringComparer.Ordinal) { Manifest.FileName, CollectionStore.LockFileName, Wal.FileName(_manifest.WalGeneration) };
+        if (_manifest.Segment is { } s) { keep.Add(s.Docs); keep.Add(s.Index); }
+        bool any = false;
+        foreach (var f in Directory.EnumerateFiles(_dir))
+        {
+            string n = Path.GetFileName(f);
+            if (keep.Contains(n)) continue;
+            if (n.StartsWith("wal-", StringComparison.Ordinal) || n.StartsWith("seg-", StringComparison.Ordinal) || n.EndsWith(".tmp", StringComparison.Ordinal))
+            {
+                File.Delete(f);
+                any = true;
+            }
+        }
+        if (any) FileSys.FsyncDirectory(_dir);
+    }
+
+    private void ApplyBatch(WalBatch b)
+    {
+        foreach (var id in b.Deletes) Kill(id);
+        foreach (var r in b.Puts)
+        {
+            Kill(r.Id);
+            _idToRow[r.Id] = _rows.Count;
+            _rows.Add(r);
+        }
+    }
+
+    private void Kill(string id)
+    {
+        if (!_idToRow.Remove(id, out int row)) return;
+        _rows[row] = null;
+        if (row < _baseRows) _deadBase++;
+    }
+
+    // ---------------------------------------------------------------- public reads
+
+    /// <summary>Number of live records.</summary>
+    public int Count()
+    {
+        _rw.EnterReadLock();
+        try { CheckOpen(); return _idToRow.Count; }
+        finally { _rw.ExitReadLock(); }
+    }
+
+    /// <summary>The first <paramref name="limit"/> records in insertion order.</summary>
+    public GetResult Peek(int limit = 10) => Get(limit: limit, include: Include.Documents | Include.Metadatas | Include.Embeddings);
+
+    /// <summary>
+    /// Records by id and/or filter. With <paramref name="ids"/>, results follow the given order and unknown ids are
+    /// skipped; otherwise insertion order. <paramref name="offset"/>/<paramref name="limit"/> apply after filtering.
+    /// </summary>
+    public GetResult Get(IReadOnlyList<string>? ids = null, WhereFilter? where = null, WhereDocumentFilter? whereDocument = null,
+        int? limit = null, int offset = 0, Include include = Include.Documents | Include.Metadatas)
+    {
+        if (limit is < 0) throw new ManagedEmbedException("limit must be >= 0");
+        if (offset < 0) throw new ManagedEmbedException("offset must be >= 0");
+        if (ids is not null) foreach (var id in ids) ValidateId(id);
+        var outIds = new List<string>();
+        var docs = (include & Include.Documents) != 0 ? new List<string?>() : null;
+        var metas = (include & Include.Metadatas) != 0 ? new List<IReadOnlyDictionary<string, MetadataValue>?>() : null;
+        var embs = (include & Include.Embeddings) != 0 ? new List<float[]>() : null;
+        _rw.EnterReadLock();
+        try
+        {
+            CheckOpen();
+            int skipped = 0, taken = 0, max = limit ?? int.MaxValue;
+            IEnumerable<int> candidates = ids is null ? Enumerable.Range(0, _rows.Count) : ids.Select(id => _idToRow.TryGetValue(id, out int r) ? r : -1);
+            foreach (int row in candidates)
+            {
+                if (taken >= max) break;
+                if (row < 0 || _rows[row] is not { } rec) continue;
+                if (where is not null && !where.Matches(rec.Metadata)) continue;
+                if (whereDocument is not null && !whereDocument.Matches(rec.Document)) continue;
+                if (skipped < offset) { skipped++; continue; }
+                taken++;
+                outIds.Add(rec.Id);
+                docs?.Add(rec.Document);
+                metas?.Add(CopyMeta(rec.Metadata));
+                embs?.Add((float[])rec.Vector.Clone());
+            }
+        }
+        finally { _rw.ExitReadLock(); }
+        return new GetResult { Ids = outIds, Documents = docs, Metadatas = metas, Embeddings = embs };
+    }
+
+    private static Dictionary<string, MetadataValue>? CopyMeta(Dictionary<string, MetadataValue>? m) =>
+        m is null ? null : new Dictionary<string, MetadataValue>(m, StringComparer.Ordinal);
+
+    /// <summary>
+    /// Nearest neighbours of each query (texts embedded by the collection's model, or explicit embeddings), best
+    /// first, at most <paramref name="nResults"/> per query, restricted by the filters. With
+    /// <paramref name="minScore"/>, only results whose similarity score is at or above it are returned; the score is
+    /// 1 − distance for cosine (= cosine similarity) and ip (= dot product), and 1 − distance/2 for l2 (= cosine
+    /// similarity for unit-length vectors).
+    /// </summary>
+    public QueryResult Query(IReadOnlyList<string>? queryTexts = null, IReadOnlyList<float[]>? queryEmbeddings = null, int nResults = 10,
+        WhereFilter? where = null, WhereDocumentFilter? whereDocument = null,
+        Include include = Include.Documents | Include.Metadatas | Include.Distances, double? minScore = null)
+    {
+        if ((queryTexts is null) == (queryEmbeddings is null)) throw new ManagedEmbedException("query needs exactly one of query texts or query embeddings");
+        if (nResults < 1) throw new ManagedEmbedException("n_results must be >= 1");
+        if (minScore is { } ms && !double.IsFinite(ms)) throw new ManagedEmbedException("min score must be a finite number");
+        float[][] queries;
+        if (queryTexts is not null)
+        {
+            if (queryTexts.Count == 0) throw new ManagedEmbedException("query texts must not be empty");
+            for (int i = 0; i < queryTexts.Count; i++) ValidateText(queryTexts[i] ?? throw new ManagedEmbedException($"query text {i} is null"), $"query text {i}");
+            queries = EmbedTexts(queryTexts, "query texts");
+        }
+        else
+        {
+            if (queryEmbeddings!.Count == 0) throw new ManagedEmbedException("query embeddings must not be empty");
+            queries = queryEmbeddings.Select(q => (float[])(q ?? throw new ManagedEmbedException("query embedding is null")).Clone()).ToArray();
+        }
+        var ids = new List<IReadOnlyList<string>>();
+        var docs = (include & Include.Documents) != 0 ? new List<IReadOnlyList<string?>>() : null;
+        var metas = (include & Include.Metadatas) != 0 ? new List<IReadOnlyList<IReadOnlyDictionary<string, MetadataValue>?>>() : null;
+        var dists = (include & Include.Distances) != 0 ? new List<IReadOnlyList<float>>() : null;
+        var embs = (include & Include.Embeddings) != 0 ? new List<IReadOnlyList<float[]>>() : null;
+        _rw.EnterReadLock();
+        try
+        {
+            CheckOpen();
+            for (int qi = 0; qi < queries.Length; qi++)
+            {
+                var q = queries[qi];
+                if (_dim != 0 && q.Length != _dim) throw new ManagedEmbedException($"query embedding {qi} has dimension {q.Length}, collection '{Name}' has {_dim}");
+                CheckFinite(q, $"query embedding {qi}");
+                if (Space == DistanceSpace.Cosine) NormalizeOrThrow(q, $"query embedding {qi}");
+                var hits = _idToRow.Count == 0 ? [] : Search(q, nResults, where, whereDocument);
+                if (minScore is { } min) hits = hits.Where(h => Score(h.Dist) >= min).ToList();
+                ids.Add(hits.Select(h => _rows[h.Row]!.Id).ToList());
+                docs?.Add(hits.Select(h => _rows[h.Row]!.Document).ToList());
+                metas?.Add(hits.Select(h => (IReadOnlyDictionary<string, MetadataValue>?)CopyMeta(_rows[h.Row]!.Metadata)).ToList());
+                dists?.Add(hits.Select(h => h.Dist).ToList());
+                embs?.Add(hits.Select(h => (float[])_rows[h.Row]!.Vector.Clone()).ToList());
+            }
+        }
+        finally { _rw.ExitReadLock(); }
+        return new QueryResult { Ids = ids, Documents = docs, Metadatas = metas, Distances = dists, Embeddings = embs };
+    }
+
+    /// <summary>The similarity score compared with a query's min score (see <see cref="Query"/>).</summary>
+    public double Score(float distance) => Space == DistanceSpace.L2 ? 1.0 - distance / 2.0 : 1.0 - distance;
+
+    // ---------------------------------------------------------------- public writes
+
+    /// <summary>
+    /// Adds new records. Every id must be new (use <see cref="Upsert"/> to overwrite). Embeddings are computed from the
+    /// documents by the collection's model when omitted. All-or-nothing: on any error nothing is written.
+    /// </summary>
+    public void Add(IReadOnlyList<string> ids, IReadOnlyList<string?>? documents = null,
+        IReadOnlyList<IReadOnlyDictionary<string, MetadataValue>?>? metadatas = null, IReadOnlyList<float[]>? embeddings = null)
+        => Write(WriteKind.Add, ids, documents, metadatas, embeddings);
+
+    /// <summary>
+    /// Adds new ids and updates existing ones (update semantics: given documents/embeddings replace, given metadata
+    /// keys are merged into the stored metadata and a <see cref="MetadataValue.Null"/> value removes a key).
+    /// </summary>
+    public void Upsert(IReadOnlyList<string> ids, IReadOnlyList<string?>? documents = null,
+        IReadOnlyList<IReadOnlyDictionary<string, MetadataValue>?>? metadatas = null, IReadOnlyList<float[]>? embeddings = null)
+        => Write(WriteKind.Upsert, ids, documents, metadatas, embeddings);
+
+    /// <summary>
+    /// Updates existing records (every id must exist). A new document without an embedding is re-embedded by the
+    /// model; without a model the old embedding is kept. Metadata is merged (null value removes a key).
+    /// </summary>
+    public void Update(IReadOnlyList<string> ids, IReadOnlyList<string?>? documents = null,
+        IReadOnlyList<IReadOnlyDictionary<string, MetadataValue>?>? metadatas = null, IReadOnlyList<float[]>? embeddings = null)
+        => Write(WriteKind.Update, ids, documents, metadatas, embeddings);
+
+    /// <summary>
+    /// Deletes the given ids (unknown ids are ignored) and/or every record matching the filters; at least one of
+    /// them is required. Returns how many records were deleted. All-or-nothing.
+    /// </summary>
+    public int Delete(IReadOnlyList<string>? ids = null, WhereFilter? where = null, WhereDocumentFilter? whereDocument = null)
+    {
+        if (ids is null && where is null && whereDocument is null) throw new ManagedEmbedException("delete needs ids or a where/where_document filter");
+        if (ids is not null) foreach (var id in ids) ValidateId(id);
+        lock (_writeGate)
+        {
+            CheckWritable();
+            var del = new List<string>();
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            IEnumerable<int> candidates = ids is null ? Enumerable.Range(0, _rows.Count) : ids.Select(id => _idToRow.TryGetValue(id, out int r) ? r : -1);
+            foreach (int row in candidates)
+            {
+                if (row < 0 || _rows[row] is not { } rec) continue;
+                if (where is not null && !where.Matches(rec.Metadata)) continue;
+                if (whereDocument is not null && !whereDocument.Matches(rec.Document)) continue;
+                if (seen.Add(rec.Id)) del.Add(rec.Id);
+            }
+            if (del.Count == 0) return 0;
+            Commit(new WalBatch { Dim = _dim, Deletes = del });
+            return del.Count;
+        }
+    }
+
+    private enum WriteKind { Add, Upsert, Update }
+
+    private void Write(WriteKind kind, IReadOnlyList<string> ids, IReadOnlyList<string?>? documents,
+        IReadOnlyList<IReadOnlyDictionary<string, MetadataValue>?>? metadatas, IReadOnlyList<float[]>? embeddings)
+    {
+        string op = kind.ToString().ToLowerInvariant();
+        ArgumentNullException.ThrowIfNull(ids);
+        int n = ids.Count;
+        if (n == 0) throw new ManagedEmbedException($"{op}: ids must not be empty");
+        if (documents is not null && documents.Count != n) throw new ManagedEmbedException($"{op}: {documents.Count} documents for {n} ids");
+        if (metadatas is not null && metadatas.Count != n) throw new ManagedEmbedException($"{op}: {metadatas.Count} metadatas for {n} ids");
+        if (embeddings is not null && embeddings.Count != n) throw new ManagedEmbedException($"{op}: {embeddings.Count} embeddings for {n} ids");
+        var seen = new HashSet<string>(n, StringComparer.Ordinal);
+        for (int i = 0; i < n; i++)
+        {
+            ValidateId(ids[i]);
+            if (!seen.Add(ids[i])) throw new ManagedEmbedException($"{op}: duplicate id '{ids[i]}' in one call");
+            if (documents?[i] is { } d) ValidateText(d, $"document of id '{ids[i]}'");
+            if (metadatas?[i] is { } m) ValidateMetadata(m, ids[i], allowNull: kind != WriteKind.Add);
+        }
+        float[][]? vecs = null;
+        if (embeddings is not null)
+        {
+            vecs = new float[n][];
+            for (int i = 0; i < n; i++)
+            {
+                var e = embeddings[i] ?? throw new ManagedEmbedException($"{op}: embedding of id '{ids[i]}' is null");
+                CheckFinite(e, $"embedding of id '{ids[i]}'");
+                vecs[i] = (float[])e.Clone();
+                if (i > 0 && vecs[i].Length != vecs[0].Length) throw new ManagedEmbedException($"{op}: embedding of id '{ids[i]}' has dimension {vecs[i].Length}, others have {vecs[0].Length}");
+                if (vecs[i].Length == 0) throw new ManagedEmbedException($"{op}: embedding of id '{ids[i]}' is empty");
+            }
+        }
+
+        lock (_writeGate)
+        {
+            CheckWritable();
+            // Existence checks and merges read state only the writer (us, under the gate) can change.
+            var existing = new Rec?[n];
+            for (int i = 0; i < n; i++)
+            {
+                existing[i] = _idToRow.TryGetValue(ids[i], out int row) ? _rows[row] : null;
+                if (kind == WriteKind.Add && existing[i] is not null) throw new ManagedEmbedException($"add: id '{ids[i]}' already exists (use upsert to overwrite)");
+                if (kind == WriteKind.Update && existing[i] is null) throw new ManagedEmbedException($"update: id '{ids[i]}' does not exist");
+            }
+            if (vecs is null)
+            {
+                // Embed the documents of new records and of records whose document changes.
+                var need = new List<int>();
+                for (int i = 0; i < n; i++)
+                {
+                    bool newDoc = documents?[i] is not null;
+                    if (existing[i] is null || (newDoc && _embed is not null)) need.Add(i);
+                }
+                if (need.Count > 0)
+                {
+                    if (_embed is null)
+                        throw new ManagedEmbedException($"{op}: embeddings are required for id '{ids[need[0]]}': collection '{Name}' has no model");
+                    var texts = need.Select(i => documents?[i] ?? throw new ManagedEmbedException($"{op}: id '{ids[i]}' needs a document or an embedding")).ToList();
+                    var computed = EmbedTexts(texts, $"{op} documents");
+                    vecs = new float[n][];
+                    for (int j = 0; j < need.Count; j++) vecs[need[j]] = computed[j];
+                }
+            }
+            int dim = _dim;
+            if (vecs is not null)
+            {
+                foreach (var v in vecs)
+                {
+                    if (v is null) continue;
+                    if (dim == 0) dim = v.Length;
+                    if (v.Length != dim) throw new ManagedEmbedException($"{op}: embedding dimension {v.Length} does not match collection '{Name}' dimension {dim}");
+                }
+                if (Space == DistanceSpace.Cosine)
+                    for (int i = 0; i < n; i++) if (vecs[i] is { } v) NormalizeOrThrow(v, $"embedding of id '{ids[i]}'");
+            }
+            var batch = new WalBatch { Dim = dim };
+            for (int i = 0; i < n; i++)
+            {
+                var old = existing[i];
+                var meta = metadatas?[i];
+                Dictionary<string, MetadataValue>? merged = old?.Metadata is null ? null : new Dictionary<string, MetadataValue>(old.Metadata, StringComparer.Ordinal);
+                if (meta is not null)
+                {
+                    merged ??= new Dictionary<string, MetadataValue>(StringComparer.Ordinal);
+                    foreach (var (k, v) in meta)
+                        if (v.Kind == MetadataKind.Null) merged.Remove(k); else merged[k] = v;
+                }
+                if (merged is { Count: 0 }) merged = null;
+                batch.Puts.Add(new Rec
+                {
+                    Id = ids[i],
+                    Document = documents?[i] ?? old?.Document,
+                    Metadata = merged,
+                    Vector = vecs?[i] ?? old!.Vector,
+                });
+            }
+            Commit(batch);
+        }
+    }
+
+    /// <summary>Logs (fsync) then applies one batch; compacts when the log has grown enough. Caller holds the gate.</summary>
+    private void Commit(WalBatch batch)
+    {
+        batch.Seq = _nextSeq;
+        Wal.Encode(batch, _enc);
+        try { _wal!.Append(_enc.Span); }
+        catch (IOException e) when (e.Message.Contains("could not be restored", StringComparison.Ordinal))
+        {
+            _failed = e.Message;
+            throw;
+        }
+        _rw.EnterWriteLock();
+        try
+        {
+            if (batch.Puts.Count > 0 && _dim == 0) _dim = batch.Dim;
+            ApplyBatch(batch);
+            _nextSeq++;
+        }
+        finally { _rw.ExitWriteLock(); }
+        if (_enc.Length > (1 << 24)) _enc.Clear(); // don't pin a huge buffer after a huge batch
+        long walBytes = _wal.Length - Wal.HeaderSize;
+        if (walBytes >= _opts.CompactionMinWalBytes && walBytes >= _opts.CompactionRatio * _segmentBytes) Compact();
+    }
+
+    // ---------------------------------------------------------------- validation
+
+    internal static void ValidateId(string id)
+    {
+        if (id is null) throw new ManagedEmbedException("id must not be null");
+        if (id.Length == 0) throw new ManagedEmbedException("id must not be empty");
+        ValidateText(id, "id");
+        int bytes = Encoding.UTF8.GetByteCount(id);
+        if (bytes > MaxIdBytes) throw new ManagedEmbedException($"id '{id[..Math.Min(40, id.Length)]}…' is {bytes} UTF-8 bytes; the maximum is {MaxIdBytes}");
+    }
+
+    internal static void ValidateText(string s, string what)
+    {
+        // Lone surrogates cannot be encoded as UTF-8.
+        for (int i = 0; i < s.Length; i++)
+        {
+            char c = s[i];
+            if (char.IsHighSurrogate(c) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1])) { i++; continue; }
+            if (char.IsSurrogate(c)) throw new ManagedEmbedException($"{what} is not valid Unicode (unpaired surrogate at index {i}); text must be valid UTF-8");
+        }
+    }
+
+    private static void ValidateMetadata(IReadOnlyDictionary<string, MetadataValue> m, string id, bool allowNull)
+    {
+        foreach (var (k, v) in m)
+        {
+            if (string.IsNullOrEmpty(k)) throw new ManagedEmbedException($"metadata of id '{id}': empty key");
+            if (k.StartsWith('$')) throw new ManagedEmbedException($"metadata of id '{id}': key '{k}' must not start with '$'");
+            ValidateText(k, $"metadata key of id '{id}'");
+            if (Encoding.UTF8.GetByteCount(k) > MaxKeyBytes) throw new ManagedEmbedException($"metadata of id '{id}': key longer than {MaxKeyBytes} bytes");
+            switch (v.Kind)
+            {
+                case MetadataKind.Null when !allowNull: throw new ManagedEmbedException($"metadata of id '{id}': key '{k}' has a null value (null only removes keys in update/upsert)");
+                case MetadataKind.String: ValidateText(v.AsString, $"metadata '{k}' of id '{id}'"); break;
+                case MetadataKind.Float when !double.IsFinite(v.AsFloat): throw new ManagedEmbedException($"metadata of id '{id}': key '{k}' is not a finite number");
+            }
+        }
+    }
+
+    private static void CheckFinite(float[] v, string what)
+    {
+        for (int i = 0; i < v.Length; i++)
+            if (!float.IsFinite(v[i])) throw new ManagedEmbedException($"{what} contains {(float.IsNaN(v[i]) ? "NaN" : "Inf")} at index {i}");
+    }
+
+    private static void NormalizeOrThrow(float[] v, string what)
+    {
+        double s = 0;
+        foreach (float x in v) s += (double)x * x;
+        if (s == 0) throw new ManagedEmbedException($"{what} is the zero vector, which has no cosine direction");
+        float inv = (float)(1.0 / Math.Sqrt(s));
+        for (int i = 0; i < v.Length; i++) v[i] *= inv;
+    }
+
+    private float[][] EmbedTexts(IReadOnlyList<string> texts, string what)
+    {
+        var f = _embed ?? throw new ManagedEmbedException($"{what} need a model: collection '{Name}' has none (pass embeddings instead)");
+        var r = f(texts);
+        if (r.Length != texts.Count) throw new ManagedEmbedException($"embedding function returned {r.Length} vectors for {texts.Count} texts");
+        foreach (var v in r) CheckFinite(v, "computed embedding");
+        return r;
+    }
+
+    private void CheckOpen()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+    }
+
+    private void CheckWritable()
+    {
+        CheckOpen();
+        if (_readOnly) throw new ManagedEmbedException($"collection '{Name}' was opened read-only");
+        if (_failed is not null) throw new ManagedEmbedException($"collection '{Name}' stopped accepting writes after an I/O failure ({_failed}); reopen it");
+    }
+
+    internal void ReleaseLockForDelete()
+    {
+        Dispose();
+    }
+
+    /// <summary>Closes the log and releases the writer lock.</summary>
+    public void Dispose()
+    {
+        lock (_writeGate)
+        {
+            _rw.EnterWriteLock();
+            try
+            {
+                if (_disposed) return;
+                _disposed = true;
+                _wal?.Dispose();
+                _lock?.Dispose();
+                _lock = null;
+            }
+            finally { _rw.ExitWriteLock(); }
+        }
+    }
+}

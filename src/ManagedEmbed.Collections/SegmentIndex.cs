@@ -1,0 +1,129 @@
+using ManagedEmbed.Index;
+
+namespace ManagedEmbed.Collections;
+
+/// <summary>
+/// The search index over a segment's rows, stored as a FAISS-format file (label = row number). It is also where
+/// the segment's vectors live on disk: a FAISS IndexFlat holds the raw rows, an IndexIVFFlat holds them in its
+/// inverted lists. Switch rule: a segment of at least <see cref="CollectionOptions.IvfThreshold"/> rows gets
+/// IVF-Flat with nlist = clamp(round(√n), 16, 65536) trained on up to 64·nlist rows, probing
+/// <see cref="CollectionOptions.IvfNprobe"/> lists (0 = ⌈nlist/16⌉); smaller segments get a flat index.
+/// Cosine collections store unit vectors and use the inner-product metric; l2 uses L2; ip uses inner product.
+/// </summary>
+internal sealed class SegmentIndex
+{
+    private readonly IVectorIndex _index;
+    private SegmentIndex(IVectorIndex index, string kind) { _index = index; Kind = kind; }
+
+    public string Kind { get; }
+
+    private static Metric MetricOf(DistanceSpace s) => s == DistanceSpace.L2 ? Metric.L2 : Metric.InnerProduct;
+
+    /// <summary>Candidate rows, best first (at most k; fewer when an IVF probe holds fewer).</summary>
+    public IEnumerable<int> Search(float[] q, int k)
+    {
+        var r = _index.Search(q, k);
+        var labels = r.LabelsOf(0);
+        var rows = new List<int>(labels.Length);
+        foreach (long l in labels) if (l >= 0) rows.Add((int)l);
+        return rows;
+    }
+
+    public static (string Kind, long Bytes, uint Crc, SegmentIndex? Index) Build(string path, List<Rec> rows, DistanceSpace space, int dim, CollectionOptions opts)
+    {
+        IVectorIndex index;
+        string kind;
+        int n = rows.Count;
+        if (n == 0 || dim == 0)
+        {
+            // Nothing to index: an empty flat index of dimension 1 keeps the file format uniform.
+            index = new FlatIndex(Math.Max(dim, 1), MetricOf(space));
+            kind = "flat";
+        }
+        else if (n >= opts.IvfThreshold)
+        {
+            int nlist = (int)Math.Clamp(Math.Round(Math.Sqrt(n)), 16, 65536);
+            var ivf = new IvfIndex(dim, nlist, MetricOf(space)) { Threads = Math.Max(1, Environment.ProcessorCount) };
+            int sample = (int)Math.Min(n, 64L * nlist);
+            var train = new float[(long)sample * dim];
+            // Evenly spaced deterministic sample (rows are in insertion order, which may be clustered in time).
+            for (int i = 0; i < sample; i++) rows[(int)((long)i * n / sample)].Vector.CopyTo(train.AsSpan(i * dim, dim));
+            ivf.Train(train);
+            AddAll(ivf, rows, dim);
+            ivf.Nprobe = Math.Min(nlist, opts.IvfNprobe > 0 ? opts.IvfNprobe : (nlist + 15) / 16);
+            index = ivf;
+            kind = "ivf";
+        }
+        else
+        {
+            var flat = new FlatIndex(dim, MetricOf(space));
+            AddAll(flat, rows, dim);
+            index = flat;
+            kind = "flat";
+        }
+        using (var fs = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+        {
+            FaissIndexIO.Write(index, fs);
+            fs.Flush(true);
+        }
+        uint crc = FileSys.FileCrc(path, out long bytes);
+        return (kind, bytes, crc, n == 0 ? null : new SegmentIndex(index, kind));
+    }
+
+    private static void AddAll(IVectorIndex index, List<Rec> rows, int dim)
+    {
+        const int Chunk = 4096;
+        var buf = new float[Chunk * dim];
+        for (int start = 0; start < rows.Count; start += Chunk)
+        {
+            int m = Math.Min(Chunk, rows.Count - start);
+            for (int i = 0; i < m; i++) rows[start + i].Vector.CopyTo(buf.AsSpan(i * dim, dim));
+            index.Add(buf.AsSpan(0, m * dim));
+        }
+    }
+
+    /// <summary>
+    /// Verifies the file against the manifest (size, CRC-32C), loads it and hands each row's vector to
+    /// <paramref name="setVector"/>.
+    /// </summary>
+    public static SegmentIndex? Load(string dir, SegmentInfo s, DistanceSpace space, int dim, Action<int, float[]> setVector)
+    {
+        string path = Path.Combine(dir, s.Index);
+        uint crc = FileSys.FileCrc(path, out long bytes);
+        if (bytes != s.IndexBytes) throw new ManagedEmbedException($"segment file {path} has {bytes} bytes, manifest says {s.IndexBytes} (truncated or damaged); refusing to open");
+        if (crc != s.IndexCrc) throw new ManagedEmbedException($"segment file {path} fails its checksum (damaged); refusing to open");
+        IVectorIndex index;
+        try { index = FaissIndexIO.Read(path); }
+        catch (ManagedEmbedException e) { throw new ManagedEmbedException($"segment index {path} cannot be read ({e.Message}); refusing to open"); }
+        if (index.Count != s.Count || (s.Count > 0 && index.Dimension != dim) || index.Metric != MetricOf(space))
+            throw new ManagedEmbedException($"segment index {path} disagrees with the manifest (count/dimension/metric); refusing to open");
+        switch (index)
+        {
+            case FlatIndex f:
+                for (int i = 0; i < s.Count; i++) setVector(i, f.GetVector(i).ToArray());
+                break;
+            case IvfIndex ivf:
+                var seen = new bool[s.Count];
+                for (int l = 0; l < ivf.NList; l++)
+                {
+                    var ids = ivf.ListIds(l);
+                    var vecs = ivf.ListVectors(l);
+                    for (int j = 0; j < ids.Length; j++)
+                    {
+                        long id = ids[j];
+                        if (id < 0 || id >= s.Count || seen[id]) throw new ManagedEmbedException($"segment index {path} has a bad or repeated label {id}; refusing to open");
+                        seen[id] = true;
+                        setVector((int)id, vecs.Slice(j * dim, dim).ToArray());
+                    }
+                }
+                break;
+            default:
+                throw new ManagedEmbedException($"segment index {path} has an unsupported index type");
+        }
+        if (s.Count == 0) return null;
+        return new SegmentIndex(index, index is IvfIndex ? "ivf" : "flat");
+    }
+
+    /// <summary>Sets the number of probed lists (IVF only; no effect on flat).</summary>
+    public void SetNprobe(int nprobe) { if (_index is IvfIndex ivf) ivf.Nprobe = Math.Min(ivf.NList, nprobe); }
+}

@@ -1,0 +1,33 @@
+namespace ManagedEmbed.Encoder.Bert;
+
+/// <summary>
+/// Scratch buffers for one forward pass, grown to the largest batch seen and reused, so steady-state calls do not
+/// allocate. One workspace serves one call at a time; concurrent calls each take their own.
+/// </summary>
+public sealed class BertWorkspace
+{
+    /// <summary>Hidden states [tokens, hidden].</summary>
+    public float[] Hidden = [];
+    /// <summary>Fused query/key/value projections [tokens, 3·hidden].</summary>
+    public float[] Qkv = [];
+    /// <summary>Attention context [tokens, hidden].</summary>
+    public float[] Context = [];
+    /// <summary>Feed-forward intermediate activations [tokens, intermediate].</summary>
+    public float[] Intermediate = [];
+    internal readonly AttentionWork Attention = new();
+    internal readonly RowParallel LayerNormWork = new();
+
+    /// <summary>Makes every buffer large enough for <paramref name="tokens"/> rows and sequences up to <paramref name="maxLen"/>.</summary>
+    public void Ensure(int tokens, int maxLen, int hidden, int intermediate, int headDim)
+    {
+        Grow(ref Hidden, (long)tokens * hidden);
+        Grow(ref Qkv, (long)tokens * 3 * hidden);
+        Grow(ref Context, (long)tokens * hidden);
+        Grow(ref Intermediate, (long)tokens * intermediate);
+    }
+
+    private static void Grow(ref float[] a, long n)
+    {
+        if (a.Length < n) a = new float[checked((int)n)];
+    }
+}

@@ -1,0 +1,42 @@
+namespace ManagedEmbed.Encoder.Bert;
+
+/// <summary>
+/// A batch of token-id sequences packed end to end: sequence s occupies rows
+/// [Offsets[s], Offsets[s] + Lengths[s]) of every activation matrix. There is no padding at all, so attention over a
+/// sequence sees exactly its real tokens — the same result as Hugging Face's key-padding mask, whose masked scores get
+/// exp(min - max) = 0 weight — and every cost is proportional to real tokens.
+/// </summary>
+public sealed class TokenBatch
+{
+    /// <summary>All ids, concatenated.</summary>
+    public int[] Ids { get; }
+    /// <summary>First row of each sequence.</summary>
+    public int[] Offsets { get; }
+    /// <summary>Length of each sequence.</summary>
+    public int[] Lengths { get; }
+    /// <summary>Number of sequences.</summary>
+    public int Count => Lengths.Length;
+    /// <summary>Total number of tokens (rows).</summary>
+    public int TotalTokens { get; }
+    /// <summary>Longest sequence.</summary>
+    public int MaxLength { get; }
+
+    /// <summary>Packs <paramref name="sequences"/> (each non-empty).</summary>
+    public TokenBatch(IReadOnlyList<int[]> sequences)
+    {
+        Offsets = new int[sequences.Count];
+        Lengths = new int[sequences.Count];
+        int total = 0, max = 0;
+        for (int s = 0; s < sequences.Count; s++)
+        {
+            Offsets[s] = total;
+            Lengths[s] = sequences[s].Length;
+            total = checked(total + sequences[s].Length);
+            max = Math.Max(max, sequences[s].Length);
+        }
+        Ids = new int[total];
+        for (int s = 0; s < sequences.Count; s++) sequences[s].CopyTo(Ids, Offsets[s]);
+        TotalTokens = total;
+        MaxLength = max;
+    }
+}

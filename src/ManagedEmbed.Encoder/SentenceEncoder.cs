@@ -1,0 +1,182 @@
+using System.Collections.Concurrent;
+using ManagedEmbed.Encoder.Bert;
+using ManagedEmbed.Encoder.Configuration;
+using ManagedEmbed.Encoder.Pooling;
+using ManagedEmbed.Encoder.Tokenization;
+using ManagedEmbed.Kernels;
+
+namespace ManagedEmbed.Encoder;
+
+/// <summary>
+/// A sentence-transformers model loaded from its directory: tokenizer → BERT → pooling → optional L2 normalization,
+/// producing what <c>SentenceTransformer(dir).encode(texts)</c> returns.
+/// <para>
+/// Thread safety: a loaded encoder is immutable; any number of threads may call the Encode/Tokenize methods on
+/// one instance concurrently (each call takes its own scratch workspace). <see cref="Dispose"/> must not race with them.
+/// </para>
+/// </summary>
+public sealed partial class SentenceEncoder : IDisposable
+{
+    private readonly BertModel _model;
+    private readonly BertTokenizer _tokenizer;
+    private readonly ConcurrentBag<BertWorkspace> _workspaces = new();
+    private readonly int _threads;
+    private readonly KernelThreadPool _pool;
+    private bool _disposed;
+
+    /// <summary>The parsed model directory.</summary>
+    public SentenceModelConfig Config { get; }
+    /// <summary>Width of the output embeddings.</summary>
+    public int Dimension { get; }
+    /// <summary>Tokens per text, [CLS] and [SEP] included; longer texts are truncated to this.</summary>
+    public int MaxSeqLength { get; }
+    /// <summary>True when modules.json lists a Normalize module, so outputs are unit-length unless asked otherwise.</summary>
+    public bool NormalizesByDefault => Config.Normalize;
+    /// <summary>Worker threads used by batch encoding.</summary>
+    public int Threads => _threads;
+
+    private SentenceEncoder(SentenceModelConfig config, BertModel model, BertTokenizer tokenizer, int threads, int maxSeqLength)
+    {
+        Config = config;
+        _model = model;
+        _tokenizer = tokenizer;
+        _threads = threads;
+        // One fixed pool per encoder: every GEMM, attention and LayerNorm of a forward pass is split across it.
+        _pool = threads == 1 ? KernelThreadPool.Serial : new KernelThreadPool(threads);
+        MaxSeqLength = maxSeqLength;
+        Dimension = SentencePooling.OutputDimension(config.Pooling, config.Bert.HiddenSize);
+    }
+
+    /// <summary>
+    /// Loads the model in <paramref name="modelDirectory"/> (config.json, model.safetensors, vocab.txt,
+    /// modules.json, 1_Pooling/config.json, optional sentence_bert_config.json and tokenizer_config.json).
+    /// Any missing file, bad header or shape mismatch is a <see cref="ManagedEmbedException"/> naming it.
+    /// </summary>
+    public static SentenceEncoder Load(string modelDirectory, EncoderOptions? options = null)
+    {
+        options ??= new EncoderOptions();
+        var config = SentenceModelConfig.Load(modelDirectory);
+        int threads = options.Threads ?? Environment.ProcessorCount;
+        if (threads < 1) throw new ManagedEmbedException($"threads must be at least 1, got {threads}");
+        int maxSeq = config.MaxSeqLength;
+        if (options.MaxSeqLength is int m)
+        {
+            if (m < 2 || m > config.Bert.MaxPositionEmbeddings)
+                throw new ManagedEmbedException($"max sequence length {m} must be in [2, {config.Bert.MaxPositionEmbeddings}] (max_position_embeddings)");
+            maxSeq = m;
+        }
+        if (!File.Exists(config.WeightsPath)) throw new ManagedEmbedException($"missing model.safetensors: '{config.WeightsPath}' does not exist");
+        var tokenizer = BertTokenizer.Load(modelDirectory);
+        if (tokenizer.VocabSize > config.Bert.VocabSize)
+            throw new ManagedEmbedException($"model directory '{modelDirectory}': the vocabulary has {tokenizer.VocabSize} tokens but config.json vocab_size is {config.Bert.VocabSize}");
+        var model = BertModel.Load(config.WeightsPath, config.Bert);
+        try { return new SentenceEncoder(config, model, tokenizer, threads, maxSeq); }
+        catch { model.Dispose(); throw; }
+    }
+
+    /// <summary>The tokenizer (HF-exact WordPiece for this model's vocabulary and casing).</summary>
+    public BertTokenizer Tokenizer => _tokenizer;
+
+    /// <summary>Token ids of <paramref name="text"/>: [CLS] wordpieces [SEP], truncated to <see cref="MaxSeqLength"/>.</summary>
+    public int[] Tokenize(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return _tokenizer.Encode(text, MaxSeqLength);
+    }
+
+    /// <summary>Embeds one text (normalized when the model has a Normalize module, unless <paramref name="normalize"/> says otherwise).</summary>
+    public float[] Encode(string text, bool? normalize = null) => EncodeIds([Tokenize(text)], 1, normalize).Data;
+
+    /// <summary>
+    /// Embeds <paramref name="texts"/> in batches of <paramref name="batchSize"/> (texts sorted by length so each batch
+    /// holds similar lengths), returning contiguous [texts.Count, Dimension] in input order.
+    /// </summary>
+    public EmbeddingMatrix Encode(IReadOnlyList<string> texts, int batchSize = 32, bool? normalize = null, IProgress<EncodeProgress>? progress = null)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(texts);
+        var ids = new int[texts.Count][];
+        for (int i = 0; i < texts.Count; i++)
+            ids[i] = Tokenize(texts[i] ?? throw new ArgumentNullException(nameof(texts), $"text {i} is null"));
+        return EncodeIds(ids, batchSize, normalize, progress);
+    }
+
+    /// <summary>
+    /// Embeds already-tokenized sequences (each including [CLS]/[SEP], 1..max_position_embeddings ids from the
+    /// vocabulary). Returns [ids.Count, Dimension] in input order. Used by parity tests and benchmarks.
+    /// </summary>
+    public EmbeddingMatrix EncodeIds(IReadOnlyList<int[]> ids, int batchSize = 32, bool? normalize = null, IProgress<EncodeProgress>? progress = null)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(ids);
+        if (batchSize < 1) throw new ManagedEmbedException($"batch size must be at least 1, got {batchSize}");
+        var bert = Config.Bert;
+        for (int i = 0; i < ids.Count; i++)
+        {
+            var seq = ids[i] ?? throw new ArgumentNullException(nameof(ids), $"sequence {i} is null");
+            if (seq.Length == 0) throw new ManagedEmbedException($"sequence {i} is empty (it needs at least [CLS] and [SEP])");
+            if (seq.Length > bert.MaxPositionEmbeddings)
+                throw new ManagedEmbedException($"sequence {i} has {seq.Length} tokens, more than max_position_embeddings {bert.MaxPositionEmbeddings}");
+            foreach (int id in seq)
+                if ((uint)id >= (uint)bert.VocabSize) throw new ManagedEmbedException($"sequence {i} has token id {id} outside the vocabulary [0, {bert.VocabSize})");
+        }
+        bool doNormalize = normalize ?? NormalizesByDefault;
+        var output = new float[(long)ids.Count * Dimension];
+
+        // Longest first (as sentence-transformers does); batches are consecutive runs of that order, so each batch
+        // holds texts of similar length. Within a batch sequences are packed without padding (see TokenBatch).
+        int[] order = Enumerable.Range(0, ids.Count).ToArray();
+        Array.Sort(order, (a, b) => ids[b].Length != ids[a].Length ? ids[b].Length.CompareTo(ids[a].Length) : a.CompareTo(b));
+        int batchCount = (ids.Count + batchSize - 1) / batchSize;
+        int completed = 0;
+
+        void RunBatch(int bi)
+        {
+            int start = bi * batchSize, end = Math.Min(ids.Count, start + batchSize);
+            var seqs = new int[end - start][];
+            for (int i = start; i < end; i++) seqs[i - start] = ids[order[i]];
+            var batch = new TokenBatch(seqs);
+            var ws = RentWorkspace();
+            try
+            {
+                _model.Forward(batch, ws, _pool);
+                PoolBatch(batch, ws, order.AsSpan(start, end - start), output, doNormalize);
+            }
+            finally { _workspaces.Add(ws); }
+            int done = Interlocked.Add(ref completed, end - start);
+            progress?.Report(new EncodeProgress(done, ids.Count));
+        }
+
+        // Batches run one after another; the threads work inside each forward pass (kernel-level parallelism), which
+        // keeps one workspace warm and serves batch 1 as well as large batches. Concurrent callers share the pool;
+        // a caller finding it busy runs its kernels on its own thread.
+        for (int bi = 0; bi < batchCount; bi++) RunBatch(bi);
+        return new EmbeddingMatrix(ids.Count, Dimension, output);
+    }
+
+    /// <summary>Embeds one tokenized sequence (see <see cref="EncodeIds(IReadOnlyList{int[]}, int, bool?, IProgress{EncodeProgress}?)"/>).</summary>
+    public float[] EncodeIds(int[] ids, bool? normalize = null) => EncodeIds([ids], 1, normalize).Data;
+
+    private void PoolBatch(TokenBatch batch, BertWorkspace ws, ReadOnlySpan<int> rows, float[] output, bool normalize)
+    {
+        int h = Config.Bert.HiddenSize;
+        for (int s = 0; s < batch.Count; s++)
+        {
+            var tokens = ws.Hidden.AsSpan(batch.Offsets[s] * h, batch.Lengths[s] * h);
+            var dst = output.AsSpan(rows[s] * Dimension, Dimension);
+            SentencePooling.Pool(tokens, batch.Lengths[s], h, Config.Pooling, dst);
+            if (normalize) VectorMath.L2Normalize(dst);
+        }
+    }
+
+    private BertWorkspace RentWorkspace() => _workspaces.TryTake(out var ws) ? ws : new BertWorkspace();
+
+    /// <summary>Releases the memory-mapped weights.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        if (_pool != KernelThreadPool.Serial) _pool.Dispose();
+        _model.Dispose();
+    }
+}

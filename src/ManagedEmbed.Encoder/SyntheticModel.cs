@@ -1,0 +1,178 @@
+using System.Text;
+using ManagedEmbed.Encoder.Bert;
+using ManagedEmbed.Encoder.Configuration;
+using ManagedEmbed.Encoder.Pooling;
+using ManagedEmbed.Encoder.SafeTensors;
+
+namespace ManagedEmbed.Encoder;
+
+/// <summary>Arguments of <see cref="SyntheticModel.Write"/>.</summary>
+public sealed class SyntheticModelOptions
+{
+    /// <summary>Path of a Hugging Face BERT config.json (copied verbatim).</summary>
+    public required string ConfigPath { get; init; }
+    /// <summary>Path of a WordPiece vocab.txt (copied verbatim).</summary>
+    public required string VocabPath { get; init; }
+    /// <summary>Seed of the weight generator.</summary>
+    public required ulong Seed { get; init; }
+    /// <summary>Pooling mode (default mean).</summary>
+    public PoolingMode Pooling { get; init; } = PoolingMode.Mean;
+    /// <summary>max_seq_length (default min(256, max_position_embeddings)).</summary>
+    public int? MaxSeqLength { get; init; }
+    /// <summary>Whether modules.json lists a Normalize module (default true).</summary>
+    public bool Normalize { get; init; } = true;
+}
+
+/// <summary>
+/// Writes a complete sentence-transformers model directory with seeded synthetic BERT weights, so tests, fixtures and
+/// benchmarks run end to end without downloads. The output is byte-identical for the same arguments on every run and
+/// machine.
+/// <para>
+/// Weights generator (documented so it can be reproduced): SplitMix64 seeded with <c>seed</c>; each normal sample takes
+/// one 64-bit draw, splits it into four 16-bit integers a₀..a₃ (low bits first), and returns
+/// z = (Σ (aᵢ + 0.5) / 65536 − 2) · √3 (Irwin–Hall with 4 terms: mean 0, variance 1). Only integer arithmetic and
+/// correctly rounded IEEE operations are used — unlike Box–Muller's log/cos, whose last bits differ between math
+/// libraries — so every machine produces the same bytes. Tensors are generated in file order (element size
+/// descending, then name): embeddings, Linear weights and biases ~ initializer_range · z (config.json, default 0.02),
+/// LayerNorm gamma = 1 + 0.1 · z, beta = 0.05 · z, each value rounded once from double to float.
+/// embeddings.position_ids is I64 [1, max_position_embeddings] = 0, 1, 2, ... like real checkpoints; pooler.dense is
+/// included like real checkpoints (and ignored by the encoder).
+/// </para>
+/// </summary>
+public static class SyntheticModel
+{
+    /// <summary>SplitMix64 (Steele, Lea, Flood 2014): a tiny, well-mixed, platform-independent 64-bit generator.</summary>
+    public struct SplitMix64
+    {
+        private ulong _state;
+        /// <summary>Seeds the generator.</summary>
+        public SplitMix64(ulong seed) { _state = seed; }
+        /// <summary>Next 64-bit value.</summary>
+        public ulong Next()
+        {
+            ulong z = _state += 0x9E3779B97F4A7C15UL;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+            return z ^ (z >> 31);
+        }
+        /// <summary>A sample with mean 0 and variance 1 (Irwin–Hall, 4 terms; see <see cref="SyntheticModel"/>).</summary>
+        public double NextNormal()
+        {
+            ulong u = Next();
+            // Σ(aᵢ + 0.5) over four 16-bit chunks, exact in integers (as 2·Σaᵢ + 4 halves).
+            long s2 = 2L * ((long)(u & 0xFFFF) + (long)((u >> 16) & 0xFFFF) + (long)((u >> 32) & 0xFFFF) + (long)(u >> 48)) + 4;
+            // s2 / 131072 is the uniform sum in (0, 4); centre and scale to unit variance.
+            return (s2 - 4 * 65536) / 131072.0 * Sqrt3;
+        }
+        private static readonly double Sqrt3 = Math.Sqrt(3.0);
+    }
+
+    /// <summary>Writes the model directory <paramref name="outDir"/> (created or overwritten file by file, atomically per file).</summary>
+    public static void Write(SyntheticModelOptions o, string outDir)
+    {
+        // Validate every input before touching the output.
+        var config = BertConfig.Load(o.ConfigPath);
+        byte[] configBytes = File.ReadAllBytes(o.ConfigPath);
+        if (!File.Exists(o.VocabPath)) throw new ManagedEmbedException($"vocab file '{o.VocabPath}' does not exist");
+        byte[] vocabBytes = File.ReadAllBytes(o.VocabPath);
+        string vocabText;
+        try { vocabText = new UTF8Encoding(false, true).GetString(vocabBytes); }
+        catch (DecoderFallbackException) { throw new ManagedEmbedException($"vocab file '{o.VocabPath}' is not valid UTF-8"); }
+        var tokens = vocabText.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+        if (tokens.Count > 0 && tokens[^1].Length == 0) tokens.RemoveAt(tokens.Count - 1);
+        if (tokens.Count > config.VocabSize)
+            throw new ManagedEmbedException($"vocab file '{o.VocabPath}' has {tokens.Count} tokens, more than vocab_size {config.VocabSize} in '{o.ConfigPath}'");
+        foreach (string special in new[] { "[PAD]", "[UNK]", "[CLS]", "[SEP]" })
+            if (!tokens.Contains(special)) throw new ManagedEmbedException($"vocab file '{o.VocabPath}' lacks the special token {special}");
+        if (o.Pooling == PoolingMode.None) throw new ManagedEmbedException("no pooling mode given");
+        int maxSeq = o.MaxSeqLength ?? Math.Min(256, config.MaxPositionEmbeddings);
+        if (maxSeq < 2 || maxSeq > config.MaxPositionEmbeddings)
+            throw new ManagedEmbedException($"max_seq_length {maxSeq} must be in [2, {config.MaxPositionEmbeddings}] (max_position_embeddings of '{o.ConfigPath}')");
+
+        string full = Path.GetFullPath(outDir);
+        if (File.Exists(full)) throw new ManagedEmbedException($"output '{outDir}' is a file, not a directory");
+        Directory.CreateDirectory(full);
+        Directory.CreateDirectory(Path.Combine(full, "1_Pooling"));
+
+        WriteAtomic(Path.Combine(full, "config.json"), s => s.Write(configBytes));
+        WriteAtomic(Path.Combine(full, "vocab.txt"), s => s.Write(vocabBytes));
+        WriteText(Path.Combine(full, "tokenizer_config.json"),
+            "{\"do_lower_case\": true, \"unk_token\": \"[UNK]\", \"sep_token\": \"[SEP]\", \"pad_token\": \"[PAD]\", \"cls_token\": \"[CLS]\", \"mask_token\": \"[MASK]\", \"tokenize_chinese_chars\": true, \"strip_accents\": null, \"tokenizer_class\": \"BertTokenizer\", \"model_max_length\": " + config.MaxPositionEmbeddings + "}\n");
+        WriteText(Path.Combine(full, "special_tokens_map.json"),
+            "{\"unk_token\": \"[UNK]\", \"sep_token\": \"[SEP]\", \"pad_token\": \"[PAD]\", \"cls_token\": \"[CLS]\", \"mask_token\": \"[MASK]\"}\n");
+        WriteText(Path.Combine(full, "sentence_bert_config.json"),
+            "{\n  \"max_seq_length\": " + maxSeq + ",\n  \"do_lower_case\": false\n}\n");
+        var modules = new StringBuilder();
+        modules.Append("[\n  {\n    \"idx\": 0,\n    \"name\": \"0\",\n    \"path\": \"\",\n    \"type\": \"sentence_transformers.models.Transformer\"\n  },\n");
+        modules.Append("  {\n    \"idx\": 1,\n    \"name\": \"1\",\n    \"path\": \"1_Pooling\",\n    \"type\": \"sentence_transformers.models.Pooling\"\n  }");
+        if (o.Normalize) modules.Append(",\n  {\n    \"idx\": 2,\n    \"name\": \"2\",\n    \"path\": \"2_Normalize\",\n    \"type\": \"sentence_transformers.models.Normalize\"\n  }");
+        modules.Append("\n]\n");
+        WriteText(Path.Combine(full, "modules.json"), modules.ToString());
+        static string B(bool b) => b ? "true" : "false";
+        WriteText(Path.Combine(full, "1_Pooling", "config.json"),
+            "{\n  \"word_embedding_dimension\": " + config.HiddenSize +
+            ",\n  \"pooling_mode_cls_token\": " + B(o.Pooling.HasFlag(PoolingMode.Cls)) +
+            ",\n  \"pooling_mode_mean_tokens\": " + B(o.Pooling.HasFlag(PoolingMode.Mean)) +
+            ",\n  \"pooling_mode_max_tokens\": " + B(o.Pooling.HasFlag(PoolingMode.Max)) +
+            ",\n  \"pooling_mode_mean_sqrt_len_tokens\": " + B(o.Pooling.HasFlag(PoolingMode.MeanSqrtLen)) + "\n}\n");
+        WriteAtomic(Path.Combine(full, "model.safetensors"), s => WriteWeights(config, o.Seed, s));
+    }
+
+    /// <summary>Writes the synthetic weights of <paramref name="config"/> as safetensors to <paramref name="output"/>.</summary>
+    public static void WriteWeights(BertConfig config, ulong seed, Stream output)
+    {
+        var rng = new SplitMix64(seed);
+        double std = config.InitializerRange;
+        var entries = new List<SafeTensorEntry>();
+        foreach (var spec in BertTensorNames.Required(config).Concat(BertTensorNames.Pooler(config)))
+        {
+            var s = spec;
+            entries.Add(new SafeTensorEntry(s.Name, SafeTensorDType.F32, s.Shape, () =>
+            {
+                long n = s.Shape.Aggregate(1L, (a, d) => a * d);
+                var values = new float[n];
+                for (long i = 0; i < n; i++)
+                {
+                    double z = rng.NextNormal();
+                    values[i] = s.Kind switch
+                    {
+                        BertTensorKind.LayerNormWeight => (float)(1.0 + 0.1 * z),
+                        BertTensorKind.LayerNormBias => (float)(0.05 * z),
+                        _ => (float)(std * z),
+                    };
+                }
+                return SafeTensorsWriter.ToBytes(values);
+            }));
+        }
+        entries.Add(new SafeTensorEntry(BertTensorNames.PositionIds, SafeTensorDType.I64, [1, config.MaxPositionEmbeddings], () =>
+        {
+            var ids = new long[config.MaxPositionEmbeddings];
+            for (int i = 0; i < ids.Length; i++) ids[i] = i;
+            return SafeTensorsWriter.ToBytes(ids);
+        }));
+        // The callbacks run in file order, so the generator stream is consumed in that fixed order.
+        SafeTensorsWriter.Write(output, entries, new Dictionary<string, string> { ["format"] = "pt" });
+    }
+
+    private static void WriteText(string path, string text) => WriteAtomic(path, s => s.Write(new UTF8Encoding(false).GetBytes(text)));
+
+    /// <summary>Writes to a temporary sibling, then renames over <paramref name="path"/>: readers never see a partial file.</summary>
+    internal static void WriteAtomic(string path, Action<Stream> write)
+    {
+        string tmp = path + ".tmp-" + Guid.NewGuid().ToString("N");
+        try
+        {
+            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+            {
+                write(fs);
+                fs.Flush(true);
+            }
+            File.Move(tmp, path, overwrite: true);
+        }
+        catch
+        {
+            try { File.Delete(tmp); } catch (IOException) { }
+            throw;
+        }
+    }
+}

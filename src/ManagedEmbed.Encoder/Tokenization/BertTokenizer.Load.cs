@@ -1,0 +1,224 @@
+using System.Text;
+using System.Text.Json;
+
+namespace ManagedEmbed.Encoder.Tokenization;
+
+public sealed partial class BertTokenizer
+{
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>
+    /// Loads the tokenizer of a Hugging Face / sentence-transformers model directory.
+    /// </summary>
+    /// <remarks>
+    /// The vocabulary comes from vocab.txt (one token per line, id = line number), or, when vocab.txt is absent,
+    /// from the WordPiece model in tokenizer.json. tokenizer_config.json (optional; HF defaults when absent) supplies
+    /// do_lower_case (default true), strip_accents (null = follow do_lower_case), tokenize_chinese_chars (default
+    /// true) and the unk/cls/sep/pad/mask token names, as HF's BertTokenizer(Fast) reads them. A tokenizer_class
+    /// other than (DistilBert|Bert)Tokenizer(Fast) is rejected rather than tokenized with the wrong rules.
+    /// </remarks>
+    /// <exception cref="ManagedEmbedException">The directory or vocabulary is missing, a file is not valid UTF-8 or
+    /// JSON, or a setting has the wrong type; the message names the file.</exception>
+    public static BertTokenizer Load(string modelDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(modelDirectory);
+        if (!Directory.Exists(modelDirectory))
+            throw new ManagedEmbedException($"model directory not found: {modelDirectory}");
+
+        string configPath = Path.Combine(modelDirectory, "tokenizer_config.json");
+        var options = File.Exists(configPath) ? ReadConfig(configPath) : new BertTokenizerOptions();
+
+        string vocabPath = Path.Combine(modelDirectory, "vocab.txt");
+        string jsonPath = Path.Combine(modelDirectory, "tokenizer.json");
+        string source;
+        List<string> vocab;
+        if (File.Exists(vocabPath))
+        {
+            source = vocabPath;
+            vocab = ReadVocabTxt(vocabPath);
+        }
+        else if (File.Exists(jsonPath))
+        {
+            source = jsonPath;
+            vocab = ReadTokenizerJson(jsonPath, ref options);
+        }
+        else
+            throw new ManagedEmbedException($"no vocabulary in {modelDirectory}: expected vocab.txt or tokenizer.json");
+
+        try
+        {
+            return new BertTokenizer(vocab, options);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ManagedEmbedException($"{source}: {FirstLine(e.Message)}", e);
+        }
+    }
+
+    /// <summary>Tokenizer classes whose slow and fast versions follow exactly the BERT rules implemented here.</summary>
+    private static readonly string[] SupportedTokenizerClasses =
+        ["BertTokenizer", "BertTokenizerFast", "DistilBertTokenizer", "DistilBertTokenizerFast"];
+
+    private static string FirstLine(string s) => s.Split('\n')[0].Trim();
+
+    private static byte[] ReadAll(string path)
+    {
+        try
+        {
+            return File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ManagedEmbedException($"cannot read {path}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>vocab.txt as Python's load_vocab reads it: lines split at \n, \r\n or \r, id = line index.</summary>
+    private static List<string> ReadVocabTxt(string path)
+    {
+        string text;
+        try
+        {
+            text = StrictUtf8.GetString(ReadAll(path));
+        }
+        catch (DecoderFallbackException e)
+        {
+            throw new ManagedEmbedException($"{path} is not valid UTF-8", e);
+        }
+        var lines = new List<string>(32768);
+        int start = 0;
+        for (int i = 0; i < text.Length; i++)
+        {
+            char c = text[i];
+            if (c is not ('\n' or '\r')) continue;
+            lines.Add(text[start..i]);
+            if (c == '\r' && i + 1 < text.Length && text[i + 1] == '\n') i++;
+            start = i + 1;
+        }
+        if (start < text.Length) lines.Add(text[start..]);
+        if (lines.Count == 0) throw new ManagedEmbedException($"{path} is empty");
+        return lines;
+    }
+
+    private static JsonDocument ParseJson(string path)
+    {
+        byte[] bytes = ReadAll(path);
+        try
+        {
+            return JsonDocument.Parse(bytes, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Disallow });
+        }
+        catch (JsonException e)
+        {
+            throw new ManagedEmbedException($"{path} is not valid JSON: {FirstLine(e.Message)}", e);
+        }
+    }
+
+    private static BertTokenizerOptions ReadConfig(string path)
+    {
+        using JsonDocument doc = ParseJson(path);
+        JsonElement root = doc.RootElement;
+        if (root.ValueKind != JsonValueKind.Object) throw new ManagedEmbedException($"{path}: expected a JSON object");
+        if (root.TryGetProperty("tokenizer_class", out JsonElement cls) && cls.ValueKind != JsonValueKind.Null)
+        {
+            string? name = cls.ValueKind == JsonValueKind.String ? cls.GetString() : null;
+            if (name is null || !SupportedTokenizerClasses.Contains(name))
+                throw new ManagedEmbedException($"{path}: tokenizer_class {cls} is not supported (BERT WordPiece tokenizers only: {string.Join(", ", SupportedTokenizerClasses)})");
+        }
+        var d = new BertTokenizerOptions();
+        return new BertTokenizerOptions
+        {
+            LowerCase = Bool(root, "do_lower_case", path) ?? d.LowerCase,
+            StripAccents = Bool(root, "strip_accents", path),
+            TokenizeChineseChars = Bool(root, "tokenize_chinese_chars", path) ?? d.TokenizeChineseChars,
+            UnknownToken = TokenName(root, "unk_token", path) ?? d.UnknownToken,
+            ClsToken = TokenName(root, "cls_token", path) ?? d.ClsToken,
+            SepToken = TokenName(root, "sep_token", path) ?? d.SepToken,
+            PadToken = TokenName(root, "pad_token", path) ?? d.PadToken,
+            MaskToken = TokenName(root, "mask_token", path) ?? d.MaskToken,
+        };
+    }
+
+    private static bool? Bool(JsonElement obj, string name, string path)
+    {
+        if (!obj.TryGetProperty(name, out JsonElement v) || v.ValueKind == JsonValueKind.Null) return null;
+        return v.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw new ManagedEmbedException($"{path}: \"{name}\" must be true, false or null, got {v.ValueKind}"),
+        };
+    }
+
+    /// <summary>A special-token setting: a string, or an AddedToken object with "content".</summary>
+    private static string? TokenName(JsonElement obj, string name, string path)
+    {
+        if (!obj.TryGetProperty(name, out JsonElement v) || v.ValueKind == JsonValueKind.Null) return null;
+        if (v.ValueKind == JsonValueKind.String && v.GetString() is { Length: > 0 } s) return s;
+        if (v.ValueKind == JsonValueKind.Object && v.TryGetProperty("content", out JsonElement c)
+            && c.ValueKind == JsonValueKind.String && c.GetString() is { Length: > 0 } cs)
+            return cs;
+        throw new ManagedEmbedException($"{path}: \"{name}\" must be a non-empty string or an object with \"content\"");
+    }
+
+    /// <summary>The WordPiece vocabulary (and prefix / word limit) of a tokenizers-library tokenizer.json.</summary>
+    private static List<string> ReadTokenizerJson(string path, ref BertTokenizerOptions options)
+    {
+        using JsonDocument doc = ParseJson(path);
+        JsonElement root = doc.RootElement;
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("model", out JsonElement model)
+            || model.ValueKind != JsonValueKind.Object)
+            throw new ManagedEmbedException($"{path}: missing \"model\" object");
+        if (model.TryGetProperty("type", out JsonElement type) && !(type.ValueKind == JsonValueKind.String && type.GetString() == "WordPiece"))
+            throw new ManagedEmbedException($"{path}: model type {type} is not supported (expected WordPiece)");
+        if (!model.TryGetProperty("vocab", out JsonElement vocab) || vocab.ValueKind != JsonValueKind.Object)
+            throw new ManagedEmbedException($"{path}: missing \"model.vocab\" object");
+
+        var byId = new List<(int Id, string Token)>();
+        int max = -1;
+        foreach (JsonProperty p in vocab.EnumerateObject())
+        {
+            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out int id) || id < 0 || id >= 10_000_000)
+                throw new ManagedEmbedException($"{path}: vocab entry \"{p.Name}\" has an invalid id {p.Value}");
+            byId.Add((id, p.Name));
+            max = Math.Max(max, id);
+        }
+        if (max < 0) throw new ManagedEmbedException($"{path}: \"model.vocab\" is empty");
+        var tokens = new string[max + 1];
+        Array.Fill(tokens, "");
+        foreach ((int id, string token) in byId)
+        {
+            if (tokens[id].Length != 0)
+                throw new ManagedEmbedException($"{path}: id {id} is used by both \"{tokens[id]}\" and \"{token}\"");
+            tokens[id] = token;
+        }
+
+        string prefix = options.ContinuingSubwordPrefix;
+        if (model.TryGetProperty("continuing_subword_prefix", out JsonElement pre) && pre.ValueKind != JsonValueKind.Null)
+            prefix = pre.ValueKind == JsonValueKind.String && pre.GetString() is { Length: > 0 } ps ? ps
+                : throw new ManagedEmbedException($"{path}: \"continuing_subword_prefix\" must be a non-empty string");
+        int maxChars = options.MaxInputCharsPerWord;
+        if (model.TryGetProperty("max_input_chars_per_word", out JsonElement mc) && mc.ValueKind != JsonValueKind.Null)
+            maxChars = mc.ValueKind == JsonValueKind.Number && mc.TryGetInt32(out int m) && m > 0 ? m
+                : throw new ManagedEmbedException($"{path}: \"max_input_chars_per_word\" must be a positive integer");
+        string unk = options.UnknownToken;
+        if (model.TryGetProperty("unk_token", out JsonElement u) && u.ValueKind == JsonValueKind.String && u.GetString() is { Length: > 0 } us)
+            unk = us;
+
+        options = new BertTokenizerOptions
+        {
+            LowerCase = options.LowerCase,
+            StripAccents = options.StripAccents,
+            TokenizeChineseChars = options.TokenizeChineseChars,
+            UnknownToken = unk,
+            ClsToken = options.ClsToken,
+            SepToken = options.SepToken,
+            PadToken = options.PadToken,
+            MaskToken = options.MaskToken,
+            ContinuingSubwordPrefix = prefix,
+            MaxInputCharsPerWord = maxChars,
+            LowercaseFinalSigma = options.LowercaseFinalSigma,
+            RecognizeSpecialTokensInText = options.RecognizeSpecialTokensInText,
+        };
+        return [.. tokens];
+    }
+}

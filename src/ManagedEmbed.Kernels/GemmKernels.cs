@@ -1,0 +1,75 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace ManagedEmbed.Kernels;
+
+/// <summary>The SIMD paths the kernels chose for this process (fixed at startup from the hardware and DOTNET_Enable* settings).</summary>
+public static class KernelInfo
+{
+    /// <summary>Widest vector the GEMM micro-kernel uses: "Vector512", "Vector256", "Vector128" or "scalar".</summary>
+    public static string GemmPath => GemmKernels.Isa switch { 3 => "Vector512", 2 => "Vector256", 1 => "Vector128", _ => "scalar" };
+
+    /// <summary>Micro-kernel tile, rows x columns of accumulators (e.g. "8x48").</summary>
+    public static string GemmTile => $"{GemmKernels.MR}x{GemmKernels.NR}";
+
+    /// <summary>One line describing the active SIMD paths, for `membed info` and benchmark headers.</summary>
+    public static string Describe() =>
+        $"gemm={GemmPath} tile={GemmTile} fma={(Fma.IsSupported || Avx512F.IsSupported ? "yes" : "no")} " +
+        $"Vector512={Vector512.IsHardwareAccelerated} Vector256={Vector256.IsHardwareAccelerated} " +
+        $"Vector128={Vector128.IsHardwareAccelerated} avx512f={Avx512F.IsSupported} avx2={Avx2.IsSupported}";
+}
+
+internal static partial class GemmKernels
+{
+    /// <summary>3 = Vector512 (needs AVX-512F for FMA on zmm), 2 = Vector256, 1 = Vector128, 0 = scalar.</summary>
+    internal static readonly int Isa =
+        Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? 3 :
+        Vector256.IsHardwareAccelerated ? 2 :
+        Vector128.IsHardwareAccelerated ? 1 : 0;
+
+    /// <summary>Rows of the register tile.</summary>
+    internal static readonly int MR = Isa switch { 3 => 8, 2 => 6, 1 => 6, _ => 4 };
+
+    /// <summary>Columns of the register tile = packed panel width.</summary>
+    internal static readonly int NR = Isa switch { 3 => 48, 2 => 16, 1 => 8, _ => 4 };
+
+    /// <summary>K block: one panel slice (KC x NR floats) stays in L1 while a block of rows streams past it.</summary>
+    internal static int KC = 128;
+
+    /// <summary>Row block: MC x KC floats of A stay in L2 while every panel of the chunk is applied to them.</summary>
+    internal static int MC = 128;
+
+    /// <summary>Runs the selected micro-kernel on one full MR x NR tile.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static unsafe void Tile(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate)
+    {
+        switch (Isa)
+        {
+            case 3: Kernel512(a, lda, b, c, ldc, kc, accumulate); break;
+            case 2: Kernel256(a, lda, b, c, ldc, kc, accumulate); break;
+            case 1: Kernel128(a, lda, b, c, ldc, kc, accumulate); break;
+            default: KernelScalar(a, lda, b, c, ldc, kc, accumulate); break;
+        }
+    }
+
+    /// <summary>Portable MR x NR tile (MR = NR = 4) for hardware without vector acceleration.</summary>
+    internal static unsafe void KernelScalar(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate)
+    {
+        const int mr = 4, nr = 4;
+        float* acc = stackalloc float[mr * nr];
+        for (int r = 0; r < mr; r++)
+            for (int j = 0; j < nr; j++) acc[r * nr + j] = accumulate ? c[r * ldc + j] : 0f;
+        for (int p = 0; p < kc; p++)
+        {
+            float* bp = b + p * nr;
+            for (int r = 0; r < mr; r++)
+            {
+                float x = a[r * lda + p];
+                for (int j = 0; j < nr; j++) acc[r * nr + j] += x * bp[j];
+            }
+        }
+        for (int r = 0; r < mr; r++)
+            for (int j = 0; j < nr; j++) c[r * ldc + j] = acc[r * nr + j];
+    }
+}

@@ -1,0 +1,156 @@
+// Element-wise vector math on Vector512. SimdMath256.cs and SimdMath128.cs are generated from this file by
+// tools/gen_simdmath.sh (the bodies are width-independent); edit this file and regenerate.
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace ManagedEmbed.Kernels;
+
+internal static partial class SimdMath
+{
+    /// <summary>e^x for float lanes, |rel err| ≲ 2 ulp on [-87.3, 88.7]; below -87.33 (incl. -inf) gives 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> Exp(Vector512<float> x)
+    {
+        // n = round(x / ln2) via the 1.5·2^23 trick, r = x - n·ln2 in two parts (Cody–Waite), |r| ≤ ln2/2.
+        Vector512<float> xc = Vector512.Min(x, Vector512.Create(88.7f));
+        Vector512<float> kd = Vector512.MultiplyAddEstimate(xc, Vector512.Create(1.44269504088896341f), Vector512.Create(12582912f));
+        Vector512<float> n = kd - Vector512.Create(12582912f);
+        Vector512<float> r = Vector512.MultiplyAddEstimate(n, Vector512.Create(-0.693359375f), xc);
+        r = Vector512.MultiplyAddEstimate(n, Vector512.Create(2.12194440e-4f), r);
+        // Taylor to degree 7: truncation r^8/8! < 6e-9 relative for |r| ≤ 0.347.
+        Vector512<float> p = Vector512.Create(1.0f / 5040);
+        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(1.0f / 720));
+        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(1.0f / 120));
+        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(1.0f / 24));
+        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(1.0f / 6));
+        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(0.5f));
+        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(1.0f));
+        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(1.0f));
+        // 2^n: the low mantissa bits of kd hold n; move them into the exponent field.
+        Vector512<int> bits = (kd.AsInt32() - Vector512.Create(0x4B400000)) << 23;
+        Vector512<float> result = (p.AsInt32() + bits).AsSingle();
+        return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(-87.33f)), Vector512<float>.Zero, result);
+    }
+
+    /// <summary>e^x for double lanes on [-700, 0], |rel err| ≲ 1e-14 (enough for float-rounded results).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<double> ExpNeg(Vector512<double> x)
+    {
+        Vector512<double> xc = Vector512.Max(x, Vector512.Create(-700.0));
+        Vector512<double> kd = Vector512.MultiplyAddEstimate(xc, Vector512.Create(1.4426950408889634), Vector512.Create(6755399441055744.0));
+        Vector512<double> n = kd - Vector512.Create(6755399441055744.0);
+        Vector512<double> r = Vector512.MultiplyAddEstimate(n, Vector512.Create(-0.69314718036912382), xc);
+        r = Vector512.MultiplyAddEstimate(n, Vector512.Create(-1.9082149292705877e-10), r);
+        // Taylor to degree 10: r^11/11! < 2.2e-13 for |r| ≤ 0.347.
+        Vector512<double> p = Vector512.Create(1.0 / 3628800);
+        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(1.0 / 362880));
+        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(1.0 / 40320));
+        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(1.0 / 5040));
+        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(1.0 / 720));
+        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(1.0 / 120));
+        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(1.0 / 24));
+        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(1.0 / 6));
+        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(0.5));
+        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(1.0));
+        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(1.0));
+        Vector512<long> bits = (kd.AsInt64() - Vector512.Create(0x4338000000000000L)) << 52;
+        return (p.AsInt64() + bits).AsDouble();
+    }
+
+    /// <summary>
+    /// GELU (erf form) in double: x·Φ(x) with Φ from erfc(|x|/√2) = exp(-z²)·P(t), t = 1/(1+0.3z), P a degree-11
+    /// least-squares fit of erfcx on z ∈ [0, 13] (rel err 3e-10). Using erfc on both sides keeps the negative tail
+    /// (where 1+erf(x) cancels) accurate to the float result's last bit.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<double> GeluErf(Vector512<double> x)
+    {
+        Vector512<double> z = Vector512.Min(Vector512.Abs(x) * Vector512.Create(0.70710678118654752), Vector512.Create(13.0));
+        Vector512<double> t = Vector512.Create(1.0) / Vector512.MultiplyAddEstimate(z, Vector512.Create(0.3), Vector512.Create(1.0));
+        Vector512<double> u = Vector512.MultiplyAddEstimate(t, Vector512.Create(2.5128205128205128), Vector512.Create(-1.5128205128205128));
+        Vector512<double> p = Vector512.Create(2.318822191499539e-06);
+        p = Vector512.MultiplyAddEstimate(p, u, Vector512.Create(3.585075735949924e-06));
+        p = Vector512.MultiplyAddEstimate(p, u, Vector512.Create(-3.74706303686048e-05));
+        p = Vector512.MultiplyAddEstimate(p, u, Vector512.Create(-0.00014453278233678843));
+        p = Vector512.MultiplyAddEstimate(p, u, Vector512.Create(0.00021887739044721799));
+        p = Vector512.MultiplyAddEstimate(p, u, Vector512.Create(0.003750900104546134));
+        p = Vector512.MultiplyAddEstimate(p, u, Vector512.Create(0.017708061715245083));
+        p = Vector512.MultiplyAddEstimate(p, u, Vector512.Create(0.05442164674987667));
+        p = Vector512.MultiplyAddEstimate(p, u, Vector512.Create(0.12544038709805055));
+        p = Vector512.MultiplyAddEstimate(p, u, Vector512.Create(0.22832209648690702));
+        p = Vector512.MultiplyAddEstimate(p, u, Vector512.Create(0.33503186470319285));
+        p = Vector512.MultiplyAddEstimate(p, u, Vector512.Create(0.23528226531555532));
+        Vector512<double> halfErfc = Vector512.Create(0.5) * ExpNeg(-(z * z)) * p;
+        Vector512<double> phi = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(x, Vector512<double>.Zero),
+            Vector512.Create(1.0) - halfErfc, halfErfc);
+        return x * phi;
+    }
+
+    /// <summary>GELU (tanh form) in double, written as x / (1 + exp(-2u)) so no cancellation occurs.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<double> GeluTanh(Vector512<double> x)
+    {
+        Vector512<double> u = Vector512.Create(0.79788456080286535588) * Vector512.MultiplyAddEstimate(Vector512.Create(0.044715) * x, x * x, x);
+        // exp(-2u) for u < 0 can overflow; then x/(1+inf) = -0, which is the float-rounded answer anyway.
+        Vector512<double> m2u = Vector512.Create(-2.0) * u;
+        Vector512<double> e = ExpNeg(-Vector512.Abs(m2u));                     // exp(-|2u|) ∈ (0, 1]
+        // exp(-2u) = e when u ≥ 0, 1/e otherwise: x/(1+1/e) = x·e/(1+e).
+        Vector512<double> pos = x / (Vector512.Create(1.0) + e);
+        Vector512<double> neg = x * e / (Vector512.Create(1.0) + e);
+        return Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(u, Vector512<double>.Zero), pos, neg);
+    }
+
+    /// <summary>Applies <paramref name="activation"/> to one float vector (GELU computed in double lanes).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> Activate(Vector512<float> v, Activation activation)
+    {
+        switch (activation)
+        {
+            case Activation.Relu: return Vector512.Max(v, Vector512<float>.Zero);
+            case Activation.Gelu:
+            {
+                (Vector512<double> lo, Vector512<double> hi) = Vector512.Widen(v);
+                return Vector512.Narrow(GeluErf(lo), GeluErf(hi));
+            }
+            case Activation.GeluTanh:
+            {
+                (Vector512<double> lo, Vector512<double> hi) = Vector512.Widen(v);
+                return Vector512.Narrow(GeluTanh(lo), GeluTanh(hi));
+            }
+            default: return v;
+        }
+    }
+
+    /// <summary>
+    /// y[i] = act(y[i] + bias[i]) + res[i] over <paramref name="len"/> floats (bias/res may be null);
+    /// the GEMM epilogue and the standalone activation share this loop.
+    /// </summary>
+    internal static unsafe int Epilogue512(float* y, float* bias, float* res, int len, Activation activation)
+    {
+        int i = 0;
+        for (; i <= len - Vector512<float>.Count; i += Vector512<float>.Count)
+        {
+            Vector512<float> v = Vector512.Load(y + i);
+            if (bias != null) v += Vector512.Load(bias + i);
+            v = Activate(v, activation);
+            if (res != null) v += Vector512.Load(res + i);
+            v.Store(y + i);
+        }
+        return i;
+    }
+
+    /// <summary>Stores e^(x[i] - max) into x and returns their sum (vector part; returns the count done).</summary>
+    internal static unsafe int ExpSub512(float* x, int len, float max, ref float sum)
+    {
+        int i = 0;
+        Vector512<float> acc = Vector512<float>.Zero, m = Vector512.Create(max);
+        for (; i <= len - Vector512<float>.Count; i += Vector512<float>.Count)
+        {
+            Vector512<float> e = Exp(Vector512.Load(x + i) - m);
+            e.Store(x + i);
+            acc += e;
+        }
+        sum += Vector512.Sum(acc);
+        return i;
+    }
+}

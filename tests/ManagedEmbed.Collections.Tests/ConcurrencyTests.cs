@@ -1,0 +1,62 @@
+using ManagedEmbed.Testing;
+
+namespace ManagedEmbed.Collections.Tests;
+
+public sealed class ConcurrencyTests : IDisposable
+{
+    private readonly string _dir = TestPaths.NewTempDir("membed-conc");
+    public void Dispose() { try { Directory.Delete(_dir, true); } catch (IOException) { } }
+
+    /// <summary>
+    /// One writer adds batches of B records (all tagged with their batch number) and replaces whole batches, while
+    /// readers query concurrently: every read must see each batch entirely or not at all, and counts are multiples of B.
+    /// Compaction runs often (tiny thresholds) so the state swap is exercised too.
+    /// </summary>
+    [Fact]
+    public async Task ReadersNeverSeeTornWrites()
+    {
+        const int B = 7;
+        var opts = new CollectionOptions { CompactionMinWalBytes = 4000, CompactionRatio = 0.5, IvfThreshold = 200 };
+        using var store = CollectionStore.Open(_dir, options: opts);
+        var c = store.CreateCollection("c", DistanceSpace.L2);
+        using var stop = new CancellationTokenSource();
+        var errors = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        int reads = 0;
+        var readers = Enumerable.Range(0, 3).Select(t => Task.Factory.StartNew(() =>
+        {
+            var r = new Random(t);
+            while (!stop.IsCancellationRequested)
+            {
+                int n = c.Count();
+                if (n % B != 0) errors.Enqueue($"count {n} not a multiple of {B}");
+                var g = c.Get(include: Include.Metadatas);
+                if (g.Ids.Count % B != 0) errors.Enqueue($"get returned {g.Ids.Count}");
+                foreach (var grp in g.Metadatas!.GroupBy(m => m!["batch"].AsInteger))
+                {
+                    if (grp.Count() != B) errors.Enqueue($"batch {grp.Key} seen with {grp.Count()} records");
+                    if (grp.Select(m => m!["ver"].AsInteger).Distinct().Count() != 1) errors.Enqueue($"batch {grp.Key} mixes versions");
+                }
+                var q = c.Query(queryEmbeddings: [[(float)r.NextDouble(), 1f]], nResults: 3 * B, where: WhereFilter.Parse("{\"batch\":{\"$lt\":1000}}"), include: Include.Metadatas);
+                Interlocked.Increment(ref reads);
+            }
+        }, TaskCreationOptions.LongRunning)).ToArray();
+        while (Volatile.Read(ref reads) == 0 && !readers.Any(r => r.IsFaulted)) Thread.Sleep(1);
+        for (int b = 0; b < 150; b++)
+        {
+            var ids = Enumerable.Range(0, B).Select(i => $"{b}-{i}").ToList();
+            var metas = ids.Select(_ => (IReadOnlyDictionary<string, MetadataValue>?)H.Meta(("batch", (long)b), ("ver", 0L))).ToList();
+            c.Add(ids, metadatas: metas, embeddings: ids.Select((_, i) => new float[] { b, i }).ToList());
+            if (b % 5 == 4)
+            {
+                var old = Enumerable.Range(0, B).Select(i => $"{b - 2}-{i}").ToList();
+                c.Upsert(old, metadatas: old.Select(_ => (IReadOnlyDictionary<string, MetadataValue>?)H.Meta(("batch", (long)(b - 2)), ("ver", (long)b))).ToList());
+            }
+            if (b % 9 == 8) c.Delete(where: WhereFilter.Parse($"{{\"batch\":{b - 4}}}"));
+            Thread.Yield();
+        }
+        stop.Cancel();
+        await Task.WhenAll(readers);
+        Assert.Empty(errors);
+        Assert.True(reads > 10, $"only {reads} reads ran");
+    }
+}

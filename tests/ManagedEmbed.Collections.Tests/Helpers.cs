@@ -1,0 +1,71 @@
+using System.Diagnostics;
+using ManagedEmbed.Collections;
+using ManagedEmbed.Testing;
+
+namespace ManagedEmbed.Collections.Tests;
+
+internal static class H
+{
+    public static Dictionary<string, MetadataValue> Meta(params (string K, MetadataValue V)[] kv) =>
+        kv.ToDictionary(x => x.K, x => x.V, StringComparer.Ordinal);
+
+    public static float[] RandVec(Random r, int dim)
+    {
+        var v = new float[dim];
+        for (int i = 0; i < dim; i++) v[i] = (float)(r.NextDouble() * 2 - 1);
+        return v;
+    }
+
+    /// <summary>Snapshot of a collection's full contents for equality checks.</summary>
+    public static SortedDictionary<string, string> Snapshot(Collection c)
+    {
+        var g = c.Get(include: Include.Documents | Include.Metadatas | Include.Embeddings);
+        var d = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        for (int i = 0; i < g.Ids.Count; i++)
+        {
+            string meta = g.Metadatas![i] is { } m ? string.Join(";", m.OrderBy(x => x.Key, StringComparer.Ordinal).Select(x => $"{x.Key}={x.Value.Kind}:{x.Value}")) : "-";
+            d[g.Ids[i]] = $"{g.Documents![i]}|{meta}|{string.Join(",", g.Embeddings![i])}";
+        }
+        return d;
+    }
+
+    public static string MembedDll
+    {
+        get
+        {
+#if DEBUG
+            const string cfg = "Debug";
+#else
+            const string cfg = "Release";
+#endif
+            string p = Path.Combine(TestPaths.RepoRoot, "src", "ManagedEmbed.Cli", "bin", cfg, "net10.0", "membed.dll");
+            if (!File.Exists(p)) throw new InvalidOperationException($"membed.dll not built at {p}");
+            return p;
+        }
+    }
+
+    public static ProcessStartInfo Psi(IEnumerable<string> args, IDictionary<string, string>? env = null)
+    {
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add(MembedDll);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        if (env is not null) foreach (var (k, v) in env) psi.Environment[k] = v;
+        return psi;
+    }
+
+    public static (int Exit, string Out, string Err) Run(params string[] args) => RunEnv(null, args);
+
+    public static (int Exit, string Out, string Err) RunEnv(IDictionary<string, string>? env, params string[] args)
+    {
+        using var p = Process.Start(Psi(args, env))!;
+        var so = p.StandardOutput.ReadToEndAsync();
+        var se = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(120_000)) { p.Kill(true); throw new TimeoutException("membed did not finish"); }
+        return (p.ExitCode, so.Result, se.Result);
+    }
+}

@@ -1,0 +1,98 @@
+using System.Security.Cryptography;
+using ManagedEmbed.Encoder.Pooling;
+using ManagedEmbed.Testing;
+
+namespace ManagedEmbed.Encoder.Tests;
+
+public class SyntheticModelTests
+{
+    private static string Sha(string path)
+    {
+        using var fs = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(fs));
+    }
+
+    private static SyntheticModelOptions MiniLm(ulong seed) => new()
+    {
+        ConfigPath = Path.Combine(TestPaths.MiniLm, "config.json"), VocabPath = Path.Combine(TestPaths.MiniLm, "vocab.txt"), Seed = seed,
+    };
+
+    [Fact]
+    public void SameArgumentsGiveIdenticalBytesAndOtherSeedsDiffer()
+    {
+        string a = TestPaths.NewTempDir("membed-synth"), b = TestPaths.NewTempDir("membed-synth"), c = TestPaths.NewTempDir("membed-synth");
+        SyntheticModel.Write(MiniLm(42), a);
+        SyntheticModel.Write(MiniLm(42), b);
+        SyntheticModel.Write(MiniLm(43), c);
+        foreach (string f in Directory.GetFiles(a, "*", SearchOption.AllDirectories))
+            Assert.Equal(Sha(f), Sha(Path.Combine(b, Path.GetRelativePath(a, f))));
+        Assert.NotEqual(Sha(Path.Combine(a, "model.safetensors")), Sha(Path.Combine(c, "model.safetensors")));
+    }
+
+    [Fact]
+    public void MiniLmShapedHeaderIsByteIdenticalToTheRealOne()
+    {
+        // Same names, dtypes, shapes, order, offsets and padding as the published all-MiniLM-L6-v2 file.
+        string dir = TestPaths.NewTempDir("membed-synth");
+        SyntheticModel.Write(MiniLm(1), dir);
+        byte[] real = File.ReadAllBytes(Path.Combine(TestPaths.MiniLm, "model.safetensors.prefix"));
+        byte[] ours = File.ReadAllBytes(Path.Combine(dir, "model.safetensors"));
+        int headerEnd = 8 + (int)BitConverter.ToUInt64(real, 0);
+        Assert.Equal(real.AsSpan(0, headerEnd).ToArray(), ours.AsSpan(0, headerEnd).ToArray());
+        Assert.Equal(90_868_376, ours.Length);
+        // position_ids are real data too: identical bytes.
+        Assert.Equal(real.AsSpan(headerEnd, 4096).ToArray(), ours.AsSpan(headerEnd, 4096).ToArray());
+    }
+
+    [Fact]
+    public void WritesACompleteLoadableDirectory()
+    {
+        string dir = TestPaths.NewTempDir("membed-synth");
+        SyntheticModel.Write(new SyntheticModelOptions
+        {
+            ConfigPath = Path.Combine(TestPaths.RepoRoot, "weights", "synth", "odd-config.json"),
+            VocabPath = Path.Combine(TestPaths.MiniLm, "vocab.txt"), Seed = 7, Pooling = PoolingMode.Cls, Normalize = false,
+        }, dir);
+        foreach (string f in new[] { "config.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "modules.json", "sentence_bert_config.json", "1_Pooling/config.json", "model.safetensors" })
+            Assert.True(File.Exists(Path.Combine(dir, f)), f);
+        Assert.Empty(Directory.GetFiles(dir, "*.tmp-*", SearchOption.AllDirectories));
+        using var enc = SentenceEncoder.Load(dir);
+        Assert.Equal(192, enc.Dimension);
+        Assert.Equal(96, enc.MaxSeqLength); // min(256, max_position_embeddings 96)
+        Assert.False(enc.NormalizesByDefault);
+        Assert.Equal(PoolingMode.Cls, enc.Config.Pooling);
+        Assert.Equal(Kernels.Activation.GeluTanh, enc.Config.Bert.Activation);
+        var v = enc.Encode("Hello, world!");
+        var w = enc.Encode("Something else entirely.");
+        // Non-degenerate: the CLS output depends on the other tokens through attention.
+        Assert.True(v.Zip(w, (a, b) => Math.Abs(a - b)).Max() > 1e-2);
+        Assert.All(v, x => Assert.True(float.IsFinite(x)));
+    }
+
+    [Fact]
+    public void GeneratorHasUnitVarianceAndZeroMean()
+    {
+        var rng = new SyntheticModel.SplitMix64(123);
+        double sum = 0, sq = 0; const int n = 200_000;
+        for (int i = 0; i < n; i++) { double z = rng.NextNormal(); sum += z; sq += z * z; }
+        Assert.InRange(sum / n, -0.01, 0.01);
+        Assert.InRange(sq / n, 0.98, 1.02);
+        // SplitMix64's published first output for seed 0.
+        Assert.Equal(0xE220A8397B1DCDAFUL, new SyntheticModel.SplitMix64(0).Next());
+    }
+
+    [Fact]
+    public void BadInputsChangeNothing()
+    {
+        string dir = Path.Combine(TestPaths.NewTempDir("membed-synth"), "out");
+        Assert.Contains("more than vocab_size", Assert.Throws<ManagedEmbedException>(() => SyntheticModel.Write(new SyntheticModelOptions
+        {
+            ConfigPath = TestModels.WriteTinyInputs(Path.Combine(dir + "-in")).Config, VocabPath = Path.Combine(TestPaths.MiniLm, "vocab.txt"), Seed = 1,
+        }, dir)).Message);
+        Assert.Contains("max_seq_length 600", Assert.Throws<ManagedEmbedException>(() => SyntheticModel.Write(MiniLm(1) is var o ? new SyntheticModelOptions
+        {
+            ConfigPath = o.ConfigPath, VocabPath = o.VocabPath, Seed = 1, MaxSeqLength = 600,
+        } : null!, dir)).Message);
+        Assert.False(Directory.Exists(dir));
+    }
+}

@@ -1,0 +1,163 @@
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+
+namespace ManagedEmbed.Kernels.Tests;
+
+public class GemmTests
+{
+    private const double U = 1.0 / (1 << 24); // float32 unit roundoff
+
+    /// <summary>
+    /// Reference y = act(x·Wᵀ + b) + r in double, and the standard float32 dot-product bound for each element:
+    /// |fl(Σ) − Σ| ≤ γ_(k+1)·(Σ|x·w| + |b|), γ_j = j·u/(1 − j·u). GELU is 1.13-Lipschitz and adds ≤ 2 ulp of its own.
+    /// </summary>
+    private static void CheckLinear(float[] x, int m, float[] w, int n, int k, float[] bias, float[] y, Activation act, float[]? res)
+    {
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double s = bias.Length > 0 ? bias[j] : 0, abs = bias.Length > 0 ? Math.Abs(bias[j]) : 0;
+                for (int p = 0; p < k; p++) { double t = (double)x[i * k + p] * w[j * k + p]; s += t; abs += Math.Abs(t); }
+                double gamma = (k + 2) * U / (1 - (k + 2) * U);
+                double expect = ReferenceMath.Act(s, act) + (res is null ? 0 : res[i * n + j]);
+                double tol = 1.13 * gamma * abs + 4 * U * Math.Abs(expect) + 1e-30;
+                double got = y[i * n + j];
+                Assert.True(Math.Abs(got - expect) <= tol, $"y[{i},{j}] = {got}, expected {expect} ± {tol} (m={m} n={n} k={k} act={act})");
+            }
+    }
+
+    [Property(MaxTest = 200)]
+    public Property LinearMatchesReference() => Prop.ForAll(
+        Shapes.Of(Gen2.Size(0).Select(v => v % 40), Gen2.Size(1), Gen2.Size(1)),
+        ((int m, int n, int k, int seed) t) =>
+        {
+            var (m, n, k, seed) = t;
+            var act = (Activation)(seed % 4);
+            bool withBias = seed % 3 != 0, withRes = act == Activation.None ? seed % 5 == 0 : seed % 5 == 1;
+            var x = Gen2.Floats(seed, m * k, 2); var wv = Gen2.Floats(seed + 1, n * k); var b = withBias ? Gen2.Floats(seed + 2, n) : [];
+            var res = withRes ? Gen2.Floats(seed + 3, m * n) : null;
+            var w = PackedMatrix.FromRowMajor(wv, n, k);
+            var y = Enumerable.Repeat(float.NaN, m * n).ToArray();
+            Gemm.Linear(x, m, w, b, y, act, res, null);
+            CheckLinear(x, m, wv, n, k, b, y, act, res);
+        });
+
+    [Property(MaxTest = 60)]
+    public Property ThreadedLinearIsBitwiseEqualToSerial() => Prop.ForAll(
+        Shapes.Of(Gen.Choose(1, 300), Gen2.Size(1), Gen2.Size(1)),
+        ((int m, int n, int k, int seed) t) =>
+        {
+            var (m, n, k, seed) = t;
+            var act = (Activation)(seed % 4);
+            var x = Gen2.Floats(seed, m * k); var w = PackedMatrix.FromRowMajor(Gen2.Floats(seed + 1, n * k), n, k);
+            var b = Gen2.Floats(seed + 2, n);
+            var y1 = new float[m * n]; var y2 = new float[m * n];
+            Gemm.Linear(x, m, w, b, y1, act, default, null);
+            Gemm.Linear(x, m, w, b, y2, act, default, Pools.Four);
+            Assert.Equal(y1, y2);
+        });
+
+    [Fact]
+    public void LinearAtModelShapesMatchesReference()
+    {
+        foreach (var (m, n, k) in new[] { (16, 1152, 384), (67, 1536, 384), (33, 384, 1536), (300, 384, 384) })
+        {
+            var x = Gen2.Floats(m, m * k, 3); var wv = Gen2.Floats(n, n * k, 0.1f); var b = Gen2.Floats(k, n);
+            var res = Gen2.Floats(7, m * n);
+            var y = new float[m * n];
+            Gemm.Linear(x, m, PackedMatrix.FromRowMajor(wv, n, k), b, y, Activation.Gelu, default, Pools.Four);
+            CheckLinear(x, m, wv, n, k, b, y, Activation.Gelu, null);
+            Gemm.Linear(x, m, PackedMatrix.FromRowMajor(wv, n, k), b, y, Activation.None, res, Pools.Four);
+            CheckLinear(x, m, wv, n, k, b, y, Activation.None, res);
+        }
+    }
+
+    [Property(MaxTest = 60)]
+    public Property InPlaceResidualAddsToY() => Prop.ForAll(
+        Shapes.Of(Gen2.Size(1).Select(v => v % 50 + 1), Gen2.Size(1), Gen2.Size(1)),
+        ((int m, int n, int k, int seed) t) =>
+        {
+            var (m, n, k, seed) = t;
+            var x = Gen2.Floats(seed, m * k); var wv = Gen2.Floats(seed + 1, n * k); var b = Gen2.Floats(seed + 2, n);
+            var res = Gen2.Floats(seed + 3, m * n);
+            var y = (float[])res.Clone();
+            Gemm.Linear(x, m, PackedMatrix.FromRowMajor(wv, n, k), b, y, Activation.None, y, Pools.Two);
+            CheckLinear(x, m, wv, n, k, b, y, Activation.None, res);
+        });
+
+    [Property(MaxTest = 150)]
+    public Property MatMulTransBMatchesReference() => Prop.ForAll(
+        Shapes.Of(Gen2.Size(0).Select(v => v % 45), Gen2.Size(0), Gen2.Size(0).Select(v => v % 130)),
+        ((int m, int n, int k, int seed) t) =>
+        {
+            var (m, n, k, seed) = t;
+            int lda = k + seed % 3, ldb = k + seed % 5, ldc = n + seed % 2;
+            var a = Gen2.Floats(seed, Math.Max(0, m * lda)); var b = Gen2.Floats(seed + 1, Math.Max(0, n * ldb));
+            var c = Enumerable.Repeat(-7f, Math.Max(0, m * ldc)).ToArray();
+            Gemm.MatMulTransB(a, lda, b, ldb, c, ldc, m, n, k, seed % 2 == 0 ? null : Pools.Two);
+            for (int i = 0; i < m; i++)
+            {
+                for (int j = 0; j < n; j++)
+                {
+                    double s = 0, abs = 0;
+                    for (int p = 0; p < k; p++) { double q = (double)a[i * lda + p] * b[j * ldb + p]; s += q; abs += Math.Abs(q); }
+                    Assert.True(Math.Abs(c[i * ldc + j] - s) <= (k + 1) * U * abs * 1.01 + 1e-30, $"c[{i},{j}]");
+                }
+                for (int j = n; j < ldc; j++) Assert.Equal(-7f, c[i * ldc + j]); // padding between rows untouched
+            }
+        });
+
+    [Property(MaxTest = 150)]
+    public Property MatMulMatchesReference() => Prop.ForAll(
+        Shapes.Of(Gen2.Size(0).Select(v => v % 45), Gen2.Size(0), Gen2.Size(0).Select(v => v % 130)),
+        ((int m, int n, int k, int seed) t) =>
+        {
+            var (m, n, k, seed) = t;
+            int lda = k + seed % 3, ldb = n + seed % 5, ldc = n + seed % 2;
+            var a = Gen2.Floats(seed, m * lda); var b = Gen2.Floats(seed + 1, k * ldb);
+            var c = new float[m * ldc];
+            Gemm.MatMul(a, lda, b, ldb, c, ldc, m, n, k, seed % 2 == 0 ? null : Pools.Two);
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++)
+                {
+                    double s = 0, abs = 0;
+                    for (int p = 0; p < k; p++) { double q = (double)a[i * lda + p] * b[p * ldb + j]; s += q; abs += Math.Abs(q); }
+                    Assert.True(Math.Abs(c[i * ldc + j] - s) <= (k + 1) * U * abs * 1.01 + 1e-30, $"c[{i},{j}]");
+                }
+        });
+
+    [Fact]
+    public void PackedMatrixKeepsEveryElement()
+    {
+        var w = Gen2.Floats(1, 97 * 130);
+        var pm = PackedMatrix.FromRowMajor(w, 97, 130);
+        for (int r = 0; r < 97; r++)
+            for (int c = 0; c < 130; c++) Assert.Equal(w[r * 130 + c], pm[r, c]);
+        var blocks = PackedMatrix.FromRowBlocks(new ReadOnlyMemory<float>[] { w.AsMemory(0, 30 * 130), w.AsMemory(30 * 130) }, 130);
+        Assert.Equal(97, blocks.Rows);
+        for (int r = 0; r < 97; r++)
+            for (int c = 0; c < 130; c++) Assert.Equal(w[r * 130 + c], blocks[r, c]);
+    }
+
+    [Fact]
+    public void BadShapesAreRejected()
+    {
+        var w = PackedMatrix.FromRowMajor(new float[12], 3, 4);
+        Assert.Throws<ArgumentException>(() => Gemm.Linear(new float[7], 2, w, default, new float[6]));
+        Assert.Throws<ArgumentException>(() => Gemm.Linear(new float[8], 2, w, default, new float[5]));
+        Assert.Throws<ArgumentException>(() => Gemm.Linear(new float[8], 2, w, new float[2], new float[6]));
+        Assert.Throws<ArgumentException>(() => PackedMatrix.FromRowMajor(new float[11], 3, 4));
+        var buf = new float[20];
+        Assert.Throws<ArgumentException>(() => Gemm.Linear(buf.AsSpan(0, 8), 2, w, default, buf.AsSpan(4, 6)));
+        var y = new float[6];
+        Assert.Throws<ArgumentException>(() => Gemm.Linear(new float[8], 2, w, default, y, Activation.Gelu, y, null));
+        Assert.Throws<ArgumentException>(() => Gemm.MatMulTransB(new float[8], 3, new float[12], 4, new float[6], 3, 2, 3, 4));
+    }
+}
+
+internal static class Pools
+{
+    public static readonly KernelThreadPool Two = new(2);
+    public static readonly KernelThreadPool Four = new(4);
+}

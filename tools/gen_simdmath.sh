@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Regenerates SimdMath256.cs / SimdMath128.cs from the Vector512 template (same algorithms, narrower vectors).
+set -euo pipefail
+cd "$(dirname "$0")/../src/ManagedEmbed.Kernels"
+for w in 256 128; do
+  { echo "// Generated from SimdMath512.cs by tools/gen_simdmath.sh; edit the template and regenerate."
+    sed -e "s/Vector512/Vector$w/g" -e "s/Epilogue512/Epilogue$w/g" -e "s/ExpSub512/ExpSub$w/g" SimdMath512.cs | sed 1,2d
+  } > SimdMath$w.cs
+done
