@@ -143,7 +143,7 @@ internal ref struct ByteReader
         Dictionary<string, MetadataValue>? m = count == 0 ? null : new Dictionary<string, MetadataValue>(count, StringComparer.Ordinal);
         for (int i = 0; i < count; i++)
         {
-            string k = Str16();
+            string k = KeyPool.Intern(Str16());
             var kind = (MetadataKind)U8();
             MetadataValue v = kind switch
             {

@@ -429,7 +429,7 @@ public sealed partial class Collection : IDisposable
                 {
                     merged ??= new Dictionary<string, MetadataValue>(StringComparer.Ordinal);
                     foreach (var (k, v) in meta)
-                        if (v.Kind == MetadataKind.Null) merged.Remove(k); else merged[k] = v;
+                        if (v.Kind == MetadataKind.Null) merged.Remove(k); else merged[KeyPool.Intern(k)] = v;
                 }
                 if (merged is { Count: 0 }) merged = null;
                 batch.Puts.Add(new Rec

@@ -167,10 +167,12 @@ public sealed class WhereFilter
 
     private sealed class CmpNode(string key, Op op, MetadataValue[] values) : Node
     {
+        private readonly string _key = KeyPool.Intern(key);
+
         public override bool Eval(IReadOnlyDictionary<string, MetadataValue>? m)
         {
             MetadataValue x = default;
-            bool has = m is not null && m.TryGetValue(key, out x) && x.Kind != MetadataKind.Null;
+            bool has = m is not null && m.TryGetValue(_key, out x) && x.Kind != MetadataKind.Null;
             switch (op)
             {
                 case Op.Eq: return has && ValueEquals(x, values[0]);
