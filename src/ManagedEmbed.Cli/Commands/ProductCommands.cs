@@ -359,14 +359,7 @@ internal static class ProductCommands
     {
         string dir = ModelCache.DirectoryFor(repo);
         Console.Error.WriteLine($"membed: {repo} is not in the cache; fetching it into {dir} (once; same as 'membed pull {repo}', MEMBED_OFFLINE=1 disables this)");
-        try
-        {
-            return RunPull(repo, ModelPuller.DefaultEndpoint, null, null, null).Directory;
-        }
-        catch (ManagedEmbedException e)
-        {
-            throw new ManagedEmbedException($"{repo} is not in the cache and could not be fetched: {e.Message}", e);
-        }
+        return RunPull(repo, ModelPuller.DefaultEndpoint, null, null, null).Directory;
     });
 
     // ------------------------------------------------------------------ helpers
