@@ -109,7 +109,7 @@ internal static class EncoderCommands
         var a = Args.Parse(argv, ["--model", "--input", "--batch-size", "--threads", "--format", "--output"], ["--normalize"]);
         a.NoPositional();
         int batch = a.GetInt("--batch-size", 32, 1, 1 << 20);
-        int threads = a.GetInt("--threads", Environment.ProcessorCount, 1, 1024);
+        int threads = a.GetInt("--threads", Environment.ProcessorCount, 1, SentenceEncoder.MaxThreads);
         string format = a.GetChoice("--format", "jsonl", "jsonl", "fvecs");
         a.Require("--model");
         var texts = TextLines.Read(a.Get("--input"));
@@ -173,7 +173,7 @@ internal static class EncoderCommands
     {
         var a = Args.Parse(argv, ["--model", "--threads"]);
         if (a.Positional.Count < 2) throw new ManagedEmbedException("similarity needs at least two texts: membed similarity --model DIR TEXT TEXT [TEXT...]");
-        int threads = a.GetInt("--threads", Environment.ProcessorCount, 1, 1024);
+        int threads = a.GetInt("--threads", Environment.ProcessorCount, 1, SentenceEncoder.MaxThreads);
         a.Require("--model");
         using var enc = LoadModel(a, threads);
         var m = enc.Encode(a.Positional);
