@@ -65,6 +65,7 @@ def main():
     ap.add_argument("--single-nq", type=int, default=200)
     a = ap.parse_args()
     faiss.omp_set_num_threads(2)
+    load_start = os.getloadavg()
     M, W, R = a.membed, a.work, a.reps
     base, qf, q1f = f"{W}/base.fvecs", f"{W}/queries.fvecs", f"{W}/queries_single.fvecs"
     nlist = int(4 * np.sqrt(a.n))
@@ -139,6 +140,8 @@ def main():
     print(f"machine: {cpu}, {os.cpu_count()} cores; FAISS {faiss.__version__} (2 OpenMP threads); membed --threads 2")
     print(f"data: {a.n} x {a.dim} clustered unit vectors, {a.nq} queries ({a.single_nq} for single-query flat), k = {K}, "
           f"metric IP, medians of {R} runs")
+    print(f"load average (1/5/15 min) at start {load_start[0]:.1f}/{load_start[1]:.1f}/{load_start[2]:.1f}, "
+          f"at end {os.getloadavg()[0]:.1f}/{os.getloadavg()[1]:.1f}/{os.getloadavg()[2]:.1f}")
     print(f"membed flat vs FAISS flat top-10 agreement: {agree:.4f}")
     floor_ms = a.n * a.dim * 4 / 17.8e9 * 1000
     print()
