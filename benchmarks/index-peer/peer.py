@@ -65,6 +65,7 @@ def main():
     ap.add_argument("--single-nq", type=int, default=200)
     a = ap.parse_args()
     faiss.omp_set_num_threads(2)
+    load_start = os.getloadavg()
     M, W, R = a.membed, a.work, a.reps
     base, qf, q1f = f"{W}/base.fvecs", f"{W}/queries.fvecs", f"{W}/queries_single.fvecs"
     nlist = int(4 * np.sqrt(a.n))
@@ -76,21 +77,30 @@ def main():
 
     rows = []  # (operation, membed, faiss, unit, ratio "membed is N x faster")
 
-    def m_search(index, queries, batch, nprobe=None, out="ids.ivecs"):
+    def m_once(index, queries, batch, nprobe=None, out="ids.ivecs"):
         extra = f" --nprobe {nprobe}" if nprobe else ""
-        qps = statistics.median(field(sh(f"{M} index search --index {index} --queries {queries} --k {K} --threads 2 "
-                                          f"--batch-size {batch}{extra} --out {W}/{out}"), "queries/s") for _ in range(R))
-        return qps, read_vecs(f"{W}/{out}", np.int32)
+        return field(sh(f"{M} index search --index {index} --queries {queries} --k {K} --threads 2 "
+                        f"--batch-size {batch}{extra} --out {W}/{out}"), "queries/s")
+
+    def pair(index, fidx, queries, xqs, batch, nprobe=None, out="ids.ivecs"):
+        """membed and FAISS alternately, R times each (both see the same machine load); medians and last ids."""
+        ms, fs = [], []
+        for _ in range(R):
+            ms.append(m_once(index, queries, batch, nprobe, out))
+            f, I_f = faiss_qps(fidx, xqs, batch, 1, nprobe)
+            fs.append(f)
+        return statistics.median(ms), read_vecs(f"{W}/{out}", np.int32), statistics.median(fs), I_f
+
+    def m_search(index, queries, batch, nprobe=None, out="ids.ivecs"):
+        return m_once(index, queries, batch, nprobe, out), read_vecs(f"{W}/{out}", np.int32)
 
     # ---- flat (both sides search membed's file) ----
     flat = f"{W}/flat.index"
     sh(f"{M} index build --vectors {base} --kind flat --metric ip --out {flat}")
     fflat = faiss.read_index(flat)
-    m_b, m_gt = m_search(flat, qf, a.nq, out="flat_batch.ivecs")
-    f_b, f_gt = faiss_qps(fflat, xq, a.nq, R)
+    m_b, m_gt, f_b, f_gt = pair(flat, fflat, qf, xq, a.nq, out="flat_batch.ivecs")
     agree = recall(m_gt, f_gt)
-    m_1, _ = m_search(flat, q1f, 1, out="flat_single.ivecs")
-    f_1, _ = faiss_qps(fflat, xq1, 1, R)
+    m_1, _, f_1, _ = pair(flat, fflat, q1f, xq1, 1, out="flat_single.ivecs")
     rows.append(("flat, one query at a time (ms/query)", 1000 / m_1, 1000 / f_1, m_1 / f_1))
     rows.append((f"flat, batch of {a.nq} (q/s)", m_b, f_b, m_b / f_b))
     gt = f_gt  # exact top-10 (FAISS flat); membed flat agrees at `agree`
@@ -98,11 +108,10 @@ def main():
     # ---- IVF train + add: each side trains its own index on the same base.fvecs ----
     ivf = f"{W}/ivf.index"
     tr, ad = [], []
+    ftr, fad = [], []
     for _ in range(R):
         out = sh(f"{M} index build --vectors {base} --kind ivf --nlist {nlist} --metric ip --seed 1234 --threads 2 --out {ivf}")
         tr.append(field(out, "train_seconds")); ad.append(field(out, "add_seconds"))
-    ftr, fad = [], []
-    for _ in range(R):
         quant = faiss.IndexFlatIP(a.dim)
         fivf = faiss.IndexIVFFlat(quant, a.dim, nlist, faiss.METRIC_INNER_PRODUCT)
         t = time.perf_counter(); fivf.train(xb); ftr.append(time.perf_counter() - t)
@@ -115,11 +124,9 @@ def main():
 
     # ---- IVF search on membed's index file, both sides ----
     fivf_ours = faiss.read_index(ivf)
-    m_ib, m_I = m_search(ivf, qf, a.nq, nprobe=8, out="ivf_batch.ivecs")
-    f_ib, f_I = faiss_qps(fivf_ours, xq, a.nq, R, nprobe=8)
+    m_ib, m_I, f_ib, f_I = pair(ivf, fivf_ours, qf, xq, a.nq, nprobe=8, out="ivf_batch.ivecs")
     rows.append(("IVF search, nprobe = 8, batch (q/s)", m_ib, f_ib, m_ib / f_ib))
-    m_is, _ = m_search(ivf, qf, 1, nprobe=8, out="ivf_single.ivecs")
-    f_is, _ = faiss_qps(fivf_ours, xq, 1, R, nprobe=8)
+    m_is, _, f_is, _ = pair(ivf, fivf_ours, qf, xq, 1, nprobe=8, out="ivf_single.ivecs")
     rows.append(("IVF search, nprobe = 8, single (q/s)", m_is, f_is, m_is / f_is))
 
     # ---- recall@10 vs nprobe: each side on its own trained index, and both on membed's file ----
@@ -139,6 +146,8 @@ def main():
     print(f"machine: {cpu}, {os.cpu_count()} cores; FAISS {faiss.__version__} (2 OpenMP threads); membed --threads 2")
     print(f"data: {a.n} x {a.dim} clustered unit vectors, {a.nq} queries ({a.single_nq} for single-query flat), k = {K}, "
           f"metric IP, medians of {R} runs")
+    print(f"load average (1/5/15 min) at start {load_start[0]:.1f}/{load_start[1]:.1f}/{load_start[2]:.1f}, "
+          f"at end {os.getloadavg()[0]:.1f}/{os.getloadavg()[1]:.1f}/{os.getloadavg()[2]:.1f}")
     print(f"membed flat vs FAISS flat top-10 agreement: {agree:.4f}")
     floor_ms = a.n * a.dim * 4 / 17.8e9 * 1000
     print()
