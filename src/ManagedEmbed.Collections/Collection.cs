@@ -228,7 +228,7 @@ public sealed partial class Collection : IDisposable
         return new GetResult { Ids = outIds, Documents = docs, Metadatas = metas, Embeddings = embs };
     }
 
-    private static Dictionary<string, MetadataValue>? CopyMeta(Dictionary<string, MetadataValue>? m) =>
+    private static Dictionary<string, MetadataValue>? CopyMeta(MetaMap? m) =>
         m is null ? null : new Dictionary<string, MetadataValue>(m, StringComparer.Ordinal);
 
     /// <summary>
@@ -436,7 +436,7 @@ public sealed partial class Collection : IDisposable
                 {
                     Id = ids[i],
                     Document = documents?[i] ?? old?.Document,
-                    Metadata = merged,
+                    Metadata = merged is null ? null : MetaMap.From(merged),
                     Vector = vecs?[i] ?? Vec(existingRow[i]).ToArray(),
                 });
             }
