@@ -232,6 +232,7 @@ public sealed class CollectionTests : IDisposable
                     if (del.Count > 0) { c.Delete(del); foreach (var d in del) model.Remove(d); }
                 }
             }
+            c.WaitForCompaction(); // automatic compactions run in the background
             kind = c.IndexKind;
             Assert.NotEqual("none", kind);
             Assert.Equal(ivfThreshold < 100 ? "ivf" : "flat", kind);
