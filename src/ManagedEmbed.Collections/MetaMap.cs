@@ -25,7 +25,7 @@ internal sealed class MetaMap : IReadOnlyDictionary<string, MetadataValue>
         {
             if (v.Kind == MetadataKind.Null) continue;
             keys.Add(KeyPool.Intern(k));
-            vals.Add(v);
+            vals.Add(KeyPool.InternValue(v));
         }
         return keys.Count == 0 ? null : new MetaMap(keys.ToArray(), vals.ToArray());
     }

@@ -96,7 +96,7 @@ public sealed class WhereFilter
     {
         switch (v.ValueKind)
         {
-            case JsonValueKind.String: return MetadataValue.From(v.GetString()!);
+            case JsonValueKind.String: return KeyPool.InternValue(MetadataValue.From(v.GetString()!));
             case JsonValueKind.True: return MetadataValue.From(true);
             case JsonValueKind.False: return MetadataValue.From(false);
             case JsonValueKind.Number:
