@@ -228,7 +228,7 @@ public sealed partial class Collection : IDisposable
         return new GetResult { Ids = outIds, Documents = docs, Metadatas = metas, Embeddings = embs };
     }
 
-    private static Dictionary<string, MetadataValue>? CopyMeta(Dictionary<string, MetadataValue>? m) =>
+    private static Dictionary<string, MetadataValue>? CopyMeta(MetaMap? m) =>
         m is null ? null : new Dictionary<string, MetadataValue>(m, StringComparer.Ordinal);
 
     /// <summary>
@@ -436,7 +436,7 @@ public sealed partial class Collection : IDisposable
                 {
                     Id = ids[i],
                     Document = documents?[i] ?? old?.Document,
-                    Metadata = merged,
+                    Metadata = merged is null ? null : MetaMap.From(merged),
                     Vector = vecs?[i] ?? Vec(existingRow[i]).ToArray(),
                 });
             }
@@ -463,15 +463,13 @@ public sealed partial class Collection : IDisposable
             _nextSeq++;
         }
         finally { _rw.ExitWriteLock(); }
+        _sinceSnapshot?.Add(batch);
         if (_enc.Length > (1 << 24)) _enc.Clear(); // don't pin a huge buffer after a huge batch
         long walBytes = _wal.Length - Wal.HeaderSize;
-        if (walBytes >= _opts.CompactionMinWalBytes && walBytes >= _opts.CompactionRatio * _segmentBytes)
-        {
-            // The write above is already durable and applied: a failed automatic compaction must not report it as
-            // failed. The old generation stays authoritative; the next write retries (or reports _failed).
-            try { Compact(); LastCompactionError = null; }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ManagedEmbedException) { LastCompactionError = e.Message; }
-        }
+        // Automatic compaction runs in the background; the write above is already durable and applied, and a failed
+        // compaction leaves the old generation authoritative (reported in LastCompactionError, retried later).
+        if (_compaction is null && walBytes >= _opts.CompactionMinWalBytes && walBytes >= _opts.CompactionRatio * _segmentBytes)
+            StartBackgroundCompaction();
     }
 
     // ---------------------------------------------------------------- validation
@@ -557,6 +555,7 @@ public sealed partial class Collection : IDisposable
     /// <summary>Closes the log and releases the writer lock.</summary>
     public void Dispose()
     {
+        if (!_disposed && !_readOnly) WaitForCompaction(); // let a running compaction publish (it needs the gate)
         lock (_writeGate)
         {
             _rw.EnterWriteLock();

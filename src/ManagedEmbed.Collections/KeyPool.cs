@@ -12,6 +12,10 @@ internal static class KeyPool
     private const int MaxKeys = 65536;
     private static readonly ConcurrentDictionary<string, string> Pool = new(StringComparer.Ordinal);
 
+    /// <summary>Shares short string values too (low-cardinality values such as "notion" are the common case).</summary>
+    public static MetadataValue InternValue(MetadataValue v) =>
+        v.Kind == MetadataKind.String && v.AsString.Length <= 64 ? MetadataValue.From(Intern(v.AsString)) : v;
+
     public static string Intern(string key)
     {
         if (Pool.TryGetValue(key, out var s)) return s;

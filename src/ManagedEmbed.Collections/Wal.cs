@@ -239,5 +239,16 @@ internal sealed class WalWriter : IDisposable
         }
     }
 
+    /// <summary>Appends without fsync (compaction carries batches over, then calls <see cref="Sync"/> once).</summary>
+    public void AppendNoSync(ReadOnlySpan<byte> record)
+    {
+        _fs.Position = Length;
+        _fs.Write(record);
+        Length += record.Length;
+    }
+
+    /// <summary>fsyncs everything appended so far.</summary>
+    public void Sync() => _fs.Flush(true);
+
     public void Dispose() => _fs.Dispose();
 }

@@ -96,7 +96,7 @@ public sealed class WhereFilter
     {
         switch (v.ValueKind)
         {
-            case JsonValueKind.String: return MetadataValue.From(v.GetString()!);
+            case JsonValueKind.String: return KeyPool.InternValue(MetadataValue.From(v.GetString()!));
             case JsonValueKind.True: return MetadataValue.From(true);
             case JsonValueKind.False: return MetadataValue.From(false);
             case JsonValueKind.Number:
@@ -172,7 +172,7 @@ public sealed class WhereFilter
         public override bool Eval(IReadOnlyDictionary<string, MetadataValue>? m)
         {
             MetadataValue x = default;
-            bool has = m is not null && m.TryGetValue(_key, out x) && x.Kind != MetadataKind.Null;
+            bool has = m is MetaMap mm ? mm.TryGetValue(_key, out x) : m is not null && m.TryGetValue(_key, out x) && x.Kind != MetadataKind.Null;
             switch (op)
             {
                 case Op.Eq: return has && ValueEquals(x, values[0]);

@@ -17,7 +17,7 @@ public sealed class ConcurrencyTests : IDisposable
     {
         const int B = 7;
         var opts = new CollectionOptions { CompactionMinWalBytes = 4000, CompactionRatio = 0.5, IvfThreshold = 200 };
-        using var store = CollectionStore.Open(_dir, options: opts);
+        var store = CollectionStore.Open(_dir, options: opts);
         var c = store.CreateCollection("c", DistanceSpace.L2);
         using var stop = new CancellationTokenSource();
         var errors = new System.Collections.Concurrent.ConcurrentQueue<string>();
@@ -58,5 +58,14 @@ public sealed class ConcurrencyTests : IDisposable
         await Task.WhenAll(readers);
         Assert.Empty(errors);
         Assert.True(reads > 10, $"only {reads} reads ran");
+        // Writes committed while background compactions were building their segments were carried over: a fresh
+        // open sees exactly the in-memory state.
+        c.WaitForCompaction();
+        Assert.Null(c.LastCompactionError);
+        Assert.True(c.CarriedOverBatches > 0, "no write landed during a background compaction");
+        var expected = H.Snapshot(c);
+        store.Dispose();
+        using var again = CollectionStore.Open(_dir, readOnly: true);
+        Assert.Equal(expected, H.Snapshot(again.GetCollection("c")));
     }
 }
