@@ -209,7 +209,7 @@ internal sealed unsafe class GemmJob : KernelWork
             // 8 chunks per thread: with dynamic claiming the tail imbalance is at most one chunk, ~1/16 of a GEMM
             // at 2 threads (and a descheduled thread costs the same bound).
             int target = (int)Math.Clamp(work / (1 << 18), 1, 8 * threads);
-            int mc = GemmKernels.MC;
+            int mc = GemmKernels.RowBlock(_k);
             rowChunks = Math.Clamp((_m + mc - 1) / mc, 1, Math.Min(target, rowBlocks));
             panelChunks = Math.Clamp(target / rowChunks, 1, _panels);
         }
@@ -234,11 +234,8 @@ internal sealed unsafe class GemmJob : KernelWork
 
     private void Compute(int r0, int r1, int p0, int p1)
     {
-        int mr = GemmKernels.MR, nr = GemmKernels.NR, kcMax = GemmKernels.KC, mcMax = GemmKernels.MC;
-        // Few rows (e.g. one short sentence): each panel is used by only a tile or two, so blocking K for L1 reuse
-        // buys nothing; walking whole panels instead makes the weight stream one sequential read (panels are
-        // contiguous), which the hardware prefetchers follow from memory.
-        if (r1 - r0 <= mcMax) kcMax = _k;
+        int mr = GemmKernels.MR, nr = GemmKernels.NR;
+        int kcMax = GemmKernels.KBlock(_k), mcMax = GemmKernels.RowBlock(_k);
         int tileSize = mr * nr, tailASize = mr * kcMax;
         float[] scratch = t_tiles is { } t && t.Length >= tileSize + tailASize ? t : (t_tiles = GC.AllocateArray<float>(tileSize + tailASize, pinned: true));
         fixed (float* sp = scratch)

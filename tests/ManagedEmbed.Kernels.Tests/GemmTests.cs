@@ -61,7 +61,8 @@ public class GemmTests
     [Fact]
     public void LinearAtModelShapesMatchesReference()
     {
-        foreach (var (m, n, k) in new[] { (16, 1152, 384), (67, 1536, 384), (33, 384, 1536), (300, 384, 384) })
+        // includes K > 2048 (K-blocked path, with a row tail) and m above one L2 row block
+        foreach (var (m, n, k) in new[] { (16, 1152, 384), (67, 1536, 384), (33, 384, 1536), (300, 384, 384), (21, 100, 2500), (9, 50, 4100) })
         {
             var x = Gen2.Floats(m, m * k, 3); var wv = Gen2.Floats(n, n * k, 0.1f); var b = Gen2.Floats(k, n);
             var res = Gen2.Floats(7, m * n);
