@@ -35,6 +35,8 @@ public sealed class SemanticSearchOptions
     public int Seed { get; init; } = 1234;
     /// <summary>Documents per encoder batch.</summary>
     public int BatchSize { get; init; } = 32;
+    /// <summary>Receives a one-line note before slow steps that have no progress of their own (IVF training).</summary>
+    public Action<string>? Status { get; init; }
 }
 
 /// <summary>
@@ -90,6 +92,7 @@ public sealed class SemanticSearch
             if (nlist < 1 || nlist > n) throw new ManagedEmbedException($"nlist must be in [1, {n}] (the number of documents), got {nlist}");
             if (_options.NProbe is int p && (p < 1 || p > nlist)) throw new ManagedEmbedException($"nprobe must be in [1, {nlist}] (nlist), got {p}");
             var ivf = new IvfIndex(emb.Dimension, nlist, Metric.InnerProduct);
+            _options.Status?.Invoke($"training the IVF index: k-means with {nlist} lists over {n} vectors");
             ivf.Train(emb.Data, _options.Seed);
             Warnings.AddRange(ivf.TrainingWarnings);
             ivf.Nprobe = Math.Min(nlist, _options.NProbe ?? 10);
