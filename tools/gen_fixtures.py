@@ -21,6 +21,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "reference"))
 import bert_ref  # noqa: E402
 import fixture_texts  # noqa: E402
+import gen_tokenizer_fixtures  # noqa: E402  (its corpus rules: usable code points)
 import hf_tokenizer  # noqa: E402
 
 MODELS = [
@@ -61,10 +62,30 @@ def synth(membed, spec, shared, out_dir):
 
 
 def tokenize(texts, model_dir, max_length):
+    """Ids from the reference tokenizer (HF slow BertTokenizer rules, final sigma included, as issue 2 requires).
+
+    Same corpus policy as tools/gen_tokenizer_fixtures.py: every code point must be usable there (assigned in
+    Python's Unicode 14 and not in its .NET-differs list), and every text must tokenize identically under the
+    slow, slow+NFC and fast (Rust) HF variants — except texts with a capital final sigma, where the fast tokenizer
+    deliberately differs — so the fixture never pins an id sequence on which HF's own implementations disagree."""
     with open(os.path.join(model_dir, "tokenizer_config.json"), encoding="utf-8") as f:
-        do_lower_case = bool(json.load(f).get("do_lower_case", True))
-    tok = hf_tokenizer.load_vocab_tokenizer(os.path.join(model_dir, "vocab.txt"), do_lower_case=do_lower_case)
-    return [tok.encode(t, max_length=max_length) for t in texts]
+        lower = bool(json.load(f).get("do_lower_case", True))
+    vocab = os.path.join(model_dir, "vocab.txt")
+    slow = hf_tokenizer.Reference(vocab, lower=lower)
+    nfc = hf_tokenizer.Reference(vocab, lower=lower, nfc=True)
+    fast = hf_tokenizer.Reference(vocab, lower=lower, variant="fast")
+    out = []
+    for t in texts:
+        bad = sorted({hex(ord(c)) for c in t if not gen_tokenizer_fixtures.usable(ord(c))})
+        if bad:
+            raise SystemExit(f"gen_fixtures: text {t[:40]!r} uses code points the tokenizer corpus excludes: {bad}")
+        ids = slow.tokenize_ids(t)
+        if nfc.tokenize_ids(t) != ids:
+            raise SystemExit(f"gen_fixtures: HF slow and slow+NFC tokenizers disagree on {t[:40]!r}")
+        if fast.tokenize_ids(t) != ids and not (lower and "\u03a3" in t):
+            raise SystemExit(f"gen_fixtures: HF slow and fast tokenizers disagree on {t[:40]!r}")
+        out.append(slow.encode(t, max_length))
+    return out
 
 
 def check_model_dir(model, spec):

@@ -21,6 +21,7 @@ public sealed partial class SentenceEncoder : IDisposable
     private readonly BertTokenizer _tokenizer;
     private readonly ConcurrentBag<BertWorkspace> _workspaces = new();
     private readonly int _threads;
+    private readonly KernelThreadPool _pool;
     private bool _disposed;
 
     /// <summary>The parsed model directory.</summary>
@@ -40,6 +41,8 @@ public sealed partial class SentenceEncoder : IDisposable
         _model = model;
         _tokenizer = tokenizer;
         _threads = threads;
+        // One fixed pool per encoder: every GEMM, attention and LayerNorm of a forward pass is split across it.
+        _pool = threads == 1 ? KernelThreadPool.Serial : new KernelThreadPool(threads);
         MaxSeqLength = maxSeqLength;
         Dimension = SentencePooling.OutputDimension(config.Pooling, config.Bert.HiddenSize);
     }
@@ -136,7 +139,7 @@ public sealed partial class SentenceEncoder : IDisposable
             var ws = RentWorkspace();
             try
             {
-                _model.Forward(batch, ws);
+                _model.Forward(batch, ws, _pool);
                 PoolBatch(batch, ws, order.AsSpan(start, end - start), output, doNormalize);
             }
             finally { _workspaces.Add(ws); }
@@ -144,9 +147,10 @@ public sealed partial class SentenceEncoder : IDisposable
             progress?.Report(new EncodeProgress(done, ids.Count));
         }
 
-        int workers = Math.Min(_threads, batchCount);
-        if (workers <= 1) for (int bi = 0; bi < batchCount; bi++) RunBatch(bi);
-        else Parallel.For(0, batchCount, new ParallelOptions { MaxDegreeOfParallelism = workers }, RunBatch);
+        // Batches run one after another; the threads work inside each forward pass (kernel-level parallelism), which
+        // keeps one workspace warm and serves batch 1 as well as large batches. Concurrent callers share the pool;
+        // a caller finding it busy runs its kernels on its own thread.
+        for (int bi = 0; bi < batchCount; bi++) RunBatch(bi);
         return new EmbeddingMatrix(ids.Count, Dimension, output);
     }
 
@@ -172,6 +176,7 @@ public sealed partial class SentenceEncoder : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        if (_pool != KernelThreadPool.Serial) _pool.Dispose();
         _model.Dispose();
     }
 }

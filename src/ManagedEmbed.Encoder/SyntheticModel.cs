@@ -33,10 +33,8 @@ public sealed class SyntheticModelOptions
 /// z = (Σ (aᵢ + 0.5) / 65536 − 2) · √3 (Irwin–Hall with 4 terms: mean 0, variance 1). Only integer arithmetic and
 /// correctly rounded IEEE operations are used — unlike Box–Muller's log/cos, whose last bits differ between math
 /// libraries — so every machine produces the same bytes. Tensors are generated in file order (element size
-/// descending, then name): Linear weights [out, in] = z / √in (unit-variance outputs, so attention and feed-forward
-/// contribute as much as the residual path and every output depends on every token), Linear biases and embeddings =
-/// initializer_range · z (config.json, default 0.02), LayerNorm gamma = 1 + 0.1 · z, beta = 0.05 · z, each value
-/// rounded once from double to float.
+/// descending, then name): embeddings, Linear weights and biases ~ initializer_range · z (config.json, default 0.02),
+/// LayerNorm gamma = 1 + 0.1 · z, beta = 0.05 · z, each value rounded once from double to float.
 /// embeddings.position_ids is I64 [1, max_position_embeddings] = 0, 1, 2, ... like real checkpoints; pooler.dense is
 /// included like real checkpoints (and ignored by the encoder).
 /// </para>
@@ -132,7 +130,6 @@ public static class SyntheticModel
             entries.Add(new SafeTensorEntry(s.Name, SafeTensorDType.F32, s.Shape, () =>
             {
                 long n = s.Shape.Aggregate(1L, (a, d) => a * d);
-                double linearStd = s.Kind == BertTensorKind.LinearWeight ? 1.0 / Math.Sqrt(s.Shape[1]) : 0;
                 var values = new float[n];
                 for (long i = 0; i < n; i++)
                 {
@@ -141,7 +138,6 @@ public static class SyntheticModel
                     {
                         BertTensorKind.LayerNormWeight => (float)(1.0 + 0.1 * z),
                         BertTensorKind.LayerNormBias => (float)(0.05 * z),
-                        BertTensorKind.LinearWeight => (float)(linearStd * z),
                         _ => (float)(std * z),
                     };
                 }

@@ -201,13 +201,13 @@ public static class FaissIndexIO
         ulong nlist = r.U64("nlist");
         if (nlist < 1 || nlist > int.MaxValue) throw r.Error($"IwFl: invalid nlist {nlist}");
         ulong nprobe = r.U64("nprobe");
-        if (nprobe < 1 || nprobe > nlist) throw r.Error($"IwFl: invalid nprobe {nprobe} for nlist {nlist}");
+        // FAISS allows nprobe > nlist (it clamps at search time).
+        if (nprobe < 1 || nprobe > int.MaxValue) throw r.Error($"IwFl: invalid nprobe {nprobe}");
         // A trained index stores one quantizer row per list: reject a huge nlist before allocating lists.
         if (hd.Trained) r.Ensure(nlist, (ulong)hd.Dim * sizeof(float), $"IwFl: {nlist} centroids");
-        else if (nlist > 1 << 24) throw r.Error($"IwFl: nlist {nlist} is implausibly large");
+        else if (nlist > 1 << 20) throw r.Error($"IwFl: nlist {nlist} is implausibly large for an untrained index");
         var q = ReadIndex(r, allowIvf: false) as FlatIndex ?? throw r.Error("IwFl: quantizer is not a flat index");
         if (q.Dimension != hd.Dim) throw r.Error($"IwFl: quantizer dimension {q.Dimension} differs from the index dimension {hd.Dim}");
-        if (q.Metric != hd.Metric) throw r.Error($"IwFl: quantizer metric {q.Metric} differs from the index metric {hd.Metric}");
         if (hd.Trained ? q.Count != (long)nlist : q.Count != 0)
             throw r.Error($"IwFl: quantizer holds {q.Count} centroids for nlist {nlist} (is_trained = {hd.Trained})");
         if (!hd.Trained && hd.NTotal != 0) throw r.Error("IwFl: an untrained index cannot hold vectors");
@@ -256,7 +256,7 @@ public static class FaissIndexIO
         if (total != hd.NTotal) throw r.Error($"ilar: lists hold {total} vectors, the header claims {hd.NTotal}");
         r.Ensure((ulong)total, codeSize + sizeof(long), $"ilar: {total} vectors");
 
-        var ivf = new IvfIndex(hd.Dim, (int)nlist, hd.Metric) { Nprobe = (int)nprobe };
+        var ivf = new IvfIndex(hd.Dim, (int)nlist, hd.Metric, q.Metric) { Nprobe = (int)nprobe };
         if (hd.Trained) ivf.SetCentroids(q.Vectors);
         for (int i = 0; i < sizes.Length; i++)
         {

@@ -15,11 +15,17 @@ public sealed class IvfIndex : IVectorIndex
     private int _nprobe = 1;
     private int _threads = Environment.ProcessorCount;
 
-    /// <summary>Creates an untrained index with <paramref name="nlist"/> lists.</summary>
-    public IvfIndex(int dim, int nlist, Metric metric = Metric.InnerProduct)
+    /// <summary>Creates an untrained index with <paramref name="nlist"/> lists; the quantizer uses the same metric.</summary>
+    public IvfIndex(int dim, int nlist, Metric metric = Metric.InnerProduct) : this(dim, nlist, metric, metric) { }
+
+    /// <summary>
+    /// Creates an untrained index whose coarse quantizer uses <paramref name="quantizerMetric"/> (FAISS allows, e.g.,
+    /// an IndexFlatL2 quantizer for an inner-product IVF). Lists are chosen, and k-means assigns, by the quantizer's metric.
+    /// </summary>
+    public IvfIndex(int dim, int nlist, Metric metric, Metric quantizerMetric)
     {
         if (nlist < 1) throw new ManagedEmbedException($"nlist must be at least 1, got {nlist}");
-        Quantizer = new FlatIndex(dim, metric);
+        Quantizer = new FlatIndex(dim, quantizerMetric);
         Dimension = dim;
         Metric = metric;
         _lists = new InvList[nlist];
@@ -38,6 +44,8 @@ public sealed class IvfIndex : IVectorIndex
     public FlatIndex Quantizer { get; }
     /// <summary>True once trained (the quantizer holds <see cref="NList"/> centroids).</summary>
     public bool IsTrained => Quantizer.Count == NList;
+    /// <summary>k-means iterations used by <see cref="Train"/> (default 10, FAISS's setting for IVF quantizers).</summary>
+    public int TrainingIterations { get; set; } = 10;
     /// <summary>Warnings raised by the last <see cref="Train"/> (from k-means).</summary>
     public List<string> TrainingWarnings { get; } = new();
     /// <summary>Lists probed per query (default 1, as FAISS); values above nlist are clamped.</summary>
@@ -66,14 +74,15 @@ public sealed class IvfIndex : IVectorIndex
         (uint)list < (uint)_lists.Length ? _lists[list] : throw new ManagedEmbedException($"list {list} is out of range [0, {_lists.Length})");
 
     /// <summary>
-    /// Trains the quantizer with k-means (FAISS defaults: 25 iterations, ≤ 256 points per centroid; IP indexes assign by
-    /// max inner product as FAISS does). Errors when fewer points than lists are given or the index holds vectors.
+    /// Trains the quantizer with k-means as FAISS trains IndexIVFFlat: <see cref="TrainingIterations"/> (10) iterations,
+    /// ≤ 256 points per centroid, and for inner product, assignment by max inner product with spherical (unit) centroids. Errors when fewer points than lists are given or the index holds vectors.
     /// </summary>
+    /// <returns>The k-means result (centroids and per-iteration objective; its Labels are empty).</returns>
     public KMeansResult Train(ReadOnlySpan<float> vectors, int seed = 1234)
     {
         if (_count > 0) throw new ManagedEmbedException("cannot train an IVF index that already holds vectors; Reset it first");
         Validation.Rows(vectors, Dimension, "train");
-        var km = new KMeans(NList) { Seed = seed, Metric = Metric, Threads = _threads };
+        var km = new KMeans(NList) { Seed = seed, Metric = Quantizer.Metric, Threads = _threads, Iterations = TrainingIterations, Spherical = Metric == Metric.InnerProduct, SkipFinalLabels = true };
         var res = km.Fit(vectors, Dimension);
         TrainingWarnings.Clear();
         TrainingWarnings.AddRange(km.Warnings);
@@ -161,6 +170,11 @@ public sealed class IvfIndex : IVectorIndex
             }
             FlatIndex.Finish(heap, distances.AsSpan(q * k, k), labels.AsSpan(q * k, k), l2);
         }
+        if (nq >= 16)
+        {
+            SearchGrouped(qa, nq, k, nprobe, coarse, distances, labels, l2);
+            return new SearchResult(nq, k, distances, labels);
+        }
         int t = Math.Max(1, Math.Min(_threads, nq / 8));
         if (t == 1)
         {
@@ -177,6 +191,56 @@ public sealed class IvfIndex : IVectorIndex
             });
         }
         return new SearchResult(nq, k, distances, labels);
+    }
+
+    /// <summary>
+    /// Batch search, list by list: each probed list is read once per worker and scored against all of the worker's
+    /// queries that probe it with the register-tiled block kernel, instead of once per query. Scores are the same
+    /// canonical values as the per-query path, so results are identical.
+    /// </summary>
+    private void SearchGrouped(float[] qa, int nq, int k, int nprobe, long[] coarse, float[] distances, long[] labels, bool l2)
+    {
+        int d = Dimension, nlist = NList;
+        float sign = l2 ? -1f : 1f;
+        var lists = _lists;
+        int t = Math.Max(1, Math.Min(_threads, nq / 8));
+        const int QB = 32, RB = 128;
+        Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, w =>
+        {
+            int q0 = (int)((long)nq * w / t), q1 = (int)((long)nq * (w + 1) / t);
+            // CSR of (list -> my queries probing it), queries in ascending order.
+            var start = new int[nlist + 1];
+            for (int q = q0; q < q1; q++)
+                for (int p = 0; p < nprobe; p++) { long li = coarse[(long)q * nprobe + p]; if (li >= 0) start[li + 1]++; }
+            for (int i = 0; i < nlist; i++) start[i + 1] += start[i];
+            var members = new int[start[nlist]];
+            var fill = (int[])start.Clone();
+            for (int q = q0; q < q1; q++)
+                for (int p = 0; p < nprobe; p++) { long li = coarse[(long)q * nprobe + p]; if (li >= 0) members[fill[li]++] = q; }
+            var heaps = new TopKHeap[q1 - q0];
+            for (int i = 0; i < heaps.Length; i++) heaps[i] = new TopKHeap(k);
+            var tile = new float[QB * d];
+            var buf = new float[QB * RB];
+            for (int li = 0; li < nlist; li++)
+            {
+                var l = lists[li];
+                if (l.Count == 0) continue;
+                for (int m0 = start[li]; m0 < start[li + 1]; m0 += QB)
+                {
+                    int mq = Math.Min(QB, start[li + 1] - m0);
+                    for (int i = 0; i < mq; i++) qa.AsSpan(members[m0 + i] * d, d).CopyTo(tile.AsSpan(i * d));
+                    for (int r = 0; r < l.Count; r += RB)
+                    {
+                        int nr = Math.Min(RB, l.Count - r);
+                        Distance.ScoreBlock(tile, mq, l.Codes.AsSpan(r * d, nr * d), nr, d, buf, l2);
+                        var ids = l.Ids.AsSpan(r, nr);
+                        for (int i = 0; i < mq; i++) heaps[members[m0 + i] - q0].PushRange(buf.AsSpan(i * nr, nr), ids, sign);
+                    }
+                }
+            }
+            for (int i = 0; i < heaps.Length; i++)
+                FlatIndex.Finish(heaps[i], distances.AsSpan((q0 + i) * k, k), labels.AsSpan((q0 + i) * k, k), l2);
+        });
     }
 
     private sealed class InvList

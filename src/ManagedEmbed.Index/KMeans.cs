@@ -69,6 +69,8 @@ public sealed class KMeans
     public KMeansInit Init { get; set; } = KMeansInit.Random;
     /// <summary>Assignment metric: <see cref="Metric.L2"/> (default) or <see cref="Metric.InnerProduct"/> (max inner product, as FAISS trains an IP IVF).</summary>
     public Metric Metric { get; set; } = Metric.L2;
+    /// <summary>When true, centroids are L2-normalized after each update (FAISS's spherical k-means, used for IP IVF).</summary>
+    public bool Spherical { get; set; }
     /// <summary>Training points are subsampled to at most K × this (default 256).</summary>
     public int MaxPointsPerCentroid { get; set; } = 256;
     /// <summary>Below K × this many points a warning is reported (default 39).</summary>
@@ -79,6 +81,8 @@ public sealed class KMeans
     public List<string> Warnings { get; } = new();
     /// <summary>Called with each warning as it is raised (in addition to <see cref="Warnings"/>).</summary>
     public Action<string>? OnWarning { get; set; }
+    /// <summary>When set, <see cref="KMeansResult.Labels"/> is left empty (saves one assignment pass).</summary>
+    internal bool SkipFinalLabels { get; set; }
     /// <summary>Called after each iteration with (iteration, inertia).</summary>
     public Action<int, double>? OnIteration { get; set; }
 
@@ -126,11 +130,13 @@ public sealed class KMeans
             inertia[it] = obj;
             OnIteration?.Invoke(it, obj);
             splits += UpdateCentroids(train, nt, dim, labels, centroids, ref rng);
+            if (Spherical)
+                for (int c = 0; c < K; c++) VectorMath.L2Normalize(centroids.AsSpan(c * dim, dim));
         }
 
-        // Final labels for every input point against the final centroids.
-        var allLabels = new int[n];
-        Assign(vectors.ToArray(), n, centroids, K, dim, l2, allLabels, new float[n], _threads);
+        // Final labels for every input point against the final centroids (IVF training does not need them).
+        var allLabels = SkipFinalLabels ? [] : new int[n];
+        if (!SkipFinalLabels) Assign(vectors.ToArray(), n, centroids, K, dim, l2, allLabels, new float[n], _threads);
         return new KMeansResult(K, dim, centroids, allLabels, inertia, nt, splits);
     }
 
@@ -163,10 +169,11 @@ public sealed class KMeans
     private float[] InitPlusPlus(float[] x, int n, int dim, ref SplitMix64 rng)
     {
         var c = new float[(long)K * dim];
-        var best = new double[n];
+        var best = new float[n];
         int first = (int)rng.NextBelow((ulong)n);
         x.AsSpan(first * dim, dim).CopyTo(c);
-        for (int i = 0; i < n; i++) best[i] = Distance.Score(x.AsSpan(i * dim, dim), c.AsSpan(0, dim), l2: true);
+        best.AsSpan().Fill(float.PositiveInfinity);
+        UpdateNearest(x, n, dim, c.AsSpan(0, dim).ToArray(), best);
         for (int ci = 1; ci < K; ci++)
         {
             double total = 0;
@@ -181,13 +188,27 @@ public sealed class KMeans
             }
             var cc = c.AsSpan(ci * dim, dim);
             x.AsSpan(pick * dim, dim).CopyTo(cc);
-            for (int i = 0; i < n; i++)
-            {
-                double dd = Distance.Score(x.AsSpan(i * dim, dim), cc, l2: true);
-                if (dd < best[i]) best[i] = dd;
-            }
+            UpdateNearest(x, n, dim, cc.ToArray(), best);
         }
         return c;
+    }
+
+    /// <summary>best[i] = min(best[i], ‖x_i − c‖²): one streaming pass of the row kernel, split across threads.</summary>
+    private void UpdateNearest(float[] x, int n, int dim, float[] c, float[] best)
+    {
+        const int Chunk = 4096;
+        int chunks = (n + Chunk - 1) / Chunk;
+        int t = Math.Max(1, Math.Min(_threads, chunks));
+        Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, w =>
+        {
+            var buf = new float[Chunk];
+            for (int b = w; b < chunks; b += t)
+            {
+                int p0 = b * Chunk, m = Math.Min(Chunk, n - p0);
+                Distance.ScoreRows(c, x.AsSpan(p0 * dim, m * dim), buf.AsSpan(0, m), l2: true);
+                for (int i = 0; i < m; i++) if (buf[i] < best[p0 + i]) best[p0 + i] = buf[i];
+            }
+        });
     }
 
     /// <summary>
@@ -198,33 +219,40 @@ public sealed class KMeans
     {
         var bias = new float[k];
         if (l2) for (int c = 0; c < k; c++) { var cv = centroids.AsSpan(c * dim, dim); bias[c] = -0.5f * Distance.Score(cv, cv, false); }
-        const int PB = 32, CB = 128;
-        int blocks = (n + PB - 1) / PB;
+        // Points in super-blocks of 256 (384 KB at d = 384) against centroid blocks of 128 that stay in L2, in
+        // 32-point tiles: each centroid block is fetched once per 256 points instead of once per 32.
+        const int PS = 256, PB = 32, CB = 128;
+        int blocks = (n + PS - 1) / PS;
         int t = Math.Max(1, Math.Min(threads, blocks));
         Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, w =>
         {
             var buf = new float[PB * CB];
-            var bestS = new float[PB];
-            var bestC = new int[PB];
+            var bestS = new float[PS];
+            var bestC = new int[PS];
             for (int b = w; b < blocks; b += t)
             {
-                int p0 = b * PB, np = Math.Min(PB, n - p0);
+                int p0 = b * PS, np = Math.Min(PS, n - p0);
                 bestS.AsSpan().Fill(float.NegativeInfinity);
                 bestC.AsSpan().Fill(-1);
                 for (int c0 = 0; c0 < k; c0 += CB)
                 {
                     int nc = Math.Min(CB, k - c0);
-                    Distance.ScoreBlock(x.AsSpan(p0 * dim, np * dim), np, centroids.AsSpan(c0 * dim, nc * dim), nc, dim, buf, false);
-                    for (int i = 0; i < np; i++)
+                    var cblock = centroids.AsSpan(c0 * dim, nc * dim);
+                    for (int s0 = 0; s0 < np; s0 += PB)
                     {
-                        var row = buf.AsSpan(i * nc, nc);
-                        float bs = bestS[i]; int bc = bestC[i];
-                        for (int j = 0; j < nc; j++)
+                        int ns = Math.Min(PB, np - s0);
+                        Distance.ScoreBlock(x.AsSpan((p0 + s0) * dim, ns * dim), ns, cblock, nc, dim, buf, false);
+                        for (int i = 0; i < ns; i++)
                         {
-                            float s = row[j] + bias[c0 + j];
-                            if (s > bs) { bs = s; bc = c0 + j; }
+                            var row = buf.AsSpan(i * nc, nc);
+                            float bs = bestS[s0 + i]; int bc = bestC[s0 + i];
+                            for (int j = 0; j < nc; j++)
+                            {
+                                float sc = row[j] + bias[c0 + j];
+                                if (sc > bs) { bs = sc; bc = c0 + j; }
+                            }
+                            bestS[s0 + i] = bs; bestC[s0 + i] = bc;
                         }
-                        bestS[i] = bs; bestC[i] = bc;
                     }
                 }
                 for (int i = 0; i < np; i++)

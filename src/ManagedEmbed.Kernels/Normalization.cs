@@ -31,10 +31,19 @@ public static class Normalization
     }
 
     /// <summary>In-place numerically stable softmax of one row (vectorized exp, |rel err| ≲ 2 ulp per term).</summary>
-    public static unsafe void Softmax(Span<float> x)
+    public static void Softmax(Span<float> x) => Softmax(x, 1f);
+
+    /// <summary>
+    /// In-place softmax of <paramref name="scale"/>·x (scale &gt; 0), as attention uses it (scale = 1/√head_dim):
+    /// exp(scale·(x − max)) / Σ, one pass for the max, one for the exponentials and their sum, one to normalize.
+    /// </summary>
+    public static unsafe void Softmax(Span<float> x, float scale)
     {
+        if (!(scale > 0) || float.IsInfinity(scale)) throw new ArgumentOutOfRangeException(nameof(scale), "scale must be positive and finite.");
         if (x.IsEmpty) return;
         float max = TensorPrimitives.Max<float>(x);
+        if (scale != 1f) TensorPrimitives.Multiply(x, scale, x);
+        max *= scale; // the max of scale·x, since scale > 0 (and float multiplication is monotonic)
         float sum = 0;
         fixed (float* p = x)
         {

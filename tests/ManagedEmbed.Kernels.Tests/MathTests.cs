@@ -149,3 +149,20 @@ public class MathTests
     [Fact]
     public void SoftmaxOfEmptyIsNoOp() => Normalization.Softmax(Span<float>.Empty);
 }
+
+public class ScaledSoftmaxTests
+{
+    [FsCheck.Xunit.Property(MaxTest = 100)]
+    public FsCheck.Property ScaledSoftmaxEqualsSoftmaxOfScaledRow() => FsCheck.Fluent.Prop.ForAll(
+        FsCheck.Fluent.Arb.From(Gen2.Size(1)), FsCheck.Fluent.Arb.From(FsCheck.Fluent.Gen.Choose(0, 1 << 20)),
+        (n, seed) =>
+        {
+            var x = Gen2.Floats(seed, n, 20);
+            float scale = 1f / MathF.Sqrt(1 + seed % 64);
+            var a = (float[])x.Clone();
+            Normalization.Softmax(a, scale);
+            var b = x.Select(v => v * scale).ToArray();
+            Normalization.Softmax(b);
+            Assert.Equal(b, a); // same float operations in the same order
+        });
+}

@@ -5,11 +5,14 @@ Written from the documented rules, not from HF code. Run with Debian's /usr/bin/
 
 Rules (slow BertTokenizer = BasicTokenizer + WordpieceTokenizer):
   0. special tokens written in the text ([CLS], [SEP], [PAD], [UNK], [MASK]) are cut out first and map to their ids
-     (HF's added-token split: earliest occurrence, longest token);
+     (HF's added-token split: earliest occurrence, longest token); when lowercasing, the rest of the text is
+     lowercased one character at a time (PreTrainedTokenizer.tokenize does this with the regex "(.+?)", which matches
+     a single character, so Python's context-dependent final sigma never applies: capital sigma -> σ);
   1. clean: drop U+0000, U+FFFD and every C* character except \\t \\n \\r; whitespace (space, \\t, \\n, \\r, Zs) -> ' ';
   2. surround CJK ideographs (HF's _is_chinese_char ranges) with spaces;
   3. split on Python whitespace (str.split, which also splits on U+2028/U+2029);
-  4. per word, if lowercasing: str.lower() (full mapping incl. final sigma), then strip accents (NFD, drop Mn) when
+  4. per word, if lowercasing: str.lower() (a no-op after step 0 unless final_sigma=True, which skips step 0's
+     per-character lowering and so gives Python's whole-word final sigma), then strip accents (NFD, drop Mn) when
      strip_accents is True, or None and lowercasing;
   5. split on punctuation (ASCII 33-47, 58-64, 91-96, 123-126, Unicode P*), each punctuation char its own word;
   6. WordPiece: a word of more than 100 code points -> [UNK]; else greedy longest-match-first with '##'
@@ -20,7 +23,7 @@ Variants, used by the fixture generator to keep only texts on which HF's impleme
   variant="slow"     as above;
   nfc=True           the slow tokenizer of newer transformers versions, which NFC-normalizes before step 3;
   variant="fast"     the Rust BertNormalizer: strip accents *before* lowercasing, lowercase char by char (no final
-                     sigma), and its narrower CJK range (0x2B920-0x2CEAF instead of 0x2B820-0x2CEAF).
+                     sigma either), and its narrower CJK range (0x2B920-0x2CEAF instead of 0x2B820-0x2CEAF).
 """
 import unicodedata
 
@@ -68,7 +71,7 @@ def strip_accents(word):
 
 class Reference:
     def __init__(self, vocab_path, lower=True, strip=None, chinese=True, max_chars=100, prefix="##",
-                 variant="slow", nfc=False,
+                 variant="slow", nfc=False, final_sigma=False,
                  unk="[UNK]", cls="[CLS]", sep="[SEP]", pad="[PAD]", mask="[MASK]"):
         self.tokens, self.vocab = load_vocab(vocab_path)
         self.lower = lower
@@ -78,6 +81,7 @@ class Reference:
         self.prefix = prefix
         self.variant = variant
         self.nfc = nfc
+        self.final_sigma = final_sigma
         self.unk_id = self.vocab[unk]
         self.cls_id = self.vocab[cls]
         self.sep_id = self.vocab[sep]
@@ -101,6 +105,8 @@ class Reference:
     # -- steps 1-5
     def _words(self, text):
         cjk = _CJK_FAST if self.variant == "fast" else _CJK_SLOW
+        if self.variant == "slow" and self.lower and not self.final_sigma:
+            text = "".join(ch.lower() for ch in text)  # step 0: PreTrainedTokenizer.tokenize's per-character lowering
         buf = []
         for ch in text:
             if is_dropped(ch):
@@ -191,7 +197,10 @@ def _self_check(vocab_path):
     assert r.encode("x" * 101, 256) == [101, 100, 102]
     assert r.encode("hello world", 3) == [101, 7592, 102]
     assert r.encode("", 256) == [101, 102]
-    assert r.tokenize("ΟΔΟΣ") == r.tokenize("οδος") and "ς" in "".join(r.tokenize("ΟΔΟΣ")).replace("##", "")
+    assert r.tokenize("ΟΔΟΣ") == r.tokenize("οδοσ") != r.tokenize("οδος")  # HF: capital sigma is always σ
+    fs = Reference(vocab_path, final_sigma=True)
+    assert fs.tokenize("ΟΔΟΣ") == fs.tokenize("οδος") and fs.tokenize("ΟΔΟΣ.Α") == fs.tokenize("οδοσ.α")
+    assert r.tokenize("İstanbul") == r.tokenize("istanbul") == fs.tokenize("İstanbul")
     c = Reference(vocab_path, lower=False)
     assert c.tokenize("hello") == ["hello"] and c.tokenize("Hello") == ["[UNK]"]  # the uncased vocab has no "Hello"
     assert c.tokenize("héllo") == ["[UNK]"]  # cased: accents are kept

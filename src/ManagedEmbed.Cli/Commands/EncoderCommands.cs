@@ -12,13 +12,10 @@ namespace ManagedEmbed.Cli;
 public static class ModelLocator
 {
     /// <summary>
-    /// Turns a --model value into a model directory. Today: an existing directory (absolute or relative).
+    /// Turns a --model value into a model directory: an existing directory, or a hub model's name (org/name) from
+    /// the cache, fetched on first use; null means sentence-transformers/all-MiniLM-L6-v2. See <see cref="Hub.ModelResolver"/>.
     /// </summary>
-    public static string Resolve(string model)
-    {
-        if (Directory.Exists(model)) return Path.GetFullPath(model);
-        throw new ManagedEmbedException($"model directory '{model}' does not exist");
-    }
+    public static string Resolve(string? model) => ProductCommands.ResolveModel(model);
 }
 
 /// <summary>Reads the line-per-text inputs of the encoder commands and writes their outputs atomically.</summary>

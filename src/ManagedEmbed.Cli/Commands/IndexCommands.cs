@@ -1,9 +1,175 @@
+using System.Diagnostics;
+using System.Globalization;
+using ManagedEmbed.Index;
+
 namespace ManagedEmbed.Cli;
 
+/// <summary>`membed index build|search` and `membed data synth`.</summary>
 internal static class IndexCommands
 {
-    public static int Index(string[] args) => throw new ManagedEmbedException("'index' is not implemented yet");
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public static int Data(string[] args) => throw new ManagedEmbedException("'data' is not implemented yet");
+    public static int Index(string[] args)
+    {
+        if (args.Length == 0) throw new ManagedEmbedException("usage: membed index build|search [options] (try 'membed --help')");
+        return args[0] switch
+        {
+            "build" => Build(args[1..]),
+            "search" => Search(args[1..]),
+            _ => throw new ManagedEmbedException($"unknown index command '{args[0]}' (expected build or search)"),
+        };
+    }
 
+    public static int Data(string[] args)
+    {
+        if (args.Length == 0 || args[0] != "synth")
+            throw new ManagedEmbedException(args.Length == 0 ? "usage: membed data synth --n N --dim D --clusters C --seed S --out FILE.fvecs" : $"unknown data command '{args[0]}' (expected synth)");
+        return Synth(args[1..]);
+    }
+
+    // membed index build --vectors base.fvecs --kind flat|ivf [--nlist N] [--seed S] [--metric ip|l2] [--threads N] --out FILE
+    private static int Build(string[] argv)
+    {
+        var a = Args.Parse(argv, ["--vectors", "--kind", "--nlist", "--seed", "--metric", "--threads", "--out"]);
+        a.NoPositional();
+        string vectors = a.Require("--vectors");
+        a.Require("--kind");
+        string kind = a.GetChoice("--kind", "", "flat", "ivf");
+        string outPath = a.Require("--out");
+        var metric = a.GetChoice("--metric", "ip", "ip", "l2") == "l2" ? Metric.L2 : Metric.InnerProduct;
+        int seed = a.GetInt("--seed", 1234);
+        int threads = a.GetInt("--threads", Environment.ProcessorCount, 1, 1024);
+        if (kind == "flat" && a.Has("--nlist")) throw new ManagedEmbedException("option --nlist applies only to --kind ivf");
+        if (kind == "flat" && a.Has("--seed")) throw new ManagedEmbedException("option --seed applies only to --kind ivf");
+
+        var data = VecsFile.ReadFvecs(vectors);
+        IVectorIndex index;
+        var sw = Stopwatch.StartNew();
+        if (kind == "flat")
+        {
+            index = new FlatIndex(data.Dimension, metric) { Threads = threads };
+            index.Add(data.Data);
+            Console.Out.WriteLine($"add_seconds: {sw.Elapsed.TotalSeconds.ToString("F3", Inv)}");
+        }
+        else
+        {
+            // FAISS's rule of thumb: about 4·sqrt(n) lists.
+            int nlist = a.GetInt("--nlist", Math.Max(1, (int)(4 * Math.Sqrt(data.Count))), 1, int.MaxValue);
+            if (nlist > data.Count) throw new ManagedEmbedException($"--nlist {nlist} exceeds the {data.Count} training vectors in {vectors}");
+            var ivf = new IvfIndex(data.Dimension, nlist, metric) { Threads = threads };
+            ivf.Train(data.Data, seed);
+            foreach (var w in ivf.TrainingWarnings) Console.Error.WriteLine("membed: warning: " + w);
+            double train = sw.Elapsed.TotalSeconds;
+            sw.Restart();
+            ivf.Add(data.Data);
+            Console.Out.WriteLine($"train_seconds: {train.ToString("F3", Inv)}");
+            Console.Out.WriteLine($"add_seconds: {sw.Elapsed.TotalSeconds.ToString("F3", Inv)}");
+            index = ivf;
+        }
+        FaissIndexIO.Write(index, outPath);
+        Console.Out.WriteLine($"wrote {kind} index ({(metric == Metric.L2 ? "l2" : "ip")}, {index.Count} vectors, dim {index.Dimension}) to {outPath}");
+        return 0;
+    }
+
+    // membed index search --index FILE --queries q.fvecs --k K [--nprobe N] [--threads N] [--batch-size B] --out ids.ivecs
+    private static int Search(string[] argv)
+    {
+        var a = Args.Parse(argv, ["--index", "--queries", "--k", "--nprobe", "--threads", "--batch-size", "--out"]);
+        a.NoPositional();
+        string indexPath = a.Require("--index");
+        string queriesPath = a.Require("--queries");
+        int k = a.RequireInt("--k", 1, 1 << 20);
+        string outPath = a.Require("--out");
+        int threads = a.GetInt("--threads", Environment.ProcessorCount, 1, 1024);
+
+        var index = FaissIndexIO.Read(indexPath);
+        index.Threads = threads;
+        if (index is IvfIndex ivf)
+        {
+            if (!ivf.IsTrained) throw new ManagedEmbedException($"{indexPath}: the IVF index is not trained");
+            ivf.Nprobe = a.GetInt("--nprobe", ivf.Nprobe, 1, int.MaxValue);
+        }
+        else if (a.Has("--nprobe")) throw new ManagedEmbedException("option --nprobe applies only to IVF indexes");
+
+        var q = VecsFile.ReadFvecs(queriesPath);
+        if (q.Dimension != index.Dimension)
+            throw new ManagedEmbedException($"{queriesPath}: queries have dimension {q.Dimension}, the index has {index.Dimension}");
+        int batch = a.GetInt("--batch-size", q.Count, 1, int.MaxValue);
+        if (index.Count > int.MaxValue) throw new ManagedEmbedException("index ids do not fit the int32 ivecs output");
+
+        var ids = new int[(long)q.Count * k];
+        RunAll(index, q, k, batch, ids);   // warm-up (untimed): JIT, page cache, thread pool
+        var proc = Process.GetCurrentProcess();
+        proc.Refresh();
+        var cpu0 = proc.TotalProcessorTime;
+        var sw = Stopwatch.StartNew();
+        RunAll(index, q, k, batch, ids);
+        double secs = sw.Elapsed.TotalSeconds;
+        proc.Refresh();
+        double cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds;
+        VecsFile.WriteIvecs(outPath, ids, k);
+        Console.Out.WriteLine($"searched {q.Count} queries, k {k}, batch size {batch}, threads {threads}{(index is IvfIndex iv ? $", nprobe {iv.Nprobe}" : "")}");
+        Console.Out.WriteLine($"seconds: {secs.ToString("F4", Inv)}");
+        // Process CPU time of the timed pass: a load-independent view on a shared machine.
+        Console.Out.WriteLine($"cpu_seconds: {cpu.ToString("F4", Inv)}");
+        Console.Out.WriteLine($"queries/s: {(q.Count / secs).ToString("F1", Inv)}");
+        return 0;
+    }
+
+    private static void RunAll(IVectorIndex index, VecsData<float> q, int k, int batch, int[] ids)
+    {
+        int d = q.Dimension;
+        for (int start = 0; start < q.Count; start += batch)
+        {
+            int m = Math.Min(batch, q.Count - start);
+            var r = index.Search(q.Data.AsSpan(start * d, m * d), k);
+            var labels = r.Labels;
+            for (int i = 0; i < labels.Length; i++) ids[(long)start * k + i] = (int)labels[i];
+        }
+    }
+
+    // membed data synth --n N --dim D --clusters C --seed S [--center-seed S2] [--spread X] --out FILE.fvecs
+    private static int Synth(string[] argv)
+    {
+        var a = Args.Parse(argv, ["--n", "--dim", "--clusters", "--seed", "--center-seed", "--spread", "--out"]);
+        a.NoPositional();
+        int n = a.RequireInt("--n", 1, int.MaxValue);
+        int dim = a.RequireInt("--dim", 1, 1 << 16);
+        int clusters = a.RequireInt("--clusters", 1, int.MaxValue);
+        int seed = a.RequireInt("--seed");
+        // Cluster centres come from their own seed, so base vectors and queries drawn with different --seed values
+        // share the same clusters.
+        int centerSeed = a.GetInt("--center-seed", 42);
+        double spread = a.GetDouble("--spread", 2.0);
+        if (spread < 0) throw new ManagedEmbedException("option --spread must be non-negative");
+        string outPath = a.Require("--out");
+        if ((long)n * dim > Array.MaxLength) throw new ManagedEmbedException($"--n {n} x --dim {dim} is too large");
+
+        var crng = new Random(centerSeed);
+        var centers = new float[(long)clusters * dim];
+        for (int i = 0; i < centers.Length; i++) centers[i] = Gaussian(crng);
+        for (int c = 0; c < clusters; c++) Kernels.VectorMath.L2Normalize(centers.AsSpan(c * dim, dim));
+
+        var rng = new Random(seed);
+        var x = new float[(long)n * dim];
+        float sigma = (float)(spread / Math.Sqrt(dim));   // noise of norm ≈ spread around a unit centre
+        for (int i = 0; i < n; i++)
+        {
+            int c = rng.Next(clusters);
+            var row = x.AsSpan(i * dim, dim);
+            var cen = centers.AsSpan(c * dim, dim);
+            for (int j = 0; j < dim; j++) row[j] = cen[j] + sigma * Gaussian(rng);
+            Kernels.VectorMath.L2Normalize(row);
+        }
+        VecsFile.WriteFvecs(outPath, x, dim);
+        Console.Out.WriteLine($"wrote {n} unit vectors of dimension {dim} in {clusters} clusters to {outPath}");
+        return 0;
+    }
+
+    private static float Gaussian(Random r)
+    {
+        // Box–Muller.
+        double u1 = 1.0 - r.NextDouble(), u2 = r.NextDouble();
+        return (float)(Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
+    }
 }

@@ -1,13 +1,423 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using ManagedEmbed.Clustering;
+using ManagedEmbed.Encoder;
+using ManagedEmbed.Evaluation;
+using ManagedEmbed.Hub;
+using ManagedEmbed.Search;
+using ManagedEmbed.Text;
+
 namespace ManagedEmbed.Cli;
 
+/// <summary>The tutorial's workflows as commands: search, eval pairs|sts, cluster, pull.</summary>
 internal static class ProductCommands
 {
-    public static int Search(string[] args) => throw new ManagedEmbedException("'search' is not implemented yet");
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public static int Eval(string[] args) => throw new ManagedEmbedException("'eval' is not implemented yet");
+    // ------------------------------------------------------------------ search
 
-    public static int Cluster(string[] args) => throw new ManagedEmbedException("'cluster' is not implemented yet");
+    /// <summary>
+    /// `membed search [--model M] (--corpus FILE | --load INDEX) [--k K] [--index flat|ivf] [--nlist N] [--nprobe N]
+    /// [--min-score S] [--save INDEX] [--threads N] [--json] QUERY [QUERY...]`.
+    /// </summary>
+    public static int Search(string[] args)
+    {
+        var a = Args.Parse(args, ["--model", "--corpus", "--k", "--index", "--nlist", "--nprobe", "--min-score", "--save", "--load", "--threads", "--batch-size"], ["--json"]);
+        string? corpus = a.Get("--corpus"), load = a.Get("--load"), save = a.Get("--save");
+        if ((corpus is null) == (load is null))
+            throw new ManagedEmbedException(corpus is null
+                ? "search needs --corpus FILE (one document per line) or --load INDEX (saved with --save)"
+                : "give either --corpus or --load, not both");
+        if (load is not null && save is not null) throw new ManagedEmbedException("--save cannot be combined with --load (the index is already saved)");
+        if (load is not null && (a.Has("--index") || a.Has("--nlist")))
+            throw new ManagedEmbedException("--index and --nlist apply when building from --corpus; a loaded index keeps its own kind");
+        if (a.Positional.Count == 0 && save is null)
+            throw new ManagedEmbedException("search needs at least one QUERY, e.g. membed search --corpus samples/corpus.txt \"How do transformers work?\"");
+        int k = a.GetInt("--k", 3, 1, 100_000);
+        float? minScore = a.Has("--min-score") ? (float)a.GetDouble("--min-score", 0) : null;
+        string kind = a.GetChoice("--index", "flat", "flat", "ivf");
+        if (kind == "flat" && (a.Has("--nlist") || a.Has("--nprobe")) && load is null)
+            throw new ManagedEmbedException("--nlist and --nprobe apply to --index ivf");
+        var options = new SemanticSearchOptions
+        {
+            Kind = kind == "ivf" ? SearchIndexKind.Ivf : SearchIndexKind.Flat,
+            NList = a.Has("--nlist") ? a.GetInt("--nlist", 0, 1, int.MaxValue) : null,
+            NProbe = a.Has("--nprobe") ? a.GetInt("--nprobe", 0, 1, int.MaxValue) : null,
+            BatchSize = a.GetInt("--batch-size", 32, 1, 1 << 20),
+        };
+        bool json = a.Has("--json");
 
-    public static int Pull(string[] args) => throw new ManagedEmbedException("'pull' is not implemented yet");
+        using var encoder = LoadEncoder(a);
+        SemanticSearch engine;
+        if (load is not null)
+        {
+            engine = SemanticSearch.Load(encoder, load, options);
+        }
+        else
+        {
+            var docs = TextInput.ReadTexts(corpus!).Select(l => l.Text).ToList();
+            engine = new SemanticSearch(encoder, options);
+            using (var bar = EncodeBar($"encoding {docs.Count} documents"))
+                engine.Index(docs, bar);
+            foreach (string w in engine.Warnings) Console.Error.WriteLine("membed: warning: " + w);
+            if (save is not null)
+            {
+                engine.Save(save);
+                if (!json) Console.Error.WriteLine($"membed: saved {docs.Count} documents to {save} (+ {SemanticSearch.SidecarPath(save)})");
+            }
+        }
 
+        var queries = a.Positional;
+        var results = engine.Search(queries, k, minScore);
+        var stdout = Console.Out;
+        for (int q = 0; q < queries.Count; q++)
+        {
+            if (json)
+            {
+                stdout.WriteLine(Json(w =>
+                {
+                    w.WriteStartObject();
+                    w.WriteString("query", queries[q]);
+                    w.WriteStartArray("results");
+                    foreach (var h in results[q])
+                    {
+                        w.WriteStartObject();
+                        w.WriteNumber("rank", h.Rank);
+                        w.WriteNumber("score", Math.Round(h.Score, 6));
+                        w.WriteNumber("id", h.Id);
+                        w.WriteString("document", h.Document);
+                        w.WriteEndObject();
+                    }
+                    w.WriteEndArray();
+                    w.WriteEndObject();
+                }));
+                continue;
+            }
+            if (q > 0) stdout.WriteLine();
+            stdout.WriteLine("query: " + queries[q]);
+            if (results[q].Count == 0)
+                stdout.WriteLine(minScore is float m ? $"(no document scores at least {m.ToString("0.###", Inv)})" : "(no results)");
+            foreach (var h in results[q])
+                stdout.WriteLine($"{h.Rank}  {h.Score.ToString("0.0000", Inv)}  {h.Document}");
+        }
+        return 0;
+    }
+
+    // ------------------------------------------------------------------ eval
+
+    /// <summary>`membed eval pairs|sts ...`.</summary>
+    public static int Eval(string[] args)
+    {
+        if (args.Length == 0)
+            throw new ManagedEmbedException("usage: membed eval pairs --model DIR [--model DIR...] --input pairs.tsv [--threshold 0.5] | membed eval sts --model DIR --input sts.tsv");
+        return args[0] switch
+        {
+            "pairs" => EvalPairs(args[1..]),
+            "sts" => EvalSts(args[1..]),
+            _ => throw new ManagedEmbedException($"unknown 'eval' subcommand '{args[0]}' (expected: pairs, sts)"),
+        };
+    }
+
+    private static int EvalPairs(string[] argv)
+    {
+        var a = Args.Parse(argv, ["--model*", "--input", "--threshold", "--threads", "--batch-size"], ["--json"]);
+        a.NoPositional();
+        var pairs = TextInput.ReadLabeledPairs(a.Require("--input"));
+        double threshold = a.GetDouble("--threshold", 0.5);
+        int batch = a.GetInt("--batch-size", 32, 1, 1 << 20);
+        var models = ModelArgs(a);
+        var results = new List<PairEvaluationResult>();
+        foreach (string m in models)
+        {
+            using var enc = LoadEncoder(a, m);
+            using var bar = EncodeBar($"{Short(m)}: encoding {pairs.Count} pairs");
+            results.Add(EmbeddingEvaluation.EvaluatePairs(enc, pairs, threshold, batch, bar));
+        }
+
+        var o = Console.Out;
+        if (a.Has("--json"))
+        {
+            o.WriteLine(Json(w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("input", a.Require("--input"));
+                w.WriteNumber("threshold", threshold);
+                w.WriteStartArray("models");
+                for (int mi = 0; mi < models.Count; mi++)
+                {
+                    var r = results[mi];
+                    w.WriteStartObject();
+                    w.WriteString("model", models[mi]);
+                    w.WriteNumber("accuracy", r.Accuracy);
+                    w.WriteNumber("correct", r.Correct);
+                    w.WriteNumber("pairs", pairs.Count);
+                    w.WriteStartArray("results");
+                    for (int i = 0; i < pairs.Count; i++)
+                    {
+                        w.WriteStartObject();
+                        w.WriteString("text1", pairs[i].Text1);
+                        w.WriteString("text2", pairs[i].Text2);
+                        w.WriteNumber("label", pairs[i].Label);
+                        w.WriteNumber("similarity", Math.Round(r.Similarities[i], 6));
+                        w.WriteBoolean("correct", r.Predictions[i] == pairs[i].Label);
+                        w.WriteEndObject();
+                    }
+                    w.WriteEndArray();
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }));
+            return 0;
+        }
+
+        // Side by side: one accuracy row per model, then one row per pair with a column per model.
+        int nameWidth = Math.Max(5, models.Max(m => Short(m).Length));
+        o.WriteLine($"{"model".PadRight(nameWidth)}  accuracy (threshold {threshold.ToString("0.###", Inv)})");
+        for (int mi = 0; mi < models.Count; mi++)
+            o.WriteLine($"{Short(models[mi]).PadRight(nameWidth)}  {(results[mi].Accuracy * 100).ToString("0.0", Inv)}% ({results[mi].Correct}/{pairs.Count})");
+        o.WriteLine();
+        int col = Math.Max(15, nameWidth);
+        var head = new StringBuilder("label");
+        foreach (string m in models) head.Append("  ").Append(Short(m).PadRight(col));
+        head.Append("  pair");
+        o.WriteLine(head);
+        for (int i = 0; i < pairs.Count; i++)
+        {
+            var row = new StringBuilder(pairs[i].Label.ToString(Inv).PadLeft(5));
+            foreach (var r in results)
+            {
+                string cell = $"{r.Similarities[i].ToString("0.000", Inv)} {(r.Predictions[i] == pairs[i].Label ? "correct" : "WRONG")}";
+                row.Append("  ").Append(cell.PadRight(col));
+            }
+            row.Append("  '").Append(pairs[i].Text1).Append("' vs '").Append(pairs[i].Text2).Append('\'');
+            o.WriteLine(row);
+        }
+        return 0;
+    }
+
+    private static int EvalSts(string[] argv)
+    {
+        var a = Args.Parse(argv, ["--model*", "--input", "--threads", "--batch-size"], ["--json"]);
+        a.NoPositional();
+        var pairs = TextInput.ReadScoredPairs(a.Require("--input"));
+        int batch = a.GetInt("--batch-size", 32, 1, 1 << 20);
+        var models = ModelArgs(a);
+        var results = new List<StsEvaluationResult>();
+        foreach (string m in models)
+        {
+            using var enc = LoadEncoder(a, m);
+            using var bar = EncodeBar($"{Short(m)}: encoding {pairs.Count} pairs");
+            results.Add(EmbeddingEvaluation.EvaluateSts(enc, pairs, batch, bar));
+        }
+        var o = Console.Out;
+        if (a.Has("--json"))
+        {
+            o.WriteLine(Json(w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("input", a.Require("--input"));
+                w.WriteNumber("pairs", pairs.Count);
+                w.WriteStartArray("models");
+                for (int mi = 0; mi < models.Count; mi++)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("model", models[mi]);
+                    w.WriteNumber("spearman", results[mi].Spearman);
+                    w.WriteNumber("pearson", results[mi].Pearson);
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }));
+            return 0;
+        }
+        int nameWidth = Math.Max(5, models.Max(m => Short(m).Length));
+        o.WriteLine($"{"model".PadRight(nameWidth)}  pairs  spearman  pearson");
+        for (int mi = 0; mi < models.Count; mi++)
+            o.WriteLine($"{Short(models[mi]).PadRight(nameWidth)}  {pairs.Count,5}  {results[mi].Spearman.ToString("0.0000", Inv),8}  {results[mi].Pearson.ToString("0.0000", Inv),7}");
+        return 0;
+    }
+
+    // ------------------------------------------------------------------ cluster
+
+    /// <summary>`membed cluster [--model M] --input sentences.txt --k K [--seed S] [--restarts R] [--json]`.</summary>
+    public static int Cluster(string[] args)
+    {
+        var a = Args.Parse(args, ["--model", "--input", "--k", "--seed", "--restarts", "--threads", "--batch-size"], ["--json"]);
+        a.NoPositional();
+        var lines = TextInput.ReadTexts(a.Require("--input"));
+        int k = a.RequireInt("--k", 1, 1_000_000);
+        int seed = a.GetInt("--seed", 42);
+        int restarts = a.GetInt("--restarts", 10, 1, 1000);
+        if (lines.Count < k) throw new ManagedEmbedException($"cannot make {k} clusters from {lines.Count} sentences");
+        using var enc = LoadEncoder(a);
+        EmbeddingMatrix emb;
+        using (var bar = EncodeBar($"encoding {lines.Count} sentences"))
+            emb = enc.Encode(lines.Select(l => l.Text).ToList(), a.GetInt("--batch-size", 32, 1, 1 << 20), null, bar);
+        ClusteringResult r = TopicClustering.Cluster(emb, k, seed, restarts);
+
+        // Number clusters by first appearance in the input, so the output reads top-down.
+        var renumber = new Dictionary<int, int>();
+        foreach (int l in r.Labels) if (!renumber.ContainsKey(l)) renumber[l] = renumber.Count;
+        var o = Console.Out;
+        if (a.Has("--json"))
+        {
+            o.WriteLine(Json(w =>
+            {
+                w.WriteStartObject();
+                w.WriteNumber("k", k);
+                w.WriteNumber("seed", seed);
+                w.WriteNumber("inertia", r.Inertia);
+                w.WriteStartArray("clusters");
+                foreach (var (old, id) in renumber.OrderBy(p => p.Value))
+                {
+                    w.WriteStartObject();
+                    w.WriteNumber("cluster", id);
+                    w.WriteStartArray("members");
+                    foreach (int i in r.Members(old))
+                    {
+                        w.WriteStartObject();
+                        w.WriteNumber("line", lines[i].Number);
+                        w.WriteString("text", lines[i].Text);
+                        w.WriteEndObject();
+                    }
+                    w.WriteEndArray();
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }));
+            return 0;
+        }
+        bool first = true;
+        foreach (var (old, id) in renumber.OrderBy(p => p.Value))
+        {
+            if (!first) o.WriteLine();
+            first = false;
+            var members = r.Members(old);
+            o.WriteLine($"cluster {id} ({members.Count} {(members.Count == 1 ? "sentence" : "sentences")}):");
+            foreach (int i in members) o.WriteLine("  - " + lines[i].Text);
+        }
+        return 0;
+    }
+
+    // ------------------------------------------------------------------ pull
+
+    /// <summary>`membed pull ORG/NAME [--dir DIR] [--endpoint URL] [--revision REV] [--sha256 HEX]`.</summary>
+    public static int Pull(string[] args)
+    {
+        var a = Args.Parse(args, ["--dir", "--endpoint", "--revision", "--sha256"]);
+        if (a.Positional.Count != 1)
+            throw new ManagedEmbedException(a.Positional.Count == 0
+                ? $"pull needs a model repository id, e.g. 'membed pull {HubModels.DefaultRepoId}'"
+                : $"pull takes one repository id, got {a.Positional.Count} arguments");
+        string repo = a.Positional[0];
+        Uri endpoint;
+        if (a.Get("--endpoint") is { } ep)
+        {
+            if (!Uri.TryCreate(ep, UriKind.Absolute, out endpoint!) || endpoint.Scheme is not ("http" or "https"))
+                throw new ManagedEmbedException($"option --endpoint must be an http(s) URL, got '{ep}'");
+        }
+        else endpoint = ModelPuller.DefaultEndpoint;
+        PullResult result = RunPull(repo, endpoint, a.Get("--revision"), a.Get("--dir"), a.Get("--sha256"));
+        string rev = result.Revision.Length == 40 ? result.Revision[..12] : result.Revision;
+        Console.Out.WriteLine(result.AlreadyPresent
+            ? $"{result.RepoId}@{rev} is already in {result.Directory}"
+            : $"pulled {result.RepoId}@{rev} ({result.Files.Count} files) into {result.Directory}");
+        return 0;
+    }
+
+    private static PullResult RunPull(string repo, Uri endpoint, string? revision, string? dir, string? sha256)
+    {
+        ProgressBar? bar = null;
+        string? barFile = null;
+        var options = new PullOptions
+        {
+            Endpoint = endpoint,
+            Revision = revision,
+            TargetDirectory = dir,
+            ModelSha256 = sha256,
+            Log = msg => { bar?.Dispose(); Console.Error.WriteLine("membed: " + msg); },
+            Progress = p =>
+            {
+                if (!ProgressBar.Enabled) return;
+                if (barFile != p.File) { bar?.Dispose(); bar = ProgressBar.Create(p.File, bytes: true); barFile = p.File; }
+                bar?.Report(p.Received, p.Total);
+            },
+        };
+        try { return ModelPuller.PullAsync(repo, options).GetAwaiter().GetResult(); }
+        finally { bar?.Dispose(); }
+    }
+
+    /// <summary>
+    /// The --model resolution of every command (<see cref="ModelLocator.Resolve"/>): a directory, or a hub model
+    /// from the cache, fetched on first use (like sentence-transformers) unless MEMBED_OFFLINE/HF_HUB_OFFLINE is set.
+    /// </summary>
+    public static string ResolveModel(string? model) => ModelResolver.Resolve(model, repo =>
+    {
+        string dir = ModelCache.DirectoryFor(repo);
+        Console.Error.WriteLine($"membed: {repo} is not in the cache; fetching it into {dir} (once; same as 'membed pull {repo}', MEMBED_OFFLINE=1 disables this)");
+        try
+        {
+            return RunPull(repo, ModelPuller.DefaultEndpoint, null, null, null).Directory;
+        }
+        catch (ManagedEmbedException e)
+        {
+            throw new ManagedEmbedException($"{repo} is not in the cache and could not be fetched: {e.Message}", e);
+        }
+    });
+
+    // ------------------------------------------------------------------ helpers
+
+    private static SentenceEncoder LoadEncoder(Args a, string? model = null)
+    {
+        int? threads = a.Has("--threads") ? a.GetInt("--threads", 1, 1, 1024) : null;
+        string dir = ResolveModel(model ?? a.Get("--model"));
+        return SentenceEncoder.Load(dir, new EncoderOptions { Threads = threads });
+    }
+
+    /// <summary>The --model values (repeatable), or the default model's name when none is given.</summary>
+    private static List<string> ModelArgs(Args a)
+    {
+        var models = a.GetAll("--model").ToList();
+        if (models.Count == 0) models.Add(HubModels.DefaultRepoId);
+        return models;
+    }
+
+    /// <summary>A short display name: the last path segment of a directory or a repository id.</summary>
+    private static string Short(string model)
+    {
+        string t = model.TrimEnd('/', Path.DirectorySeparatorChar);
+        string name = Path.GetFileName(t);
+        return name.Length > 0 ? name : model;
+    }
+
+    private static EncodeProgressBar? EncodeBar(string label) => ProgressBar.Enabled ? new EncodeProgressBar(label) : null;
+
+    private static string Json(Action<Utf8JsonWriter> write)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+            write(w);
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    /// <summary>Encoder progress drawn as a bar; reports arrive from worker threads, so drawing is serialized.</summary>
+    private sealed class EncodeProgressBar(string label) : IProgress<EncodeProgress>, IDisposable
+    {
+        private readonly ProgressBar? _bar = ProgressBar.Create(label);
+        private readonly Lock _gate = new();
+
+        public void Report(EncodeProgress value)
+        {
+            lock (_gate) _bar?.Report(value.Completed, value.Total);
+        }
+
+        public void Dispose()
+        {
+            lock (_gate) _bar?.Dispose();
+        }
+    }
 }

@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using ManagedEmbed.Encoder.Configuration;
 using ManagedEmbed.Kernels;
 
@@ -6,7 +5,7 @@ namespace ManagedEmbed.Encoder.Bert;
 
 /// <summary>
 /// BertIntermediate + BertOutput: act(x W₁ᵀ + b₁) W₂ᵀ + b₂, then the residual add and LayerNorm.
-/// The activation (gelu erf form, gelu tanh form, relu) runs in the first GEMM's epilogue.
+/// The activation (gelu erf form, gelu tanh form, relu) runs in the first GEMM's epilogue, the residual in the second's.
 /// </summary>
 public sealed class BertFeedForward
 {
@@ -31,16 +30,18 @@ public sealed class BertFeedForward
         _eps = c.LayerNormEps;
     }
 
-    /// <summary>hidden ← LayerNorm(FFN(hidden) + hidden), in place.</summary>
-    public void Forward(TokenBatch batch, BertWorkspace ws)
+    /// <summary>hidden ← LayerNorm(FFN(hidden) + hidden), in place, on the calling thread.</summary>
+    public void Forward(TokenBatch batch, BertWorkspace ws) => Forward(batch, ws, null);
+
+    /// <summary>hidden ← LayerNorm(FFN(hidden) + hidden), in place, split across <paramref name="pool"/>.</summary>
+    public void Forward(TokenBatch batch, BertWorkspace ws, KernelThreadPool? pool)
     {
         int tokens = batch.TotalTokens;
         Span<float> hidden = ws.Hidden.AsSpan(0, tokens * _hidden);
         Span<float> intermediate = ws.Intermediate.AsSpan(0, tokens * _ff);
-        Span<float> projected = ws.Projected.AsSpan(0, tokens * _hidden);
-        Gemm.Linear(hidden, tokens, _intermediate, _intermediateBias, intermediate, _activation);
-        Gemm.Linear(intermediate, tokens, _output, _outputBias, projected);
-        TensorPrimitives.Add(projected, hidden, hidden);
-        Normalization.LayerNorm(hidden, _lnGamma, _lnBeta, _eps);
+        Gemm.Linear(hidden, tokens, _intermediate, _intermediateBias, intermediate, _activation, default, pool);
+        // hidden += intermediate·W₂ᵀ + b₂ (in-place residual in the GEMM epilogue), then LayerNorm.
+        Gemm.Linear(intermediate, tokens, _output, _outputBias, hidden, Activation.None, hidden, pool);
+        RowParallel.LayerNorm(hidden, tokens, _lnGamma, _lnBeta, _eps, ws, pool);
     }
 }

@@ -1,4 +1,5 @@
 using ManagedEmbed.Encoder.Configuration;
+using ManagedEmbed.Kernels;
 
 namespace ManagedEmbed.Encoder.Bert;
 
@@ -16,11 +17,11 @@ public sealed class BertLayer
         FeedForward = new BertFeedForward(w, c, layer);
     }
 
-    /// <summary>Transforms the hidden states in place.</summary>
-    public void Forward(TokenBatch batch, BertWorkspace ws)
+    /// <summary>Transforms the hidden states in place (kernels split across <paramref name="pool"/>, null = calling thread).</summary>
+    public void Forward(TokenBatch batch, BertWorkspace ws, KernelThreadPool? pool = null)
     {
-        Attention.Forward(batch, ws);
-        FeedForward.Forward(batch, ws);
+        Attention.Forward(batch, ws, pool);
+        FeedForward.Forward(batch, ws, pool);
     }
 }
 
@@ -37,9 +38,9 @@ public sealed class BertEncoder
         Layers = layers;
     }
 
-    /// <summary>Runs every layer over the hidden states in place.</summary>
-    public void Forward(TokenBatch batch, BertWorkspace ws)
+    /// <summary>Runs every layer over the hidden states in place (kernels split across <paramref name="pool"/>, null = calling thread).</summary>
+    public void Forward(TokenBatch batch, BertWorkspace ws, KernelThreadPool? pool = null)
     {
-        foreach (var layer in Layers) layer.Forward(batch, ws);
+        foreach (var layer in Layers) layer.Forward(batch, ws, pool);
     }
 }

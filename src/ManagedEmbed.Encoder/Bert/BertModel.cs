@@ -1,5 +1,6 @@
 using ManagedEmbed.Encoder.Configuration;
 using ManagedEmbed.Encoder.SafeTensors;
+using ManagedEmbed.Kernels;
 
 namespace ManagedEmbed.Encoder.Bert;
 
@@ -37,14 +38,14 @@ public sealed class BertModel : IDisposable
 
     /// <summary>
     /// Runs the forward pass; on return <c>ws.Hidden[0 .. batch.TotalTokens·hidden)</c> holds the last hidden states,
-    /// row r being token r of the packed batch.
+    /// row r being token r of the packed batch. Kernels are split across <paramref name="pool"/> (null = calling thread).
     /// </summary>
-    public void Forward(TokenBatch batch, BertWorkspace ws)
+    public void Forward(TokenBatch batch, BertWorkspace ws, KernelThreadPool? pool = null)
     {
         var c = Config;
         ws.Ensure(batch.TotalTokens, batch.MaxLength, c.HiddenSize, c.IntermediateSize, c.HeadDim);
         Embeddings.Forward(batch, ws.Hidden);
-        Encoder.Forward(batch, ws);
+        Encoder.Forward(batch, ws, pool);
     }
 
     /// <summary>Unmaps the weights file.</summary>

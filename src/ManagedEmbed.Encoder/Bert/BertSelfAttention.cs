@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using ManagedEmbed.Encoder.Configuration;
 using ManagedEmbed.Kernels;
 
@@ -22,15 +21,15 @@ public sealed class BertSelfAttention
     {
         string p = $"encoder.layer.{layer}.attention.";
         int h = c.HiddenSize;
-        var fused = new float[3 * h * h];
         _qkvBias = new float[3 * h];
         string[] parts = ["query", "key", "value"];
+        var blocks = new ReadOnlyMemory<float>[3];
         for (int i = 0; i < 3; i++)
         {
-            w.Get(p + $"self.{parts[i]}.weight").Span.CopyTo(fused.AsSpan(i * h * h, h * h));
+            blocks[i] = w.GetArray(p + $"self.{parts[i]}.weight");
             w.Get(p + $"self.{parts[i]}.bias").Span.CopyTo(_qkvBias.AsSpan(i * h, h));
         }
-        _qkv = PackedMatrix.FromRowMajor(fused, 3 * h, h);
+        _qkv = PackedMatrix.FromRowBlocks(blocks, h);
         _outDense = PackedMatrix.FromRowMajor(w.Get(p + "output.dense.weight").Span, h, h);
         _outBias = w.GetArray(p + "output.dense.bias");
         _lnGamma = w.GetArray(p + "output.LayerNorm.weight");
@@ -43,44 +42,91 @@ public sealed class BertSelfAttention
         _scale = (float)(1.0 / Math.Sqrt(_headDim));
     }
 
-    /// <summary>hidden ← LayerNorm(dense(attention(hidden)) + hidden), in place.</summary>
-    public void Forward(TokenBatch batch, BertWorkspace ws)
+    /// <summary>hidden ← LayerNorm(dense(attention(hidden)) + hidden), in place, on the calling thread.</summary>
+    public void Forward(TokenBatch batch, BertWorkspace ws) => Forward(batch, ws, null);
+
+    /// <summary>hidden ← LayerNorm(dense(attention(hidden)) + hidden), in place, split across <paramref name="pool"/>.</summary>
+    public void Forward(TokenBatch batch, BertWorkspace ws, KernelThreadPool? pool)
     {
-        int tokens = batch.TotalTokens, h = _hidden, d = _headDim, ld = 3 * h;
+        int tokens = batch.TotalTokens, h = _hidden, ld = 3 * h;
         Span<float> hidden = ws.Hidden.AsSpan(0, tokens * h);
         Span<float> qkv = ws.Qkv.AsSpan(0, tokens * ld);
-        Span<float> context = ws.Context.AsSpan(0, tokens * h);
 
         // 1. Q | K | V for every token: [tokens, 3h].
-        Gemm.Linear(hidden, tokens, _qkv, _qkvBias, qkv);
+        Gemm.Linear(hidden, tokens, _qkv, _qkvBias, qkv, Activation.None, default, pool);
 
-        // 2. Per sequence and head: P = softmax(Q Kᵀ · scale) over the sequence's own tokens; context = P V.
-        for (int s = 0; s < batch.Count; s++)
+        // 2. Per (sequence, head), in parallel: P = softmax(Q Kᵀ · scale) over the sequence's own tokens (the batch
+        //    is packed without padding, so the cost follows each real length); context = P V.
+        var work = ws.Attention;
+        work.Set(batch, ws, _heads, _headDim, h, _scale);
+        int chunks = batch.Count * _heads;
+        (pool ?? KernelThreadPool.Serial).Run(work, chunks);
+        work.Clear();
+
+        // 3. Output dense + bias + residual (fused: hidden += context·Wᵀ + b), then LayerNorm.
+        Gemm.Linear(ws.Context.AsSpan(0, tokens * h), tokens, _outDense, _outBias, hidden, Activation.None, hidden, pool);
+        RowParallel.LayerNorm(hidden, tokens, _lnGamma, _lnBeta, _eps, ws, pool);
+    }
+}
+
+/// <summary>Attention for one (sequence, head) per chunk; scores live in a per-thread buffer of maxLen² floats.</summary>
+internal sealed class AttentionWork : KernelWork
+{
+    [ThreadStatic] private static float[]? t_scores;
+
+    private TokenBatch? _batch;
+    private float[] _qkv = [], _context = [];
+    private int _heads, _d, _h;
+    private float _scale;
+
+    internal void Set(TokenBatch batch, BertWorkspace ws, int heads, int headDim, int hidden, float scale)
+    {
+        _batch = batch; _qkv = ws.Qkv; _context = ws.Context; _heads = heads; _d = headDim; _h = hidden; _scale = scale;
+    }
+
+    internal void Clear() { _batch = null; _qkv = _context = []; }
+
+    public override void Execute(int chunk)
+    {
+        var batch = _batch!;
+        int s = chunk / _heads, head = chunk % _heads;
+        int offset = batch.Offsets[s], len = batch.Lengths[s], h = _h, d = _d, ld = 3 * h;
+        var scoresBuf = t_scores;
+        if (scoresBuf is null || scoresBuf.Length < len * len) t_scores = scoresBuf = new float[Math.Max(len * len, 64 * 64)];
+        Span<float> scores = scoresBuf.AsSpan(0, len * len);
+        int q = offset * ld + head * d, k = q + h, v = q + 2 * h;
+        Gemm.MatMulTransB(_qkv.AsSpan(q), ld, _qkv.AsSpan(k), ld, scores, len, len, len, d);
+        for (int i = 0; i < len; i++) Normalization.Softmax(scores.Slice(i * len, len), _scale);
+        Gemm.MatMul(scores, len, _qkv.AsSpan(v), ld, _context.AsSpan(offset * h + head * d), h, len, d, len);
+    }
+}
+
+/// <summary>Row-parallel LayerNorm (rows split in chunks across the pool).</summary>
+internal sealed class RowParallel : KernelWork
+{
+    private float[] _x = [], _gamma = [], _beta = [];
+    private int _rows, _rowsPerChunk, _width;
+    private float _eps;
+
+    internal static void LayerNorm(Span<float> x, int rows, float[] gamma, float[] beta, float eps, BertWorkspace ws, KernelThreadPool? pool)
+    {
+        int width = gamma.Length;
+        if (pool is null || pool.Threads == 1 || rows < 16)
         {
-            int offset = batch.Offsets[s], len = batch.Lengths[s];
-            Span<float> scores = ws.Scores.AsSpan(0, len * len);
-            Span<float> valuesT = ws.ValuesT.AsSpan(0, d * len);
-            for (int head = 0; head < _heads; head++)
-            {
-                int q = offset * ld + head * d, k = q + h, v = q + 2 * h;
-                Gemm.MatMulTransB(qkv[q..], ld, qkv[k..], ld, scores, len, len, len, d);
-                TensorPrimitives.Multiply(scores, _scale, scores);
-                for (int i = 0; i < len; i++) Normalization.Softmax(scores.Slice(i * len, len));
-
-                // P V = P · (Vᵀ)ᵀ: transpose this head's values so the product is an A·Bᵀ GEMM.
-                for (int t = 0; t < len; t++)
-                {
-                    var vrow = qkv.Slice(v + t * ld, d);
-                    for (int j = 0; j < d; j++) valuesT[j * len + t] = vrow[j];
-                }
-                Gemm.MatMulTransB(scores, len, valuesT, len, context[(offset * h + head * d)..], h, len, d, len);
-            }
+            Normalization.LayerNorm(x[..(rows * width)], gamma, beta, eps);
+            return;
         }
+        var w = ws.LayerNormWork;
+        w._x = ws.Hidden; w._gamma = gamma; w._beta = beta; w._eps = eps; w._rows = rows; w._width = width;
+        int chunks = Math.Min(rows / 8, 4 * pool.Threads);
+        w._rowsPerChunk = (rows + chunks - 1) / chunks;
+        pool.Run(w, (rows + w._rowsPerChunk - 1) / w._rowsPerChunk);
+        w._x = w._gamma = w._beta = [];
+    }
 
-        // 3. Output dense, residual, LayerNorm.
-        Span<float> projected = ws.Projected.AsSpan(0, tokens * h);
-        Gemm.Linear(context, tokens, _outDense, _outBias, projected);
-        TensorPrimitives.Add(projected, hidden, hidden);
-        Normalization.LayerNorm(hidden, _lnGamma, _lnBeta, _eps);
+    public override void Execute(int chunk)
+    {
+        int r0 = chunk * _rowsPerChunk, r1 = Math.Min(_rows, r0 + _rowsPerChunk);
+        Normalization.LayerNorm(_x.AsSpan(r0 * _width, (r1 - r0) * _width), _gamma, _beta, _eps);
     }
 }

@@ -12,14 +12,10 @@ public sealed class BertWorkspace
     public float[] Qkv = [];
     /// <summary>Attention context [tokens, hidden].</summary>
     public float[] Context = [];
-    /// <summary>Output of a dense layer before the residual add [tokens, hidden].</summary>
-    public float[] Projected = [];
     /// <summary>Feed-forward intermediate activations [tokens, intermediate].</summary>
     public float[] Intermediate = [];
-    /// <summary>Attention probabilities of one (sequence, head) [maxLen, maxLen].</summary>
-    public float[] Scores = [];
-    /// <summary>One head's values, transposed [headDim, maxLen].</summary>
-    public float[] ValuesT = [];
+    internal readonly AttentionWork Attention = new();
+    internal readonly RowParallel LayerNormWork = new();
 
     /// <summary>Makes every buffer large enough for <paramref name="tokens"/> rows and sequences up to <paramref name="maxLen"/>.</summary>
     public void Ensure(int tokens, int maxLen, int hidden, int intermediate, int headDim)
@@ -27,10 +23,7 @@ public sealed class BertWorkspace
         Grow(ref Hidden, (long)tokens * hidden);
         Grow(ref Qkv, (long)tokens * 3 * hidden);
         Grow(ref Context, (long)tokens * hidden);
-        Grow(ref Projected, (long)tokens * hidden);
         Grow(ref Intermediate, (long)tokens * intermediate);
-        Grow(ref Scores, (long)maxLen * maxLen);
-        Grow(ref ValuesT, (long)headDim * maxLen);
     }
 
     private static void Grow(ref float[] a, long n)

@@ -14,7 +14,8 @@ public sealed partial class BertTokenizer
     /// The vocabulary comes from vocab.txt (one token per line, id = line number), or, when vocab.txt is absent,
     /// from the WordPiece model in tokenizer.json. tokenizer_config.json (optional; HF defaults when absent) supplies
     /// do_lower_case (default true), strip_accents (null = follow do_lower_case), tokenize_chinese_chars (default
-    /// true) and the unk/cls/sep/pad/mask token names, as HF's BertTokenizer(Fast) reads them.
+    /// true) and the unk/cls/sep/pad/mask token names, as HF's BertTokenizer(Fast) reads them. A tokenizer_class
+    /// other than (DistilBert|Bert)Tokenizer(Fast) is rejected rather than tokenized with the wrong rules.
     /// </remarks>
     /// <exception cref="ManagedEmbedException">The directory or vocabulary is missing, a file is not valid UTF-8 or
     /// JSON, or a setting has the wrong type; the message names the file.</exception>
@@ -53,6 +54,10 @@ public sealed partial class BertTokenizer
             throw new ManagedEmbedException($"{source}: {FirstLine(e.Message)}", e);
         }
     }
+
+    /// <summary>Tokenizer classes whose slow and fast versions follow exactly the BERT rules implemented here.</summary>
+    private static readonly string[] SupportedTokenizerClasses =
+        ["BertTokenizer", "BertTokenizerFast", "DistilBertTokenizer", "DistilBertTokenizerFast"];
 
     private static string FirstLine(string s) => s.Split('\n')[0].Trim();
 
@@ -113,6 +118,12 @@ public sealed partial class BertTokenizer
         using JsonDocument doc = ParseJson(path);
         JsonElement root = doc.RootElement;
         if (root.ValueKind != JsonValueKind.Object) throw new ManagedEmbedException($"{path}: expected a JSON object");
+        if (root.TryGetProperty("tokenizer_class", out JsonElement cls) && cls.ValueKind != JsonValueKind.Null)
+        {
+            string? name = cls.ValueKind == JsonValueKind.String ? cls.GetString() : null;
+            if (name is null || !SupportedTokenizerClasses.Contains(name))
+                throw new ManagedEmbedException($"{path}: tokenizer_class {cls} is not supported (BERT WordPiece tokenizers only: {string.Join(", ", SupportedTokenizerClasses)})");
+        }
         var d = new BertTokenizerOptions();
         return new BertTokenizerOptions
         {
@@ -205,6 +216,7 @@ public sealed partial class BertTokenizer
             MaskToken = options.MaskToken,
             ContinuingSubwordPrefix = prefix,
             MaxInputCharsPerWord = maxChars,
+            LowercaseFinalSigma = options.LowercaseFinalSigma,
             RecognizeSpecialTokensInText = options.RecognizeSpecialTokensInText,
         };
         return [.. tokens];

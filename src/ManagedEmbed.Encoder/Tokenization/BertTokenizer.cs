@@ -15,7 +15,9 @@ namespace ManagedEmbed.Encoder.Tokenization;
 /// <item>clean: drop NUL, U+FFFD and every C* character except \t \n \r; lone UTF-16 surrogates count as U+FFFD and
 /// are therefore dropped too (they cannot occur in Python/Rust strings decoded from UTF-8);</item>
 /// <item>whitespace (space, \t, \n, \r, Zs, Zl, Zp) separates words; CJK ideographs become single-character words;</item>
-/// <item>uncased: lowercase each word with Python str.lower semantics (U+0130 → "i\u0307", final sigma);
+/// <item>uncased: lowercase each character with its full Unicode mapping (U+0130 → "i\u0307"; capital sigma → σ,
+/// as both HF implementations do; Python's final-sigma rule is opt-in, see
+/// <see cref="BertTokenizerOptions.LowercaseFinalSigma"/>);
 /// strip accents (NFD, drop Mn) when StripAccents is true, or null and lowercasing;</item>
 /// <item>split each word on punctuation (ASCII 33–47, 58–64, 91–96, 123–126 and Unicode P*);</item>
 /// <item>WordPiece, greedy longest-match-first with the ## prefix; a piece of more than MaxInputCharsPerWord code
@@ -33,7 +35,7 @@ public sealed partial class BertTokenizer
     private readonly string[] _idToToken;
     private readonly FrozenDictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
     private readonly WordPieceTokenizer _wordPiece;
-    private readonly bool _lowerCase, _stripAccents, _chineseChars;
+    private readonly bool _lowerCase, _finalSigma, _stripAccents, _chineseChars;
     private readonly int _maxCharsPerWord;
     private readonly string[] _specialTokens; // longest first
     private readonly int[] _specialIds;
@@ -95,6 +97,7 @@ public sealed partial class BertTokenizer
             throw new ArgumentException($"the unknown token '{options.UnknownToken}' must not contain whitespace or control characters", nameof(options));
 
         _lowerCase = options.LowerCase;
+        _finalSigma = options.LowercaseFinalSigma;
         _stripAccents = options.StripAccents ?? options.LowerCase;
         _chineseChars = options.TokenizeChineseChars;
         _maxCharsPerWord = options.MaxInputCharsPerWord;
@@ -213,6 +216,27 @@ public sealed partial class BertTokenizer
         return tokens;
     }
 
+    /// <summary>
+    /// The normalized, pre-tokenized pieces of a text in order (before WordPiece), with Special=true for special
+    /// tokens matched in the text. For tests and diagnostics.
+    /// </summary>
+    internal List<(string Piece, bool Special)> PreTokenize(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var ids = new IdBuffer(int.MaxValue);
+        var scratch = new Scratch { Collect = [] };
+        try
+        {
+            Run(text, ref ids, scratch);
+            return scratch.Collect;
+        }
+        finally
+        {
+            ids.Dispose();
+            scratch.Dispose();
+        }
+    }
+
     // ---- pipeline ----
 
     private void Run(ReadOnlySpan<char> text, ref IdBuffer ids, Scratch s)
@@ -238,6 +262,7 @@ public sealed partial class BertTokenizer
                 continue;
             }
             if (!Segment(text[start..i], ref ids, s)) return;
+            s.Collect?.Add((_specialTokens[match], true));
             ids.Add(_specialIds[match]);
             if (ids.Full) return;
             i += _specialTokens[match].Length;
@@ -250,6 +275,7 @@ public sealed partial class BertTokenizer
     private bool Segment(ReadOnlySpan<char> seg, ref IdBuffer ids, Scratch s)
     {
         if (seg.IsEmpty) return true;
+        if (System.Text.Ascii.IsValid(seg) && s.Collect is null) return AsciiSegment(seg, ref ids, s);
         Span<int> raw = s.Raw(seg.Length);
         int len = 0;
         bool ascii = true;
@@ -285,6 +311,38 @@ public sealed partial class BertTokenizer
         return len == 0 || Word(raw[..len], ascii, ref ids, s);
     }
 
+    /// <summary>
+    /// The same pipeline for an all-ASCII segment, straight on chars: no code point buffers, and lowercasing, accent
+    /// stripping (a no-op on ASCII), CJK and final sigma need no tables.
+    /// </summary>
+    private bool AsciiSegment(ReadOnlySpan<char> seg, ref IdBuffer ids, Scratch s)
+    {
+        Span<char> piece = s.Chars(seg.Length);
+        int len = 0;
+        foreach (char ch in seg)
+        {
+            char c = ch;
+            if (c < ' ' ? c is not ('\t' or '\n' or '\r') : c == '\x7f') continue; // dropped controls
+            if (c is ' ' or '\t' or '\n' or '\r')
+            {
+                if (len > 0 && !WordPieceChars(piece[..len], len, ref ids)) return false;
+                len = 0;
+                continue;
+            }
+            if (UnicodeTables.IsPunctuation(c))
+            {
+                if (len > 0 && !WordPieceChars(piece[..len], len, ref ids)) return false;
+                len = 0;
+                piece[0] = c;
+                if (!WordPieceChars(piece[..1], 1, ref ids)) return false;
+                continue;
+            }
+            if (_lowerCase && (uint)(c - 'A') <= 'Z' - 'A') c = (char)(c + 32);
+            piece[len++] = c;
+        }
+        return len == 0 || WordPieceChars(piece[..len], len, ref ids);
+    }
+
     /// <summary>Lowercase / strip accents one whitespace-delimited word, then split it on punctuation.</summary>
     private bool Word(Span<int> word, bool ascii, ref IdBuffer ids, Scratch s)
     {
@@ -300,7 +358,7 @@ public sealed partial class BertTokenizer
             if (_lowerCase)
             {
                 Span<int> lower = s.Lower(2 * w.Length);
-                w = lower[..UnicodeTables.Lower(w, lower)];
+                w = lower[..UnicodeTables.Lower(w, lower, _finalSigma)];
             }
             if (_stripAccents)
             {
@@ -328,17 +386,35 @@ public sealed partial class BertTokenizer
     /// <summary>WordPiece of one piece (code points). Returns false once the id budget is full.</summary>
     private bool WordPiece(ReadOnlySpan<int> piece, ref IdBuffer ids, Scratch s)
     {
-        if (piece.Length > _maxCharsPerWord) // code points, as HF (ML.Tokenizers would count UTF-16 units)
+        if (s.Collect is not null)
         {
-            ids.Add(UnkId);
-            return !ids.Full;
+            var sb = new StringBuilder(piece.Length);
+            foreach (int cp in piece) sb.Append(new Rune(cp).ToString());
+            s.Collect.Add((sb.ToString(), false));
+            return true;
         }
         Span<char> chars = s.Chars(2 * piece.Length);
         int n = 0;
         foreach (int cp in piece)
-            n += new Rune(cp).EncodeToUtf16(chars[n..]);
-        ReadOnlySpan<char> text = chars[..n];
+        {
+            if (cp < 0x10000) chars[n++] = (char)cp;
+            else
+            {
+                chars[n++] = (char)(0xD7C0 + (cp >> 10));
+                chars[n++] = (char)(0xDC00 | (cp & 0x3FF));
+            }
+        }
+        return WordPieceChars(chars[..n], piece.Length, ref ids);
+    }
 
+    /// <summary>WordPiece of one piece given as UTF-16 with its code point count.</summary>
+    private bool WordPieceChars(ReadOnlySpan<char> text, int codePoints, ref IdBuffer ids)
+    {
+        if (codePoints > _maxCharsPerWord) // code points, as HF (ML.Tokenizers would count UTF-16 units)
+        {
+            ids.Add(UnkId);
+            return !ids.Full;
+        }
         // The greedy algorithm's first probe is the whole piece; answering it from our own dictionary is identical
         // and avoids the per-call allocations of Tokenizer.EncodeToIds for the common whole-word case.
         if (_lookup.TryGetValue(text, out int id))
@@ -387,6 +463,9 @@ public sealed partial class BertTokenizer
     {
         private int[]? _raw, _lower, _nfd;
         private char[]? _chars;
+
+        /// <summary>When set, pieces are collected here instead of being WordPiece-encoded (PreTokenize).</summary>
+        public List<(string Piece, bool Special)>? Collect;
 
         public Span<int> Raw(int n) => Get(ref _raw, n);
         public Span<int> Lower(int n) => Get(ref _lower, n);

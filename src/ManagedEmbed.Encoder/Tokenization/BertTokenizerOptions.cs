@@ -5,8 +5,19 @@ namespace ManagedEmbed.Encoder.Tokenization;
 /// </summary>
 public sealed class BertTokenizerOptions
 {
-    /// <summary>Lowercase the text with Python str.lower semantics (tokenizer_config.json do_lower_case; default true).</summary>
+    /// <summary>
+    /// Lowercase the text (tokenizer_config.json do_lower_case; default true): the full Unicode lowercase mapping of
+    /// each character (U+0130 → "i\u0307"), as Hugging Face applies it.
+    /// </summary>
     public bool LowerCase { get; init; } = true;
+
+    /// <summary>
+    /// Apply Python str.lower's context-dependent final sigma (capital sigma at the end of a word → ς) when
+    /// lowercasing. Default false, because Hugging Face never does: the slow tokenizer lowercases the text one
+    /// character at a time before its BasicTokenizer runs (PreTrainedTokenizer.tokenize), and the Rust fast
+    /// tokenizer's normalizer also maps each character on its own, so capital sigma always becomes σ.
+    /// </summary>
+    public bool LowercaseFinalSigma { get; init; }
 
     /// <summary>
     /// Strip accents (NFD, then drop Mn). <see langword="null"/> (the default, HF's strip_accents: null) follows

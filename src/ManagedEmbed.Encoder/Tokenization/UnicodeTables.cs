@@ -61,11 +61,12 @@ internal static partial class UnicodeTables
         cp >= 0x300 && CharUnicodeInfo.GetUnicodeCategory(cp) == UnicodeCategory.NonSpacingMark;
 
     /// <summary>
-    /// Python str.lower over a whole word: full lowercase mapping. .NET's invariant simple mapping equals Python's
-    /// except U+0130 (Python: "i\u0307"; .NET invariant leaves it unchanged) and the context-dependent final sigma.
+    /// Full lowercase mapping of each code point (Python's per-character str.lower). .NET's invariant simple mapping
+    /// equals it except U+0130 (Python: "i\u0307"; .NET invariant leaves it unchanged). With
+    /// <paramref name="finalSigma"/>, capital sigma follows Python's whole-string str.lower context rule instead.
     /// Returns the number of code points written to <paramref name="dst"/> (at most 2 * src.Length).
     /// </summary>
-    public static int Lower(ReadOnlySpan<int> src, Span<int> dst)
+    public static int Lower(ReadOnlySpan<int> src, Span<int> dst, bool finalSigma = false)
     {
         int n = 0;
         for (int i = 0; i < src.Length; i++)
@@ -79,7 +80,7 @@ internal static partial class UnicodeTables
                 dst[n++] = 0x307;
             }
             else if (cp == 0x3A3)
-                dst[n++] = IsFinalSigma(src, i) ? 0x3C2 : 0x3C3;
+                dst[n++] = finalSigma && IsFinalSigma(src, i) ? 0x3C2 : 0x3C3;
             else
                 dst[n++] = Rune.ToLowerInvariant(new Rune(cp)).Value;
         }

@@ -1,0 +1,519 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+
+namespace ManagedEmbed.Hub;
+
+/// <summary>Progress of one file during <see cref="ModelPuller.PullAsync"/>.</summary>
+/// <param name="File">Repository path of the file being downloaded.</param>
+/// <param name="Received">Bytes of the file on disk so far (including bytes resumed from an earlier run).</param>
+/// <param name="Total">The file's full size when the server announced it.</param>
+public readonly record struct PullProgress(string File, long Received, long? Total);
+
+/// <summary>What a pull produced.</summary>
+/// <param name="Directory">The complete model directory.</param>
+/// <param name="RepoId">The repository id.</param>
+/// <param name="Revision">The revision the files were resolved at.</param>
+/// <param name="AlreadyPresent">True when the directory was already complete and nothing was downloaded.</param>
+/// <param name="Files">Repository paths of the files in the directory.</param>
+public sealed record PullResult(string Directory, string RepoId, string Revision, bool AlreadyPresent, IReadOnlyList<string> Files);
+
+/// <summary>Options for <see cref="ModelPuller.PullAsync"/>.</summary>
+public sealed class PullOptions
+{
+    /// <summary>The hub endpoint (default <see cref="ModelPuller.DefaultEndpoint"/>). HTTPS, or plain HTTP to a loopback address (local mirrors and tests).</summary>
+    public Uri Endpoint { get; init; } = ModelPuller.DefaultEndpoint;
+
+    /// <summary>The revision to resolve; null = the pinned commit of a known model, else "main".</summary>
+    public string? Revision { get; init; }
+
+    /// <summary>The directory to create; null = <see cref="ModelCache.DirectoryFor"/>.</summary>
+    public string? TargetDirectory { get; init; }
+
+    /// <summary>A SHA-256 (hex) that model.safetensors must have; overrides the built-in table and the server's X-Linked-Etag.</summary>
+    public string? ModelSha256 { get; init; }
+
+    /// <summary>Called as bytes arrive (synchronously, on the downloading thread).</summary>
+    public Action<PullProgress>? Progress { get; init; }
+
+    /// <summary>Receives one-line notes (resuming, skipped optional files).</summary>
+    public Action<string>? Log { get; init; }
+
+    /// <summary>Abort a transfer when no byte arrives for this long (the partial file is kept for resuming).</summary>
+    public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>TCP/TLS connect timeout.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(20);
+}
+
+/// <summary>
+/// Downloads a sentence-transformers model directory from a Hugging Face hub endpoint
+/// (<c>{endpoint}/{repo}/resolve/{revision}/{file}</c>), resuming partial files with HTTP Range, verifying
+/// SHA-256 digests, and publishing the directory atomically: it appears complete or not at all.
+/// </summary>
+/// <remarks>
+/// Layout while a pull is in progress, beside the target <c>DIR</c>: <c>.NAME.partial/</c> holds finished files and
+/// <c>FILE.part</c> downloads in flight (kept when a transfer is interrupted, so the next run resumes them), and
+/// <c>.NAME.lock</c> keeps two pulls of the same model apart. When every file is verified, the staging directory is
+/// renamed to <c>DIR</c> in one step. A digest mismatch discards the whole staging directory.
+/// HTTPS goes through .NET's SocketsHttpHandler, which uses the system OpenSSL (libssl) on Linux.
+/// </remarks>
+public static class ModelPuller
+{
+    private const string StagingMarker = ".membed-staging";
+
+    /// <summary>Pulls <paramref name="repoId"/> and returns the complete model directory.</summary>
+    public static async Task<PullResult> PullAsync(string repoId, PullOptions options, CancellationToken ct = default)
+    {
+        HubModels.ValidateRepoId(repoId);
+        CheckEndpoint(options.Endpoint);
+        HubModel? known = HubModels.TryGetKnown(repoId);
+        string revision = options.Revision ?? known?.Revision ?? "main";
+        ValidateRevision(revision);
+        HubModel model = known is not null && string.Equals(known.Revision, revision, StringComparison.Ordinal)
+            ? known
+            : HubModels.ForUnknown(repoId, revision);
+        string? overrideSha = options.ModelSha256 is null ? null : NormalizeSha(options.ModelSha256, "--sha256");
+
+        string target = Path.GetFullPath(options.TargetDirectory ?? ModelCache.DirectoryFor(repoId));
+        string parent = Path.GetDirectoryName(target.TrimEnd(Path.DirectorySeparatorChar))
+            ?? throw new ManagedEmbedException($"cannot pull into the file-system root ({target})");
+        string name = Path.GetFileName(target.TrimEnd(Path.DirectorySeparatorChar));
+        Directory.CreateDirectory(parent);
+
+        if (CheckExistingTarget(target, repoId, revision) is { } present) return present;
+
+        string lockPath = Path.Combine(parent, "." + name + ".lock");
+        FileStream lockFile;
+        try { lockFile = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+        catch (IOException) { throw new ManagedEmbedException($"another 'membed pull' is writing {target} (lock {lockPath} is held)"); }
+        using (lockFile)
+        {
+            // Re-check under the lock: a concurrent pull may have finished meanwhile.
+            if (CheckExistingTarget(target, repoId, revision) is { } done) return done;
+
+            string staging = Path.Combine(parent, "." + name + ".partial");
+            PrepareStaging(staging, repoId, revision, options.Endpoint, options.Log);
+
+            using var http = CreateClient(options);
+            var installed = new List<string>();
+            try
+            {
+                foreach (HubFile file in model.Files)
+                {
+                    string? expected = file.Sha256;
+                    if (file.Path == "model.safetensors" && overrideSha is not null) expected = overrideSha;
+                    if (await FetchFileAsync(http, options, model, file, expected, staging, ct).ConfigureAwait(false))
+                        installed.Add(file.Path);
+                }
+            }
+            catch
+            {
+                // Keep partial downloads for resuming, but leave no trace when nothing arrived (e.g. offline).
+                if (Directory.Exists(staging) && !Directory.EnumerateFiles(staging, "*", SearchOption.AllDirectories)
+                        .Any(f => Path.GetFileName(f) != StagingMarker && new FileInfo(f).Length > 0))
+                    Durable.TryDeleteDirectory(staging);
+                throw;
+            }
+            if (!installed.Contains("vocab.txt") && !installed.Contains("tokenizer.json"))
+            {
+                Durable.TryDeleteDirectory(staging);
+                throw new ManagedEmbedException($"{repoId}@{revision} has neither vocab.txt nor tokenizer.json at {options.Endpoint}; it is not a model membed can load");
+            }
+
+            WriteManifest(staging, model, options.Endpoint, installed);
+            File.Delete(Path.Combine(staging, StagingMarker));
+            foreach (string dir in Directory.EnumerateDirectories(staging, "*", SearchOption.AllDirectories)) Durable.FsyncDirectory(dir);
+            Durable.FsyncDirectory(staging);
+            if (Directory.Exists(target)) Directory.Delete(target); // only an empty directory gets here
+            Directory.Move(staging, target);
+            Durable.FsyncDirectory(parent);
+            return new PullResult(target, repoId, revision, false, installed);
+        }
+    }
+
+    /// <summary>The one-line message for an unreachable hub, naming the offline alternative.</summary>
+    public static string OfflineMessage(Uri endpoint, string repoId, string reason) =>
+        $"cannot reach {endpoint.GetLeftPart(UriPartial.Authority)} ({reason}), so {repoId} cannot be downloaded here. " +
+        $"Run 'membed pull {repoId}' where the hub is reachable and copy the directory it prints, or copy any complete model " +
+        $"directory (config.json, model.safetensors, vocab.txt, tokenizer_config.json, modules.json, sentence_bert_config.json, " +
+        $"1_Pooling/config.json); then pass --model DIR, or place it at {SafeCacheDir(repoId)}";
+
+    /// <summary>
+    /// The default hub endpoint: $HF_ENDPOINT when set (the variable huggingface_hub uses for mirrors), else
+    /// https://huggingface.co.
+    /// </summary>
+    public static Uri DefaultEndpoint
+    {
+        get
+        {
+            string? env = Environment.GetEnvironmentVariable("HF_ENDPOINT");
+            if (string.IsNullOrWhiteSpace(env)) return new Uri("https://huggingface.co");
+            if (!Uri.TryCreate(env.Trim(), UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https"))
+                throw new ManagedEmbedException($"HF_ENDPOINT must be an http(s) URL, got '{env}'");
+            return u;
+        }
+    }
+
+    /// <summary>True when $MEMBED_OFFLINE or $HF_HUB_OFFLINE is set to 1/true/yes/on: nothing is downloaded implicitly.</summary>
+    public static bool OfflineMode => IsTrue("MEMBED_OFFLINE") || IsTrue("HF_HUB_OFFLINE");
+
+    private static bool IsTrue(string name) =>
+        Environment.GetEnvironmentVariable(name)?.Trim().ToLowerInvariant() is "1" or "true" or "yes" or "on";
+
+    private static string SafeCacheDir(string repoId)
+    {
+        try { return ModelCache.DirectoryFor(repoId); }
+        catch (ManagedEmbedException) { return "~/.cache/managedembed/" + repoId; }
+    }
+
+    private static PullResult? CheckExistingTarget(string target, string repoId, string revision)
+    {
+        if (File.Exists(target)) throw new ManagedEmbedException($"{target} exists and is a file, not a model directory");
+        if (!Directory.Exists(target)) return null;
+        string manifestPath = Path.Combine(target, ModelCache.ManifestName);
+        if (!File.Exists(manifestPath))
+        {
+            if (!Directory.EnumerateFileSystemEntries(target).Any()) return null; // empty: fine to replace
+            throw new ManagedEmbedException($"{target} already exists and was not written by 'membed pull'; remove it or choose another --dir");
+        }
+        var m = PullManifest.Read(manifestPath);
+        if (!string.Equals(m.RepoId, repoId, StringComparison.OrdinalIgnoreCase) || m.Revision != revision)
+            throw new ManagedEmbedException($"{target} holds {m.RepoId}@{m.Revision}, not {repoId}@{revision}; remove it or choose another --dir");
+        foreach (var (path, size) in m.Files)
+        {
+            var fi = new FileInfo(Path.Combine(target, path));
+            if (!fi.Exists || fi.Length != size)
+                throw new ManagedEmbedException($"{target} is damaged ({path} is missing or has the wrong size); remove the directory and pull again");
+        }
+        return new PullResult(target, m.RepoId, m.Revision, true, m.Files.Select(f => f.Path).ToList());
+    }
+
+    private static void PrepareStaging(string staging, string repoId, string revision, Uri endpoint, Action<string>? log)
+    {
+        string markerPath = Path.Combine(staging, StagingMarker);
+        string marker = $"{repoId}@{revision} from {endpoint.GetLeftPart(UriPartial.Authority)}";
+        if (Directory.Exists(staging))
+        {
+            string? old = File.Exists(markerPath) ? File.ReadAllText(markerPath) : null;
+            if (old == marker)
+            {
+                log?.Invoke($"resuming an earlier pull in {staging}");
+                return;
+            }
+            Durable.TryDeleteDirectory(staging); // left over from another revision/endpoint: start clean
+        }
+        Directory.CreateDirectory(staging);
+        Durable.WriteAllBytes(markerPath, Encoding.UTF8.GetBytes(marker));
+    }
+
+    /// <summary>Downloads one file into the staging directory; false when an optional file does not exist upstream.</summary>
+    private static async Task<bool> FetchFileAsync(HttpClient http, PullOptions options, HubModel model, HubFile file,
+        string? expectedSha, string staging, CancellationToken ct)
+    {
+        string finalPath = Path.Combine(staging, file.Path.Replace('/', Path.DirectorySeparatorChar));
+        if (File.Exists(finalPath)) return true; // verified and renamed by an earlier (interrupted) run
+        Directory.CreateDirectory(Path.GetDirectoryName(finalPath)!);
+        string part = finalPath + ".part";
+        Uri url = ResolveUrl(options.Endpoint, model.RepoId, model.Revision, file.Path);
+
+        for (int attempt = 0; ; attempt++)
+        {
+            long have = File.Exists(part) ? new FileInfo(part).Length : 0;
+            using var resp = await SendAsync(http, url, have, options, model.RepoId, ct).ConfigureAwait(false);
+            var (linkedSha, linkedSize) = resp.Linked;
+            HttpResponseMessage r = resp.Response;
+            int status = (int)r.StatusCode;
+
+            if (status == 404)
+            {
+                if (!file.Required)
+                {
+                    options.Log?.Invoke($"{file.Path}: not in the repository (optional, skipped)");
+                    Durable.TryDelete(part);
+                    return false;
+                }
+                Durable.TryDeleteDirectory(staging);
+                throw new ManagedEmbedException($"{file.Path} not found at {url} (HTTP 404): check the repository id and revision");
+            }
+            if (status is 401 or 403)
+                throw new ManagedEmbedException($"access denied (HTTP {status}) for {url}: the repository may be private or gated");
+            if (status == 416)
+            {
+                // Our partial file is at least as long as the file: complete already, or stale. Verify or restart.
+                long? full = r.Content.Headers.ContentRange?.Length;
+                if (have > 0 && full == have) { Verify(part, file, expectedSha ?? linkedSha, linkedSize, url, model, staging); break; }
+                Durable.TryDelete(part);
+                if (attempt > 0) throw new ManagedEmbedException($"server refused the byte range for {url} (HTTP 416) twice");
+                continue;
+            }
+            if (status is not (200 or 206))
+                throw new ManagedEmbedException($"HTTP {status} {r.ReasonPhrase} for {url}");
+
+            string? digest = expectedSha ?? linkedSha;
+            if (digest is null && file.Path == "model.safetensors")
+                throw new ManagedEmbedException($"no SHA-256 is known for {model.RepoId}@{model.Revision} model.safetensors (not pinned in membed and the server sent no X-Linked-Etag); pass --sha256 HEX to pin one");
+
+            long offset = 0;
+            long? total = r.Content.Headers.ContentLength;
+            if (status == 206)
+            {
+                ContentRangeHeaderValue? cr = r.Content.Headers.ContentRange;
+                if (cr?.From != have)
+                {
+                    Durable.TryDelete(part);
+                    throw new ManagedEmbedException($"server answered the resume request for {url} with range '{cr}' instead of bytes {have}-; the partial file was discarded, run the command again");
+                }
+                offset = have;
+                total = cr.Length;
+                options.Log?.Invoke($"{file.Path}: resuming at byte {have:N0}" + (total is long t ? $" of {t:N0}" : ""));
+            }
+            else if (have > 0)
+                options.Log?.Invoke($"{file.Path}: server does not support resuming; downloading again from the start");
+
+            if (file.Size is long pinned && total is long announced && announced != pinned)
+            {
+                // Refuse before transferring: the server's file cannot be the published one.
+                Durable.TryDeleteDirectory(staging);
+                throw new ManagedEmbedException($"{file.Path} at {url} is {announced:N0} bytes, but the published size for {model.RepoId}@{model.Revision} is {pinned:N0}; nothing was installed");
+            }
+            await CopyBodyAsync(r, part, offset, total, file.Path, url, options, ct).ConfigureAwait(false);
+            Verify(part, file, digest, linkedSize, url, model, staging);
+            break;
+        }
+        File.Move(part, finalPath);
+        Durable.FsyncDirectory(Path.GetDirectoryName(finalPath)!);
+        return true;
+    }
+
+    private static async Task CopyBodyAsync(HttpResponseMessage r, string part, long offset, long? total, string fileName,
+        Uri url, PullOptions options, CancellationToken ct)
+    {
+        long received = offset;
+        using var stall = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var fs = new FileStream(part, offset > 0 ? FileMode.Append : FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
+        try
+        {
+            stall.CancelAfter(options.StallTimeout);
+            using Stream body = await r.Content.ReadAsStreamAsync(stall.Token).ConfigureAwait(false);
+            byte[] buffer = new byte[1 << 16];
+            options.Progress?.Invoke(new PullProgress(fileName, received, total));
+            while (true)
+            {
+                stall.CancelAfter(options.StallTimeout); // re-arm: the timeout is per read, not per file
+                int n = await body.ReadAsync(buffer, stall.Token).ConfigureAwait(false);
+                if (n == 0) break;
+                await fs.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+                received += n;
+                options.Progress?.Invoke(new PullProgress(fileName, received, total));
+            }
+            if (total is long t && received != t)
+                throw new HttpIOException(HttpRequestError.ResponseEnded, $"got {received:N0} of {t:N0} bytes");
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested && e is IOException or HttpRequestException or OperationCanceledException)
+        {
+            // Keep what arrived, durably, so the next run continues with a Range request.
+            fs.Flush(flushToDisk: true);
+            fs.Dispose();
+            string why = e is OperationCanceledException ? $"no data for {options.StallTimeout.TotalSeconds:0} s" : OneLine(e.Message);
+            throw new ManagedEmbedException($"download of {fileName} from {url} was interrupted after {received:N0}" +
+                (total is long t2 ? $" of {t2:N0}" : "") + $" bytes ({why}); run the same command again to resume");
+        }
+        fs.Flush(flushToDisk: true);
+        fs.Dispose();
+    }
+
+    private static void Verify(string part, HubFile file, string? digest, long? linkedSize, Uri url, HubModel model, string staging)
+    {
+        long length = new FileInfo(part).Length;
+        long? size = file.Size ?? linkedSize;
+        if (size is long s && length != s)
+        {
+            Durable.TryDeleteDirectory(staging);
+            throw new ManagedEmbedException($"{file.Path} from {url} has {length:N0} bytes, expected {s:N0}; the download was discarded and nothing was installed");
+        }
+        if (digest is null) return;
+        string actual;
+        using (var f = File.OpenRead(part)) actual = Convert.ToHexStringLower(SHA256.HashData(f));
+        if (actual != digest)
+        {
+            Durable.TryDeleteDirectory(staging);
+            throw new ManagedEmbedException($"{file.Path} from {url} failed verification: SHA-256 {actual}, expected {digest} for {model.RepoId}@{model.Revision}; the download was discarded and nothing was installed");
+        }
+    }
+
+    private sealed class Sent(HttpResponseMessage response, (string? Sha, long? Size) linked) : IDisposable
+    {
+        public HttpResponseMessage Response { get; } = response;
+        public (string? Sha, long? Size) Linked { get; } = linked;
+        public void Dispose() => Response.Dispose();
+    }
+
+    /// <summary>GET with manual redirects, so the hub's X-Linked-Etag/X-Linked-Size on the first hop are not lost.</summary>
+    private static async Task<Sent> SendAsync(HttpClient http, Uri url, long rangeFrom, PullOptions options, string repoId, CancellationToken ct)
+    {
+        string? sha = null;
+        long? size = null;
+        Uri current = url;
+        for (int hop = 0; ; hop++)
+        {
+            using var req = new HttpRequestMessage(HttpMethod.Get, current);
+            if (rangeFrom > 0) req.Headers.Range = new RangeHeaderValue(rangeFrom, null);
+            HttpResponseMessage resp;
+            try
+            {
+                resp = await http.SendAsync(req, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+            }
+            catch (HttpRequestException e) when (IsUnreachable(e))
+            {
+                throw new ManagedEmbedException(OfflineMessage(current, repoId, Reason(e)), e);
+            }
+            catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.SecureConnectionError)
+            {
+                throw new ManagedEmbedException($"TLS connection to {current.Host} failed ({OneLine(e.Message)}); HTTPS uses the system OpenSSL (libssl), check that it is installed and the CA certificates are current", e);
+            }
+            catch (TaskCanceledException e) when (!ct.IsCancellationRequested)
+            {
+                throw new ManagedEmbedException(OfflineMessage(current, repoId, "connection timed out"), e);
+            }
+            sha ??= ParseLinkedSha(resp);
+            if (size is null && resp.Headers.TryGetValues("X-Linked-Size", out var sizes)
+                && long.TryParse(sizes.First(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long ls))
+                size = ls;
+            int status = (int)resp.StatusCode;
+            if (status is 301 or 302 or 303 or 307 or 308)
+            {
+                Uri? loc = resp.Headers.Location;
+                resp.Dispose();
+                if (loc is null) throw new ManagedEmbedException($"HTTP {status} redirect without a Location from {current}");
+                if (hop >= 10) throw new ManagedEmbedException($"too many redirects fetching {url}");
+                Uri next = loc.IsAbsoluteUri ? loc : new Uri(current, loc);
+                if (next.Scheme != Uri.UriSchemeHttps && !(next.Scheme == Uri.UriSchemeHttp && IsLoopback(next)))
+                    throw new ManagedEmbedException($"refusing redirect from {current} to non-HTTPS {next}");
+                current = next;
+                continue;
+            }
+            return new Sent(resp, (sha, size));
+        }
+    }
+
+    private static string? ParseLinkedSha(HttpResponseMessage resp)
+    {
+        // The hub sends the LFS object's SHA-256 as X-Linked-Etag ("hex", possibly weak W/"hex").
+        if (!resp.Headers.TryGetValues("X-Linked-Etag", out var values)) return null;
+        string v = values.First().Trim();
+        if (v.StartsWith("W/", StringComparison.Ordinal)) v = v[2..];
+        v = v.Trim('"').ToLowerInvariant();
+        return v.Length == 64 && v.All(char.IsAsciiHexDigit) ? v : null;
+    }
+
+    private static bool IsUnreachable(HttpRequestException e) =>
+        e.HttpRequestError is HttpRequestError.NameResolutionError or HttpRequestError.ConnectionError or HttpRequestError.ProxyTunnelError
+        || e.InnerException is SocketException;
+
+    private static string Reason(HttpRequestException e) => e.HttpRequestError switch
+    {
+        HttpRequestError.NameResolutionError => "name resolution failed",
+        HttpRequestError.ProxyTunnelError => "proxy tunnel failed",
+        _ => e.InnerException is SocketException se ? OneLine(se.Message) : "connection failed",
+    };
+
+    private static HttpClient CreateClient(PullOptions options)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None, // byte ranges must address the stored bytes
+            ConnectTimeout = options.ConnectTimeout,
+        };
+        var http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+        http.DefaultRequestHeaders.UserAgent.Add(new ProductInfoHeaderValue("membed", typeof(ModelPuller).Assembly.GetName().Version?.ToString(3) ?? "0"));
+        return http;
+    }
+
+    /// <summary>The resolve URL of one file: <c>{endpoint}/{repo}/resolve/{revision}/{path}</c>.</summary>
+    public static Uri ResolveUrl(Uri endpoint, string repoId, string revision, string path)
+    {
+        string baseUrl = endpoint.AbsoluteUri.TrimEnd('/');
+        string escapedPath = string.Join('/', path.Split('/').Select(Uri.EscapeDataString));
+        return new Uri($"{baseUrl}/{repoId}/resolve/{Uri.EscapeDataString(revision)}/{escapedPath}");
+    }
+
+    private static void CheckEndpoint(Uri endpoint)
+    {
+        if (!endpoint.IsAbsoluteUri || endpoint.Scheme == Uri.UriSchemeHttps) return;
+        if (endpoint.Scheme == Uri.UriSchemeHttp && IsLoopback(endpoint)) return;
+        throw new ManagedEmbedException($"endpoint {endpoint} must use https:// (plain http:// is allowed only for 127.0.0.1/localhost)");
+    }
+
+    private static bool IsLoopback(Uri u) =>
+        u.IsLoopback || (IPAddress.TryParse(u.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
+
+    private static void ValidateRevision(string revision)
+    {
+        if (revision.Length is 0 or > 200 || revision.Contains("..", StringComparison.Ordinal)
+            || !revision.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '/'))
+            throw new ManagedEmbedException($"'{revision}' is not a valid revision (a commit hash, branch or tag)");
+    }
+
+    private static string NormalizeSha(string s, string what)
+    {
+        string v = s.Trim().ToLowerInvariant();
+        if (v.Length != 64 || !v.All(char.IsAsciiHexDigit))
+            throw new ManagedEmbedException($"{what} must be 64 hex digits, got '{s}'");
+        return v;
+    }
+
+    private static void WriteManifest(string staging, HubModel model, Uri endpoint, List<string> installed)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteString("repo", model.RepoId);
+            w.WriteString("revision", model.Revision);
+            w.WriteString("endpoint", endpoint.AbsoluteUri);
+            w.WriteString("pulled_utc", DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture));
+            w.WriteStartArray("files");
+            foreach (string path in installed)
+            {
+                string full = Path.Combine(staging, path.Replace('/', Path.DirectorySeparatorChar));
+                using var f = File.OpenRead(full);
+                w.WriteStartObject();
+                w.WriteString("path", path);
+                w.WriteNumber("size", f.Length);
+                w.WriteString("sha256", Convert.ToHexStringLower(SHA256.HashData(f)));
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        Durable.WriteAllBytes(Path.Combine(staging, ModelCache.ManifestName), ms.ToArray());
+    }
+
+    private static string OneLine(string s) => s.ReplaceLineEndings(" ").Trim();
+}
+
+/// <summary>The manifest <c>membed pull</c> writes into a completed model directory.</summary>
+internal sealed record PullManifest(string RepoId, string Revision, IReadOnlyList<(string Path, long Size)> Files)
+{
+    public static PullManifest Read(string path)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            var root = doc.RootElement;
+            var files = new List<(string, long)>();
+            foreach (var f in root.GetProperty("files").EnumerateArray())
+                files.Add((f.GetProperty("path").GetString()!, f.GetProperty("size").GetInt64()));
+            return new PullManifest(root.GetProperty("repo").GetString()!, root.GetProperty("revision").GetString()!, files);
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            throw new ManagedEmbedException($"{path} is not a valid pull manifest ({e.Message.ReplaceLineEndings(" ")}); remove the directory and pull again");
+        }
+    }
+}

@@ -1,0 +1,319 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using ManagedEmbed.Encoder;
+using ManagedEmbed.Index;
+
+namespace ManagedEmbed.Search;
+
+/// <summary>The kind of vector index behind a <see cref="SemanticSearch"/>.</summary>
+public enum SearchIndexKind
+{
+    /// <summary>Exact inner-product search over every document (FAISS IndexFlatIP).</summary>
+    Flat,
+    /// <summary>Approximate IVF-Flat search (FAISS IndexIVFFlat): k-means partitions, <c>nprobe</c> of them searched.</summary>
+    Ivf,
+}
+
+/// <summary>One search result.</summary>
+/// <param name="Rank">1-based rank.</param>
+/// <param name="Id">The document's index in <see cref="SemanticSearch.Documents"/>.</param>
+/// <param name="Score">Cosine similarity of query and document.</param>
+/// <param name="Document">The document text.</param>
+public sealed record SearchHit(int Rank, long Id, float Score, string Document);
+
+/// <summary>Options of <see cref="SemanticSearch"/>.</summary>
+public sealed class SemanticSearchOptions
+{
+    /// <summary>Flat (exact, the default) or IVF (approximate).</summary>
+    public SearchIndexKind Kind { get; init; } = SearchIndexKind.Flat;
+    /// <summary>IVF partitions; default round(√n), at least 1 and at most n.</summary>
+    public int? NList { get; init; }
+    /// <summary>IVF partitions searched per query; default min(nlist, 10).</summary>
+    public int? NProbe { get; init; }
+    /// <summary>Seed of the IVF k-means.</summary>
+    public int Seed { get; init; } = 1234;
+    /// <summary>Documents per encoder batch.</summary>
+    public int BatchSize { get; init; } = 32;
+}
+
+/// <summary>
+/// The tutorial's <c>SemanticSearch</c>: embed a list of documents once (L2-normalized, so inner product = cosine),
+/// keep them in a flat or IVF index, and return the top-k documents for a query. The index can be saved as a FAISS
+/// file with the document texts in a sidecar (<c>INDEX.docs.jsonl</c>) and loaded again without re-encoding.
+/// </summary>
+/// <remarks>Not thread-safe for concurrent <see cref="Index"/> and <see cref="Search(string, int, float?)"/> calls; concurrent searches are fine.</remarks>
+public sealed class SemanticSearch
+{
+    private const string SidecarFormat = "membed-search-docs";
+    private const int SidecarVersion = 1;
+
+    private readonly SentenceEncoder _encoder;
+    private readonly SemanticSearchOptions _options;
+    private IVectorIndex? _index;
+    private List<string> _documents = [];
+
+    /// <summary>A search engine over <paramref name="encoder"/>'s embeddings.</summary>
+    public SemanticSearch(SentenceEncoder encoder, SemanticSearchOptions? options = null)
+    {
+        _encoder = encoder ?? throw new ArgumentNullException(nameof(encoder));
+        _options = options ?? new SemanticSearchOptions();
+        if (_options.BatchSize < 1) throw new ManagedEmbedException($"batch size must be at least 1, got {_options.BatchSize}");
+    }
+
+    /// <summary>The indexed documents; a hit's <see cref="SearchHit.Id"/> indexes this list.</summary>
+    public IReadOnlyList<string> Documents => _documents;
+
+    /// <summary>The vector index (null before <see cref="Index"/> or <see cref="Load"/>).</summary>
+    public IVectorIndex? VectorIndex => _index;
+
+    /// <summary>Notes from index construction (e.g. k-means warnings about few training points per centroid).</summary>
+    public List<string> Warnings { get; } = new();
+
+    /// <summary>Embeds <paramref name="documents"/> and builds the index, replacing any previous one.</summary>
+    public void Index(IReadOnlyList<string> documents, IProgress<EncodeProgress>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(documents);
+        if (documents.Count == 0) throw new ManagedEmbedException("cannot index an empty document list");
+        EmbeddingMatrix emb = _encoder.Encode(documents, _options.BatchSize, normalize: true, progress);
+        IVectorIndex index;
+        if (_options.Kind == SearchIndexKind.Flat)
+        {
+            index = new FlatIndex(emb.Dimension, Metric.InnerProduct);
+        }
+        else
+        {
+            int n = documents.Count;
+            int nlist = _options.NList ?? Math.Clamp((int)Math.Round(Math.Sqrt(n)), 1, n);
+            if (nlist < 1 || nlist > n) throw new ManagedEmbedException($"nlist must be in [1, {n}] (the number of documents), got {nlist}");
+            var ivf = new IvfIndex(emb.Dimension, nlist, Metric.InnerProduct);
+            ivf.Train(emb.Data, _options.Seed);
+            Warnings.AddRange(ivf.TrainingWarnings);
+            ivf.Nprobe = Math.Min(nlist, _options.NProbe ?? 10);
+            if (_options.NProbe is int p && (p < 1 || p > nlist)) throw new ManagedEmbedException($"nprobe must be in [1, {nlist}] (nlist), got {p}");
+            index = ivf;
+        }
+        index.Add(emb.Data);
+        _index = index;
+        _documents = documents.ToList();
+    }
+
+    /// <summary>The top <paramref name="topK"/> documents for <paramref name="query"/>, best first; with <paramref name="minScore"/>, only hits scoring at least that.</summary>
+    public IReadOnlyList<SearchHit> Search(string query, int topK = 3, float? minScore = null) => Search([query], topK, minScore)[0];
+
+    /// <summary>Searches several queries in one batch; one hit list per query, in order.</summary>
+    public IReadOnlyList<IReadOnlyList<SearchHit>> Search(IReadOnlyList<string> queries, int topK = 3, float? minScore = null)
+    {
+        ArgumentNullException.ThrowIfNull(queries);
+        if (_index is null) throw new ManagedEmbedException("nothing is indexed yet: call Index(documents) or Load(path) first");
+        if (topK < 1) throw new ManagedEmbedException($"k must be at least 1, got {topK}");
+        if (queries.Count == 0) return [];
+        EmbeddingMatrix q = _encoder.Encode(queries, _options.BatchSize, normalize: true);
+        SearchResult r = _index.Search(q.Data, topK);
+        var all = new List<IReadOnlyList<SearchHit>>(queries.Count);
+        for (int i = 0; i < queries.Count; i++)
+        {
+            var hits = new List<SearchHit>();
+            ReadOnlySpan<long> ids = r.LabelsOf(i);
+            ReadOnlySpan<float> scores = r.DistancesOf(i);
+            for (int j = 0; j < ids.Length; j++)
+            {
+                if (ids[j] < 0) break; // fewer documents than k (or than the probed lists hold)
+                if (minScore is float m && scores[j] < m) break; // sorted best first
+                hits.Add(new SearchHit(hits.Count + 1, ids[j], scores[j], _documents[(int)ids[j]]));
+            }
+            all.Add(hits);
+        }
+        return all;
+    }
+
+    /// <summary>The sidecar path that goes with a saved index.</summary>
+    public static string SidecarPath(string indexPath) => indexPath + ".docs.jsonl";
+
+    /// <summary>
+    /// Saves the index as a FAISS file at <paramref name="indexPath"/> and the documents in
+    /// <see cref="SidecarPath"/>. Each file is written atomically; the sidecar records the index file's length
+    /// and checksum, the dimension and the model's fingerprint, so a mismatched pair or model is refused on load.
+    /// </summary>
+    public void Save(string indexPath)
+    {
+        if (_index is null) throw new ManagedEmbedException("nothing is indexed yet: call Index(documents) first");
+        FaissIndexIO.Write(_index, indexPath);
+        var (length, checksum) = Checksum.OfFile(indexPath);
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms))
+        {
+            w.WriteStartObject();
+            w.WriteString("format", SidecarFormat);
+            w.WriteNumber("version", SidecarVersion);
+            w.WriteNumber("count", _documents.Count);
+            w.WriteNumber("dimension", _index.Dimension);
+            w.WriteNumber("index_bytes", length);
+            w.WriteString("index_checksum", checksum);
+            w.WriteString("model", _encoder.Config.Directory);
+            w.WriteString("model_fingerprint", ModelFingerprint(_encoder.Config.Directory));
+            w.WriteEndObject();
+        }
+        ms.WriteByte((byte)'\n');
+        for (int i = 0; i < _documents.Count; i++)
+        {
+            using (var w = new Utf8JsonWriter(ms))
+            {
+                w.WriteStartObject();
+                w.WriteNumber("id", i);
+                w.WriteString("text", _documents[i]);
+                w.WriteEndObject();
+            }
+            ms.WriteByte((byte)'\n');
+        }
+        Hub.Durable.WriteAllBytes(SidecarPath(indexPath), ms.ToArray());
+    }
+
+    /// <summary>
+    /// Loads an index saved by <see cref="Save"/>, validating the sidecar against the index file and the encoder's
+    /// model; any mismatch is a <see cref="ManagedEmbedException"/> naming it.
+    /// </summary>
+    public static SemanticSearch Load(SentenceEncoder encoder, string indexPath, SemanticSearchOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(encoder);
+        if (!File.Exists(indexPath)) throw new ManagedEmbedException($"index file '{indexPath}' does not exist");
+        string sidecar = SidecarPath(indexPath);
+        if (!File.Exists(sidecar)) throw new ManagedEmbedException($"document sidecar '{sidecar}' for index '{indexPath}' does not exist");
+        var lines = Text.TextInput.ReadLines(sidecar);
+        if (lines.Count == 0) throw new ManagedEmbedException($"{sidecar} is empty");
+
+        long count, dim, bytes;
+        string checksum, fingerprint, model;
+        try
+        {
+            using var head = JsonDocument.Parse(lines[0].Text);
+            var h = head.RootElement;
+            if (h.ValueKind != JsonValueKind.Object || !h.TryGetProperty("format", out var f) || f.GetString() != SidecarFormat)
+                throw new ManagedEmbedException($"{sidecar} is not a membed search sidecar (first line lacks \"format\": \"{SidecarFormat}\")");
+            int version = h.GetProperty("version").GetInt32();
+            if (version != SidecarVersion) throw new ManagedEmbedException($"{sidecar} has format version {version}; this membed reads version {SidecarVersion}");
+            count = h.GetProperty("count").GetInt64();
+            dim = h.GetProperty("dimension").GetInt64();
+            bytes = h.GetProperty("index_bytes").GetInt64();
+            checksum = h.GetProperty("index_checksum").GetString() ?? "";
+            model = h.GetProperty("model").GetString() ?? "";
+            fingerprint = h.GetProperty("model_fingerprint").GetString() ?? "";
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            throw new ManagedEmbedException($"{sidecar} line 1: invalid header ({OneLine(e.Message)})");
+        }
+
+        var (actualBytes, actualChecksum) = Checksum.OfFile(indexPath);
+        if (actualBytes != bytes || actualChecksum != checksum)
+            throw new ManagedEmbedException($"{indexPath} does not match its sidecar {sidecar} (the index file changed after it was saved); save the index again");
+        if (lines.Count - 1 != count)
+            throw new ManagedEmbedException($"{sidecar} lists {lines.Count - 1} documents but its header says {count}");
+        if (dim != encoder.Dimension)
+            throw new ManagedEmbedException($"{indexPath} holds {dim}-dimensional vectors but the model {encoder.Config.Directory} produces {encoder.Dimension}");
+        string currentFingerprint = ModelFingerprint(encoder.Config.Directory);
+        if (currentFingerprint != fingerprint)
+            throw new ManagedEmbedException($"{indexPath} was built with a different model ({model}) than {encoder.Config.Directory}; use that model or rebuild the index with --save");
+
+        IVectorIndex index = FaissIndexIO.Read(indexPath);
+        if (index.Count != count || index.Dimension != dim)
+            throw new ManagedEmbedException($"{indexPath} holds {index.Count} vectors of dimension {index.Dimension}, its sidecar says {count} × {dim}");
+        if (index.Metric != Metric.InnerProduct)
+            throw new ManagedEmbedException($"{indexPath} is an L2 index; semantic search needs an inner-product index");
+
+        var docs = new List<string>((int)count);
+        for (int i = 1; i < lines.Count; i++)
+        {
+            try
+            {
+                using var d = JsonDocument.Parse(lines[i].Text);
+                long id = d.RootElement.GetProperty("id").GetInt64();
+                if (id != i - 1) throw new ManagedEmbedException($"{sidecar} line {lines[i].Number}: id {id}, expected {i - 1}");
+                docs.Add(d.RootElement.GetProperty("text").GetString() ?? throw new InvalidOperationException("text is null"));
+            }
+            catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+            {
+                throw new ManagedEmbedException($"{sidecar} line {lines[i].Number}: invalid document record ({OneLine(e.Message)})");
+            }
+        }
+        var options2 = options ?? new SemanticSearchOptions { Kind = index is IvfIndex ? SearchIndexKind.Ivf : SearchIndexKind.Flat };
+        if (index is IvfIndex ivf && options2.NProbe is int p)
+        {
+            if (p < 1 || p > ivf.NList) throw new ManagedEmbedException($"nprobe must be in [1, {ivf.NList}] (nlist), got {p}");
+            ivf.Nprobe = p;
+        }
+        return new SemanticSearch(encoder, options2) { _index = index, _documents = docs };
+    }
+
+    /// <summary>
+    /// A cheap identity of a model directory: a checksum over config.json, the pooling/normalize files, vocab.txt, the
+    /// weights' length and their first and last MiB. It separates different models (and differently seeded
+    /// synthetic ones) without hashing the whole weights file on every load.
+    /// </summary>
+    public static string ModelFingerprint(string modelDirectory)
+    {
+        var c = new Checksum();
+        foreach (string f in new[] { "config.json", "modules.json", "1_Pooling/config.json", "sentence_bert_config.json", "vocab.txt" })
+        {
+            string p = Path.Combine(modelDirectory, f);
+            c.Add(Encoding.UTF8.GetBytes(f));
+            if (File.Exists(p)) c.Add(File.ReadAllBytes(p));
+        }
+        string w = Path.Combine(modelDirectory, "model.safetensors");
+        using (var fs = new FileStream(w, FileMode.Open, FileAccess.Read, FileShare.Read))
+        {
+            long len = fs.Length;
+            c.Add(BitConverter.GetBytes(len));
+            const int Mi = 1 << 20;
+            var buf = new byte[(int)Math.Min(Mi, len)];
+            fs.ReadExactly(buf);
+            c.Add(buf);
+            if (len > Mi)
+            {
+                fs.Seek(Math.Max(Mi, len - Mi), SeekOrigin.Begin);
+                var tail = new byte[(int)(len - fs.Position)];
+                fs.ReadExactly(tail);
+                c.Add(tail);
+            }
+        }
+        return c.Hex;
+    }
+
+    private static string OneLine(string s) => s.ReplaceLineEndings(" ").Trim();
+}
+
+/// <summary>A fast non-cryptographic 64-bit checksum (FNV-1a over 8-byte words) for detecting mismatched files.</summary>
+internal sealed class Checksum
+{
+    private ulong _h = 14695981039346656037UL;
+
+    public void Add(ReadOnlySpan<byte> data)
+    {
+        while (data.Length >= 8)
+        {
+            _h = (_h ^ System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(data)) * 1099511628211UL;
+            _h ^= _h >> 29;
+            data = data[8..];
+        }
+        foreach (byte b in data) _h = (_h ^ b) * 1099511628211UL;
+    }
+
+    public string Hex => _h.ToString("x16", CultureInfo.InvariantCulture);
+
+    public static (long Length, string Hex) OfFile(string path)
+    {
+        var c = new Checksum();
+        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+        var buf = new byte[1 << 20];
+        long total = 0;
+        int n;
+        // Whole 8-byte words per chunk so the result does not depend on read sizes.
+        while ((n = fs.ReadAtLeast(buf, buf.Length, throwOnEndOfStream: false)) > 0)
+        {
+            c.Add(buf.AsSpan(0, n));
+            total += n;
+        }
+        c.Add(BitConverter.GetBytes(total));
+        return (total, c.Hex);
+    }
+}

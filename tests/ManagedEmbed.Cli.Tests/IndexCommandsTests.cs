@@ -1,0 +1,74 @@
+using ManagedEmbed.Index;
+using ManagedEmbed.Testing;
+
+namespace ManagedEmbed.Cli.Tests;
+
+/// <summary>`membed data synth`, `index build`, `index search` end to end through Cli.Run.</summary>
+public class IndexCommandsTests
+{
+    private static int Run(params string[] args) => ManagedEmbed.Cli.Cli.Run(args);
+
+    [Fact]
+    public void Synth_build_search_flat_and_ivf()
+    {
+        string d = TestPaths.NewTempDir("membed-cli-index");
+        string b = Path.Combine(d, "b.fvecs"), q = Path.Combine(d, "q.fvecs");
+        Assert.Equal(0, Run("data", "synth", "--n", "600", "--dim", "24", "--clusters", "6", "--seed", "1", "--out", b));
+        Assert.Equal(0, Run("data", "synth", "--n", "9", "--dim", "24", "--clusters", "6", "--seed", "2", "--out", q));
+        var bv = VecsFile.ReadFvecs(b);
+        Assert.Equal(600, bv.Count);
+        Assert.Equal(24, bv.Dimension);
+        for (int i = 0; i < bv.Count; i++)
+            Assert.InRange(Kernels.VectorMath.Dot(bv.Row(i), bv.Row(i)), 0.999f, 1.001f);
+        // Same seed, same file.
+        string b2 = Path.Combine(d, "b2.fvecs");
+        Assert.Equal(0, Run("data", "synth", "--n", "600", "--dim", "24", "--clusters", "6", "--seed", "1", "--out", b2));
+        Assert.Equal(File.ReadAllBytes(b), File.ReadAllBytes(b2));
+
+        string flat = Path.Combine(d, "flat.index"), ivf = Path.Combine(d, "ivf.index");
+        Assert.Equal(0, Run("index", "build", "--vectors", b, "--kind", "flat", "--metric", "l2", "--out", flat));
+        Assert.Equal(0, Run("index", "build", "--vectors", b, "--kind", "ivf", "--nlist", "6", "--seed", "3", "--out", ivf));
+        string o1 = Path.Combine(d, "o1.ivecs"), o2 = Path.Combine(d, "o2.ivecs"), o3 = Path.Combine(d, "o3.ivecs");
+        Assert.Equal(0, Run("index", "search", "--index", flat, "--queries", q, "--k", "5", "--out", o1));
+        Assert.Equal(0, Run("index", "search", "--index", flat, "--queries", q, "--k", "5", "--batch-size", "1", "--threads", "1", "--out", o2));
+        Assert.Equal(File.ReadAllBytes(o1), File.ReadAllBytes(o2));
+        var ids = VecsFile.ReadIvecs(o1);
+        Assert.Equal(9, ids.Count);
+        Assert.Equal(5, ids.Dimension);
+        var exact = new FlatIndex(24, Metric.L2);
+        exact.Add(bv.Data);
+        var r = exact.Search(VecsFile.ReadFvecs(q).Data, 5);
+        Assert.Equal(r.Labels.Select(l => (int)l).ToArray(), ids.Data);
+
+        // IVF with nprobe = nlist is exact (IP here).
+        Assert.Equal(0, Run("index", "search", "--index", ivf, "--queries", q, "--k", "5", "--nprobe", "6", "--out", o3));
+        var ip = new FlatIndex(24, Metric.InnerProduct);
+        ip.Add(bv.Data);
+        Assert.Equal(ip.Search(VecsFile.ReadFvecs(q).Data, 5).Labels.Select(l => (int)l).ToArray(), VecsFile.ReadIvecs(o3).Data);
+    }
+
+    [Fact]
+    public void Bad_input_exits_2_and_writes_nothing()
+    {
+        string d = TestPaths.NewTempDir("membed-cli-index");
+        string b = Path.Combine(d, "b.fvecs"), q = Path.Combine(d, "q.fvecs"), idx = Path.Combine(d, "x.index"), o = Path.Combine(d, "o.ivecs");
+        Assert.Equal(0, Run("data", "synth", "--n", "50", "--dim", "8", "--clusters", "2", "--seed", "1", "--out", b));
+        Assert.Equal(0, Run("data", "synth", "--n", "3", "--dim", "9", "--clusters", "2", "--seed", "1", "--out", q));
+        Assert.Equal(2, Run("index", "build", "--vectors", b, "--kind", "hnsw", "--out", idx));
+        Assert.Equal(2, Run("index", "build", "--vectors", b, "--kind", "flat", "--nlist", "4", "--out", idx));
+        Assert.Equal(2, Run("index", "build", "--vectors", b, "--kind", "ivf", "--nlist", "51", "--out", idx));
+        Assert.Equal(2, Run("index", "build", "--vectors", b, "--kind", "flat", "--bogus", "1", "--out", idx));
+        Assert.Equal(2, Run("index", "build", "--vectors", Path.Combine(d, "missing.fvecs"), "--kind", "flat", "--out", idx));
+        Assert.False(File.Exists(idx));
+        Assert.Equal(0, Run("index", "build", "--vectors", b, "--kind", "flat", "--out", idx));
+        Assert.Equal(2, Run("index", "search", "--index", idx, "--queries", q, "--k", "3", "--out", o));   // dim 9 vs 8
+        Assert.Equal(2, Run("index", "search", "--index", idx, "--queries", b, "--k", "0", "--out", o));
+        Assert.Equal(2, Run("index", "search", "--index", idx, "--queries", b, "--k", "3", "--nprobe", "2", "--out", o)); // flat
+        File.WriteAllBytes(Path.Combine(d, "bad.index"), File.ReadAllBytes(idx)[..40]);
+        Assert.Equal(2, Run("index", "search", "--index", Path.Combine(d, "bad.index"), "--queries", b, "--k", "3", "--out", o));
+        Assert.False(File.Exists(o));
+        Assert.Equal(2, Run("data", "synth", "--n", "0", "--dim", "8", "--clusters", "2", "--seed", "1", "--out", b));
+        Assert.Equal(2, Run("data", "generate"));
+        Assert.Equal(2, Run("index", "frobnicate"));
+    }
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Publishes membed as one Native AOT binary and smoke-tests it alone in an empty directory (issue 6).
+# Fails on any IL2xxx/IL3xxx trimming/AOT warning, on any file beside the executable, on a dynamic
+# dependency other than libc/libm/the loader, and when info / model synth + embed / search misbehave.
+# Usage: tools/smoke_binary.sh [PUBLISH_DIR]   (env MEMBED_SHARED = ../shared by default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+shared=${MEMBED_SHARED:-$(cd .. && pwd)/shared}
+pub=${1:-$(mktemp -d)}
+log=$(mktemp)
+fail() { echo "smoke_binary: FAIL: $*" >&2; exit 1; }
+
+# A clean native build, so every ILC warning is emitted (an incremental publish would stay silent).
+rm -rf src/ManagedEmbed.Cli/obj/Release/net10.0/linux-x64
+dotnet publish src/ManagedEmbed.Cli -c Release -r linux-x64 -o "$pub" >"$log" 2>&1 || { cat "$log"; fail "publish failed"; }
+if grep -E "(warning|error) IL[23][0-9]{3}" "$log"; then fail "trimming/AOT warnings (above)"; fi
+[ "$(ls -A "$pub")" = "membed" ] || fail "publish directory holds more than the executable: $(ls -A "$pub" | tr '\n' ' ')"
+extra=$(ldd "$pub/membed" | grep -vE 'linux-vdso\.so|libc\.so|libm\.so|ld-linux' || true)
+[ -z "$extra" ] || fail "unexpected dynamic dependencies: $extra"
+echo "smoke_binary: $(stat -c %s "$pub/membed") bytes, ldd: $(ldd "$pub/membed" | awk '{print $1}' | tr '\n' ' ')"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp "$pub/membed" "$work/"
+cd "$work"
+export HOME="$work" XDG_CACHE_HOME="$work/cache"   # nothing from a user cache can leak in
+
+./membed info | tee info.txt
+grep -q "Native AOT" info.txt || fail "info does not report a Native AOT runtime"
+
+./membed model synth --config "$shared/models/all-MiniLM-L6-v2/config.json" --vocab "$shared/models/all-MiniLM-L6-v2/vocab.txt" --seed 1 --out model
+printf 'The cat sat on the mat.\nA feline rested on the rug.\n' | ./membed embed --model model > emb.jsonl
+[ "$(wc -l < emb.jsonl)" = 2 ] || fail "embed wrote $(wc -l < emb.jsonl) lines for 2 texts"
+grep -q '^{"embedding":\[' emb.jsonl || fail "embed output is not jsonl embeddings"
+
+./membed search --model model --corpus "$repo/samples/corpus.txt" --k 3 "How do transformers work?" | tee search.txt
+[ "$(grep -cE '^[123]  [0-9.-]+  .+' search.txt)" = 3 ] || fail "search did not print 3 ranked results"
+
+./membed search --model model --corpus "$repo/samples/corpus.txt" --save kb.faiss "x" >/dev/null
+./membed search --model model --load kb.faiss --k 3 "How do transformers work?" > loaded.txt
+cmp -s search.txt loaded.txt || fail "search --load differs from the freshly built index"
+
+# A missing model must be explained in one line naming the pull command (offline mode: CI never downloads).
+if MEMBED_OFFLINE=1 ./membed search --corpus "$repo/samples/corpus.txt" "q" 2> err.txt; then fail "search without a model succeeded"; fi
+grep -q "membed pull sentence-transformers/all-MiniLM-L6-v2" err.txt || fail "missing-model message does not name the pull command"
+echo "smoke_binary: OK"
