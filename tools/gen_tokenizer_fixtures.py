@@ -17,11 +17,16 @@ Corpus rules:
   * minus 0x2B820-0x2B91F, which HF's slow tokenizer treats as CJK but the Rust fast tokenizer does not;
   * every text must tokenize identically under the slow rules, the slow rules with NFC (newer transformers) and the
     fast (Rust) rules. (Both HF paths lowercase one character at a time, so capital sigma is always σ; the
-    hand-written sigma cases check that.)
+    hand-written sigma cases check that.) The fast rules model the old unicode_categories tables of the Rust
+    tokenizer: only characters present in Unicode 8.0 (per Perl's Unicode data, \p{Present_In: 8.0}) count as
+    control / format / punctuation / Mn there, private use only at its range endpoints, and unassigned characters are
+    kept. So texts with, e.g., interior private-use characters, noncharacters or marks added after Unicode 8.0 drop
+    out of the corpus: HF's two implementations disagree on them (we follow the slow one).
 """
 import json
 import os
 import random
+import subprocess
 import sys
 import unicodedata
 
@@ -169,19 +174,30 @@ def vocab_soup(rnd, ref):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+def present_in_unicode_8():
+    """Code points assigned in Unicode 8.0 or earlier, from Perl's Unicode database (Debian's perl has Unicode 14)."""
+    script = (r'my $s; for my $c (0..0x10FFFF) { next if $c >= 0xD800 && $c <= 0xDFFF; '
+              r'print "$c\n" if chr($c) =~ /\p{Present_In: 8.0}/ }')
+    out = subprocess.run(["perl", "-e", script], check=True, capture_output=True, text=True).stdout
+    known = {int(x) for x in out.split()}
+    assert 0x41 in known and 0x1F600 in known and 0x1F975 not in known and 0x0D00 not in known, "Perl Present_In check"
+    return known
+
+
 def agree(text, variants):
     results = [v.tokenize_ids(text) for v in variants]
     return all(r == results[0] for r in results)
 
 
-def build(lower, name, rnd_count=300):
+def build(lower, name, known8, rnd_count=300):
     slow = Reference(VOCAB, lower=lower)
-    variants = [slow, Reference(VOCAB, lower=lower, nfc=True), Reference(VOCAB, lower=lower, variant="fast")]
+    variants = [slow, Reference(VOCAB, lower=lower, nfc=True),
+                Reference(VOCAB, lower=lower, variant="fast", fast_known=known8.__contains__)]
     rnd = random.Random(SEED + (1 if lower else 2))
     candidates = [(t, "hand") for t in HAND] + [(t, "sigma") for t in SIGMA_CASES] + [(t, "long") for t in long_texts(slow)]
     for i in range(rnd_count):
         candidates.append((random_text(rnd) if i % 3 else vocab_soup(rnd, slow), "random"))
-    cases, seen, dropped = [], set(), []
+    cases, seen, dropped, random_dropped = [], set(), [], 0
     for text, kind in candidates:
         if text in seen:
             continue
@@ -189,6 +205,8 @@ def build(lower, name, rnd_count=300):
         if not agree(text, variants):
             if kind != "random":
                 dropped.append(text)
+            else:
+                random_dropped += 1
             continue
         if any(not usable(ord(c)) for c in text if not (0xD800 <= ord(c) <= 0xDFFF)):
             if kind == "random":
@@ -210,7 +228,8 @@ def build(lower, name, rnd_count=300):
         f.write("\n")
     long_n = sum(1 for c in cases if len(c["ids"]) == MAX_LEN)
     print(f"{name}: {len(cases)} cases ({long_n} truncated at {MAX_LEN}), {os.path.getsize(path)} bytes; "
-          f"hand-written cases dropped because HF variants disagree: {[d[:30] for d in dropped]}")
+          f"{random_dropped} random texts dropped because HF variants disagree; hand-written ones: "
+          f"{[d[:30] for d in dropped]}")
 
 
 def unicode_classes():
@@ -260,8 +279,9 @@ def main():
     _self_check(VOCAB)
     os.makedirs(OUT, exist_ok=True)
     unicode_classes()
-    build(True, "minilm-uncased.json")
-    build(False, "minilm-cased.json")
+    known8 = present_in_unicode_8()
+    build(True, "minilm-uncased.json", known8)
+    build(False, "minilm-cased.json", known8)
 
 
 if __name__ == "__main__":

@@ -103,12 +103,15 @@ public sealed class ThroughputColumn(string name, Func<IHasWork, string, double,
 /// <summary>Short job (the machine is shared) plus the throughput columns and the measured clock in the legend.</summary>
 public sealed class KernelConfig : ManualConfig
 {
+    private static int s_printed;
+
     public KernelConfig()
     {
         AddJob(Job.ShortRun.WithWarmupCount(3).WithIterationCount(7));
         AddColumn(ThroughputColumn.GFlops, ThroughputColumn.PercentPeak, ThroughputColumn.GBytes);
         AddColumn(StatisticColumn.Median);
         AddLogicalGroupRules(BenchmarkLogicalGroupRule.ByParams);
-        Console.WriteLine($"// Peak model: {Peak.GHz:F2} GHz (measured) x {Peak.FlopsPerCycle} flop/cycle = {Peak.GFlops(1):F0} GFLOP/s per core");
+        if (Interlocked.Exchange(ref s_printed, 1) == 0)
+            Console.WriteLine($"// Peak model: {Peak.GHz:F2} GHz (measured) x {Peak.FlopsPerCycle} flop/cycle = {Peak.GFlops(1):F0} GFLOP/s per core");
     }
 }

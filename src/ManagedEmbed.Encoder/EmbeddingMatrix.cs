@@ -38,7 +38,7 @@ public readonly record struct EncodeProgress(int Completed, int Total);
 /// <summary>Options of <see cref="SentenceEncoder.Load"/>.</summary>
 public sealed class EncoderOptions
 {
-    /// <summary>Worker threads for batch encoding (default: the processor count).</summary>
+    /// <summary>Threads each forward pass is split across (default: the processor count).</summary>
     public int? Threads { get; init; }
     /// <summary>Overrides sentence_bert_config.json's max_seq_length (must not exceed max_position_embeddings).</summary>
     public int? MaxSeqLength { get; init; }

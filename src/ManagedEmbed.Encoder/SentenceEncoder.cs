@@ -24,6 +24,9 @@ public sealed partial class SentenceEncoder : IDisposable
     private readonly KernelThreadPool _pool;
     private bool _disposed;
 
+    /// <summary>Largest <see cref="EncoderOptions.Threads"/> accepted.</summary>
+    public const int MaxThreads = 256;
+
     /// <summary>The parsed model directory.</summary>
     public SentenceModelConfig Config { get; }
     /// <summary>Width of the output embeddings.</summary>
@@ -32,7 +35,7 @@ public sealed partial class SentenceEncoder : IDisposable
     public int MaxSeqLength { get; }
     /// <summary>True when modules.json lists a Normalize module, so outputs are unit-length unless asked otherwise.</summary>
     public bool NormalizesByDefault => Config.Normalize;
-    /// <summary>Worker threads used by batch encoding.</summary>
+    /// <summary>Threads each forward pass is split across.</summary>
     public int Threads => _threads;
 
     private SentenceEncoder(SentenceModelConfig config, BertModel model, BertTokenizer tokenizer, int threads, int maxSeqLength)
@@ -57,7 +60,7 @@ public sealed partial class SentenceEncoder : IDisposable
         options ??= new EncoderOptions();
         var config = SentenceModelConfig.Load(modelDirectory);
         int threads = options.Threads ?? Environment.ProcessorCount;
-        if (threads < 1) throw new ManagedEmbedException($"threads must be at least 1, got {threads}");
+        if (threads < 1 || threads > MaxThreads) throw new ManagedEmbedException($"threads must be in [1, {MaxThreads}], got {threads}");
         int maxSeq = config.MaxSeqLength;
         if (options.MaxSeqLength is int m)
         {
@@ -81,8 +84,18 @@ public sealed partial class SentenceEncoder : IDisposable
     public int[] Tokenize(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        return _tokenizer.Encode(text, MaxSeqLength);
+        // sentence-transformers tokenizes str(text).strip(): Python's strip also removes U+2028/U+2029 (and other
+        // characters the BERT tokenizer drops or splits on anyway), which the tokenizer alone would keep as [UNK].
+        return _tokenizer.Encode(text.Trim(PythonWhitespace), MaxSeqLength);
     }
+
+    /// <summary>The characters Python's <c>str.isspace()</c> accepts (what <c>str.strip()</c> removes).</summary>
+    internal static readonly char[] PythonWhitespace =
+    [
+        '\t', '\n', '\u000B', '\u000C', '\r', '\u001C', '\u001D', '\u001E', '\u001F', ' ', '\u0085', '\u00A0', '\u1680',
+        '\u2000', '\u2001', '\u2002', '\u2003', '\u2004', '\u2005', '\u2006', '\u2007', '\u2008', '\u2009', '\u200A',
+        '\u2028', '\u2029', '\u202F', '\u205F', '\u3000',
+    ];
 
     /// <summary>Embeds one text (normalized when the model has a Normalize module, unless <paramref name="normalize"/> says otherwise).</summary>
     public float[] Encode(string text, bool? normalize = null) => EncodeIds([Tokenize(text)], 1, normalize).Data;

@@ -202,11 +202,16 @@ internal sealed unsafe class GemmJob : KernelWork
         if (threads > 1)
         {
             // A few chunks per thread for dynamic balance, but each at least ~256K multiply-adds so the claim and
-            // wake-up cost stays negligible; rows first (each chunk then streams whole panels), panels when rows are few.
+            // wake-up cost stays negligible. Row chunks hold at least MC rows (a chunk streams its panels once per MC
+            // rows, so thinner row chunks would multiply weight traffic); when rows are few, split the panels instead,
+            // so each thread streams only its share of the weights.
             long work = (long)_m * _n * _k;
-            int target = (int)Math.Clamp(work / (1 << 18), 1, 4 * threads);
-            rowChunks = Math.Min(rowBlocks, target);
-            panelChunks = Math.Min(_panels, (target + rowChunks - 1) / rowChunks);
+            // 8 chunks per thread: with dynamic claiming the tail imbalance is at most one chunk, ~1/16 of a GEMM
+            // at 2 threads (and a descheduled thread costs the same bound).
+            int target = (int)Math.Clamp(work / (1 << 18), 1, 8 * threads);
+            int mc = GemmKernels.MC;
+            rowChunks = Math.Clamp((_m + mc - 1) / mc, 1, Math.Min(target, rowBlocks));
+            panelChunks = Math.Clamp(target / rowChunks, 1, _panels);
         }
         int blocksPerChunk = (rowBlocks + rowChunks - 1) / rowChunks;
         _rowsPerChunk = blocksPerChunk * mr;
@@ -230,6 +235,10 @@ internal sealed unsafe class GemmJob : KernelWork
     private void Compute(int r0, int r1, int p0, int p1)
     {
         int mr = GemmKernels.MR, nr = GemmKernels.NR, kcMax = GemmKernels.KC, mcMax = GemmKernels.MC;
+        // Few rows (e.g. one short sentence): each panel is used by only a tile or two, so blocking K for L1 reuse
+        // buys nothing; walking whole panels instead makes the weight stream one sequential read (panels are
+        // contiguous), which the hardware prefetchers follow from memory.
+        if (r1 - r0 <= mcMax) kcMax = _k;
         int tileSize = mr * nr, tailASize = mr * kcMax;
         float[] scratch = t_tiles is { } t && t.Length >= tileSize + tailASize ? t : (t_tiles = GC.AllocateArray<float>(tileSize + tailASize, pinned: true));
         fixed (float* sp = scratch)

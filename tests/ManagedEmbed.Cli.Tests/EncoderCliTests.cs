@@ -13,7 +13,26 @@ namespace ManagedEmbed.Cli.Tests;
 /// The encoder commands (embed, tokenize, similarity, info, model synth) run as the real membed.dll in a child
 /// process, so stdin/stdout/stderr and exit codes are exactly what a user sees.
 /// </summary>
-public class EncoderCliTests
+/// <summary>Temporary directories of <see cref="EncoderCliTests"/>, removed when the class's tests are done.</summary>
+public sealed class EncoderCliDirs : IDisposable
+{
+    private readonly List<string> _dirs = new();
+
+    internal string New(string prefix)
+    {
+        string d = TestPaths.NewTempDir(prefix);
+        lock (_dirs) _dirs.Add(d);
+        return d;
+    }
+
+    public void Dispose()
+    {
+        foreach (string d in _dirs)
+            try { Directory.Delete(d, recursive: true); } catch (IOException) { }
+    }
+}
+
+public class EncoderCliTests(EncoderCliDirs dirs) : IClassFixture<EncoderCliDirs>
 {
     private sealed record Result(int Code, byte[] Stdout, string Stderr)
     {
@@ -39,9 +58,25 @@ public class EncoderCliTests
         return new Result(p.ExitCode, ms.ToArray(), errTask.Result);
     }
 
-    private static readonly Lazy<(string Normalized, string Raw)> Models = new(() =>
+    private static readonly object ModelsLock = new();
+    private static (EncoderCliDirs Owner, string Normalized, string Raw)? s_models;
+
+    private (string Normalized, string Raw) Models
     {
-        string root = TestPaths.NewTempDir("membed-cli-enc");
+        get
+        {
+            lock (ModelsLock)
+            {
+                if (s_models is { } m && ReferenceEquals(m.Owner, dirs)) return (m.Normalized, m.Raw);
+                var made = MakeModels(dirs.New("membed-cli-enc"));
+                s_models = (dirs, made.Normalized, made.Raw);
+                return made;
+            }
+        }
+    }
+
+    private static (string Normalized, string Raw) MakeModels(string root)
+    {
         string config = Path.Combine(root, "small-config.json");
         File.WriteAllText(config, """
             {"architectures": ["BertModel"], "hidden_act": "gelu", "hidden_size": 32, "intermediate_size": 64, "layer_norm_eps": 1e-12,
@@ -53,7 +88,7 @@ public class EncoderCliTests
         Assert.Equal(0, Membed(["model", "synth", "--config", config, "--vocab", vocab, "--seed", "3", "--max-seq-length", "16", "--out", a]).Code);
         Assert.Equal(0, Membed(["model", "synth", "--config", config, "--vocab", vocab, "--seed", "3", "--pooling", "max", "--no-normalize", "--out", b]).Code);
         return (a, b);
-    });
+    }
 
     private static readonly string[] Texts =
     [
@@ -61,9 +96,9 @@ public class EncoderCliTests
         "a very long text that certainly exceeds sixteen wordpiece tokens once it is tokenized by the vocabulary here",
     ];
 
-    private static string WriteInput(string[] lines, string? name = null)
+    private string WriteInput(string[] lines, string? name = null)
     {
-        string path = Path.Combine(TestPaths.NewTempDir("membed-cli-in"), name ?? "in.txt");
+        string path = Path.Combine(dirs.New("membed-cli-in"), name ?? "in.txt");
         File.WriteAllText(path, string.Join("\n", lines) + "\n", new UTF8Encoding(false));
         return path;
     }
@@ -80,11 +115,11 @@ public class EncoderCliTests
     public void EmbedJsonlMatchesLibraryInInputOrder()
     {
         string input = WriteInput(Texts);
-        var r = Membed(["embed", "--model", Models.Value.Normalized, "--input", input, "--batch-size", "2", "--threads", "2"]);
+        var r = Membed(["embed", "--model", Models.Normalized, "--input", input, "--batch-size", "2", "--threads", "2"]);
         Assert.True(r.Code == 0, r.Stderr);
         var rows = ParseJsonl(r.Text);
         Assert.Equal(Texts.Length, rows.Length);
-        using var enc = SentenceEncoder.Load(Models.Value.Normalized);
+        using var enc = SentenceEncoder.Load(Models.Normalized);
         var expected = enc.Encode(Texts);
         for (int i = 0; i < Texts.Length; i++)
             Assert.Equal(expected.RowArray(i), rows[i]); // round-trippable floats: exact
@@ -93,8 +128,8 @@ public class EncoderCliTests
     [Fact]
     public void EmbedFromStdinEqualsFromFile()
     {
-        var fromFile = Membed(["embed", "--model", Models.Value.Normalized, "--input", WriteInput(Texts)]);
-        var fromStdin = Membed(["embed", "--model", Models.Value.Normalized], Encoding.UTF8.GetBytes(string.Join("\r\n", Texts)));
+        var fromFile = Membed(["embed", "--model", Models.Normalized, "--input", WriteInput(Texts)]);
+        var fromStdin = Membed(["embed", "--model", Models.Normalized], Encoding.UTF8.GetBytes(string.Join("\r\n", Texts)));
         Assert.Equal(0, fromStdin.Code);
         Assert.Equal(fromFile.Text, fromStdin.Text);
     }
@@ -103,9 +138,9 @@ public class EncoderCliTests
     public void EmbedFvecsHasDimensionHeaderAndSameValues()
     {
         string input = WriteInput(Texts);
-        string outPath = Path.Combine(TestPaths.NewTempDir("membed-cli-out"), "e.fvecs");
-        Assert.Equal(0, Membed(["embed", "--model", Models.Value.Raw, "--input", input, "--format", "fvecs", "--output", outPath]).Code);
-        var json = ParseJsonl(Membed(["embed", "--model", Models.Value.Raw, "--input", input]).Text);
+        string outPath = Path.Combine(dirs.New("membed-cli-out"), "e.fvecs");
+        Assert.Equal(0, Membed(["embed", "--model", Models.Raw, "--input", input, "--format", "fvecs", "--output", outPath]).Code);
+        var json = ParseJsonl(Membed(["embed", "--model", Models.Raw, "--input", input]).Text);
         byte[] bytes = File.ReadAllBytes(outPath);
         int dim = json[0].Length;
         Assert.Equal(Texts.Length * (4 + 4 * dim), bytes.Length);
@@ -123,27 +158,27 @@ public class EncoderCliTests
     {
         string input = WriteInput(["one text", "another one"]);
         static double Norm(float[] v) => Math.Sqrt(v.Sum(x => (double)x * x));
-        var raw = ParseJsonl(Membed(["embed", "--model", Models.Value.Raw, "--input", input]).Text);
+        var raw = ParseJsonl(Membed(["embed", "--model", Models.Raw, "--input", input]).Text);
         Assert.True(Math.Abs(Norm(raw[0]) - 1) > 1e-3);
-        var forced = ParseJsonl(Membed(["embed", "--model", Models.Value.Raw, "--input", input, "--normalize"]).Text);
+        var forced = ParseJsonl(Membed(["embed", "--model", Models.Raw, "--input", input, "--normalize"]).Text);
         Assert.All(forced, v => Assert.Equal(1.0, Norm(v), 5));
-        var def = ParseJsonl(Membed(["embed", "--model", Models.Value.Normalized, "--input", input]).Text);
+        var def = ParseJsonl(Membed(["embed", "--model", Models.Normalized, "--input", input]).Text);
         Assert.All(def, v => Assert.Equal(1.0, Norm(v), 5));
     }
 
     [Fact]
     public void InvalidUtf8IsRejectedNamingTheLineAndWritesNothing()
     {
-        string dir = TestPaths.NewTempDir("membed-cli-bad");
+        string dir = dirs.New("membed-cli-bad");
         string input = Path.Combine(dir, "bad.txt");
         File.WriteAllBytes(input, [.. "fine\n"u8, .. "also fine\n"u8, 0x66, 0xC3, 0x28, (byte)'\n']);
         string outPath = Path.Combine(dir, "out.jsonl");
         File.WriteAllText(outPath, "previous");
-        var r = Membed(["embed", "--model", Models.Value.Normalized, "--input", input, "--output", outPath]);
+        var r = Membed(["embed", "--model", Models.Normalized, "--input", input, "--output", outPath]);
         Assert.Equal(2, r.Code);
         Assert.Contains("line 3 is not valid UTF-8", r.Stderr);
         Assert.Equal("previous", File.ReadAllText(outPath));
-        var s = Membed(["tokenize", "--model", Models.Value.Normalized], [0xFF, (byte)'\n']);
+        var s = Membed(["tokenize", "--model", Models.Normalized], [0xFF, (byte)'\n']);
         Assert.Equal(2, s.Code);
         Assert.Contains("stdin line 1 is not valid UTF-8", s.Stderr);
         Assert.Empty(s.Stdout);
@@ -171,15 +206,15 @@ public class EncoderCliTests
     [Fact]
     public void IncompleteModelDirectoriesAreClearErrors()
     {
-        string dir = Path.Combine(TestPaths.NewTempDir("membed-cli-inc"), "m");
+        string dir = Path.Combine(dirs.New("membed-cli-inc"), "m");
         Directory.CreateDirectory(dir);
-        foreach (string f in Directory.GetFiles(Models.Value.Normalized)) File.Copy(f, Path.Combine(dir, Path.GetFileName(f)));
+        foreach (string f in Directory.GetFiles(Models.Normalized)) File.Copy(f, Path.Combine(dir, Path.GetFileName(f)));
         var r = Membed(["embed", "--model", dir], "x\n"u8.ToArray());
         Assert.Equal(2, r.Code);
         Assert.Contains("1_Pooling", r.Stderr); // pooling config missing: named
 
         // A real truncated weights file: the MiniLM prefix under the MiniLM configuration.
-        string real = Path.Combine(TestPaths.NewTempDir("membed-cli-trunc"), "m");
+        string real = Path.Combine(dirs.New("membed-cli-trunc"), "m");
         Directory.CreateDirectory(Path.Combine(real, "1_Pooling"));
         foreach (string f in new[] { "config.json", "modules.json", "sentence_bert_config.json", "tokenizer_config.json", "vocab.txt", "1_Pooling/config.json" })
             File.Copy(Path.Combine(TestPaths.MiniLm, f), Path.Combine(real, f));
@@ -191,14 +226,105 @@ public class EncoderCliTests
     }
 
     [Fact]
+    public void BadHeaderAndShapeMismatchAreOneLineErrors()
+    {
+        string CopyModel()
+        {
+            string dir = Path.Combine(dirs.New("membed-cli-bad-model"), "m");
+            Directory.CreateDirectory(Path.Combine(dir, "1_Pooling"));
+            foreach (string f in Directory.GetFiles(Models.Normalized, "*", SearchOption.AllDirectories))
+                File.Copy(f, Path.Combine(dir, Path.GetRelativePath(Models.Normalized, f)));
+            return dir;
+        }
+
+        // A header that lies about a tensor's size.
+        string lying = CopyModel();
+        string weights = Path.Combine(lying, "model.safetensors");
+        byte[] bytes = File.ReadAllBytes(weights);
+        int headerLen = (int)BitConverter.ToUInt64(bytes, 0);
+        string header = Encoding.UTF8.GetString(bytes, 8, headerLen);
+        string bad = header.Replace("\"embeddings.LayerNorm.bias\":{\"dtype\":\"F32\",\"shape\":[32]", "\"embeddings.LayerNorm.bias\":{\"dtype\":\"F32\",\"shape\":[33]");
+        Assert.NotEqual(header, bad);
+        Encoding.UTF8.GetBytes(bad).CopyTo(bytes, 8);
+        File.WriteAllBytes(weights, bytes);
+        var r = Membed(["embed", "--model", lying], "x\n"u8.ToArray());
+        Assert.Equal(2, r.Code);
+        Assert.Contains("tensor 'embeddings.LayerNorm.bias': shape [33] × F32 needs 132 bytes", r.Stderr);
+        Assert.Single(r.Stderr.TrimEnd('\n').Split('\n'));
+
+        // A consistent file whose shapes do not match config.json.
+        string mismatched = CopyModel();
+        string cfg = Path.Combine(mismatched, "config.json");
+        File.WriteAllText(cfg, File.ReadAllText(cfg).Replace("\"intermediate_size\": 64", "\"intermediate_size\": 96"));
+        var m = Membed(["embed", "--model", mismatched], "x\n"u8.ToArray());
+        Assert.Equal(2, m.Code);
+        Assert.Contains("encoder.layer.0.intermediate.dense.weight is [64, 32], config.json implies [96, 32]", m.Stderr);
+        Assert.Empty(m.Stdout);
+    }
+
+    public static IEnumerable<object[]> ParityFixtures()
+    {
+        string dir = Path.Combine(TestPaths.Fixtures, "encoder");
+        var files = Directory.Exists(dir) ? Directory.GetFiles(dir, "*.json").OrderBy(f => f, StringComparer.Ordinal).ToList() : [];
+        if (files.Count == 0) yield return ["<none>"]; // fails below: no fixture is an error, not a skip
+        foreach (var f in files) yield return [Path.GetFileName(f)];
+    }
+
+    /// <summary>
+    /// `membed model synth` + `membed tokenize` + `membed embed` reproduce the PyTorch reference fixtures end to end
+    /// (every fixture text that fits on one line).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(ParityFixtures))]
+    public void EmbedReproducesReferenceFixtures(string fixture)
+    {
+        string path = Path.Combine(TestPaths.Fixtures, "encoder", fixture);
+        Assert.True(File.Exists(path), $"no encoder parity fixture in {Path.GetDirectoryName(path)}");
+        using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+        var m = doc.RootElement.GetProperty("model");
+        string Resolve(string p) => p.StartsWith("shared:", StringComparison.Ordinal) ? Path.Combine(TestPaths.Shared, p[7..]) : Path.Combine(TestPaths.RepoRoot, p[5..]);
+        string model = Path.Combine(dirs.New("membed-cli-parity"), "m");
+        var synth = new List<string> { "model", "synth", "--config", Resolve(m.GetProperty("config").GetString()!), "--vocab", Resolve(m.GetProperty("vocab").GetString()!),
+            "--seed", m.GetProperty("seed").GetUInt64().ToString(CultureInfo.InvariantCulture), "--pooling", m.GetProperty("pooling").GetString()!,
+            "--max-seq-length", m.GetProperty("max_seq_length").GetInt32().ToString(CultureInfo.InvariantCulture), "--out", model };
+        bool normalize = m.GetProperty("normalize").GetBoolean();
+        if (!normalize) synth.Add("--no-normalize");
+        Assert.Equal(0, Membed([.. synth]).Code);
+        using (var fs = File.OpenRead(Path.Combine(model, "model.safetensors")))
+            Assert.Equal(m.GetProperty("safetensors_sha256").GetString(), Convert.ToHexStringLower(SHA256.HashData(fs)));
+
+        var cases = doc.RootElement.GetProperty("cases").EnumerateArray()
+            .Select(c => (Text: c.GetProperty("text").GetString()!, Ids: c.GetProperty("ids").EnumerateArray().Select(x => x.GetInt32()).ToArray(),
+                          Embedding: c.GetProperty("embedding").EnumerateArray().Select(x => x.GetSingle()).ToArray()))
+            .Where(c => !c.Text.Contains('\n') && !c.Text.Contains('\r') && !c.Text.StartsWith('\uFEFF'))
+            .ToList();
+        Assert.True(cases.Count >= 10, $"{fixture}: only {cases.Count} one-line cases");
+        string input = WriteInput(cases.Select(c => c.Text).ToArray());
+
+        var tok = Membed(["tokenize", "--model", model, "--input", input]);
+        Assert.Equal(0, tok.Code);
+        var lines = tok.Text.Split('\n');
+        for (int i = 0; i < cases.Count; i++) Assert.Equal(string.Join(' ', cases[i].Ids), lines[i]);
+
+        var emb = Membed(["embed", "--model", model, "--input", input, "--batch-size", "7"]);
+        Assert.True(emb.Code == 0, emb.Stderr);
+        var rows = ParseJsonl(emb.Text);
+        Assert.Equal(cases.Count, rows.Length);
+        double tol = normalize ? 1e-5 : 1e-4, max = 0;
+        for (int i = 0; i < cases.Count; i++)
+            for (int j = 0; j < rows[i].Length; j++) max = Math.Max(max, Math.Abs(rows[i][j] - cases[i].Embedding[j]));
+        Assert.True(max <= tol, $"{fixture}: membed embed max |Δ| = {max:E3} > {tol:E0}");
+    }
+
+    [Fact]
     public void TokenizeMatchesLibraryAndTruncates()
     {
-        var r = Membed(["tokenize", "--model", Models.Value.Normalized, "--input", WriteInput(Texts)]);
+        var r = Membed(["tokenize", "--model", Models.Normalized, "--input", WriteInput(Texts)]);
         Assert.Equal(0, r.Code);
         var lines = r.Text.Split('\n');
         Assert.Equal(Texts.Length + 1, lines.Length);
         Assert.Equal("", lines[^1]);
-        using var enc = SentenceEncoder.Load(Models.Value.Normalized);
+        using var enc = SentenceEncoder.Load(Models.Normalized);
         for (int i = 0; i < Texts.Length; i++) Assert.Equal(string.Join(' ', enc.Tokenize(Texts[i])), lines[i]);
         Assert.Equal("101 102", lines[1]); // empty text
         Assert.Equal(16, lines[4].Split(' ').Length); // truncated to max_seq_length 16 incl. [CLS]/[SEP]
@@ -208,11 +334,11 @@ public class EncoderCliTests
     [Fact]
     public void SimilarityPrintsTheCosineMatrix()
     {
-        var r = Membed(["similarity", "--model", Models.Value.Normalized, "The cat sat.", "A feline rested.", "Stocks fell."]);
+        var r = Membed(["similarity", "--model", Models.Normalized, "The cat sat.", "A feline rested.", "Stocks fell."]);
         Assert.Equal(0, r.Code);
         var m = r.Text.TrimEnd('\n').Split('\n').Select(l => l.Split('\t').Select(x => double.Parse(x, CultureInfo.InvariantCulture)).ToArray()).ToArray();
         Assert.Equal(3, m.Length);
-        using var enc = SentenceEncoder.Load(Models.Value.Normalized);
+        using var enc = SentenceEncoder.Load(Models.Normalized);
         var e = enc.Encode(["The cat sat.", "A feline rested.", "Stocks fell."]);
         for (int i = 0; i < 3; i++)
         {
@@ -230,12 +356,13 @@ public class EncoderCliTests
         foreach (string key in new[] { "Vector512.IsHardwareAccelerated: ", "Vector256.IsHardwareAccelerated: ", "Avx512F.IsSupported: ", "Avx2.IsSupported: ", "Fma.IsSupported: ", "kernel path: " })
             Assert.Contains(key, r.Text);
         Assert.Contains($"Vector512.IsHardwareAccelerated: {System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated}", r.Text);
+        Assert.Contains($"kernel path: {ManagedEmbed.Kernels.KernelInfo.GemmPath} ", r.Text);
     }
 
     [Fact]
     public void ModelSynthIsDeterministic()
     {
-        string root = TestPaths.NewTempDir("membed-cli-synth");
+        string root = dirs.New("membed-cli-synth");
         string cfg = Path.Combine(TestPaths.RepoRoot, "weights", "synth", "odd-config.json"), vocab = Path.Combine(TestPaths.MiniLm, "vocab.txt");
         string Sha(string d) { using var fs = File.OpenRead(Path.Combine(d, "model.safetensors")); return Convert.ToHexStringLower(SHA256.HashData(fs)); }
         string[] Args(string o, string seed) => ["model", "synth", "--config", cfg, "--vocab", vocab, "--seed", seed, "--pooling", "cls", "--no-normalize", "--out", o];

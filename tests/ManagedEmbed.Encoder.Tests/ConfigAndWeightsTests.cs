@@ -86,6 +86,27 @@ public class ConfigAndWeightsTests
         Assert.Contains("must be in [2, 40]", Assert.Throws<ManagedEmbedException>(() => SentenceEncoder.Load(dir, new EncoderOptions { MaxSeqLength = 41 })).Message);
     }
 
+    [Fact]
+    public void TextsAreStrippedLikeSentenceTransformers()
+    {
+        // sentence-transformers tokenizes str(text).strip() (Python whitespace, U+2028/U+2029/U+0085 included); the
+        // fast BERT normalizer treats those as whitespace too, so stripping never changes the ids.
+        using var e = SentenceEncoder.Load(TestModels.Tiny());
+        int w7 = 7, w8 = 8;
+        Assert.Equal(new[] { 2, w7, 3 }, e.Tokenize("w7"));
+        Assert.Equal(new[] { 2, w7, 3 }, e.Tokenize("\u2029 w7\u2028\u0085\u001F"));
+        Assert.Equal(new[] { 2, w7, w8, 3 }, e.Tokenize("w7\u2028w8"));
+        Assert.Equal(e.EncodeIds([2, w7, 3]), e.Encode(" w7\u2028"));
+    }
+
+    [Fact]
+    public void SentenceBertLowercasingIsRefused()
+    {
+        string dir = TestModels.Tiny();
+        File.WriteAllText(Path.Combine(dir, "sentence_bert_config.json"), "{\"max_seq_length\": 30, \"do_lower_case\": true}");
+        Assert.Contains("do_lower_case true (lowercasing before the tokenizer) is not supported", LoadError(dir));
+    }
+
     /// <summary>Rewrites the model's safetensors with <paramref name="edit"/> applied to its entries.</summary>
     private static void RewriteWeights(string dir, Func<List<SafeTensorEntry>, List<SafeTensorEntry>> edit)
     {

@@ -35,6 +35,22 @@ public class ForwardPassTests
         }
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void LargePackedBatchMatchesReference(int threads)
+    {
+        // > 256 rows per batch (the feed-forward row-block size) and long sequences, one and two threads.
+        string dir = TestModels.Tiny(PoolingMode.Mean, normalize: false, act: "gelu", seed: 21);
+        var seqs = TestModels.RandomIds(14, 20, 40, seed: 8);
+        Assert.True(seqs.Sum(s => s.Length) > 300);
+        var reference = new ReferenceBert(dir).Encode(seqs);
+        using var enc = SentenceEncoder.Load(dir, new EncoderOptions { Threads = threads });
+        var m = enc.EncodeIds(seqs, batchSize: 14);
+        for (int s = 0; s < seqs.Count; s++)
+            Assert.True(MaxAbsDiff(m.Row(s), reference.Pooled[s]) <= 1e-4, $"row {s}: {MaxAbsDiff(m.Row(s), reference.Pooled[s])}");
+    }
+
     [Fact]
     public void ReferenceDiffersWhenWeightsDiffer()
     {
@@ -102,12 +118,14 @@ public class ForwardPassTests
         }
     }
 
-    [Fact]
-    public void ConcurrentCallsOnOneModelAgree()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void ConcurrentCallsOnOneModelAgree(int threads)
     {
         string dir = TestModels.Tiny(seed: 8);
         var seqs = TestModels.RandomIds(12, 2, 30, seed: 4);
-        using var enc = SentenceEncoder.Load(dir, new EncoderOptions { Threads = 1 });
+        using var enc = SentenceEncoder.Load(dir, new EncoderOptions { Threads = threads });
         var expected = enc.EncodeIds(seqs, batchSize: 4).Data;
         var results = new float[8][];
         Parallel.For(0, 8, i => results[i] = enc.EncodeIds(seqs, batchSize: 1 + i % 4).Data);
@@ -135,6 +153,8 @@ public class ForwardPassTests
         Assert.Contains("empty", Assert.Throws<ManagedEmbedException>(() => enc.EncodeIds(Array.Empty<int>())).Message);
         Assert.Contains("max_position_embeddings", Assert.Throws<ManagedEmbedException>(() => enc.EncodeIds(new int[41])).Message);
         Assert.Equal(0, enc.EncodeIds(new List<int[]>()).Count);
+        Assert.Contains("threads must be in [1, 256]", Assert.Throws<ManagedEmbedException>(() => SentenceEncoder.Load(TestModels.Tiny(seed: 2), new EncoderOptions { Threads = 257 })).Message);
+        Assert.Contains("threads must be in [1, 256]", Assert.Throws<ManagedEmbedException>(() => SentenceEncoder.Load(TestModels.Tiny(seed: 2), new EncoderOptions { Threads = 0 })).Message);
     }
 
     private static double Norm(ReadOnlySpan<float> v) { double s = 0; foreach (float x in v) s += (double)x * x; return Math.Sqrt(s); }

@@ -10,7 +10,26 @@ namespace ManagedEmbed.Encoder.Tests;
 /// tools/gen_fixtures.sh) is re-synthesized with its recorded arguments, its SHA-256 checked, then ids-level and
 /// text-level outputs are compared. No fixture at all is a failure, never a skip.
 /// </summary>
-public class ParityTests(Xunit.Abstractions.ITestOutputHelper output)
+/// <summary>Removes the synthesized parity models (90 MB for the MiniLM shape) when the class's tests are done.</summary>
+public sealed class ParityModelDirs : IDisposable
+{
+    private readonly List<string> _dirs = new();
+
+    internal string New()
+    {
+        string d = TestPaths.NewTempDir("membed-parity");
+        lock (_dirs) _dirs.Add(d);
+        return d;
+    }
+
+    public void Dispose()
+    {
+        foreach (string d in _dirs)
+            try { Directory.Delete(d, recursive: true); } catch (IOException) { }
+    }
+}
+
+public class ParityTests(Xunit.Abstractions.ITestOutputHelper output, ParityModelDirs dirs) : IClassFixture<ParityModelDirs>
 {
     public static IEnumerable<object[]> Fixtures()
     {
@@ -31,11 +50,14 @@ public class ParityTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     private static readonly Dictionary<string, Fixture> Loaded = new();
+    private static ParityModelDirs? s_dirs;
 
-    private static Fixture Load(string name)
+    private Fixture Load(string name)
     {
         lock (Loaded)
         {
+            // The cache lives as long as the class fixture that owns the directories.
+            if (!ReferenceEquals(s_dirs, dirs)) { Loaded.Clear(); s_dirs = dirs; }
             if (Loaded.TryGetValue(name, out var cached)) return cached;
             string path = Path.Combine(TestPaths.Fixtures, "encoder", name);
             Assert.True(File.Exists(path), $"no encoder parity fixture in {Path.Combine(TestPaths.Fixtures, "encoder")} (run tools/gen_fixtures.sh)");
@@ -44,7 +66,7 @@ public class ParityTests(Xunit.Abstractions.ITestOutputHelper output)
             string Resolve(string p) => p.StartsWith("shared:", StringComparison.Ordinal) ? Path.Combine(TestPaths.Shared, p[7..])
                 : p.StartsWith("repo:", StringComparison.Ordinal) ? Path.Combine(TestPaths.RepoRoot, p[5..])
                 : throw new InvalidOperationException($"{name}: path '{p}' has no shared:/repo: prefix");
-            string outDir = Path.Combine(TestPaths.NewTempDir("membed-parity"), "model");
+            string outDir = Path.Combine(dirs.New(), "model");
             bool normalize = m.GetProperty("normalize").GetBoolean();
             SyntheticModel.Write(new SyntheticModelOptions
             {

@@ -42,6 +42,7 @@ public class SafeTensorsTests
         var w = f.ReadFloat("w"); // "bert." prefix accepted
         Assert.True(w.IsZeroCopy);
         Assert.Equal(values, w.Span.ToArray());
+        Assert.Equal(values, f.ReadFloatArray(f.Get("w")));
         Assert.Equal(new[] { 0f, 7f, -0.125f }, w.Row(1).ToArray());
         Assert.Equal(new long[] { 42 }, f.ReadInt64(f.Get("ids")));
         Assert.Contains("'missing'", Assert.Throws<ManagedEmbedException>(() => f.Get("missing")).Message);
@@ -89,6 +90,9 @@ public class SafeTensorsTests
         Assert.Equal(halves.Select(x => (float)x).ToArray(), h.Span.ToArray());
         Assert.True(float.IsNegative(h.Span[5]));
         Assert.Equal(expectedBf, f.ReadFloat("b").Span.ToArray());
+        // The file-read path (used for weights that get re-packed) converts identically.
+        Assert.Equal(h.Span.ToArray(), f.ReadFloatArray(f.Get("h")));
+        Assert.Equal(expectedBf, f.ReadFloatArray(f.Get("b")));
         Assert.Equal(-3.140625f, f.ReadFloat("b").Span[1]); // exactly representable in bf16
     }
 
@@ -150,6 +154,17 @@ public class SafeTensorsTests
         Assert.True(f.IsTruncated);
         Assert.Equal(new float[] { 1, 2 }, f.ReadFloat("a").Span.ToArray());
         Assert.Contains("truncated", Assert.Throws<ManagedEmbedException>(() => f.ReadFloat("b")).Message);
+    }
+
+    [Fact]
+    public void ZeroCopyViewsDieWithTheFile()
+    {
+        string path = WriteRaw(Encoding.UTF8.GetBytes("""{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"""), new byte[8]);
+        var f = SafeTensorsFile.Open(path);
+        var w = f.ReadFloat("w");
+        Assert.Equal(2, w.Span.Length);
+        f.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => w.Span.Length);
     }
 
     [Fact]

@@ -4,8 +4,24 @@ using ManagedEmbed.Testing;
 
 namespace ManagedEmbed.Encoder.Tests;
 
-public class SyntheticModelTests
+public class SyntheticModelTests : IDisposable
 {
+    // Each MiniLM-shaped model is 90 MB: every directory a test creates is removed after it.
+    private readonly List<string> _dirs = new();
+
+    private string NewDir()
+    {
+        string d = TestPaths.NewTempDir("membed-synth");
+        _dirs.Add(d);
+        return d;
+    }
+
+    public void Dispose()
+    {
+        foreach (string d in _dirs)
+            try { Directory.Delete(d, recursive: true); } catch (IOException) { }
+    }
+
     private static string Sha(string path)
     {
         using var fs = File.OpenRead(path);
@@ -20,7 +36,7 @@ public class SyntheticModelTests
     [Fact]
     public void SameArgumentsGiveIdenticalBytesAndOtherSeedsDiffer()
     {
-        string a = TestPaths.NewTempDir("membed-synth"), b = TestPaths.NewTempDir("membed-synth"), c = TestPaths.NewTempDir("membed-synth");
+        string a = NewDir(), b = NewDir(), c = NewDir();
         SyntheticModel.Write(MiniLm(42), a);
         SyntheticModel.Write(MiniLm(42), b);
         SyntheticModel.Write(MiniLm(43), c);
@@ -33,7 +49,7 @@ public class SyntheticModelTests
     public void MiniLmShapedHeaderIsByteIdenticalToTheRealOne()
     {
         // Same names, dtypes, shapes, order, offsets and padding as the published all-MiniLM-L6-v2 file.
-        string dir = TestPaths.NewTempDir("membed-synth");
+        string dir = NewDir();
         SyntheticModel.Write(MiniLm(1), dir);
         byte[] real = File.ReadAllBytes(Path.Combine(TestPaths.MiniLm, "model.safetensors.prefix"));
         byte[] ours = File.ReadAllBytes(Path.Combine(dir, "model.safetensors"));
@@ -47,7 +63,7 @@ public class SyntheticModelTests
     [Fact]
     public void WritesACompleteLoadableDirectory()
     {
-        string dir = TestPaths.NewTempDir("membed-synth");
+        string dir = NewDir();
         SyntheticModel.Write(new SyntheticModelOptions
         {
             ConfigPath = Path.Combine(TestPaths.RepoRoot, "weights", "synth", "odd-config.json"),
@@ -84,7 +100,7 @@ public class SyntheticModelTests
     [Fact]
     public void BadInputsChangeNothing()
     {
-        string dir = Path.Combine(TestPaths.NewTempDir("membed-synth"), "out");
+        string dir = Path.Combine(NewDir(), "out");
         Assert.Contains("more than vocab_size", Assert.Throws<ManagedEmbedException>(() => SyntheticModel.Write(new SyntheticModelOptions
         {
             ConfigPath = TestModels.WriteTinyInputs(Path.Combine(dir + "-in")).Config, VocabPath = Path.Combine(TestPaths.MiniLm, "vocab.txt"), Seed = 1,

@@ -24,6 +24,11 @@ Variants, used by the fixture generator to keep only texts on which HF's impleme
   nfc=True           the slow tokenizer of newer transformers versions, which NFC-normalizes before step 3;
   variant="fast"     the Rust BertNormalizer: strip accents *before* lowercasing, lowercase char by char (no final
                      sigma either), and its narrower CJK range (0x2B920-0x2CEAF instead of 0x2B820-0x2CEAF).
+                     Its control / punctuation / Mn tests come from the unicode_categories crate (0.1.1), whose
+                     tables are old (we assume nothing newer than Unicode 8.0 is in them: pass fast_known=...) and,
+                     as far as its source shows, list private-use code points only by their range endpoints
+                     (UnicodeData.txt's First/Last lines); "other" there is Cc|Cf|Co, so unassigned (Cn) characters
+                     are kept, not dropped.
 """
 import unicodedata
 
@@ -65,13 +70,16 @@ def is_cjk(ch, ranges):
     return any(lo <= cp <= hi for lo, hi in ranges)
 
 
-def strip_accents(word):
-    return "".join(c for c in unicodedata.normalize("NFD", word) if unicodedata.category(c) != "Mn")
+def strip_accents(word, is_mark=lambda c: unicodedata.category(c) == "Mn"):
+    return "".join(c for c in unicodedata.normalize("NFD", word) if not is_mark(c))
+
+
+_PUA_ENDPOINTS = {0xE000, 0xF8FF, 0xF0000, 0xFFFFD, 0x100000, 0x10FFFD}
 
 
 class Reference:
     def __init__(self, vocab_path, lower=True, strip=None, chinese=True, max_chars=100, prefix="##",
-                 variant="slow", nfc=False, final_sigma=False,
+                 variant="slow", nfc=False, final_sigma=False, fast_known=None,
                  unk="[UNK]", cls="[CLS]", sep="[SEP]", pad="[PAD]", mask="[MASK]"):
         self.tokens, self.vocab = load_vocab(vocab_path)
         self.lower = lower
@@ -82,6 +90,8 @@ class Reference:
         self.variant = variant
         self.nfc = nfc
         self.final_sigma = final_sigma
+        # code point -> bool: is it in the fast tokenizer's (old) category tables? None = assume all are.
+        self.fast_known = fast_known or (lambda cp: True)
         self.unk_id = self.vocab[unk]
         self.cls_id = self.vocab[cls]
         self.sep_id = self.vocab[sep]
@@ -102,16 +112,38 @@ class Reference:
         out.append((False, text[start:]))
         return out
 
+    # -- the fast (Rust) tokenizer's character tests
+    def _fast_dropped(self, ch):
+        cp = ord(ch)
+        if cp == 0 or cp == 0xFFFD:
+            return True
+        if ch in "\t\n\r":
+            return False
+        cat = unicodedata.category(ch)
+        return (cat in ("Cc", "Cf") and self.fast_known(cp)) or (cat == "Co" and cp in _PUA_ENDPOINTS)
+
+    def _fast_punct(self, ch):
+        cp = ord(ch)
+        if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+            return True
+        return unicodedata.category(ch)[0] == "P" and self.fast_known(cp)
+
+    def _fast_mark(self, ch):
+        return unicodedata.category(ch) == "Mn" and self.fast_known(ord(ch))
+
     # -- steps 1-5
     def _words(self, text):
-        cjk = _CJK_FAST if self.variant == "fast" else _CJK_SLOW
+        fast = self.variant == "fast"
+        dropped = self._fast_dropped if fast else is_dropped
+        punct = self._fast_punct if fast else is_punct
+        cjk = _CJK_FAST if fast else _CJK_SLOW
         if self.variant == "slow" and self.lower and not self.final_sigma:
             text = "".join(ch.lower() for ch in text)  # step 0: PreTrainedTokenizer.tokenize's per-character lowering
         buf = []
         for ch in text:
-            if is_dropped(ch):
+            if dropped(ch):
                 continue
-            if is_space(ch):
+            if is_space(ch) or (fast and ch.isspace()):
                 buf.append(" ")
             elif self.chinese and is_cjk(ch, cjk):
                 buf.append(" " + ch + " ")
@@ -122,9 +154,9 @@ class Reference:
             text = unicodedata.normalize("NFC", text)
         words = []
         for word in text.split():
-            if self.variant == "fast":
+            if fast:
                 if self.strip:
-                    word = strip_accents(word)
+                    word = strip_accents(word, self._fast_mark)
                 if self.lower:
                     word = "".join(c.lower() for c in word)
             else:
@@ -134,7 +166,7 @@ class Reference:
                     word = strip_accents(word)
             cur = []
             for ch in word:
-                if is_punct(ch):
+                if punct(ch):
                     if cur:
                         words.append("".join(cur))
                         cur = []

@@ -109,7 +109,7 @@ internal static class EncoderCommands
         var a = Args.Parse(argv, ["--model", "--input", "--batch-size", "--threads", "--format", "--output"], ["--normalize"]);
         a.NoPositional();
         int batch = a.GetInt("--batch-size", 32, 1, 1 << 20);
-        int threads = a.GetInt("--threads", Environment.ProcessorCount, 1, 1024);
+        int threads = a.GetInt("--threads", Environment.ProcessorCount, 1, SentenceEncoder.MaxThreads);
         string format = a.GetChoice("--format", "jsonl", "jsonl", "fvecs");
         a.Require("--model");
         var texts = TextLines.Read(a.Get("--input"));
@@ -173,7 +173,7 @@ internal static class EncoderCommands
     {
         var a = Args.Parse(argv, ["--model", "--threads"]);
         if (a.Positional.Count < 2) throw new ManagedEmbedException("similarity needs at least two texts: membed similarity --model DIR TEXT TEXT [TEXT...]");
-        int threads = a.GetInt("--threads", Environment.ProcessorCount, 1, 1024);
+        int threads = a.GetInt("--threads", Environment.ProcessorCount, 1, SentenceEncoder.MaxThreads);
         a.Require("--model");
         using var enc = LoadModel(a, threads);
         var m = enc.Encode(a.Positional);
@@ -196,7 +196,6 @@ internal static class EncoderCommands
     {
         var a = Args.Parse(argv, []);
         a.NoPositional();
-        string path = Vector512.IsHardwareAccelerated ? "Vector512" : Vector256.IsHardwareAccelerated ? "Vector256" : Vector128.IsHardwareAccelerated ? "Vector128" : "scalar";
         var sb = new StringBuilder();
         sb.Append("membed ").Append(Cli.Version).Append('\n');
         sb.Append("runtime: ").Append(System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription)
@@ -210,7 +209,7 @@ internal static class EncoderCommands
         sb.Append("Avx512F.IsSupported: ").Append(Avx512F.IsSupported).Append('\n');
         sb.Append("Avx2.IsSupported: ").Append(Avx2.IsSupported).Append('\n');
         sb.Append("Fma.IsSupported: ").Append(Fma.IsSupported).Append('\n');
-        sb.Append("kernel path: ").Append(path).Append('\n');
+        sb.Append("kernel path: ").Append(ManagedEmbed.Kernels.KernelInfo.GemmPath).Append(" (GEMM tile ").Append(ManagedEmbed.Kernels.KernelInfo.GemmTile).Append(")\n");
         Console.Out.Write(sb.ToString());
         return 0;
     }

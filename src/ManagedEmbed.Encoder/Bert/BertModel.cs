@@ -26,6 +26,7 @@ public sealed class BertModel : IDisposable
         var weights = BertWeights.Resolve(file, config);
         Embeddings = new BertEmbeddings(weights, config);
         Encoder = new BertEncoder(weights, config);
+        weights.ReleasePackBuffer();
     }
 
     /// <summary>Loads the weights at <paramref name="safetensorsPath"/> for <paramref name="config"/>.</summary>

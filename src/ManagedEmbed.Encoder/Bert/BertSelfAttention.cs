@@ -23,14 +23,9 @@ public sealed class BertSelfAttention
         int h = c.HiddenSize;
         _qkvBias = new float[3 * h];
         string[] parts = ["query", "key", "value"];
-        var blocks = new ReadOnlyMemory<float>[3];
-        for (int i = 0; i < 3; i++)
-        {
-            blocks[i] = w.GetArray(p + $"self.{parts[i]}.weight");
-            w.Get(p + $"self.{parts[i]}.bias").Span.CopyTo(_qkvBias.AsSpan(i * h, h));
-        }
-        _qkv = PackedMatrix.FromRowBlocks(blocks, h);
-        _outDense = PackedMatrix.FromRowMajor(w.Get(p + "output.dense.weight").Span, h, h);
+        for (int i = 0; i < 3; i++) w.GetArray(p + $"self.{parts[i]}.bias").CopyTo(_qkvBias.AsSpan(i * h, h));
+        _qkv = w.Pack(p + "self.query.weight", p + "self.key.weight", p + "self.value.weight");
+        _outDense = w.Pack(p + "output.dense.weight");
         _outBias = w.GetArray(p + "output.dense.bias");
         _lnGamma = w.GetArray(p + "output.LayerNorm.weight");
         _lnBeta = w.GetArray(p + "output.LayerNorm.bias");
@@ -63,9 +58,12 @@ public sealed class BertSelfAttention
         (pool ?? KernelThreadPool.Serial).Run(work, chunks);
         work.Clear();
 
-        // 3. Output dense + bias + residual (fused: hidden += context·Wᵀ + b), then LayerNorm.
-        Gemm.Linear(ws.Context.AsSpan(0, tokens * h), tokens, _outDense, _outBias, hidden, Activation.None, hidden, pool);
-        RowParallel.LayerNorm(hidden, tokens, _lnGamma, _lnBeta, _eps, ws, pool);
+        // 3. next = (context·Wᵀ + b) + hidden, the residual added in the GEMM epilogue in Hugging Face's order (the
+        //    dense output is complete before the residual joins it); then LayerNorm; next becomes the hidden states.
+        Span<float> next = ws.Next.AsSpan(0, tokens * h);
+        Gemm.Linear(ws.Context.AsSpan(0, tokens * h), tokens, _outDense, _outBias, next, Activation.None, hidden, pool);
+        RowParallel.LayerNorm(ws.Next, tokens, _lnGamma, _lnBeta, _eps, ws, pool);
+        ws.SwapHidden();
     }
 }
 
@@ -108,16 +106,16 @@ internal sealed class RowParallel : KernelWork
     private int _rows, _rowsPerChunk, _width;
     private float _eps;
 
-    internal static void LayerNorm(Span<float> x, int rows, float[] gamma, float[] beta, float eps, BertWorkspace ws, KernelThreadPool? pool)
+    internal static void LayerNorm(float[] x, int rows, float[] gamma, float[] beta, float eps, BertWorkspace ws, KernelThreadPool? pool)
     {
         int width = gamma.Length;
         if (pool is null || pool.Threads == 1 || rows < 16)
         {
-            Normalization.LayerNorm(x[..(rows * width)], gamma, beta, eps);
+            Normalization.LayerNorm(x.AsSpan(0, rows * width), gamma, beta, eps);
             return;
         }
         var w = ws.LayerNormWork;
-        w._x = ws.Hidden; w._gamma = gamma; w._beta = beta; w._eps = eps; w._rows = rows; w._width = width;
+        w._x = x; w._gamma = gamma; w._beta = beta; w._eps = eps; w._rows = rows; w._width = width;
         int chunks = Math.Min(rows / 8, 4 * pool.Threads);
         w._rowsPerChunk = (rows + chunks - 1) / chunks;
         pool.Run(w, (rows + w._rowsPerChunk - 1) / w._rowsPerChunk);

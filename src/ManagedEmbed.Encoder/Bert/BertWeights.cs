@@ -1,5 +1,6 @@
 using ManagedEmbed.Encoder.Configuration;
 using ManagedEmbed.Encoder.SafeTensors;
+using ManagedEmbed.Kernels;
 
 namespace ManagedEmbed.Encoder.Bert;
 
@@ -54,6 +55,42 @@ public sealed class BertWeights
     /// <summary>A resolved parameter as float32 (zero-copy when stored as F32).</summary>
     public FloatTensor Get(string name) => _file.ReadFloat(_resolved[name]);
 
-    /// <summary>A resolved parameter copied into a new array.</summary>
-    public float[] GetArray(string name) => Get(name).Span.ToArray();
+    private float[] _packBuffer = [];
+
+    /// <summary>
+    /// Packs the named [rows_i, cols] weights, stacked vertically, into one GEMM panel matrix. The values are read
+    /// from the file into one reused staging buffer (not through the mapping), so only the packed copy stays resident.
+    /// </summary>
+    public PackedMatrix Pack(params string[] names)
+    {
+        if (names.Length == 0) throw new ArgumentException("at least one tensor name is required", nameof(names));
+        int cols = 0;
+        long rows = 0;
+        foreach (var name in names)
+        {
+            var info = _resolved[name];
+            if (info.Shape.Count != 2) throw new ManagedEmbedException($"'{_file.Path}': tensor '{info.Name}' is {info.ShapeText}, expected a matrix");
+            if (cols == 0) cols = info.Shape[1];
+            else if (info.Shape[1] != cols) throw new ManagedEmbedException($"'{_file.Path}': tensor '{info.Name}' is {info.ShapeText}, expected {cols} columns");
+            rows += info.Shape[0];
+        }
+        long total = rows * cols;
+        if (total > Array.MaxLength) throw new ManagedEmbedException($"'{_file.Path}': {string.Join(", ", names)} are too large to pack");
+        if (_packBuffer.Length < total) _packBuffer = new float[total];
+        long at = 0;
+        foreach (var name in names)
+        {
+            var info = _resolved[name];
+            int n = checked((int)info.ElementCount);
+            _file.ReadFloatInto(info, _packBuffer.AsSpan((int)at, n));
+            at += n;
+        }
+        return PackedMatrix.FromRowMajor(_packBuffer.AsSpan(0, (int)total), (int)rows, cols);
+    }
+
+    /// <summary>Drops the staging buffer used by <see cref="Pack"/> once loading is done.</summary>
+    public void ReleasePackBuffer() => _packBuffer = [];
+
+    /// <summary>A resolved parameter copied into a new array (read from the file, not through the mapping).</summary>
+    public float[] GetArray(string name) => _file.ReadFloatArray(_resolved[name]);
 }

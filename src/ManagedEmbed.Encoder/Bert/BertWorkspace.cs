@@ -12,7 +12,11 @@ public sealed class BertWorkspace
     public float[] Qkv = [];
     /// <summary>Attention context [tokens, hidden].</summary>
     public float[] Context = [];
-    /// <summary>Feed-forward intermediate activations [tokens, intermediate].</summary>
+    /// <summary>Receives a block's output (dense + bias + residual) before it becomes <see cref="Hidden"/> by <see cref="SwapHidden"/> [tokens, hidden].</summary>
+    public float[] Next = [];
+    /// <summary>Rows per feed-forward block (see <see cref="BertFeedForward"/>).</summary>
+    public const int FeedForwardRows = 256;
+    /// <summary>Feed-forward intermediate activations of one block of rows [min(tokens, FeedForwardRows), intermediate].</summary>
     public float[] Intermediate = [];
     internal readonly AttentionWork Attention = new();
     internal readonly RowParallel LayerNormWork = new();
@@ -23,8 +27,12 @@ public sealed class BertWorkspace
         Grow(ref Hidden, (long)tokens * hidden);
         Grow(ref Qkv, (long)tokens * 3 * hidden);
         Grow(ref Context, (long)tokens * hidden);
-        Grow(ref Intermediate, (long)tokens * intermediate);
+        Grow(ref Next, (long)tokens * hidden);
+        Grow(ref Intermediate, (long)Math.Min(tokens, FeedForwardRows) * intermediate);
     }
+
+    /// <summary>Makes <see cref="Next"/> the hidden states (and recycles the old ones as the next <see cref="Next"/>).</summary>
+    public void SwapHidden() => (Hidden, Next) = (Next, Hidden);
 
     private static void Grow(ref float[] a, long n)
     {

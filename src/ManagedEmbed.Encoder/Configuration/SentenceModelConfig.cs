@@ -74,7 +74,12 @@ public sealed class SentenceModelConfig
         if (File.Exists(sbertPath))
         {
             using var doc = JsonFile.Load(sbertPath);
-            maxSeq = JsonFile.GetInt(JsonFile.RequireObject(doc, sbertPath), "max_seq_length", sbertPath, DefaultMaxSeqLength, min: 2);
+            var o = JsonFile.RequireObject(doc, sbertPath);
+            maxSeq = JsonFile.GetInt(o, "max_seq_length", sbertPath, DefaultMaxSeqLength, min: 2);
+            // sentence-transformers would apply Python's str.lower() before the tokenizer; its full-Unicode mapping
+            // (final sigma, U+0130) is not reproduced here, so such a model is refused rather than tokenized differently.
+            if (JsonFile.GetBool(o, "do_lower_case", sbertPath) == true)
+                throw new ManagedEmbedException($"'{sbertPath}': do_lower_case true (lowercasing before the tokenizer) is not supported");
         }
         maxSeq = Math.Min(maxSeq, bert.MaxPositionEmbeddings);
 

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.MemoryMappedFiles;
+using Microsoft.Win32.SafeHandles;
 using System.Text.Json;
 
 namespace ManagedEmbed.Encoder.SafeTensors;
@@ -16,6 +17,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     /// <summary>Largest header accepted (the format's own limit).</summary>
     public const long MaxHeaderLength = 100_000_000;
 
+    private readonly SafeFileHandle _handle;
     private readonly MemoryMappedFile? _map;
     private readonly MemoryMappedViewAccessor? _view;
     private byte* _base;
@@ -36,8 +38,9 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     public bool IsTruncated { get; }
 
     private SafeTensorsFile(string path, long dataOffset, long dataLength, List<SafeTensorInfo> tensors, Dictionary<string, string> metadata,
-                            MemoryMappedFile? map, MemoryMappedViewAccessor? view)
+                            SafeFileHandle handle, MemoryMappedFile? map, MemoryMappedViewAccessor? view)
     {
+        _handle = handle;
         Path = path; DataOffset = dataOffset; DataLength = dataLength; Tensors = tensors; Metadata = metadata; _map = map; _view = view;
         _byName = new Dictionary<string, SafeTensorInfo>(StringComparer.Ordinal);
         foreach (var t in tensors) _byName[t.Name] = t;
@@ -75,11 +78,20 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         var (tensors, metadata) = ParseHeader(header, dataLength, allowTruncated, path);
         fs.Dispose();
 
-        var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-        MemoryMappedViewAccessor view;
-        try { view = map.CreateViewAccessor(0, fileLength, MemoryMappedFileAccess.Read); }
-        catch { map.Dispose(); throw; }
-        return new SafeTensorsFile(path, dataOffset, dataLength, tensors, metadata, map, view);
+        var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        MemoryMappedFile? map = null;
+        try
+        {
+            map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+            var view = map.CreateViewAccessor(0, fileLength, MemoryMappedFileAccess.Read);
+            return new SafeTensorsFile(path, dataOffset, dataLength, tensors, metadata, handle, map, view);
+        }
+        catch
+        {
+            map?.Dispose();
+            handle.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
@@ -244,6 +256,71 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         }
     }
 
+    /// <summary>
+    /// The tensor as a new float32 array, read with ordinary file reads rather than through the mapping, so weights
+    /// that are re-packed at load time do not stay resident twice (once packed, once as mapped pages).
+    /// F16/BF16/F64 are converted; other dtypes are an error.
+    /// </summary>
+    public float[] ReadFloatArray(SafeTensorInfo info)
+    {
+        ThrowIfDisposed();
+        EnsureComplete(info);
+        int n = checked((int)info.ElementCount);
+        var bytes = new byte[checked((int)info.ByteLength)];
+        int read = 0;
+        while (read < bytes.Length)
+        {
+            int r = RandomAccess.Read(_handle, bytes.AsSpan(read), DataOffset + info.Begin + read);
+            if (r <= 0) throw new ManagedEmbedException($"safetensors file '{Path}': tensor '{info.Name}' could not be read: the file shrank while open");
+            read += r;
+        }
+        var a = new float[n];
+        switch (info.DType)
+        {
+            case SafeTensorDType.F32:
+                for (int i = 0; i < n; i++) a[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(4 * i));
+                return a;
+            case SafeTensorDType.F16:
+                for (int i = 0; i < n; i++) a[i] = (float)BitConverter.UInt16BitsToHalf(BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(2 * i)));
+                return a;
+            case SafeTensorDType.BF16:
+                for (int i = 0; i < n; i++) a[i] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(2 * i)) << 16);
+                return a;
+            case SafeTensorDType.F64:
+                for (int i = 0; i < n; i++) a[i] = (float)BinaryPrimitives.ReadDoubleLittleEndian(bytes.AsSpan(8 * i));
+                return a;
+            default:
+                throw new ManagedEmbedException($"safetensors file '{Path}': tensor '{info.Name}' has dtype {SafeTensorDTypes.Name(info.DType)}, expected a floating-point type (F32, F16, BF16)");
+        }
+    }
+
+    /// <summary>
+    /// Copies a tensor as float32 into <paramref name="destination"/> (length = element count). F32 data is read with
+    /// positional file reads rather than through the mapping, so weights that are repacked at load time (the
+    /// encoder's dense layers) never become resident mapped pages: the process holds only the packed copy.
+    /// </summary>
+    public void ReadFloatInto(SafeTensorInfo info, Span<float> destination)
+    {
+        ThrowIfDisposed();
+        EnsureComplete(info);
+        if (destination.Length != info.ElementCount)
+            throw new ArgumentException($"destination holds {destination.Length} floats, tensor '{info.Name}' has {info.ElementCount}");
+        if (info.DType != SafeTensorDType.F32 || !BitConverter.IsLittleEndian)
+        {
+            ReadFloatArray(info).CopyTo(destination);
+            return;
+        }
+        var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(destination);
+        long offset = DataOffset + info.Begin;
+        while (!bytes.IsEmpty)
+        {
+            int n = RandomAccess.Read(_handle, bytes, offset);
+            if (n <= 0) throw new ManagedEmbedException($"safetensors file '{Path}': tensor '{info.Name}' could not be read (file shrank?)");
+            bytes = bytes[n..];
+            offset += n;
+        }
+    }
+
     /// <summary>Reads a tensor by name as float32 (see <see cref="ReadFloat(SafeTensorInfo)"/>).</summary>
     public FloatTensor ReadFloat(string name) => ReadFloat(Get(name));
 
@@ -289,6 +366,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
             _view.Dispose();
         }
         _map?.Dispose();
+        _handle.Dispose();
         _base = null;
     }
 }
