@@ -27,6 +27,7 @@ public sealed partial class Collection : IDisposable
     private Manifest _manifest;
     private List<Rec?> _rows = new();          // insertion order; null = deleted or superseded
     private Dictionary<string, int> _idToRow = new(StringComparer.Ordinal);
+    private MetaColumns _cols = new();          // metadata by column, for filter scans
     private int _baseRows;                      // rows [0, _baseRows) live in the segment (and its index)
     private int _deadBase;                      // dead rows among them
     private int _dim;
@@ -111,6 +112,7 @@ public sealed partial class Collection : IDisposable
             foreach (var r in rows)
             {
                 if (!_idToRow.TryAdd(r.Id, _rows.Count)) throw new ManagedEmbedException($"segment of collection '{m.Name}' holds id '{r.Id}' twice; refusing to open");
+                _cols.Set(_rows.Count, r.Metadata);
                 _rows.Add(r);
             }
             _baseRows = rows.Count;
@@ -156,6 +158,22 @@ public sealed partial class Collection : IDisposable
         if (any) FileSys.FsyncDirectory(_dir);
     }
 
+    /// <summary>
+    /// Predicate "row is live and matches the filters"; the where clause runs on the metadata columns when every key
+    /// it names has one, else on each record's metadata. Caller holds the read lock or the write gate.
+    /// </summary>
+    private Func<int, bool> RowFilter(WhereFilter? where, WhereDocumentFilter? wd)
+    {
+        if (where is not null && where.IsAll) where = null;
+        var w = where?.Bind(_cols);
+        var rows = _rows;
+        if (where is null && wd is null) return row => rows[row] is not null;
+        if (wd is null && w is not null) return row => rows[row] is not null && w(row);
+        return row => rows[row] is { } r
+            && (where is null || (w is not null ? w(row) : where.Matches(r.Metadata)))
+            && (wd is null || wd.Matches(r.Document));
+    }
+
     /// <summary>The stored vector of a live row: its own array, or in place in the segment index.</summary>
     private ReadOnlySpan<float> Vec(int row) => _rows[row]!.Vector ?? _index!.Vector(row);
 
@@ -166,6 +184,7 @@ public sealed partial class Collection : IDisposable
         {
             Kill(r.Id);
             _idToRow[r.Id] = _rows.Count;
+            _cols.Set(_rows.Count, r.Metadata);
             _rows.Add(r);
         }
     }
@@ -209,13 +228,13 @@ public sealed partial class Collection : IDisposable
         {
             CheckOpen();
             int skipped = 0, taken = 0, max = limit ?? int.MaxValue;
+            var accept = RowFilter(where, whereDocument);
             IEnumerable<int> candidates = ids is null ? Enumerable.Range(0, _rows.Count) : ids.Select(id => _idToRow.TryGetValue(id, out int r) ? r : -1);
             foreach (int row in candidates)
             {
                 if (taken >= max) break;
-                if (row < 0 || _rows[row] is not { } rec) continue;
-                if (where is not null && !where.Matches(rec.Metadata)) continue;
-                if (whereDocument is not null && !whereDocument.Matches(rec.Document)) continue;
+                if (row < 0 || !accept(row)) continue;
+                var rec = _rows[row]!;
                 if (skipped < offset) { skipped++; continue; }
                 taken++;
                 outIds.Add(rec.Id);
@@ -327,12 +346,12 @@ public sealed partial class Collection : IDisposable
             CheckWritable();
             var del = new List<string>();
             var seen = new HashSet<string>(StringComparer.Ordinal);
+            var accept = RowFilter(where, whereDocument);
             IEnumerable<int> candidates = ids is null ? Enumerable.Range(0, _rows.Count) : ids.Select(id => _idToRow.TryGetValue(id, out int r) ? r : -1);
             foreach (int row in candidates)
             {
-                if (row < 0 || _rows[row] is not { } rec) continue;
-                if (where is not null && !where.Matches(rec.Metadata)) continue;
-                if (whereDocument is not null && !whereDocument.Matches(rec.Document)) continue;
+                if (row < 0 || !accept(row)) continue;
+                var rec = _rows[row]!;
                 if (seen.Add(rec.Id)) del.Add(rec.Id);
             }
             if (del.Count == 0) return 0;

@@ -158,7 +158,8 @@ public sealed partial class Collection
 
         var rows = new List<Rec?>(s.Live.Count + 1024);
         var map = new Dictionary<string, int>(s.Live.Count, StringComparer.Ordinal);
-        foreach (var r in s.Live) { map[r.Id] = rows.Count; rows.Add(r); }
+        var cols = new MetaColumns();
+        foreach (var r in s.Live) { map[r.Id] = rows.Count; cols.Set(rows.Count, r.Metadata); rows.Add(r); }
         var oldWal = _wal;
         _rw.EnterWriteLock();
         try
@@ -166,6 +167,7 @@ public sealed partial class Collection
             _manifest = m;
             _rows = rows;
             _idToRow = map;
+            _cols = cols;
             _baseRows = s.Live.Count;
             _deadBase = 0;
             _index = b.SegIndex;

@@ -63,7 +63,7 @@ public sealed partial class Collection
             if (_index is null) return Exact(q, k, null);
             return IndexSearch(q, k, row => _rows[row] is not null, live, null);
         }
-        bool Accept(int row) => _rows[row] is { } r && (where is null || where.Matches(r.Metadata)) && (wd is null || wd.Matches(r.Document));
+        var Accept = RowFilter(where, wd);
         if (_index is not null && live >= 4096)
         {
             const int Sample = 1024;
@@ -77,15 +77,15 @@ public sealed partial class Collection
             }
             double est = seen == 0 ? 0 : (double)hit / seen;
             if (est > 2 * _opts.PrefilterMaxFraction)
-                return IndexSearch(q, k, Accept, (int)Math.Max(1, est * live), null, where, wd);
+                return IndexSearch(q, k, Accept, (int)Math.Max(1, est * live), null);
         }
-        var (mask, allowed) = BuildMask(where, wd);
+        var (mask, allowed) = BuildMask(Accept);
         if (allowed == 0) return [];
         if (_index is null || allowed <= _opts.PrefilterMaxFraction * live) return Exact(q, k, mask);
         return IndexSearch(q, k, row => mask[row], allowed, mask);
     }
 
-    private (bool[] Mask, int Allowed) BuildMask(WhereFilter? where, WhereDocumentFilter? wd)
+    private (bool[] Mask, int Allowed) BuildMask(Func<int, bool> accept)
     {
         var mask = new bool[_rows.Count];
         int allowed = 0;
@@ -97,9 +97,7 @@ public sealed partial class Collection
             int local = 0, end = Math.Min(_rows.Count, (ci + 1) * Chunk);
             for (int row = ci * Chunk; row < end; row++)
             {
-                if (_rows[row] is not { } r) continue;
-                if (where is not null && !where.Matches(r.Metadata)) continue;
-                if (wd is not null && !wd.Matches(r.Document)) continue;
+                if (!accept(row)) continue;
                 mask[row] = true;
                 local++;
             }
@@ -121,8 +119,7 @@ public sealed partial class Collection
 
     // accept(row): live and matching; accepted: number of matching live rows (exact when mask is given, else an
     // estimate used only to size the oversampling).
-    private List<Hit> IndexSearch(float[] q, int k, Func<int, bool> accept, int accepted, bool[]? mask,
-        WhereFilter? where = null, WhereDocumentFilter? wd = null)
+    private List<Hit> IndexSearch(float[] q, int k, Func<int, bool> accept, int accepted, bool[]? mask)
     {
         int baseRows = _baseRows;
         int liveRows = _idToRow.Count;
@@ -154,7 +151,7 @@ public sealed partial class Collection
             // Not enough matches among the candidates: widen, or scan exactly when the index is exhausted.
             if (returned < kk || kk >= baseRows)
             {
-                if (mask is null) (mask, _) = BuildMask(where, wd);
+                if (mask is null) (mask, _) = BuildMask(accept);
                 return Exact(q, k, mask);
             }
             kk = (int)Math.Min(baseRows, (long)kk * 4);

@@ -121,11 +121,19 @@ internal sealed class SegmentIndex
     public static SegmentIndex? Load(string dir, SegmentInfo s, DistanceSpace space, int dim)
     {
         string path = Path.Combine(dir, s.Index);
-        uint crc = FileSys.FileCrc(path, out long bytes);
+        // One handle for checksum and parse: a compaction in another process may unlink the file meanwhile (a missing
+        // file surfaces as FileNotFoundException, which read-only opens retry from the new manifest).
+        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1 << 20);
+        var buf = new byte[1 << 20];
+        uint crc = 0;
+        long bytes = 0;
+        int n;
+        while ((n = fs.Read(buf, 0, buf.Length)) > 0) { crc = Crc32C.Append(crc, buf.AsSpan(0, n)); bytes += n; }
         if (bytes != s.IndexBytes) throw new ManagedEmbedException($"segment file {path} has {bytes} bytes, manifest says {s.IndexBytes} (truncated or damaged); refusing to open");
         if (crc != s.IndexCrc) throw new ManagedEmbedException($"segment file {path} fails its checksum (damaged); refusing to open");
         IVectorIndex index;
-        try { index = FaissIndexIO.Read(path); }
+        fs.Position = 0;
+        try { index = FaissIndexIO.Read(fs); }
         catch (ManagedEmbedException e) { throw new ManagedEmbedException($"segment index {path} cannot be read ({e.Message}); refusing to open"); }
         if (index.Count != s.Count || (s.Count > 0 && index.Dimension != dim) || index.Metric != MetricOf(space))
             throw new ManagedEmbedException($"segment index {path} disagrees with the manifest (count/dimension/metric); refusing to open");

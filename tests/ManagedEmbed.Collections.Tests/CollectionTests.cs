@@ -300,6 +300,25 @@ public sealed class CollectionTests : IDisposable
         }
     }
 
+    [Fact]
+    public void FiltersOnKeysBeyondTheColumnLimitFallBackToPerRecordEvaluation()
+    {
+        using var store = CollectionStore.Open(_dir);
+        var c = store.CreateCollection("wide", DistanceSpace.L2);
+        // 80 distinct keys: the first 64 get metadata columns, the rest are evaluated per record.
+        var ids = Enumerable.Range(0, 80).Select(i => $"w{i}").ToList();
+        c.Add(ids, metadatas: ids.Select((_, i) => (IReadOnlyDictionary<string, MetadataValue>?)H.Meta(($"k{i}", (long)i), ("all", (long)(i % 3)))).ToList(),
+            embeddings: ids.Select((_, i) => new float[] { i }).ToList());
+        foreach (int i in new[] { 0, 63, 64, 79 })
+        {
+            Assert.Equal([$"w{i}"], c.Get(where: WhereFilter.Parse($"{{\"k{i}\":{i}}}")).Ids);
+            Assert.Equal(79, c.Get(where: WhereFilter.Parse($"{{\"k{i}\":{{\"$ne\":{i}}}}}")).Ids.Count);
+            Assert.Equal([$"w{i}"], c.Query(queryEmbeddings: [[0f]], nResults: 5, where: WhereFilter.Parse($"{{\"$and\":[{{\"k{i}\":{{\"$gte\":0}}}},{{\"all\":{i % 3}}}]}}")).Ids[0]);
+        }
+        Assert.Empty(c.Get(where: WhereFilter.Parse("{\"nokey\":1}")).Ids);
+        Assert.Equal(80, c.Get(where: WhereFilter.Parse("{\"nokey\":{\"$nin\":[1]}}")).Ids.Count);
+    }
+
     private static void CheckQueries(Collection c, Dictionary<string, (float[] V, long G)> model, Random r, DistanceSpace space)
     {
         float Dist(float[] q, float[] v)
