@@ -41,6 +41,21 @@ grep -q '^{"embedding":\[' emb.jsonl || fail "embed output is not jsonl embeddin
 ./membed search --model model --load kb.faiss --k 3 "How do transformers work?" > loaded.txt
 cmp -s search.txt loaded.txt || fail "search --load differs from the freshly built index"
 
+# pull from a local plain-HTTP "hub" (python's http.server, 127.0.0.1 only), then use the model by name:
+# exercises the AOT binary's HTTP client and SHA-256 (libcrypto) paths. --sha256 pins the digest (no X-Linked-Etag here).
+mkdir -p hub/smoke/tiny/resolve/main
+cp -r model/. hub/smoke/tiny/resolve/main/
+sha=$(sha256sum model/model.safetensors | cut -d' ' -f1)
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+/usr/bin/python3 -m http.server "$port" --bind 127.0.0.1 --directory hub >/dev/null 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+./membed pull smoke/tiny --endpoint "http://127.0.0.1:$port" --sha256 "$sha"
+./membed search --model smoke/tiny --corpus "$repo/samples/corpus.txt" --k 3 "How do transformers work?" > pulled.txt
+cmp -s search.txt pulled.txt || fail "search with the pulled model differs from the original directory"
+kill $server 2>/dev/null || true
+
 # A missing model must be explained in one line naming the pull command (offline mode: CI never downloads).
 if MEMBED_OFFLINE=1 ./membed search --corpus "$repo/samples/corpus.txt" "q" 2> err.txt; then fail "search without a model succeeded"; fi
 grep -q "membed pull sentence-transformers/all-MiniLM-L6-v2" err.txt || fail "missing-model message does not name the pull command"

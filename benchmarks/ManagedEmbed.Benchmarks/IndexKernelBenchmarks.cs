@@ -27,6 +27,7 @@ public class IndexKernelBenchmarks
         _queries = new float[64 * Dim];
         for (int i = 0; i < _queries.Length; i++) _queries[i] = (float)(rng.NextDouble() - 0.5);
         _scores = new float[Rows];
+        Distance.ScoreRows(_queries.AsSpan(0, Dim), _rows, _scores, l2: false);   // realistic scores for TopK10
         _block = new float[32 * 128];
         _flat = new FlatIndex(Dim) { Threads = 1 };
         _flat.Add(_rows);

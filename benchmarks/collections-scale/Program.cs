@@ -17,6 +17,7 @@ string phase = opt.GetValueOrDefault("phase", "all");
 const int Clusters = 1000;
 
 static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
+static double CpuSec() => Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
 static string Pct(List<double> xs, double p) { xs.Sort(); return xs[Math.Min(xs.Count - 1, (int)Math.Ceiling(p * xs.Count) - 1)].ToString("F2", CultureInfo.InvariantCulture); }
 static long DirBytes(string d) => Directory.EnumerateFiles(d, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
 static double MiB(long b) => b / 1048576.0;
@@ -38,14 +39,16 @@ float[] Point(Random r)
 
 if (phase == "reopen")
 {
+    double cpu0 = CpuSec();
     var sw0 = Stopwatch.StartNew();
     using var s = CollectionStore.Open(dir, readOnly: true);
     var c = s.GetCollection("bench");
     double openMs = sw0.Elapsed.TotalMilliseconds;
+    double openCpu = CpuSec() - cpu0;
     int count = c.Count();
     GC.Collect();
     var p = Process.GetCurrentProcess();
-    Console.WriteLine($"reopen: {openMs / 1000:F2} s for {count} records (index {c.IndexKind}); RSS {MiB(p.WorkingSet64):F0} MiB, peak {MiB(p.PeakWorkingSet64):F0} MiB");
+    Console.WriteLine($"reopen: {openMs / 1000:F2} s wall, {openCpu:F2} s CPU for {count} records (index {c.IndexKind}); RSS {MiB(p.WorkingSet64):F0} MiB, peak {MiB(p.PeakWorkingSet64):F0} MiB");
     var r = new Random(99);
     var lat = new List<double>();
     for (int i = 0; i < 50; i++) { var q = Point(r); long t = Stopwatch.GetTimestamp(); c.Query(queryEmbeddings: [q], nResults: 10); lat.Add(Ms(Stopwatch.GetTimestamp() - t)); }
@@ -54,11 +57,12 @@ if (phase == "reopen")
 }
 
 if (Directory.Exists(dir)) Directory.Delete(dir, true);
-Console.WriteLine($"collections-scale: n={n} dim={dim} batch={batch} dir={dir} cpus={Environment.ProcessorCount}");
+Console.WriteLine($"collections-scale: n={n} dim={dim} batch={batch} dir={dir} cpus={Environment.ProcessorCount}; load average at start: {(File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "n/a")}");
 var store = CollectionStore.Open(dir);
 var coll = store.CreateCollection("bench", DistanceSpace.Cosine);
 var rng = new Random(7);
 var sw = Stopwatch.StartNew();
+double addCpu0 = CpuSec();
 long genTicks = 0;
 double worstBatchMs = 0;
 for (int start = 0; start < n; start += batch)
@@ -88,7 +92,11 @@ for (int start = 0; start < n; start += batch)
     if ((start / batch) % 100 == 99) Console.WriteLine($"  {start + m} added, {sw.Elapsed.TotalSeconds:F0} s, index {coll.IndexKind}");
 }
 double addSec = sw.Elapsed.TotalSeconds - Ms(genTicks) / 1000;
-Console.WriteLine($"add: {n} records in {addSec:F1} s (excluding {Ms(genTicks) / 1000:F1} s data generation) = {n / addSec:F0} records/s; worst batch {worstBatchMs:F0} ms (includes automatic compactions); index {coll.IndexKind}");
+double addCpu = CpuSec() - addCpu0;
+Console.WriteLine($"add: {n} records in {addSec:F1} s wall (excluding {Ms(genTicks) / 1000:F1} s data generation) = {n / addSec:F0} records/s; process CPU {addCpu:F1} s incl. generation and background compactions; worst Add call {worstBatchMs:F0} ms; index {coll.IndexKind}");
+sw.Restart();
+coll.WaitForCompaction();
+Console.WriteLine($"waited {sw.Elapsed.TotalSeconds:F1} s for a running background compaction; index {coll.IndexKind}");
 
 void Queries(string label)
 {
@@ -103,6 +111,7 @@ void Queries(string label)
     foreach (var (name, w) in filters)
     {
         var lat = new List<double>();
+        double c0 = CpuSec();
         for (int i = 0; i < nq; i++)
         {
             var q = Point(r);
@@ -111,14 +120,16 @@ void Queries(string label)
             lat.Add(Ms(Stopwatch.GetTimestamp() - t));
             if (res.Ids[0].Count != 10) throw new Exception("short result");
         }
-        Console.WriteLine($"query [{label}] {name}: p50 {Pct(lat, 0.5)} ms, p99 {Pct(lat, 0.99)} ms ({nq} queries, k=10)");
+        double cpuMs = (CpuSec() - c0) * 1000 / nq;
+        Console.WriteLine($"query [{label}] {name}: p50 {Pct(lat, 0.5)} ms, p99 {Pct(lat, 0.99)} ms wall; mean CPU {cpuMs:F2} ms/query ({nq} queries, k=10)");
     }
 }
 
 Queries("after adds: segment + WAL tail");
 sw.Restart();
+double cc0 = CpuSec();
 coll.Compact();
-Console.WriteLine($"compact: {sw.Elapsed.TotalSeconds:F1} s to rewrite {coll.Count()} records into one segment (index {coll.IndexKind})");
+Console.WriteLine($"compact: {sw.Elapsed.TotalSeconds:F1} s wall, {CpuSec() - cc0:F1} s CPU to rewrite {coll.Count()} records into one segment (index {coll.IndexKind})");
 Queries("compacted");
 
 // Recall@10 of the unfiltered (index) path against the exact answer.

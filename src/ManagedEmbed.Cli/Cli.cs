@@ -78,10 +78,14 @@ public static class Cli
           index search --index FILE --queries q.fvecs --k K [--nprobe N] [--threads N] [--batch-size B] --out ids.ivecs
           data synth   --n N --dim D --clusters C --seed S --out FILE.fvecs
           collection   create|add|upsert|update|get|query|delete|count|list --path DIR ...
-          search       --model DIR --corpus FILE [--k K] [--index flat|ivf] [--min-score S] QUERY [QUERY...]
-          eval pairs   --model DIR [--model DIR...] --input pairs.tsv [--threshold 0.5]
-          eval sts     --model DIR --input sts.tsv
-          cluster      --model DIR --input sentences.txt --k K [--seed S]
-          pull         sentence-transformers/all-MiniLM-L6-v2 [--dir DIR] [--endpoint URL]
+          search       --model DIR --corpus FILE [--k K] [--index flat|ivf] [--nlist N] [--nprobe N] [--min-score S] [--save INDEX] [--json] QUERY [QUERY...]
+          search       --model DIR --load INDEX [--k K] [--nprobe N] [--min-score S] [--json] QUERY [QUERY...]
+          eval pairs   --model DIR [--model DIR...] --input pairs.tsv [--threshold 0.5] [--json]
+          eval sts     --model DIR [--model DIR...] --input sts.tsv [--json]
+          cluster      --model DIR --input sentences.txt --k K [--seed S] [--restarts R] [--json]
+          pull         sentence-transformers/all-MiniLM-L6-v2 [--dir DIR] [--endpoint URL] [--revision REV] [--sha256 HEX]
+
+        --model takes a directory or a hub model name (org/name, fetched into ~/.cache/managedembed on first use;
+        default sentence-transformers/all-MiniLM-L6-v2; MEMBED_OFFLINE=1 forbids downloads).
         """;
 }

@@ -9,8 +9,8 @@ internal sealed class Rec
 {
     public required string Id;
     public string? Document;
-    public Dictionary<string, MetadataValue>? Metadata; // null when empty
-    public float[] Vector = null!;
+    public MetaMap? Metadata; // null when empty
+    public float[]? Vector; // null: the vector lives in the segment index (see Collection.Vec)
 }
 
 /// <summary>Growable little-endian byte buffer used to encode WAL records and segments.</summary>
@@ -140,10 +140,10 @@ internal ref struct ByteReader
         if (flags > 1) throw new InvalidDataException("bad record flags");
         string? doc = flags == 1 ? Str32() : null;
         int count = U16();
-        Dictionary<string, MetadataValue>? m = count == 0 ? null : new Dictionary<string, MetadataValue>(count, StringComparer.Ordinal);
+        var m = count == 0 ? null : new Dictionary<string, MetadataValue>(count, StringComparer.Ordinal);
         for (int i = 0; i < count; i++)
         {
-            string k = Str16();
+            string k = KeyPool.Intern(Str16());
             var kind = (MetadataKind)U8();
             MetadataValue v = kind switch
             {
@@ -155,6 +155,6 @@ internal ref struct ByteReader
             };
             if (!m!.TryAdd(k, v)) throw new InvalidDataException("duplicate metadata key");
         }
-        return new Rec { Id = id, Document = doc, Metadata = m };
+        return new Rec { Id = id, Document = doc, Metadata = m is null ? null : MetaMap.From(m) };
     }
 }

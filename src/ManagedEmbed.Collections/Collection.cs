@@ -27,6 +27,7 @@ public sealed partial class Collection : IDisposable
     private Manifest _manifest;
     private List<Rec?> _rows = new();          // insertion order; null = deleted or superseded
     private Dictionary<string, int> _idToRow = new(StringComparer.Ordinal);
+    private MetaColumns _cols = new();          // metadata by column, for filter scans
     private int _baseRows;                      // rows [0, _baseRows) live in the segment (and its index)
     private int _deadBase;                      // dead rows among them
     private int _dim;
@@ -60,6 +61,9 @@ public sealed partial class Collection : IDisposable
     public bool IsReadOnly => _readOnly;
     /// <summary>Kind of the compacted segment's index: "none", "flat" or "ivf".</summary>
     public string IndexKind { get { _rw.EnterReadLock(); try { return _index?.Kind ?? "none"; } finally { _rw.ExitReadLock(); } } }
+
+    /// <summary>The error of the last failed automatic compaction (null when the last one succeeded).</summary>
+    public string? LastCompactionError { get; private set; }
 
     /// <summary>
     /// The function computing embeddings from documents/query texts when none are given. Set automatically from
@@ -108,14 +112,13 @@ public sealed partial class Collection : IDisposable
             foreach (var r in rows)
             {
                 if (!_idToRow.TryAdd(r.Id, _rows.Count)) throw new ManagedEmbedException($"segment of collection '{m.Name}' holds id '{r.Id}' twice; refusing to open");
+                _cols.Set(_rows.Count, r.Metadata);
                 _rows.Add(r);
             }
             _baseRows = rows.Count;
             _segmentBytes = s.DocsBytes + s.IndexBytes;
-            _index = SegmentIndex.Load(_dir, s, m.Space, m.Dim, (i, v) => rows[i].Vector = v);
+            _index = SegmentIndex.Load(_dir, s, m.Space, m.Dim);
             if (_opts.IvfNprobe > 0) _index?.SetNprobe(_opts.IvfNprobe);
-            foreach (var r in rows)
-                if (r.Vector is null) throw new ManagedEmbedException($"segment index of collection '{m.Name}' lacks the vector of id '{r.Id}'; refusing to open");
         }
         _nextSeq = m.NextSeq;
         string walPath = Path.Combine(_dir, Wal.FileName(m.WalGeneration));
@@ -155,6 +158,25 @@ public sealed partial class Collection : IDisposable
         if (any) FileSys.FsyncDirectory(_dir);
     }
 
+    /// <summary>
+    /// Predicate "row is live and matches the filters"; the where clause runs on the metadata columns when every key
+    /// it names has one, else on each record's metadata. Caller holds the read lock or the write gate.
+    /// </summary>
+    private Func<int, bool> RowFilter(WhereFilter? where, WhereDocumentFilter? wd)
+    {
+        if (where is not null && where.IsAll) where = null;
+        var w = where?.Bind(_cols);
+        var rows = _rows;
+        if (where is null && wd is null) return row => rows[row] is not null;
+        if (wd is null && w is not null) return row => rows[row] is not null && w(row);
+        return row => rows[row] is { } r
+            && (where is null || (w is not null ? w(row) : where.Matches(r.Metadata)))
+            && (wd is null || wd.Matches(r.Document));
+    }
+
+    /// <summary>The stored vector of a live row: its own array, or in place in the segment index.</summary>
+    private ReadOnlySpan<float> Vec(int row) => _rows[row]!.Vector ?? _index!.Vector(row);
+
     private void ApplyBatch(WalBatch b)
     {
         foreach (var id in b.Deletes) Kill(id);
@@ -162,6 +184,7 @@ public sealed partial class Collection : IDisposable
         {
             Kill(r.Id);
             _idToRow[r.Id] = _rows.Count;
+            _cols.Set(_rows.Count, r.Metadata);
             _rows.Add(r);
         }
     }
@@ -205,26 +228,26 @@ public sealed partial class Collection : IDisposable
         {
             CheckOpen();
             int skipped = 0, taken = 0, max = limit ?? int.MaxValue;
+            var accept = RowFilter(where, whereDocument);
             IEnumerable<int> candidates = ids is null ? Enumerable.Range(0, _rows.Count) : ids.Select(id => _idToRow.TryGetValue(id, out int r) ? r : -1);
             foreach (int row in candidates)
             {
                 if (taken >= max) break;
-                if (row < 0 || _rows[row] is not { } rec) continue;
-                if (where is not null && !where.Matches(rec.Metadata)) continue;
-                if (whereDocument is not null && !whereDocument.Matches(rec.Document)) continue;
+                if (row < 0 || !accept(row)) continue;
+                var rec = _rows[row]!;
                 if (skipped < offset) { skipped++; continue; }
                 taken++;
                 outIds.Add(rec.Id);
                 docs?.Add(rec.Document);
                 metas?.Add(CopyMeta(rec.Metadata));
-                embs?.Add((float[])rec.Vector.Clone());
+                embs?.Add(Vec(row).ToArray());
             }
         }
         finally { _rw.ExitReadLock(); }
         return new GetResult { Ids = outIds, Documents = docs, Metadatas = metas, Embeddings = embs };
     }
 
-    private static Dictionary<string, MetadataValue>? CopyMeta(Dictionary<string, MetadataValue>? m) =>
+    private static Dictionary<string, MetadataValue>? CopyMeta(MetaMap? m) =>
         m is null ? null : new Dictionary<string, MetadataValue>(m, StringComparer.Ordinal);
 
     /// <summary>
@@ -274,7 +297,7 @@ public sealed partial class Collection : IDisposable
                 docs?.Add(hits.Select(h => _rows[h.Row]!.Document).ToList());
                 metas?.Add(hits.Select(h => (IReadOnlyDictionary<string, MetadataValue>?)CopyMeta(_rows[h.Row]!.Metadata)).ToList());
                 dists?.Add(hits.Select(h => h.Dist).ToList());
-                embs?.Add(hits.Select(h => (float[])_rows[h.Row]!.Vector.Clone()).ToList());
+                embs?.Add(hits.Select(h => Vec(h.Row).ToArray()).ToList());
             }
         }
         finally { _rw.ExitReadLock(); }
@@ -323,12 +346,12 @@ public sealed partial class Collection : IDisposable
             CheckWritable();
             var del = new List<string>();
             var seen = new HashSet<string>(StringComparer.Ordinal);
+            var accept = RowFilter(where, whereDocument);
             IEnumerable<int> candidates = ids is null ? Enumerable.Range(0, _rows.Count) : ids.Select(id => _idToRow.TryGetValue(id, out int r) ? r : -1);
             foreach (int row in candidates)
             {
-                if (row < 0 || _rows[row] is not { } rec) continue;
-                if (where is not null && !where.Matches(rec.Metadata)) continue;
-                if (whereDocument is not null && !whereDocument.Matches(rec.Document)) continue;
+                if (row < 0 || !accept(row)) continue;
+                var rec = _rows[row]!;
                 if (seen.Add(rec.Id)) del.Add(rec.Id);
             }
             if (del.Count == 0) return 0;
@@ -376,9 +399,11 @@ public sealed partial class Collection : IDisposable
             CheckWritable();
             // Existence checks and merges read state only the writer (us, under the gate) can change.
             var existing = new Rec?[n];
+            var existingRow = new int[n];
             for (int i = 0; i < n; i++)
             {
                 existing[i] = _idToRow.TryGetValue(ids[i], out int row) ? _rows[row] : null;
+                existingRow[i] = existing[i] is null ? -1 : row;
                 if (kind == WriteKind.Add && existing[i] is not null) throw new ManagedEmbedException($"add: id '{ids[i]}' already exists (use upsert to overwrite)");
                 if (kind == WriteKind.Update && existing[i] is null) throw new ManagedEmbedException($"update: id '{ids[i]}' does not exist");
             }
@@ -423,15 +448,15 @@ public sealed partial class Collection : IDisposable
                 {
                     merged ??= new Dictionary<string, MetadataValue>(StringComparer.Ordinal);
                     foreach (var (k, v) in meta)
-                        if (v.Kind == MetadataKind.Null) merged.Remove(k); else merged[k] = v;
+                        if (v.Kind == MetadataKind.Null) merged.Remove(k); else merged[KeyPool.Intern(k)] = v;
                 }
                 if (merged is { Count: 0 }) merged = null;
                 batch.Puts.Add(new Rec
                 {
                     Id = ids[i],
                     Document = documents?[i] ?? old?.Document,
-                    Metadata = merged,
-                    Vector = vecs?[i] ?? old!.Vector,
+                    Metadata = merged is null ? null : MetaMap.From(merged),
+                    Vector = vecs?[i] ?? Vec(existingRow[i]).ToArray(),
                 });
             }
             Commit(batch);
@@ -457,9 +482,13 @@ public sealed partial class Collection : IDisposable
             _nextSeq++;
         }
         finally { _rw.ExitWriteLock(); }
+        _sinceSnapshot?.Add(batch);
         if (_enc.Length > (1 << 24)) _enc.Clear(); // don't pin a huge buffer after a huge batch
         long walBytes = _wal.Length - Wal.HeaderSize;
-        if (walBytes >= _opts.CompactionMinWalBytes && walBytes >= _opts.CompactionRatio * _segmentBytes) Compact();
+        // Automatic compaction runs in the background; the write above is already durable and applied, and a failed
+        // compaction leaves the old generation authoritative (reported in LastCompactionError, retried later).
+        if (_compaction is null && walBytes >= _opts.CompactionMinWalBytes && walBytes >= _opts.CompactionRatio * _segmentBytes)
+            StartBackgroundCompaction();
     }
 
     // ---------------------------------------------------------------- validation
@@ -545,6 +574,7 @@ public sealed partial class Collection : IDisposable
     /// <summary>Closes the log and releases the writer lock.</summary>
     public void Dispose()
     {
+        if (!_disposed && !_readOnly) WaitForCompaction(); // let a running compaction publish (it needs the gate)
         lock (_writeGate)
         {
             _rw.EnterWriteLock();

@@ -2,59 +2,187 @@ namespace ManagedEmbed.Collections;
 
 public sealed partial class Collection
 {
+    private Task? _compaction;                 // the running automatic compaction, if any
+    private List<WalBatch>? _sinceSnapshot;    // batches committed while a compaction runs (guarded by _writeGate)
+    private readonly SemaphoreSlim _compactOne = new(1, 1); // one compaction at a time (sync or background)
+
+    /// <summary>Diagnostics: batches committed during compactions and carried over into their new WAL.</summary>
+    internal long CarriedOverBatches { get; private set; }
+
+    private sealed record Snapshot(ulong Gen, ulong Seq, int Dim, Manifest Old, List<Rec> Live, RowVector Vector);
+
+    private sealed record Built(Snapshot Snap, string Docs, long DocsBytes, uint DocsCrc, string Index, string Kind,
+        long IndexBytes, uint IndexCrc, SegmentIndex? SegIndex, string WalName);
+
     /// <summary>
-    /// Rewrites the live records into a new immutable segment and starts an empty WAL. Caller holds the write gate
-    /// (so no other write runs); readers keep reading the old state until the swap. Order, crash-safe at every step:
-    /// 1. write seg-G.docs, seg-G.faiss and wal-G.log, each fsynced; fsync the directory;
-    /// 2. write MANIFEST.tmp naming them, fsync, rename over MANIFEST, fsync the directory — the commit point;
-    /// 3. swap in-memory state; delete the previous generation's files.
-    /// A crash before step 2 leaves the old manifest, segment and WAL intact (new files are orphans, removed by the
-    /// next writer); after it, the new generation is complete.
+    /// Rewrites the live records into a new immutable segment and starts a new WAL, waiting for it to finish.
+    /// Writes may continue meanwhile (see <see cref="CompactCore"/>).
     /// </summary>
     public void Compact()
     {
-        lock (_writeGate)
+        _compactOne.Wait();
+        try
         {
-            CheckWritable();
-            var old = _manifest;
-            ulong gen = old.Generation + 1;
-            var live = new List<Rec>(_idToRow.Count);
-            foreach (var r in _rows) if (r is not null) live.Add(r);
-            string docs = $"seg-{gen:D10}.docs", idx = $"seg-{gen:D10}.faiss";
-            string walName = Wal.FileName(gen);
-            foreach (var f in new[] { docs, idx, walName }) File.Delete(Path.Combine(_dir, f)); // stale orphans
-            var (docsBytes, docsCrc) = Segment.WriteDocs(Path.Combine(_dir, docs), _dim, live);
-            var (kind, idxBytes, idxCrc, index) = SegmentIndex.Build(Path.Combine(_dir, idx), live, Space, _dim, _opts);
-            Wal.Create(Path.Combine(_dir, walName), gen);
-            FileSys.FsyncDirectory(_dir);
-            var m = new Manifest
+            Snapshot snap;
+            lock (_writeGate)
             {
-                Name = old.Name, Space = old.Space, Model = old.Model, Dim = _dim,
-                Generation = gen, WalGeneration = gen, NextSeq = _nextSeq,
-                Segment = new SegmentInfo(docs, docsBytes, docsCrc, idx, kind, idxBytes, idxCrc, live.Count),
-            };
-            FileSys.AtomicWrite(Path.Combine(_dir, Manifest.FileName), m.Serialize());
-
-            var rows = new List<Rec?>(live.Count + 1024);
-            var map = new Dictionary<string, int>(live.Count, StringComparer.Ordinal);
-            foreach (var r in live) { map[r.Id] = rows.Count; rows.Add(r); }
-            var newWal = new WalWriter(Path.Combine(_dir, walName), Wal.HeaderSize);
-            var oldWal = _wal;
-            _rw.EnterWriteLock();
-            try
-            {
-                _manifest = m;
-                _rows = rows;
-                _idToRow = map;
-                _baseRows = live.Count;
-                _deadBase = 0;
-                _index = index;
-                _segmentBytes = docsBytes + idxBytes;
-                _wal = newWal;
+                CheckWritable();
+                snap = TakeSnapshot();
             }
-            finally { _rw.ExitWriteLock(); }
-            oldWal?.Dispose();
-            RemoveOrphans();
+            CompactCore(snap);
         }
+        finally { _compactOne.Release(); }
+    }
+
+    /// <summary>Blocks until a running automatic (background) compaction has finished.</summary>
+    public void WaitForCompaction()
+    {
+        Task? t;
+        lock (_writeGate) t = _compaction;
+        try { t?.Wait(); }
+        catch (AggregateException) { } // reported through LastCompactionError
+    }
+
+    /// <summary>Starts a background compaction unless one is running. Caller holds the write gate.</summary>
+    private void StartBackgroundCompaction()
+    {
+        if (!_compactOne.Wait(0)) return;
+        Snapshot snap;
+        try { snap = TakeSnapshot(); }
+        catch { _compactOne.Release(); throw; }
+        _compaction = Task.Run(() =>
+        {
+            try { CompactCore(snap); LastCompactionError = null; }
+            catch (Exception e) { LastCompactionError = e.Message; }
+            finally
+            {
+                lock (_writeGate) _compaction = null;
+                _compactOne.Release();
+            }
+        });
+    }
+
+    /// <summary>Captures the live records at the current sequence number. Caller holds the write gate.</summary>
+    private Snapshot TakeSnapshot()
+    {
+        var live = new List<Rec>(_idToRow.Count);
+        var liveRows = new List<int>(_idToRow.Count);
+        for (int row = 0; row < _rows.Count; row++)
+            if (_rows[row] is { } r) { live.Add(r); liveRows.Add(row); }
+        // A record's vector is its own array (WAL rows) or lives in the current segment index, which stays valid until
+        // this compaction itself swaps it out; later writes never modify these Rec objects.
+        var index = _index;
+        RowVector vec = i => live[i].Vector ?? index!.Vector(liveRows[i]);
+        _sinceSnapshot = new List<WalBatch>();
+        return new Snapshot(_manifest.Generation + 1, _nextSeq, _dim, _manifest, live, vec);
+    }
+
+    /// <summary>
+    /// Compaction, crash-safe at every step, without blocking writers or readers while the segment is built:
+    /// 1. (no lock) write seg-G.docs, seg-G.faiss (index built here) and an empty wal-G.log, each fsynced;
+    /// 2. (write gate) append the batches committed since the snapshot to wal-G.log and fsync it, fsync the directory;
+    ///    write MANIFEST.tmp (segment G, WAL G, next sequence = the snapshot's), fsync, rename over MANIFEST, fsync the
+    ///    directory — the commit point; swap the in-memory state (readers briefly wait); delete the old files.
+    /// A crash before the rename leaves the old manifest, segment and WAL (which holds every acknowledged write)
+    /// intact — the new files are orphans, removed by the next writer; after it, the new generation is complete.
+    /// </summary>
+    private void CompactCore(Snapshot snap)
+    {
+        Built? b = null;
+        try
+        {
+            b = BuildGeneration(snap);
+            lock (_writeGate)
+            {
+                CheckWritable();
+                Publish(b);
+            }
+        }
+        catch
+        {
+            lock (_writeGate) _sinceSnapshot = null;
+            if (b is not null && _failed is null)
+                foreach (var f in new[] { b.Docs, b.Index, b.WalName })
+                    try { File.Delete(Path.Combine(_dir, f)); } catch (IOException) { }
+            throw;
+        }
+    }
+
+    private Built BuildGeneration(Snapshot s)
+    {
+        string docs = $"seg-{s.Gen:D10}.docs", idx = $"seg-{s.Gen:D10}.faiss", walName = Wal.FileName(s.Gen);
+        foreach (var f in new[] { docs, idx, walName }) File.Delete(Path.Combine(_dir, f)); // stale orphans
+        var (docsBytes, docsCrc) = Segment.WriteDocs(Path.Combine(_dir, docs), s.Dim, s.Live);
+        var (kind, idxBytes, idxCrc, index) = SegmentIndex.Build(Path.Combine(_dir, idx), s.Live.Count, s.Vector, Space, s.Dim, _opts);
+        Wal.Create(Path.Combine(_dir, walName), s.Gen);
+        return new Built(s, docs, docsBytes, docsCrc, idx, kind, idxBytes, idxCrc, index, walName);
+    }
+
+    /// <summary>Second half of a compaction. Caller holds the write gate.</summary>
+    private void Publish(Built b)
+    {
+        var s = b.Snap;
+        var pending = _sinceSnapshot ?? throw new InvalidOperationException("no snapshot");
+        var newWal = new WalWriter(Path.Combine(_dir, b.WalName), Wal.HeaderSize);
+        try
+        {
+            var enc = new ByteWriter(1 << 16);
+            foreach (var batch in pending)
+            {
+                Wal.Encode(batch, enc);
+                newWal.AppendNoSync(enc.Span);
+            }
+            CarriedOverBatches += pending.Count;
+            newWal.Sync();
+            FileSys.FsyncDirectory(_dir);
+        }
+        catch
+        {
+            newWal.Dispose();
+            throw;
+        }
+        var m = new Manifest
+        {
+            Name = s.Old.Name, Space = s.Old.Space, Model = s.Old.Model, Dim = s.Dim,
+            Generation = s.Gen, WalGeneration = s.Gen, NextSeq = s.Seq,
+            Segment = new SegmentInfo(b.Docs, b.DocsBytes, b.DocsCrc, b.Index, b.Kind, b.IndexBytes, b.IndexCrc, s.Live.Count),
+        };
+        try { FileSys.AtomicWrite(Path.Combine(_dir, Manifest.FileName), m.Serialize()); }
+        catch (Exception e)
+        {
+            // The rename may or may not have happened: memory and disk could disagree about the live WAL.
+            newWal.Dispose();
+            _failed = $"compaction could not publish its manifest ({e.Message})";
+            throw;
+        }
+
+        var rows = new List<Rec?>(s.Live.Count + 1024);
+        var map = new Dictionary<string, int>(s.Live.Count, StringComparer.Ordinal);
+        var cols = new MetaColumns();
+        foreach (var r in s.Live) { map[r.Id] = rows.Count; cols.Set(rows.Count, r.Metadata); rows.Add(r); }
+        var oldWal = _wal;
+        _rw.EnterWriteLock();
+        try
+        {
+            _manifest = m;
+            _rows = rows;
+            _idToRow = map;
+            _cols = cols;
+            _baseRows = s.Live.Count;
+            _deadBase = 0;
+            _index = b.SegIndex;
+            _segmentBytes = b.DocsBytes + b.IndexBytes;
+            _wal = newWal;
+            // The vectors now live in the new index; drop the per-record copies (no reader sees the old state now).
+            if (b.SegIndex is not null) foreach (var r in s.Live) r.Vector = null;
+            // Re-apply what was committed while the segment was being built.
+            foreach (var batch in pending) ApplyBatch(batch);
+        }
+        finally { _rw.ExitWriteLock(); }
+        _sinceSnapshot = null;
+        oldWal?.Dispose();
+        try { RemoveOrphans(); }
+        catch (IOException) { } // leftovers are harmless: the next writer removes them
+        catch (UnauthorizedAccessException) { }
     }
 }

@@ -42,12 +42,23 @@ public sealed class CollectionStore : IDisposable
             throw new ManagedEmbedException(Directory.Exists(root) ? $"{root} is not a membed collection store" : $"collection store {root} does not exist");
         else
         {
-            if (Directory.Exists(root) && Directory.EnumerateFileSystemEntries(root).Any())
+            // A crash while initializing can leave only the marker's temporary file behind.
+            if (Directory.Exists(root) && Directory.EnumerateFileSystemEntries(root).Any(e => Path.GetFileName(e) != MarkerName + ".tmp"))
                 throw new ManagedEmbedException($"{root} is not empty and not a membed collection store");
             Directory.CreateDirectory(root);
             FileSys.AtomicWrite(marker, Encoding.UTF8.GetBytes(MarkerText));
             string? parent = Path.GetDirectoryName(root);
             if (parent is not null) FileSys.FsyncDirectory(parent);
+        }
+        if (!readOnly)
+        {
+            // Finish deletions cut short by a crash: the rename under the collection's lock already removed them.
+            foreach (var d in Directory.EnumerateDirectories(root, ".deleted-*"))
+            {
+                try { Directory.Delete(d, true); }
+                catch (IOException) { }
+                catch (UnauthorizedAccessException) { }
+            }
         }
         return new CollectionStore(root, readOnly, options ?? CollectionOptions.Default);
     }

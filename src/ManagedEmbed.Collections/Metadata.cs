@@ -21,10 +21,10 @@ public enum MetadataKind : byte
 public readonly struct MetadataValue : IEquatable<MetadataValue>
 {
     private readonly string? _s;
-    private readonly long _i;
-    private readonly double _f;
+    private readonly long _i; // integer, bool (0/1) or the bits of the double: 24 bytes per value
 
-    private MetadataValue(MetadataKind kind, string? s, long i, double f) { Kind = kind; _s = s; _i = i; _f = f; }
+    private MetadataValue(MetadataKind kind, string? s, long i) { Kind = kind; _s = s; _i = i; }
+    private double _f => BitConverter.Int64BitsToDouble(_i);
 
     /// <summary>The value's type.</summary>
     public MetadataKind Kind { get; }
@@ -42,13 +42,13 @@ public readonly struct MetadataValue : IEquatable<MetadataValue>
     public double AsNumber => Kind == MetadataKind.Integer ? _i : Kind == MetadataKind.Float ? _f : throw new InvalidOperationException("not a number");
 
     /// <summary>A string value.</summary>
-    public static MetadataValue From(string s) => new(MetadataKind.String, s ?? throw new ArgumentNullException(nameof(s)), 0, 0);
+    public static MetadataValue From(string s) => new(MetadataKind.String, s ?? throw new ArgumentNullException(nameof(s)), 0);
     /// <summary>An integer value.</summary>
-    public static MetadataValue From(long i) => new(MetadataKind.Integer, null, i, 0);
+    public static MetadataValue From(long i) => new(MetadataKind.Integer, null, i);
     /// <summary>A float value.</summary>
-    public static MetadataValue From(double f) => new(MetadataKind.Float, null, 0, f);
+    public static MetadataValue From(double f) => new(MetadataKind.Float, null, BitConverter.DoubleToInt64Bits(f));
     /// <summary>A bool value.</summary>
-    public static MetadataValue From(bool b) => new(MetadataKind.Bool, null, b ? 1 : 0, 0);
+    public static MetadataValue From(bool b) => new(MetadataKind.Bool, null, b ? 1 : 0);
     /// <summary>The key-removal marker for Update/Upsert.</summary>
     public static MetadataValue Null => default;
 
@@ -74,7 +74,7 @@ public readonly struct MetadataValue : IEquatable<MetadataValue>
     /// <inheritdoc/>
     public override bool Equals(object? obj) => obj is MetadataValue v && Equals(v);
     /// <inheritdoc/>
-    public override int GetHashCode() => HashCode.Combine(Kind, _s, _i, _f);
+    public override int GetHashCode() => HashCode.Combine(Kind, _s, _i);
     /// <summary>Equality operator.</summary>
     public static bool operator ==(MetadataValue a, MetadataValue b) => a.Equals(b);
     /// <summary>Inequality operator.</summary>

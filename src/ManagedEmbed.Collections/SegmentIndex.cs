@@ -10,10 +10,46 @@ namespace ManagedEmbed.Collections;
 /// <see cref="CollectionOptions.IvfNprobe"/> lists (0 = ⌈nlist/16⌉); smaller segments get a flat index.
 /// Cosine collections store unit vectors and use the inner-product metric; l2 uses L2; ip uses inner product.
 /// </summary>
+internal delegate ReadOnlySpan<float> RowVector(int row);
+
 internal sealed class SegmentIndex
 {
     private readonly IVectorIndex _index;
-    private SegmentIndex(IVectorIndex index, string kind) { _index = index; Kind = kind; }
+    private readonly int _dim;
+    private int[]? _listOf, _posOf; // IVF: row -> (inverted list, position in it)
+
+    private SegmentIndex(IVectorIndex index, string kind)
+    {
+        _index = index;
+        _dim = index.Dimension;
+        Kind = kind;
+        if (index is IvfIndex ivf)
+        {
+            _listOf = new int[ivf.Count];
+            _posOf = new int[ivf.Count];
+            Array.Fill(_listOf, -1);
+            for (int l = 0; l < ivf.NList; l++)
+            {
+                var ids = ivf.ListIds(l);
+                for (int j = 0; j < ids.Length; j++)
+                {
+                    long id = ids[j];
+                    if (id < 0 || id >= _listOf.Length || _listOf[id] >= 0) throw new ManagedEmbedException($"segment index has a bad or repeated label {id}; refusing to open");
+                    _listOf[id] = l;
+                    _posOf[id] = j;
+                }
+            }
+            if (Array.IndexOf(_listOf, -1) >= 0) throw new ManagedEmbedException("segment index lacks some rows; refusing to open");
+        }
+    }
+
+    /// <summary>The stored (for cosine: unit-normalized) vector of a segment row, read in place from the index.</summary>
+    public ReadOnlySpan<float> Vector(int row) => _index switch
+    {
+        FlatIndex f => f.GetVector(row),
+        IvfIndex ivf => ivf.ListVectors(_listOf![row]).Slice(_posOf![row] * _dim, _dim),
+        _ => throw new InvalidOperationException(),
+    };
 
     public string Kind { get; }
 
@@ -29,11 +65,10 @@ internal sealed class SegmentIndex
         return rows;
     }
 
-    public static (string Kind, long Bytes, uint Crc, SegmentIndex? Index) Build(string path, List<Rec> rows, DistanceSpace space, int dim, CollectionOptions opts)
+    public static (string Kind, long Bytes, uint Crc, SegmentIndex? Index) Build(string path, int n, RowVector rows, DistanceSpace space, int dim, CollectionOptions opts)
     {
         IVectorIndex index;
         string kind;
-        int n = rows.Count;
         if (n == 0 || dim == 0)
         {
             // Nothing to index: an empty flat index of dimension 1 keeps the file format uniform.
@@ -47,9 +82,9 @@ internal sealed class SegmentIndex
             int sample = (int)Math.Min(n, 64L * nlist);
             var train = new float[(long)sample * dim];
             // Evenly spaced deterministic sample (rows are in insertion order, which may be clustered in time).
-            for (int i = 0; i < sample; i++) rows[(int)((long)i * n / sample)].Vector.CopyTo(train.AsSpan(i * dim, dim));
+            for (int i = 0; i < sample; i++) rows((int)((long)i * n / sample)).CopyTo(train.AsSpan(i * dim, dim));
             ivf.Train(train);
-            AddAll(ivf, rows, dim);
+            AddAll(ivf, n, rows, dim);
             ivf.Nprobe = Math.Min(nlist, opts.IvfNprobe > 0 ? opts.IvfNprobe : (nlist + 15) / 16);
             index = ivf;
             kind = "ivf";
@@ -57,7 +92,7 @@ internal sealed class SegmentIndex
         else
         {
             var flat = new FlatIndex(dim, MetricOf(space));
-            AddAll(flat, rows, dim);
+            AddAll(flat, n, rows, dim);
             index = flat;
             kind = "flat";
         }
@@ -70,58 +105,42 @@ internal sealed class SegmentIndex
         return (kind, bytes, crc, n == 0 ? null : new SegmentIndex(index, kind));
     }
 
-    private static void AddAll(IVectorIndex index, List<Rec> rows, int dim)
+    private static void AddAll(IVectorIndex index, int n, RowVector rows, int dim)
     {
         const int Chunk = 4096;
         var buf = new float[Chunk * dim];
-        for (int start = 0; start < rows.Count; start += Chunk)
+        for (int start = 0; start < n; start += Chunk)
         {
-            int m = Math.Min(Chunk, rows.Count - start);
-            for (int i = 0; i < m; i++) rows[start + i].Vector.CopyTo(buf.AsSpan(i * dim, dim));
+            int m = Math.Min(Chunk, n - start);
+            for (int i = 0; i < m; i++) rows(start + i).CopyTo(buf.AsSpan(i * dim, dim));
             index.Add(buf.AsSpan(0, m * dim));
         }
     }
 
-    /// <summary>
-    /// Verifies the file against the manifest (size, CRC-32C), loads it and hands each row's vector to
-    /// <paramref name="setVector"/>.
-    /// </summary>
-    public static SegmentIndex? Load(string dir, SegmentInfo s, DistanceSpace space, int dim, Action<int, float[]> setVector)
+    /// <summary>Verifies the file against the manifest (size, CRC-32C, count, dimension, metric) and loads it.</summary>
+    public static SegmentIndex? Load(string dir, SegmentInfo s, DistanceSpace space, int dim)
     {
         string path = Path.Combine(dir, s.Index);
-        uint crc = FileSys.FileCrc(path, out long bytes);
+        // One handle for checksum and parse: a compaction in another process may unlink the file meanwhile (a missing
+        // file surfaces as FileNotFoundException, which read-only opens retry from the new manifest).
+        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1 << 20);
+        var buf = new byte[1 << 20];
+        uint crc = 0;
+        long bytes = 0;
+        int n;
+        while ((n = fs.Read(buf, 0, buf.Length)) > 0) { crc = Crc32C.Append(crc, buf.AsSpan(0, n)); bytes += n; }
         if (bytes != s.IndexBytes) throw new ManagedEmbedException($"segment file {path} has {bytes} bytes, manifest says {s.IndexBytes} (truncated or damaged); refusing to open");
         if (crc != s.IndexCrc) throw new ManagedEmbedException($"segment file {path} fails its checksum (damaged); refusing to open");
         IVectorIndex index;
-        try { index = FaissIndexIO.Read(path); }
+        fs.Position = 0;
+        try { index = FaissIndexIO.Read(fs); }
         catch (ManagedEmbedException e) { throw new ManagedEmbedException($"segment index {path} cannot be read ({e.Message}); refusing to open"); }
         if (index.Count != s.Count || (s.Count > 0 && index.Dimension != dim) || index.Metric != MetricOf(space))
             throw new ManagedEmbedException($"segment index {path} disagrees with the manifest (count/dimension/metric); refusing to open");
-        switch (index)
-        {
-            case FlatIndex f:
-                for (int i = 0; i < s.Count; i++) setVector(i, f.GetVector(i).ToArray());
-                break;
-            case IvfIndex ivf:
-                var seen = new bool[s.Count];
-                for (int l = 0; l < ivf.NList; l++)
-                {
-                    var ids = ivf.ListIds(l);
-                    var vecs = ivf.ListVectors(l);
-                    for (int j = 0; j < ids.Length; j++)
-                    {
-                        long id = ids[j];
-                        if (id < 0 || id >= s.Count || seen[id]) throw new ManagedEmbedException($"segment index {path} has a bad or repeated label {id}; refusing to open");
-                        seen[id] = true;
-                        setVector((int)id, vecs.Slice(j * dim, dim).ToArray());
-                    }
-                }
-                break;
-            default:
-                throw new ManagedEmbedException($"segment index {path} has an unsupported index type");
-        }
+        if (index is not FlatIndex and not IvfIndex) throw new ManagedEmbedException($"segment index {path} has an unsupported index type");
         if (s.Count == 0) return null;
-        return new SegmentIndex(index, index is IvfIndex ? "ivf" : "flat");
+        try { return new SegmentIndex(index, index is IvfIndex ? "ivf" : "flat"); }
+        catch (ManagedEmbedException e) { throw new ManagedEmbedException($"{path}: {e.Message}"); }
     }
 
     /// <summary>Sets the number of probed lists (IVF only; no effect on flat).</summary>

@@ -63,7 +63,7 @@ internal static class Wal
         foreach (var r in b.Puts)
         {
             w.RecordBody(r);
-            w.Floats(r.Vector);
+            w.Floats(r.Vector!);
         }
         foreach (var id in b.Deletes) w.Str16(id);
         int payload = w.Length - RecordHeaderSize;
@@ -238,6 +238,17 @@ internal sealed class WalWriter : IDisposable
             throw;
         }
     }
+
+    /// <summary>Appends without fsync (compaction carries batches over, then calls <see cref="Sync"/> once).</summary>
+    public void AppendNoSync(ReadOnlySpan<byte> record)
+    {
+        _fs.Position = Length;
+        _fs.Write(record);
+        Length += record.Length;
+    }
+
+    /// <summary>fsyncs everything appended so far.</summary>
+    public void Sync() => _fs.Flush(true);
 
     public void Dispose() => _fs.Dispose();
 }

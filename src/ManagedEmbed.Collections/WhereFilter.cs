@@ -39,6 +39,9 @@ public sealed class WhereFilter
     /// <summary>True when the metadata (null = no metadata) satisfies the clause.</summary>
     public bool Matches(IReadOnlyDictionary<string, MetadataValue>? metadata) => _root.Eval(metadata);
 
+    /// <summary>A row predicate over metadata columns, or null when some key has no column.</summary>
+    internal Func<int, bool>? Bind(MetaColumns columns) => _root.Bind(columns);
+
     /// <summary>True for the match-everything filter.</summary>
     public bool IsAll => _root is AndNode { Children.Length: 0 };
 
@@ -96,7 +99,7 @@ public sealed class WhereFilter
     {
         switch (v.ValueKind)
         {
-            case JsonValueKind.String: return MetadataValue.From(v.GetString()!);
+            case JsonValueKind.String: return KeyPool.InternValue(MetadataValue.From(v.GetString()!));
             case JsonValueKind.True: return MetadataValue.From(true);
             case JsonValueKind.False: return MetadataValue.From(false);
             case JsonValueKind.Number:
@@ -144,11 +147,22 @@ public sealed class WhereFilter
 
     private enum Op { Eq, Ne, Gt, Gte, Lt, Lte, In, Nin }
 
-    private abstract class Node { public abstract bool Eval(IReadOnlyDictionary<string, MetadataValue>? m); }
+    private abstract class Node
+    {
+        public abstract bool Eval(IReadOnlyDictionary<string, MetadataValue>? m);
+        public abstract Func<int, bool>? Bind(MetaColumns c);
+    }
 
     private sealed class AndNode(Node[] children) : Node
     {
         public Node[] Children { get; } = children;
+        public override Func<int, bool>? Bind(MetaColumns c)
+        {
+            var kids = new Func<int, bool>[Children.Length];
+            for (int i = 0; i < kids.Length; i++) if ((kids[i] = Children[i].Bind(c)!) is null) return null;
+            if (kids.Length == 2) { var a = kids[0]; var b = kids[1]; return row => a(row) && b(row); }
+            return row => { foreach (var k in kids) if (!k(row)) return false; return true; };
+        }
         public override bool Eval(IReadOnlyDictionary<string, MetadataValue>? m)
         {
             foreach (var c in Children) if (!c.Eval(m)) return false;
@@ -158,6 +172,13 @@ public sealed class WhereFilter
 
     private sealed class OrNode(Node[] children) : Node
     {
+        public override Func<int, bool>? Bind(MetaColumns c)
+        {
+            var kids = new Func<int, bool>[children.Length];
+            for (int i = 0; i < kids.Length; i++) if ((kids[i] = children[i].Bind(c)!) is null) return null;
+            return row => { foreach (var k in kids) if (k(row)) return true; return false; };
+        }
+
         public override bool Eval(IReadOnlyDictionary<string, MetadataValue>? m)
         {
             foreach (var c in children) if (c.Eval(m)) return true;
@@ -167,20 +188,40 @@ public sealed class WhereFilter
 
     private sealed class CmpNode(string key, Op op, MetadataValue[] values) : Node
     {
+        private readonly string _key = KeyPool.Intern(key);
+
         public override bool Eval(IReadOnlyDictionary<string, MetadataValue>? m)
         {
-            bool has = m is not null && m.TryGetValue(key, out var v) && v.Kind != MetadataKind.Null;
-            MetadataValue x = has ? m![key] : default;
+            MetadataValue x = default;
+            bool has = m is MetaMap mm ? mm.TryGetValue(_key, out x) : m is not null && m.TryGetValue(_key, out x) && x.Kind != MetadataKind.Null;
+            return EvalValue(has, x);
+        }
+
+        public override Func<int, bool>? Bind(MetaColumns c)
+        {
+            if (!c.TryGetColumn(_key, out var col)) return null;
+            if (col is null) { bool v = EvalValue(false, default); return _ => v; }
+            return row => { var x = col[row]; return EvalValue(x.Kind != MetadataKind.Null, x); };
+        }
+
+        private bool EvalValue(bool has, MetadataValue x)
+        {
             switch (op)
             {
                 case Op.Eq: return has && ValueEquals(x, values[0]);
                 case Op.Ne: return !(has && ValueEquals(x, values[0]));
-                case Op.In: return has && values.Any(v2 => ValueEquals(x, v2));
-                case Op.Nin: return !(has && values.Any(v2 => ValueEquals(x, v2)));
+                case Op.In: return has && AnyEquals(x);
+                case Op.Nin: return !(has && AnyEquals(x));
             }
             if (!has || !x.IsNumber) return false;
             int c = Compare(x, values[0]);
             return op switch { Op.Gt => c > 0, Op.Gte => c >= 0, Op.Lt => c < 0, _ => c <= 0 };
+        }
+
+        private bool AnyEquals(MetadataValue x)
+        {
+            foreach (var v in values) if (ValueEquals(x, v)) return true;
+            return false;
         }
     }
 }

@@ -205,7 +205,7 @@ public static class FaissIndexIO
         if (nprobe < 1 || nprobe > int.MaxValue) throw r.Error($"IwFl: invalid nprobe {nprobe}");
         // A trained index stores one quantizer row per list: reject a huge nlist before allocating lists.
         if (hd.Trained) r.Ensure(nlist, (ulong)hd.Dim * sizeof(float), $"IwFl: {nlist} centroids");
-        else if (nlist > 1 << 24) throw r.Error($"IwFl: nlist {nlist} is implausibly large");
+        else if (nlist > 1 << 20) throw r.Error($"IwFl: nlist {nlist} is implausibly large for an untrained index");
         var q = ReadIndex(r, allowIvf: false) as FlatIndex ?? throw r.Error("IwFl: quantizer is not a flat index");
         if (q.Dimension != hd.Dim) throw r.Error($"IwFl: quantizer dimension {q.Dimension} differs from the index dimension {hd.Dim}");
         if (hd.Trained ? q.Count != (long)nlist : q.Count != 0)

@@ -169,10 +169,11 @@ public sealed class KMeans
     private float[] InitPlusPlus(float[] x, int n, int dim, ref SplitMix64 rng)
     {
         var c = new float[(long)K * dim];
-        var best = new double[n];
+        var best = new float[n];
         int first = (int)rng.NextBelow((ulong)n);
         x.AsSpan(first * dim, dim).CopyTo(c);
-        for (int i = 0; i < n; i++) best[i] = Distance.Score(x.AsSpan(i * dim, dim), c.AsSpan(0, dim), l2: true);
+        best.AsSpan().Fill(float.PositiveInfinity);
+        UpdateNearest(x, n, dim, c.AsSpan(0, dim).ToArray(), best);
         for (int ci = 1; ci < K; ci++)
         {
             double total = 0;
@@ -187,13 +188,27 @@ public sealed class KMeans
             }
             var cc = c.AsSpan(ci * dim, dim);
             x.AsSpan(pick * dim, dim).CopyTo(cc);
-            for (int i = 0; i < n; i++)
-            {
-                double dd = Distance.Score(x.AsSpan(i * dim, dim), cc, l2: true);
-                if (dd < best[i]) best[i] = dd;
-            }
+            UpdateNearest(x, n, dim, cc.ToArray(), best);
         }
         return c;
+    }
+
+    /// <summary>best[i] = min(best[i], ‖x_i − c‖²): one streaming pass of the row kernel, split across threads.</summary>
+    private void UpdateNearest(float[] x, int n, int dim, float[] c, float[] best)
+    {
+        const int Chunk = 4096;
+        int chunks = (n + Chunk - 1) / Chunk;
+        int t = Math.Max(1, Math.Min(_threads, chunks));
+        Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, w =>
+        {
+            var buf = new float[Chunk];
+            for (int b = w; b < chunks; b += t)
+            {
+                int p0 = b * Chunk, m = Math.Min(Chunk, n - p0);
+                Distance.ScoreRows(c, x.AsSpan(p0 * dim, m * dim), buf.AsSpan(0, m), l2: true);
+                for (int i = 0; i < m; i++) if (buf[i] < best[p0 + i]) best[p0 + i] = buf[i];
+            }
+        });
     }
 
     /// <summary>

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
 using ManagedEmbed.Encoder;
-using ManagedEmbed.Encoder.Pooling;
 using ManagedEmbed.Evaluation;
 using ManagedEmbed.Hub;
 using ManagedEmbed.Testing;
@@ -24,15 +23,12 @@ public sealed class SyntheticModels : IDisposable
 
     private string Make(ulong seed, string name)
     {
+        // Through the CLI, as a user would: membed model synth.
         string dir = Path.Combine(Root, name);
-        SyntheticModel.Write(new SyntheticModelOptions
-        {
-            ConfigPath = Path.Combine(TestPaths.RepoRoot, "weights", "synth", "odd-config.json"),
-            VocabPath = Path.Combine(TestPaths.MiniLm, "vocab.txt"),
-            Seed = seed,
-            Pooling = PoolingMode.Mean,
-            Normalize = true,
-        }, dir);
+        var r = CliRunner.Run(["model", "synth", "--config", Path.Combine(TestPaths.RepoRoot, "weights", "synth", "odd-config.json"),
+            "--vocab", Path.Combine(TestPaths.MiniLm, "vocab.txt"), "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--pooling", "mean", "--out", dir]);
+        if (r.ExitCode != 0) throw new InvalidOperationException("membed model synth failed: " + r.Stderr);
         return dir;
     }
 

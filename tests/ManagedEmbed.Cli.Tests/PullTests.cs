@@ -306,6 +306,26 @@ public sealed class PullTests : IDisposable
     }
 
     [Fact]
+    public void Cli_Pull_Interrupted_ThenResumed()
+    {
+        var files = SyntheticModel();
+        using var s = Server(files);
+        s.DropAfter["model.safetensors"] = 65_536;
+        s.DropTimes["model.safetensors"] = 1;
+        string dir = Path.Combine(_root, "models", "tiny-model");
+        string[] args = ["pull", Repo, "--endpoint", s.Endpoint.AbsoluteUri, "--revision", Rev, "--dir", dir];
+        var first = CliRunner.Run(args);
+        Assert.Equal(2, first.ExitCode);
+        Assert.Contains("interrupted after 65,536 of 300,000 bytes", first.Stderr);
+        Assert.False(Directory.Exists(dir));
+        var second = CliRunner.Run(args);
+        Assert.True(second.ExitCode == 0, second.Stderr);
+        Assert.Contains("resuming", second.Stderr); // the note on stderr
+        Assert.Contains(s.Requests, q => q.Path == "/cdn/model.safetensors" && q.Range == "bytes=65536-");
+        AssertSameFiles(files, dir);
+    }
+
+    [Fact]
     public void Cli_Pull_UsageErrors()
     {
         Assert.Equal(2, CliRunner.Run(["pull"]).ExitCode);

@@ -232,6 +232,7 @@ public sealed class CollectionTests : IDisposable
                     if (del.Count > 0) { c.Delete(del); foreach (var d in del) model.Remove(d); }
                 }
             }
+            c.WaitForCompaction(); // automatic compactions run in the background
             kind = c.IndexKind;
             Assert.NotEqual("none", kind);
             Assert.Equal(ivfThreshold < 100 ? "ivf" : "flat", kind);
@@ -246,6 +247,76 @@ public sealed class CollectionTests : IDisposable
             Assert.Equal(kind, c.IndexKind);
             CheckQueries(c, model, r, space);
         }
+    }
+
+    [Theory]
+    [InlineData(1_000_000)] // flat segment index
+    [InlineData(1_000)]     // IVF segment index (exact: nprobe >= nlist)
+    public void LargeFilteredQueriesOnEveryPathEqualBruteForce(int ivfThreshold)
+    {
+        var opts = new CollectionOptions { CompactionMinWalBytes = long.MaxValue, IvfThreshold = ivfThreshold, IvfNprobe = 1 << 20 };
+        var r = new Random(9);
+        const int n = 6000, dim = 8;
+        using var store = CollectionStore.Open(_dir, options: opts);
+        var c = store.CreateCollection("big", DistanceSpace.L2);
+        var vecs = new Dictionary<string, float[]>();
+        var metas = new Dictionary<string, Dictionary<string, MetadataValue>>();
+        var docs = new Dictionary<string, string>();
+        for (int start = 0; start < n; start += 500)
+        {
+            var ids = Enumerable.Range(start, 500).Select(i => $"r{i}").ToList();
+            foreach (var id in ids)
+            {
+                int i = int.Parse(id[1..]);
+                vecs[id] = H.RandVec(r, dim);
+                metas[id] = H.Meta(("g", (long)(i % 10)), ("i", (long)i));
+                docs[id] = i % 7 == 0 ? "seven" : "other";
+            }
+            c.Add(ids, ids.Select(id => (string?)docs[id]).ToList(), ids.Select(id => (IReadOnlyDictionary<string, MetadataValue>?)metas[id]).ToList(), ids.Select(id => vecs[id]).ToList());
+            if (start == 4000) c.Compact(); // rows after this stay in the WAL
+        }
+        var del = Enumerable.Range(0, 300).Select(i => $"r{i * 7}").ToList();
+        c.Delete(del);
+        foreach (var d in del) { vecs.Remove(d); metas.Remove(d); docs.Remove(d); }
+        Assert.Equal(ivfThreshold < n ? "ivf" : "flat", c.IndexKind);
+        string[] filters = ["""{"g":{"$lt":5}}""", """{"g":3}""", """{"i":{"$gte":5990}}""", """{"$or":[{"g":1},{"g":2},{"g":3},{"g":4},{"g":5},{"g":6}]}""", """{"g":{"$ne":-1}}"""];
+        foreach (var f in filters)
+        {
+            foreach (var wdText in new string?[] { null, """{"$contains":"other"}""" })
+            {
+                var wf = WhereFilter.Parse(f);
+                var wd = wdText is null ? null : WhereDocumentFilter.Parse(wdText);
+                for (int t = 0; t < 5; t++)
+                {
+                    var q = H.RandVec(r, dim);
+                    var want = vecs.Keys.Where(id => wf.Matches(metas[id]) && (wd is null || wd.Matches(docs[id])))
+                        .Select(id => (Id: id, D: q.Zip(vecs[id], (x, y) => (x - y) * (x - y)).Sum()))
+                        .OrderBy(x => x.D).Take(10).ToList();
+                    var got = c.Query(queryEmbeddings: [q], nResults: 10, where: wf, whereDocument: wd);
+                    Assert.Equal(want.Select(x => x.Id), got.Ids[0]);
+                    for (int j = 0; j < want.Count; j++) Assert.Equal(want[j].D, got.Distances![0][j], 4);
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void FiltersOnKeysBeyondTheColumnLimitFallBackToPerRecordEvaluation()
+    {
+        using var store = CollectionStore.Open(_dir);
+        var c = store.CreateCollection("wide", DistanceSpace.L2);
+        // 80 distinct keys: the first 64 get metadata columns, the rest are evaluated per record.
+        var ids = Enumerable.Range(0, 80).Select(i => $"w{i}").ToList();
+        c.Add(ids, metadatas: ids.Select((_, i) => (IReadOnlyDictionary<string, MetadataValue>?)H.Meta(($"k{i}", (long)i), ("all", (long)(i % 3)))).ToList(),
+            embeddings: ids.Select((_, i) => new float[] { i }).ToList());
+        foreach (int i in new[] { 0, 63, 64, 79 })
+        {
+            Assert.Equal([$"w{i}"], c.Get(where: WhereFilter.Parse($"{{\"k{i}\":{i}}}")).Ids);
+            Assert.Equal(79, c.Get(where: WhereFilter.Parse($"{{\"k{i}\":{{\"$ne\":{i}}}}}")).Ids.Count);
+            Assert.Equal([$"w{i}"], c.Query(queryEmbeddings: [[0f]], nResults: 5, where: WhereFilter.Parse($"{{\"$and\":[{{\"k{i}\":{{\"$gte\":0}}}},{{\"all\":{i % 3}}}]}}")).Ids[0]);
+        }
+        Assert.Empty(c.Get(where: WhereFilter.Parse("{\"nokey\":1}")).Ids);
+        Assert.Equal(80, c.Get(where: WhereFilter.Parse("{\"nokey\":{\"$nin\":[1]}}")).Ids.Count);
     }
 
     private static void CheckQueries(Collection c, Dictionary<string, (float[] V, long G)> model, Random r, DistanceSpace space)

@@ -17,7 +17,7 @@ public sealed class ConcurrencyTests : IDisposable
     {
         const int B = 7;
         var opts = new CollectionOptions { CompactionMinWalBytes = 4000, CompactionRatio = 0.5, IvfThreshold = 200 };
-        using var store = CollectionStore.Open(_dir, options: opts);
+        var store = CollectionStore.Open(_dir, options: opts);
         var c = store.CreateCollection("c", DistanceSpace.L2);
         using var stop = new CancellationTokenSource();
         var errors = new System.Collections.Concurrent.ConcurrentQueue<string>();
@@ -39,7 +39,23 @@ public sealed class ConcurrencyTests : IDisposable
                 var q = c.Query(queryEmbeddings: [[(float)r.NextDouble(), 1f]], nResults: 3 * B, where: WhereFilter.Parse("{\"batch\":{\"$lt\":1000}}"), include: Include.Metadatas);
                 Interlocked.Increment(ref reads);
             }
-        }, TaskCreationOptions.LongRunning)).ToArray();
+        }, TaskCreationOptions.LongRunning)).ToList();
+        // A reader that re-opens the store from disk again and again (as another process would): every open must see
+        // a consistent prefix of the writes while the writer appends and compacts in the background.
+        int diskOpens = 0;
+        readers.Add(Task.Factory.StartNew(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var rs = CollectionStore.Open(_dir, readOnly: true);
+                var rc = rs.GetCollection("c");
+                var g = rc.Get(include: Include.Metadatas);
+                if (g.Ids.Count % B != 0) errors.Enqueue($"disk reader saw {g.Ids.Count} records");
+                foreach (var grp in g.Metadatas!.GroupBy(m => m!["batch"].AsInteger))
+                    if (grp.Count() != B) errors.Enqueue($"disk reader saw batch {grp.Key} with {grp.Count()} records");
+                Interlocked.Increment(ref diskOpens);
+            }
+        }, TaskCreationOptions.LongRunning));
         while (Volatile.Read(ref reads) == 0 && !readers.Any(r => r.IsFaulted)) Thread.Sleep(1);
         for (int b = 0; b < 150; b++)
         {
@@ -58,5 +74,15 @@ public sealed class ConcurrencyTests : IDisposable
         await Task.WhenAll(readers);
         Assert.Empty(errors);
         Assert.True(reads > 10, $"only {reads} reads ran");
+        Assert.True(diskOpens > 3, $"only {diskOpens} disk opens ran");
+        // Writes committed while background compactions were building their segments were carried over: a fresh
+        // open sees exactly the in-memory state.
+        c.WaitForCompaction();
+        Assert.Null(c.LastCompactionError);
+        Assert.True(c.CarriedOverBatches > 0, "no write landed during a background compaction");
+        var expected = H.Snapshot(c);
+        store.Dispose();
+        using var again = CollectionStore.Open(_dir, readOnly: true);
+        Assert.Equal(expected, H.Snapshot(again.GetCollection("c")));
     }
 }

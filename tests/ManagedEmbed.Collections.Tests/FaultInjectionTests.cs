@@ -35,7 +35,7 @@ public sealed class FaultInjectionTests(ITestOutputHelper log) : IDisposable
         for (int it = 0; it < 20 && sw.Elapsed < TimeSpan.FromSeconds(50); it++)
         {
             bool upsert = it > 0 && rng.Next(3) == 0 && model.Count >= 40;
-            const int batchSize = 20, batches = 40;
+            const int batchSize = 20, batches = 150;
             // Plan the batches: new ids for add, existing ids (with new content) for upsert.
             var existing = model.Keys.ToList();
             var planned = new List<List<(string Id, Row Row)>>();
@@ -64,9 +64,26 @@ public sealed class FaultInjectionTests(ITestOutputHelper log) : IDisposable
             var psi = H.Psi(["collection", upsert ? "upsert" : "add", "--path", _dir, "--name", "f", "--input", input, "--batch-size", batchSize.ToString(CultureInfo.InvariantCulture)], env);
             using var p = Process.Start(psi)!;
             var lines = new List<string>();
-            var reader = Task.Run(() => { string? l; while ((l = p.StandardOutput.ReadLine()) is not null) lock (lines) lines.Add(l); });
+            using var firstAck = new ManualResetEventSlim(false);
+            var reader = Task.Run(() =>
+            {
+                string? l;
+                while ((l = p.StandardOutput.ReadLine()) is not null) { lock (lines) lines.Add(l); firstAck.Set(); }
+                firstAck.Set();
+            });
             var errTask = p.StandardError.ReadToEndAsync();
-            int wait = rng.Next(delayMs / 4, delayMs);
+            int wait;
+            if (it % 4 == 3)
+            {
+                // A purely random moment (may land before the first commit, or after the last).
+                wait = rng.Next(delayMs / 4, delayMs);
+            }
+            else
+            {
+                // A random moment after the writer has started committing: lands mid-batch most of the time.
+                firstAck.Wait(TimeSpan.FromSeconds(20));
+                wait = rng.Next(0, 40);
+            }
             bool exited = p.WaitForExit(wait);
             if (!exited) p.Kill(); // SIGKILL on Unix
             p.WaitForExit();

@@ -78,6 +78,16 @@ public class DistanceKernelTests
     }
 
     [Fact]
+    public void Lane_count_follows_the_instruction_set_switches()
+    {
+        // Proves the DOTNET_EnableAVX512=0 / DOTNET_EnableAVX2=0 test runs really exercise the narrower paths.
+        // Note: .NET 10 ignores DOTNET_EnableAVX512F; DOTNET_EnableAVX512=0 is the switch that turns AVX-512 off.
+        if (Environment.GetEnvironmentVariable("DOTNET_EnableAVX2") == "0") Assert.Equal(4, Distance.LaneCount);
+        else if (Environment.GetEnvironmentVariable("DOTNET_EnableAVX512") == "0") Assert.Equal(8, Distance.LaneCount);
+        else if (System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated) Assert.Equal(16, Distance.LaneCount);
+    }
+
+    [Fact]
     public void Kernels_reject_mismatched_shapes()
     {
         Assert.Throws<ArgumentException>(() => Distance.Score(new float[3], new float[4], false));

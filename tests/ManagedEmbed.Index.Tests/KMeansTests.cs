@@ -29,6 +29,19 @@ public class KMeansTests
         Assert.NotEqual(a.Centroids, c.Centroids);
     }
 
+    [Property(MaxTest = 15)]
+    public bool Spherical_inner_product_centroids_are_unit_vectors(int seed, byte kSel)
+    {
+        int d = 10, k = 2 + kSel % 10;
+        var r = new KMeans(k) { Seed = seed, Iterations = 4, Metric = Metric.InnerProduct, Spherical = true }.Fit(TestData.Random(seed, 200, d, normalize: true), d);
+        for (int c = 0; c < k; c++)
+        {
+            float norm = Kernels.VectorMath.Dot(r.Centroid(c), r.Centroid(c));
+            if (Math.Abs(norm - 1) > 1e-4) return false;
+        }
+        return r.Labels.All(l => l >= 0 && l < k);
+    }
+
     [Fact]
     public void Finds_well_separated_clusters()
     {

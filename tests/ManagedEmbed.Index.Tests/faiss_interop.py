@@ -46,6 +46,8 @@ def main():
             index.own_fields = True
             quant.this.disown()
         index.add(x)
+        if len(sys.argv) > 8 and sys.argv[8] == "direct-map":
+            index.make_direct_map()
         faiss.write_index(index, sys.argv[7])
     else:
         raise SystemExit("unknown command " + cmd)

@@ -102,7 +102,7 @@ public static class TextLines
 internal static class EncoderCommands
 {
     private static SentenceEncoder LoadModel(Args a, int? threads = null) =>
-        SentenceEncoder.Load(ModelLocator.Resolve(a.Require("--model")), new EncoderOptions { Threads = threads });
+        SentenceEncoder.Load(ModelLocator.Resolve(a.Get("--model")), new EncoderOptions { Threads = threads });
 
     public static int Embed(string[] argv)
     {
@@ -111,7 +111,6 @@ internal static class EncoderCommands
         int batch = a.GetInt("--batch-size", 32, 1, 1 << 20);
         int threads = a.GetInt("--threads", Environment.ProcessorCount, 1, SentenceEncoder.MaxThreads);
         string format = a.GetChoice("--format", "jsonl", "jsonl", "fvecs");
-        a.Require("--model");
         var texts = TextLines.Read(a.Get("--input"));
         using var enc = LoadModel(a, threads);
         var m = enc.Encode(texts, batch, a.Has("--normalize") ? true : null);
@@ -160,7 +159,6 @@ internal static class EncoderCommands
     {
         var a = Args.Parse(argv, ["--model", "--input"]);
         a.NoPositional();
-        a.Require("--model");
         var texts = TextLines.Read(a.Get("--input"));
         using var enc = LoadModel(a, 1);
         var sb = new StringBuilder();
@@ -174,7 +172,6 @@ internal static class EncoderCommands
         var a = Args.Parse(argv, ["--model", "--threads"]);
         if (a.Positional.Count < 2) throw new ManagedEmbedException("similarity needs at least two texts: membed similarity --model DIR TEXT TEXT [TEXT...]");
         int threads = a.GetInt("--threads", Environment.ProcessorCount, 1, SentenceEncoder.MaxThreads);
-        a.Require("--model");
         using var enc = LoadModel(a, threads);
         var m = enc.Encode(a.Positional);
         var sim = ManagedEmbed.Encoder.Similarity.CosineMatrix(m);

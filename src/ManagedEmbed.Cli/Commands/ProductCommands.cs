@@ -57,9 +57,16 @@ internal static class ProductCommands
         else
         {
             var docs = TextInput.ReadTexts(corpus!).Select(l => l.Text).ToList();
-            engine = new SemanticSearch(encoder, options);
             using (var bar = EncodeBar($"encoding {docs.Count} documents"))
+            {
+                // On a terminal, say when IVF training starts (it has no progress of its own); end the bar's line first.
+                engine = new SemanticSearch(encoder, bar is null ? options : new SemanticSearchOptions
+                {
+                    Kind = options.Kind, NList = options.NList, NProbe = options.NProbe, BatchSize = options.BatchSize,
+                    Status = msg => { bar.Dispose(); Console.Error.WriteLine("membed: " + msg); },
+                });
                 engine.Index(docs, bar);
+            }
             foreach (string w in engine.Warnings) Console.Error.WriteLine("membed: warning: " + w);
             if (save is not null)
             {
@@ -359,14 +366,7 @@ internal static class ProductCommands
     {
         string dir = ModelCache.DirectoryFor(repo);
         Console.Error.WriteLine($"membed: {repo} is not in the cache; fetching it into {dir} (once; same as 'membed pull {repo}', MEMBED_OFFLINE=1 disables this)");
-        try
-        {
-            return RunPull(repo, ModelPuller.DefaultEndpoint, null, null, null).Directory;
-        }
-        catch (ManagedEmbedException e)
-        {
-            throw new ManagedEmbedException($"{repo} is not in the cache and could not be fetched: {e.Message}", e);
-        }
+        return RunPull(repo, ModelPuller.DefaultEndpoint, null, null, null).Directory;
     });
 
     // ------------------------------------------------------------------ helpers

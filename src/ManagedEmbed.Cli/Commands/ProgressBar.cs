@@ -30,19 +30,32 @@ internal sealed class ProgressBar : IDisposable
         bool finished = total is long t0 && done >= t0;
         if (!finished && now - _lastDraw < 100) return;
         _lastDraw = now;
-        const int width = 30;
+        int line = LineWidth;
         string text;
         if (total is long t && t > 0)
         {
             double f = Math.Clamp((double)done / t, 0, 1);
+            string tail = $" {f * 100,5:0.0}%  {Amount(done)}/{Amount(t)}";
+            int width = Math.Clamp(line - _label.Length - tail.Length - 3, 5, 30); // shrink the bar, not the numbers
             int fill = (int)(f * width);
-            text = $"{_label} [{new string('#', fill)}{new string('.', width - fill)}] {f * 100,5:0.0}%  {Amount(done)}/{Amount(t)}";
+            text = $"{_label} [{new string('#', fill)}{new string('.', width - fill)}]{tail}";
         }
         else text = $"{_label} {Amount(done)}";
         if (detail is not null) text += "  " + detail;
-        if (text.Length > 110) text = text[..110];
-        Console.Error.Write("\r" + text.PadRight(110));
+        if (text.Length > line) text = text[..line];
+        Console.Error.Write("\r" + text.PadRight(line));
         _drawn = true;
+    }
+
+    // One column short of the terminal, so the carriage return never wraps to a new line.
+    private static int LineWidth
+    {
+        get
+        {
+            try { return Math.Clamp(Console.WindowWidth - 1, 20, 160); }
+            catch (IOException) { return 79; }
+            catch (PlatformNotSupportedException) { return 79; }
+        }
     }
 
     private string Amount(long v) => _bytes

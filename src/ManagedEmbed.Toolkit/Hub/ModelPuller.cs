@@ -373,7 +373,7 @@ public static class ModelPuller
             }
             catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.SecureConnectionError)
             {
-                throw new ManagedEmbedException($"TLS connection to {current.Host} failed ({OneLine(e.Message)}); HTTPS uses the system OpenSSL (libssl), check that it is installed and the CA certificates are current", e);
+                throw new ManagedEmbedException($"TLS connection to {current.Host} failed ({OneLine((e.InnerException ?? e).Message)}); HTTPS uses the system OpenSSL (libssl), check that it is installed and the CA certificates are current", e);
             }
             catch (TaskCanceledException e) when (!ct.IsCancellationRequested)
             {

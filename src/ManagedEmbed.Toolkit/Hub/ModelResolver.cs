@@ -31,7 +31,17 @@ public static class ModelResolver
         if (Directory.Exists(cached)) return cached;
 
         string what = model is null ? $"no --model given and the default model {repo}" : $"model '{model}' is not a directory, and it";
-        if (fetch is not null && !ModelPuller.OfflineMode) return fetch(repo);
+        if (fetch is not null && !ModelPuller.OfflineMode)
+        {
+            try { return fetch(repo); }
+            catch (ManagedEmbedException e)
+            {
+                // A typo'd local path looks like org/name too, so name both readings of the value.
+                throw new ManagedEmbedException(model is null
+                    ? $"{repo} is not in the cache and could not be fetched: {e.Message}"
+                    : $"'{model}' is not a local directory, and {repo} is not in the cache and could not be fetched: {e.Message}", e);
+            }
+        }
         throw new ManagedEmbedException(
             $"{what} is not in the cache ({cached}){(ModelPuller.OfflineMode ? " (offline mode: MEMBED_OFFLINE/HF_HUB_OFFLINE is set)" : "")}; " +
             $"fetch it with 'membed pull {repo}', or pass --model DIR with a model directory copied from elsewhere");

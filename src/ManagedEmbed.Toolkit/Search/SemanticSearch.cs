@@ -35,6 +35,8 @@ public sealed class SemanticSearchOptions
     public int Seed { get; init; } = 1234;
     /// <summary>Documents per encoder batch.</summary>
     public int BatchSize { get; init; } = 32;
+    /// <summary>Receives a one-line note before slow steps that have no progress of their own (IVF training).</summary>
+    public Action<string>? Status { get; init; }
 }
 
 /// <summary>
@@ -75,6 +77,8 @@ public sealed class SemanticSearch
     {
         ArgumentNullException.ThrowIfNull(documents);
         if (documents.Count == 0) throw new ManagedEmbedException("cannot index an empty document list");
+        if (_options.Kind == SearchIndexKind.Ivf && _options.NList is int nl && (nl < 1 || nl > documents.Count))
+            throw new ManagedEmbedException($"nlist must be in [1, {documents.Count}] (the number of documents), got {nl}");
         EmbeddingMatrix emb = _encoder.Encode(documents, _options.BatchSize, normalize: true, progress);
         IVectorIndex index;
         if (_options.Kind == SearchIndexKind.Flat)
@@ -86,11 +90,12 @@ public sealed class SemanticSearch
             int n = documents.Count;
             int nlist = _options.NList ?? Math.Clamp((int)Math.Round(Math.Sqrt(n)), 1, n);
             if (nlist < 1 || nlist > n) throw new ManagedEmbedException($"nlist must be in [1, {n}] (the number of documents), got {nlist}");
+            if (_options.NProbe is int p && (p < 1 || p > nlist)) throw new ManagedEmbedException($"nprobe must be in [1, {nlist}] (nlist), got {p}");
             var ivf = new IvfIndex(emb.Dimension, nlist, Metric.InnerProduct);
+            _options.Status?.Invoke($"training the IVF index: k-means with {nlist} lists over {n} vectors");
             ivf.Train(emb.Data, _options.Seed);
             Warnings.AddRange(ivf.TrainingWarnings);
             ivf.Nprobe = Math.Min(nlist, _options.NProbe ?? 10);
-            if (_options.NProbe is int p && (p < 1 || p > nlist)) throw new ManagedEmbedException($"nprobe must be in [1, {nlist}] (nlist), got {p}");
             index = ivf;
         }
         index.Add(emb.Data);
