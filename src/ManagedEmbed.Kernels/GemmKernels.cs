@@ -22,17 +22,31 @@ public static class KernelInfo
 
 internal static partial class GemmKernels
 {
+    // Properties over JIT/AOT intrinsics rather than static readonly fields: both the JIT and the AOT compiler (for a
+    // fixed instruction set) fold them to constants, with no static-base or class-initialization check in loops.
+
     /// <summary>3 = Vector512 (needs AVX-512F for FMA on zmm), 2 = Vector256, 1 = Vector128, 0 = scalar.</summary>
-    internal static readonly int Isa =
-        Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? 3 :
-        Vector256.IsHardwareAccelerated ? 2 :
-        Vector128.IsHardwareAccelerated ? 1 : 0;
+    internal static int Isa
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? 3 :
+            Vector256.IsHardwareAccelerated ? 2 :
+            Vector128.IsHardwareAccelerated ? 1 : 0;
+    }
 
     /// <summary>Rows of the register tile.</summary>
-    internal static readonly int MR = Isa switch { 3 => 8, 2 => 6, 1 => 6, _ => 4 };
+    internal static int MR
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Isa switch { 3 => 8, 2 => 6, 1 => 6, _ => 4 };
+    }
 
     /// <summary>Columns of the register tile = packed panel width.</summary>
-    internal static readonly int NR = Isa switch { 3 => 48, 2 => 16, 1 => 8, _ => 4 };
+    internal static int NR
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Isa switch { 3 => 48, 2 => 16, 1 => 8, _ => 4 };
+    }
 
     /// <summary>K block used only for very long K (see <see cref="KBlock"/>).</summary>
     internal const int KC = 512;
