@@ -30,6 +30,7 @@ Console.WriteLine();
 Console.WriteLine("| shape (B x T) | threads | ManagedEmbed tokens/s | ms/batch | ONNX Runtime tokens/s | ms/batch | ratio | ours GFLOP/s | % of peak | max abs diff |");
 Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
 
+var allocations = new List<string>();
 foreach (var (b, t, threads) in shapes)
 {
     var rng = new Random(1234 + b * 31 + t);
@@ -91,12 +92,20 @@ foreach (var (b, t, threads) in shapes)
         Thread.Sleep(200);
         Measure(() => OrtRun(false), ortTimes, seconds);
     }
+    // Steady state allocates nothing: workspace, packed panels and per-thread scratch are all reused.
+    long allocBefore = GC.GetTotalAllocatedBytes(precise: true);
+    for (int i = 0; i < 5; i++) Ours();
+    long allocPerForward = (GC.GetTotalAllocatedBytes(precise: true) - allocBefore) / 5;
+    allocations.Add($"{b} x {t} / {threads} threads: {allocPerForward} bytes allocated per forward pass");
     double ourMs = Median(ourTimes), ortMs = Median(ortTimes);
     double ourTps = b * t / (ourMs / 1000), ortTps = b * t / (ortMs / 1000);
     double flops = Flops(config, b, t);
     double gflops = flops / (ourMs / 1000) / 1e9;
     Console.WriteLine($"| {b} x {t} | {threads} | {ourTps:F0} | {ourMs:F2} | {ortTps:F0} | {ortMs:F2} | {ourTps / ortTps:F2} | {gflops:F0} | {100 * gflops / (threads * Clock.FlopsPerCycle * ghz):F0}% | {maxDiff:E1} |");
 }
+
+Console.WriteLine();
+foreach (var line in allocations) Console.WriteLine(line);
 
 static void Measure(Action run, List<double> times, double seconds)
 {

@@ -41,6 +41,7 @@ public sealed class BertEncoder
     /// <summary>Runs every layer over the hidden states in place (kernels split across <paramref name="pool"/>, null = calling thread).</summary>
     public void Forward(TokenBatch batch, BertWorkspace ws, KernelThreadPool? pool = null)
     {
-        foreach (var layer in Layers) layer.Forward(batch, ws, pool);
+        // Indexed loop: foreach over the IReadOnlyList interface would allocate an enumerator per pass.
+        for (int i = 0; i < Layers.Count; i++) Layers[i].Forward(batch, ws, pool);
     }
 }
