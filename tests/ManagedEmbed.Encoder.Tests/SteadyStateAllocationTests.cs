@@ -6,8 +6,10 @@ namespace ManagedEmbed.Encoder.Tests;
 
 /// <summary>
 /// The forward pass allocates nothing once its workspace is sized: packed weights, workspace buffers, attention and
-/// GEMM scratch (per thread) and the pool's job objects are all reused. Counted on every thread of the process.
+/// GEMM scratch (per thread) and the pool's job objects are all reused. Counted on every thread of the process, so
+/// the class runs in a collection that xUnit does not run in parallel with other tests.
 /// </summary>
+[Collection(AllocationCollection.Name)]
 public class SteadyStateAllocationTests
 {
     [Theory]
@@ -34,4 +36,12 @@ public class SteadyStateAllocationTests
         }
         Assert.True(allocated == 0, $"{allocated} bytes allocated by 20 steady-state forward passes");
     }
+}
+
+/// <summary>Tests that count process-wide allocations: run alone, never in parallel with other test classes.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public class AllocationCollection
+{
+    /// <summary>Collection name.</summary>
+    public const string Name = "process-wide allocation counting";
 }
