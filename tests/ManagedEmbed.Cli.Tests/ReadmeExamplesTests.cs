@@ -10,7 +10,7 @@ using ManagedEmbed.Text;
 namespace ManagedEmbed.Cli.Tests;
 
 /// <summary>
-/// The C# library examples of the README (docs/readme-product.md, "Library"), compiled and run here on a synthetic
+/// The C# library examples of README.md (section 4), compiled and run here on a synthetic
 /// model so the snippets cannot rot. Each test body is the snippet; keep them in sync.
 /// </summary>
 public sealed class ReadmeExamplesTests(SyntheticModels models) : IClassFixture<SyntheticModels>
