@@ -49,7 +49,7 @@ sha=$(sha256sum model/model.safetensors | cut -d' ' -f1)
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 /usr/bin/python3 -m http.server "$port" --bind 127.0.0.1 --directory hub >/dev/null 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 ./membed pull smoke/tiny --endpoint "http://127.0.0.1:$port" --sha256 "$sha"
 ./membed search --model smoke/tiny --corpus "$repo/samples/corpus.txt" --k 3 "How do transformers work?" > pulled.txt
