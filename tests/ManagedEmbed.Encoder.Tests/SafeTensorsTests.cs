@@ -157,6 +157,33 @@ public class SafeTensorsTests
     }
 
     [Fact]
+    public void RowReadsMatchTheMappedRowsAndDieWithTheFile()
+    {
+        // 5 x 3 F32 matrix after a 4-byte tensor, so rows start at a non-zero data offset.
+        var data = new byte[4 + 5 * 3 * 4];
+        for (int i = 0; i < 15; i++) BinaryPrimitives.WriteSingleLittleEndian(data.AsSpan(4 + 4 * i), i * 1.5f - 7);
+        string path = WriteRaw(Encoding.UTF8.GetBytes(
+            """{"s":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"m":{"dtype":"F32","shape":[5,3],"data_offsets":[4,64]},"h":{"dtype":"F16","shape":[2,2],"data_offsets":[64,72]}}"""),
+            [.. data, .. new byte[8]]);
+        var f = SafeTensorsFile.Open(path);
+        var m = f.Get("m");
+        Assert.True(SafeTensorsFile.CanReadRowsDirectly(m));
+        Assert.False(SafeTensorsFile.CanReadRowsDirectly(f.Get("h")));
+        var mapped = f.ReadFloat(m);
+        var row = new float[3];
+        for (int r = 4; r >= 0; r--)
+        {
+            f.ReadRowF32(m, r, row);
+            Assert.Equal(mapped.Row(r).ToArray(), row);
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => f.ReadRowF32(m, 5, row));
+        Assert.Throws<ArgumentException>(() => f.ReadRowF32(m, 0, new float[2]));
+        Assert.Throws<ArgumentException>(() => f.ReadRowF32(f.Get("h"), 0, new float[2]));
+        f.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => f.ReadRowF32(m, 0, row));
+    }
+
+    [Fact]
     public void ZeroCopyViewsDieWithTheFile()
     {
         string path = WriteRaw(Encoding.UTF8.GetBytes("""{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"""), new byte[8]);

@@ -55,6 +55,9 @@ public sealed class BertWeights
     /// <summary>A resolved parameter as float32 (zero-copy when stored as F32).</summary>
     public FloatTensor Get(string name) => _file.ReadFloat(_resolved[name]);
 
+    /// <summary>The header entry of a resolved parameter.</summary>
+    public SafeTensorInfo Info(string name) => _resolved[name];
+
     private float[] _packBuffer = [];
 
     /// <summary>

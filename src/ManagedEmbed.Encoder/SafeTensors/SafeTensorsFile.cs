@@ -321,6 +321,36 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         }
     }
 
+    /// <summary>True when rows of <paramref name="info"/> can be gathered with <see cref="ReadRowF32"/> (F32 data on a little-endian machine).</summary>
+    public static bool CanReadRowsDirectly(SafeTensorInfo info) =>
+        info.DType == SafeTensorDType.F32 && BitConverter.IsLittleEndian && info.Shape.Count == 2;
+
+    /// <summary>
+    /// Copies row <paramref name="row"/> of the 2-D F32 tensor <paramref name="info"/> into <paramref name="destination"/>
+    /// (length = columns) with a positional file read, not through the mapping, so gathering a few rows of a large table
+    /// (the word embeddings) leaves no mapped pages resident. Thread-safe (positional reads share no file offset) and
+    /// allocation-free; after <see cref="Dispose"/> it throws <see cref="ObjectDisposedException"/>.
+    /// </summary>
+    public void ReadRowF32(SafeTensorInfo info, int row, Span<float> destination)
+    {
+        if (!CanReadRowsDirectly(info))
+            throw new ArgumentException($"tensor '{info.Name}' is {SafeTensorDTypes.Name(info.DType)} {info.ShapeText}; row reads need a little-endian F32 matrix");
+        int cols = info.Shape[1];
+        if ((uint)row >= (uint)info.Shape[0]) throw new ArgumentOutOfRangeException(nameof(row));
+        if (destination.Length != cols) throw new ArgumentException($"destination holds {destination.Length} floats, rows of '{info.Name}' have {cols}");
+        ThrowIfDisposed();
+        EnsureComplete(info);
+        var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(destination);
+        long offset = DataOffset + info.Begin + (long)row * cols * sizeof(float);
+        while (!bytes.IsEmpty)
+        {
+            int n = RandomAccess.Read(_handle, bytes, offset);
+            if (n <= 0) throw new ManagedEmbedException($"safetensors file '{Path}': row {row} of tensor '{info.Name}' could not be read: the file shrank while open");
+            bytes = bytes[n..];
+            offset += n;
+        }
+    }
+
     /// <summary>Reads a tensor by name as float32 (see <see cref="ReadFloat(SafeTensorInfo)"/>).</summary>
     public FloatTensor ReadFloat(string name) => ReadFloat(Get(name));
 
