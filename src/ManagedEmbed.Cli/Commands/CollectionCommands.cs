@@ -239,6 +239,26 @@ internal static class CollectionCommands
 
     private static Utf8JsonWriter JsonOut(Stream s) => new(s, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
 
+    /// <summary>Writes <paramref name="count"/> JSON objects to stdout, one per line; <paramref name="writeFields"/> fills object i.</summary>
+    private static void WriteJsonLines(int count, Action<Utf8JsonWriter, int> writeFields)
+    {
+        using var stdout = Console.OpenStandardOutput();
+        var buf = new BufferedStream(stdout, 1 << 16);
+        using (var j = JsonOut(buf))
+        {
+            for (int i = 0; i < count; i++)
+            {
+                j.WriteStartObject();
+                writeFields(j, i);
+                j.WriteEndObject();
+                j.Flush();
+                buf.WriteByte((byte)'\n');
+                j.Reset();
+            }
+        }
+        buf.Flush();
+    }
+
     private static void WriteMetadata(Utf8JsonWriter j, IReadOnlyDictionary<string, MetadataValue>? m)
     {
         if (m is null) { j.WriteNull("metadata"); return; }
@@ -269,29 +289,18 @@ internal static class CollectionCommands
         var c = store.GetCollection(a.Require("--name"));
         var inc = Include.Documents | Include.Metadatas | (a.Has("--include-embeddings") ? Include.Embeddings : Include.None);
         var r = c.Get(ids, where, wd, limit, offset, inc);
-        using var stdout = Console.OpenStandardOutput();
-        var buf = new BufferedStream(stdout, 1 << 16);
-        using (var j = JsonOut(buf))
+        WriteJsonLines(r.Ids.Count, (j, i) =>
         {
-            for (int i = 0; i < r.Ids.Count; i++)
+            j.WriteString("id", r.Ids[i]);
+            if (r.Documents![i] is { } d) j.WriteString("document", d); else j.WriteNull("document");
+            WriteMetadata(j, r.Metadatas![i]);
+            if (r.Embeddings is not null)
             {
-                j.WriteStartObject();
-                j.WriteString("id", r.Ids[i]);
-                if (r.Documents![i] is { } d) j.WriteString("document", d); else j.WriteNull("document");
-                WriteMetadata(j, r.Metadatas![i]);
-                if (r.Embeddings is not null)
-                {
-                    j.WriteStartArray("embedding");
-                    foreach (float x in r.Embeddings[i]) j.WriteNumberValue(x);
-                    j.WriteEndArray();
-                }
-                j.WriteEndObject();
-                j.Flush();
-                buf.WriteByte((byte)'\n');
-                j.Reset();
+                j.WriteStartArray("embedding");
+                foreach (float x in r.Embeddings[i]) j.WriteNumberValue(x);
+                j.WriteEndArray();
             }
-        }
-        buf.Flush();
+        });
         return 0;
     }
 
@@ -319,24 +328,13 @@ internal static class CollectionCommands
         var r = emb is not null
             ? c.Query(queryEmbeddings: [emb], nResults: n, where: where, whereDocument: wd, minScore: minScore)
             : c.Query(queryTexts: [a.Get("--text")!], nResults: n, where: where, whereDocument: wd, minScore: minScore);
-        using var stdout = Console.OpenStandardOutput();
-        var buf = new BufferedStream(stdout, 1 << 16);
-        using (var j = JsonOut(buf))
+        WriteJsonLines(r.Ids[0].Count, (j, i) =>
         {
-            for (int i = 0; i < r.Ids[0].Count; i++)
-            {
-                j.WriteStartObject();
-                j.WriteString("id", r.Ids[0][i]);
-                j.WriteNumber("distance", r.Distances![0][i]);
-                if (r.Documents![0][i] is { } d) j.WriteString("document", d); else j.WriteNull("document");
-                WriteMetadata(j, r.Metadatas![0][i]);
-                j.WriteEndObject();
-                j.Flush();
-                buf.WriteByte((byte)'\n');
-                j.Reset();
-            }
-        }
-        buf.Flush();
+            j.WriteString("id", r.Ids[0][i]);
+            j.WriteNumber("distance", r.Distances![0][i]);
+            if (r.Documents![0][i] is { } d) j.WriteString("document", d); else j.WriteNull("document");
+            WriteMetadata(j, r.Metadatas![0][i]);
+        });
         return 0;
     }
 
