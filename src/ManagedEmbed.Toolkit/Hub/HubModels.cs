@@ -19,31 +19,11 @@ public static class HubModels
     /// <summary>The model the CLI uses when no --model is given.</summary>
     public const string DefaultRepoId = "sentence-transformers/all-MiniLM-L6-v2";
 
-    /// <summary>
-    /// all-MiniLM-L6-v2 pinned at commit 1110a243fdf4706b3f48f1d95db1a4f5529b4d41. Size and SHA-256 of
-    /// model.safetensors are the published values from the repository's LFS pointer.
-    /// </summary>
-    public static HubModel AllMiniLmL6V2 { get; } = new(
-        DefaultRepoId,
-        "1110a243fdf4706b3f48f1d95db1a4f5529b4d41",
-        [
-            new("config.json", true),
-            new("model.safetensors", true, "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db", 90_868_376),
-            new("vocab.txt", true),
-            new("tokenizer.json", true),
-            new("tokenizer_config.json", true),
-            new("special_tokens_map.json", true),
-            new("modules.json", true),
-            new("sentence_bert_config.json", true),
-            new("config_sentence_transformers.json", true),
-            new("1_Pooling/config.json", true),
-        ]);
-
-    private static readonly HubModel[] Known = [AllMiniLmL6V2];
+    /// <summary>all-MiniLM-L6-v2 as pinned in the model table (weights/models.json): revision and every file's digest.</summary>
+    public static HubModel AllMiniLmL6V2 => PinnedModels.TryGet(DefaultRepoId)!.Hub;
 
     /// <summary>The pinned entry for <paramref name="repoId"/> (case-insensitive, as on the hub), or null.</summary>
-    public static HubModel? TryGetKnown(string repoId) =>
-        Array.Find(Known, m => string.Equals(m.RepoId, repoId, StringComparison.OrdinalIgnoreCase));
+    public static HubModel? TryGetKnown(string repoId) => PinnedModels.TryGet(repoId)?.Hub;
 
     /// <summary>
     /// The sentence-transformers file list for a repository that is not pinned in code: config.json,

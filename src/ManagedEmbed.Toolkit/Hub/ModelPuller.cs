@@ -65,6 +65,55 @@ public static class ModelPuller
 {
     private const string StagingMarker = ".membed-staging";
 
+    /// <summary>The most a file other than the weights may be when no size is pinned (a multilingual tokenizer.json is ~17 MB).</summary>
+    public const long MaxSmallFileBytes = 64L << 20;
+
+    /// <summary>
+    /// The complete model directory at <paramref name="target"/> when it holds the pinned model (by its manifest's
+    /// model.safetensors digest, whichever source wrote it), null when there is none.
+    /// </summary>
+    internal static PullResult? ExistingPinned(string target, PinnedModel model)
+    {
+        if (File.Exists(target)) throw new ManagedEmbedException($"{target} exists and is a file, not a model directory");
+        if (!Directory.Exists(target)) return null;
+        string manifestPath = Path.Combine(target, ModelCache.ManifestName);
+        if (!File.Exists(manifestPath))
+        {
+            if (!Directory.EnumerateFileSystemEntries(target).Any()) return null;
+            throw new ManagedEmbedException($"{target} already exists and was not written by 'membed pull'; remove it or choose another directory");
+        }
+        var m = PullManifest.Read(manifestPath);
+        if (!string.Equals(m.RepoId, model.RepoId, StringComparison.OrdinalIgnoreCase))
+            throw new ManagedEmbedException($"{target} holds {m.RepoId}, not {model.RepoId}; remove it or choose another directory");
+        var weights = m.Files.FirstOrDefault(f => f.Path == "model.safetensors");
+        if (weights.Sha256 != model.Weights.Sha256)
+            throw new ManagedEmbedException($"{target} holds {m.RepoId} with other weights (SHA-256 {weights.Sha256 ?? "unknown"}, pinned {model.Weights.Sha256}); remove it and pull again");
+        CheckFilesPresent(target, m);
+        return new PullResult(target, m.RepoId, m.Revision, true, m.Files.Select(f => f.Path).ToList());
+    }
+
+    private static void CheckFilesPresent(string target, PullManifest m)
+    {
+        foreach (var f in m.Files)
+        {
+            var fi = new FileInfo(Path.Combine(target, f.Path));
+            if (!fi.Exists || fi.Length != f.Size)
+                throw new ManagedEmbedException($"{target} is damaged ({f.Path} is missing or has the wrong size); remove the directory and pull again");
+        }
+    }
+
+    /// <summary>A pinned pipeline file the hub serves without a published digest must have the pinned value.</summary>
+    private static void CheckPipelineValue(PinnedModel pinned, HubFile file, string staging, HubModel model)
+    {
+        if (file.Sha256 is not null || !pinned.Pipeline.ContainsKey(file.Path)) return;
+        byte[] bytes = File.ReadAllBytes(Path.Combine(staging, file.Path.Replace('/', Path.DirectorySeparatorChar)));
+        if (!PinnedModels.PipelineMatches(pinned, file.Path, bytes))
+        {
+            Durable.TryDeleteDirectory(staging);
+            throw new ManagedEmbedException($"{file.Path} served for {model.RepoId}@{model.Revision} differs from the published pipeline values pinned in membed; nothing was installed");
+        }
+    }
+
     /// <summary>Pulls <paramref name="repoId"/> and returns the complete model directory.</summary>
     public static async Task<PullResult> PullAsync(string repoId, PullOptions options, CancellationToken ct = default)
     {
@@ -78,24 +127,17 @@ public static class ModelPuller
             : HubModels.ForUnknown(repoId, revision);
         string? overrideSha = options.ModelSha256 is null ? null : NormalizeSha(options.ModelSha256, "--sha256");
 
-        string target = Path.GetFullPath(options.TargetDirectory ?? ModelCache.DirectoryFor(repoId));
-        string parent = Path.GetDirectoryName(target.TrimEnd(Path.DirectorySeparatorChar))
-            ?? throw new ManagedEmbedException($"cannot pull into the file-system root ({target})");
-        string name = Path.GetFileName(target.TrimEnd(Path.DirectorySeparatorChar));
-        Directory.CreateDirectory(parent);
+        string target = Path.GetFullPath(options.TargetDirectory ?? ModelCache.DirectoryFor(repoId)).TrimEnd(Path.DirectorySeparatorChar);
+        PinnedModel? pinned = known is null ? null : PinnedModels.TryGet(repoId);
+        PullResult? Existing() => pinned is not null && ReferenceEquals(model, known) ? ExistingPinned(target, pinned) : CheckExistingTarget(target, repoId, revision);
 
-        if (CheckExistingTarget(target, repoId, revision) is { } present) return present;
-
-        string lockPath = Path.Combine(parent, "." + name + ".lock");
-        FileStream lockFile;
-        try { lockFile = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
-        catch (IOException) { throw new ManagedEmbedException($"another 'membed pull' is writing {target} (lock {lockPath} is held)"); }
-        using (lockFile)
+        if (Existing() is { } present) return present;
+        using (ModelStaging lease = ModelStaging.Lock(target))
         {
             // Re-check under the lock: a concurrent pull may have finished meanwhile.
-            if (CheckExistingTarget(target, repoId, revision) is { } done) return done;
+            if (Existing() is { } done) return done;
 
-            string staging = Path.Combine(parent, "." + name + ".partial");
+            string staging = lease.Staging;
             PrepareStaging(staging, repoId, revision, options.Endpoint, options.Log);
 
             using var http = CreateClient(options);
@@ -107,14 +149,18 @@ public static class ModelPuller
                     string? expected = file.Sha256;
                     if (file.Path == "model.safetensors" && overrideSha is not null) expected = overrideSha;
                     if (await FetchFileAsync(http, options, model, file, expected, staging, ct).ConfigureAwait(false))
+                    {
                         installed.Add(file.Path);
+                        if (pinned is not null && ReferenceEquals(model, known)) CheckPipelineValue(pinned, file, staging, model);
+                    }
                 }
             }
-            catch
+            catch (Exception e)
             {
-                // Keep partial downloads for resuming, but leave no trace when nothing arrived (e.g. offline).
-                if (Directory.Exists(staging) && !Directory.EnumerateFiles(staging, "*", SearchOption.AllDirectories)
-                        .Any(f => Path.GetFileName(f) != StagingMarker && new FileInfo(f).Length > 0))
+                // Keep partial downloads for resuming an interrupted transfer, but leave no trace when nothing
+                // arrived (e.g. offline) or the pull was refused (a failed check, a missing file, an HTTP error).
+                if (e is not TransferInterruptedException || (Directory.Exists(staging) && !Directory.EnumerateFiles(staging, "*", SearchOption.AllDirectories)
+                        .Any(f => Path.GetFileName(f) != StagingMarker && new FileInfo(f).Length > 0)))
                     Durable.TryDeleteDirectory(staging);
                 throw;
             }
@@ -124,13 +170,9 @@ public static class ModelPuller
                 throw new ManagedEmbedException($"{repoId}@{revision} has neither vocab.txt nor tokenizer.json at {options.Endpoint}; it is not a model membed can load");
             }
 
-            WriteManifest(staging, model, options.Endpoint, installed);
             File.Delete(Path.Combine(staging, StagingMarker));
-            foreach (string dir in Directory.EnumerateDirectories(staging, "*", SearchOption.AllDirectories)) Durable.FsyncDirectory(dir);
-            Durable.FsyncDirectory(staging);
-            if (Directory.Exists(target)) Directory.Delete(target); // only an empty directory gets here
-            Directory.Move(staging, target);
-            Durable.FsyncDirectory(parent);
+            lease.WriteManifest(model.RepoId, model.Revision, "hub", installed, w => w.WriteString("endpoint", options.Endpoint.AbsoluteUri));
+            lease.Publish();
             return new PullResult(target, repoId, revision, false, installed);
         }
     }
@@ -183,12 +225,7 @@ public static class ModelPuller
         var m = PullManifest.Read(manifestPath);
         if (!string.Equals(m.RepoId, repoId, StringComparison.OrdinalIgnoreCase) || m.Revision != revision)
             throw new ManagedEmbedException($"{target} holds {m.RepoId}@{m.Revision}, not {repoId}@{revision}; remove it or choose another --dir");
-        foreach (var (path, size) in m.Files)
-        {
-            var fi = new FileInfo(Path.Combine(target, path));
-            if (!fi.Exists || fi.Length != size)
-                throw new ManagedEmbedException($"{target} is damaged ({path} is missing or has the wrong size); remove the directory and pull again");
-        }
+        CheckFilesPresent(target, m);
         return new PullResult(target, m.RepoId, m.Revision, true, m.Files.Select(f => f.Path).ToList());
     }
 
@@ -280,7 +317,13 @@ public static class ModelPuller
                 Durable.TryDeleteDirectory(staging);
                 throw new ManagedEmbedException($"{file.Path} at {url} is {announced:N0} bytes, but the published size for {model.RepoId}@{model.Revision} is {pinned:N0}; nothing was installed");
             }
-            await CopyBodyAsync(r, part, offset, total, file.Path, url, options, ct).ConfigureAwait(false);
+            long cap = file.Size ?? (file.Path == "model.safetensors" ? long.MaxValue : MaxSmallFileBytes);
+            if (total is long tt && tt > cap)
+            {
+                Durable.TryDeleteDirectory(staging);
+                throw new ManagedEmbedException($"{file.Path} at {url} announces {tt:N0} bytes, more than the {cap:N0} allowed for it; nothing was installed");
+            }
+            await CopyBodyAsync(r, part, offset, total, cap, file.Path, url, options, ct).ConfigureAwait(false);
             Verify(part, file, digest, linkedSize, url, model, staging);
             break;
         }
@@ -289,7 +332,7 @@ public static class ModelPuller
         return true;
     }
 
-    private static async Task CopyBodyAsync(HttpResponseMessage r, string part, long offset, long? total, string fileName,
+    private static async Task CopyBodyAsync(HttpResponseMessage r, string part, long offset, long? total, long cap, string fileName,
         Uri url, PullOptions options, CancellationToken ct)
     {
         long received = offset;
@@ -306,6 +349,12 @@ public static class ModelPuller
                 stall.CancelAfter(options.StallTimeout); // re-arm: the timeout is per read, not per file
                 int n = await body.ReadAsync(buffer, stall.Token).ConfigureAwait(false);
                 if (n == 0) break;
+                if (received + n > cap)
+                {
+                    fs.Dispose();
+                    Durable.TryDelete(part);
+                    throw new ManagedEmbedException($"{fileName} at {url} sent more than the {cap:N0} bytes allowed for it; refused, nothing was installed");
+                }
                 await fs.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
                 received += n;
                 options.Progress?.Invoke(new PullProgress(fileName, received, total));
@@ -319,7 +368,7 @@ public static class ModelPuller
             fs.Flush(flushToDisk: true);
             fs.Dispose();
             string why = e is OperationCanceledException ? $"no data for {options.StallTimeout.TotalSeconds:0} s" : OneLine(e.Message);
-            throw new ManagedEmbedException($"download of {fileName} from {url} was interrupted after {received:N0}" +
+            throw new TransferInterruptedException($"download of {fileName} from {url} was interrupted after {received:N0}" +
                 (total is long t2 ? $" of {t2:N0}" : "") + $" bytes ({why}); run the same command again to resume");
         }
         fs.Flush(flushToDisk: true);
@@ -369,7 +418,7 @@ public static class ModelPuller
             }
             catch (HttpRequestException e) when (IsUnreachable(e))
             {
-                throw new ManagedEmbedException(OfflineMessage(current, repoId, Reason(e)), e);
+                throw new SourceUnreachableException(OfflineMessage(current, repoId, Reason(e)), e);
             }
             catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.SecureConnectionError)
             {
@@ -377,7 +426,7 @@ public static class ModelPuller
             }
             catch (TaskCanceledException e) when (!ct.IsCancellationRequested)
             {
-                throw new ManagedEmbedException(OfflineMessage(current, repoId, "connection timed out"), e);
+                throw new SourceUnreachableException(OfflineMessage(current, repoId, "connection timed out"), e);
             }
             sha ??= ParseLinkedSha(resp);
             if (size is null && resp.Headers.TryGetValues("X-Linked-Size", out var sizes)
@@ -467,49 +516,38 @@ public static class ModelPuller
         return v;
     }
 
-    private static void WriteManifest(string staging, HubModel model, Uri endpoint, List<string> installed)
-    {
-        using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
-        {
-            w.WriteStartObject();
-            w.WriteString("repo", model.RepoId);
-            w.WriteString("revision", model.Revision);
-            w.WriteString("endpoint", endpoint.AbsoluteUri);
-            w.WriteString("pulled_utc", DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture));
-            w.WriteStartArray("files");
-            foreach (string path in installed)
-            {
-                string full = Path.Combine(staging, path.Replace('/', Path.DirectorySeparatorChar));
-                using var f = File.OpenRead(full);
-                w.WriteStartObject();
-                w.WriteString("path", path);
-                w.WriteNumber("size", f.Length);
-                w.WriteString("sha256", Convert.ToHexStringLower(SHA256.HashData(f)));
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-            w.WriteEndObject();
-        }
-        Durable.WriteAllBytes(Path.Combine(staging, ModelCache.ManifestName), ms.ToArray());
-    }
-
     private static string OneLine(string s) => s.ReplaceLineEndings(" ").Trim();
 }
 
-/// <summary>The manifest <c>membed pull</c> writes into a completed model directory.</summary>
-internal sealed record PullManifest(string RepoId, string Revision, IReadOnlyList<(string Path, long Size)> Files)
+/// <summary>A download stopped part-way (dropped connection, stall); the partial file is kept for resuming.</summary>
+public sealed class TransferInterruptedException : ManagedEmbedException
 {
+    /// <summary>Creates the exception.</summary>
+    public TransferInterruptedException(string message) : base(message) { }
+}
+
+/// <summary>The manifest <c>membed pull</c> writes into a completed model directory.</summary>
+/// <param name="RepoId">The repository id.</param>
+/// <param name="Revision">The hub revision.</param>
+/// <param name="Source">"hub", "nuget" or "import".</param>
+/// <param name="Package">For NuGet-sourced models, <c>id@version</c>.</param>
+/// <param name="Files">Each file with its size and SHA-256.</param>
+public sealed record PullManifest(string RepoId, string Revision, string Source, string? Package, IReadOnlyList<(string Path, long Size, string? Sha256)> Files)
+{
+    /// <summary>Reads a manifest; a damaged one is a clear error.</summary>
     public static PullManifest Read(string path)
     {
         try
         {
             using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
             var root = doc.RootElement;
-            var files = new List<(string, long)>();
+            var files = new List<(string, long, string?)>();
             foreach (var f in root.GetProperty("files").EnumerateArray())
-                files.Add((f.GetProperty("path").GetString()!, f.GetProperty("size").GetInt64()));
-            return new PullManifest(root.GetProperty("repo").GetString()!, root.GetProperty("revision").GetString()!, files);
+                files.Add((f.GetProperty("path").GetString()!, f.GetProperty("size").GetInt64(),
+                    f.TryGetProperty("sha256", out var h) ? h.GetString() : null));
+            string source = root.TryGetProperty("source", out var s) ? s.GetString() ?? "hub" : "hub";
+            string? package = root.TryGetProperty("package", out var p) && root.TryGetProperty("package_version", out var v) ? $"{p.GetString()}@{v.GetString()}" : null;
+            return new PullManifest(root.GetProperty("repo").GetString()!, root.GetProperty("revision").GetString()!, source, package, files);
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
