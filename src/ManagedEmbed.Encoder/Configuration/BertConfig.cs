@@ -35,6 +35,18 @@ public sealed class BertConfig
     public static BertConfig Load(string path)
     {
         using var doc = JsonFile.Load(path);
+        return FromDocument(doc, path);
+    }
+
+    /// <summary>Parses and validates config.json text; <paramref name="source"/> names it in error messages.</summary>
+    public static BertConfig Parse(string json, string source)
+    {
+        using var doc = JsonFile.Parse(json, source);
+        return FromDocument(doc, source);
+    }
+
+    private static BertConfig FromDocument(System.Text.Json.JsonDocument doc, string path)
+    {
         var o = JsonFile.RequireObject(doc, path);
         string? modelType = JsonFile.GetString(o, "model_type", path);
         if (modelType is not null && modelType != "bert")

@@ -23,6 +23,18 @@ internal static class JsonFile
         }
     }
 
+    public static JsonDocument Parse(string text, string source)
+    {
+        try
+        {
+            return JsonDocument.Parse(text, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+        }
+        catch (JsonException e)
+        {
+            throw new ManagedEmbedException($"'{source}' is not valid JSON ({e.Message})");
+        }
+    }
+
     public static JsonElement RequireObject(JsonDocument doc, string path)
     {
         if (doc.RootElement.ValueKind != JsonValueKind.Object)
