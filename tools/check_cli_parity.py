@@ -30,13 +30,19 @@ def run(cmd, stdin_text):
     return p.stdout.decode("utf-8")
 
 
-def check(membed, shared, work, path):
+def check(membed, shared, work, path, real_dir=None):
     with open(path, encoding="utf-8") as f:
         fx = json.load(f)
     m = fx["model"]
     spec = dict(m, texts=None)
-    model_dir = os.path.join(work, m["name"])
-    gen_fixtures.synth(membed, spec, shared, model_dir)
+    if m.get("seed") is None:  # a real-model fixture: the model directory is given, its digest checked below
+        if not real_dir:
+            print(f"FAIL {m['name']}: a real-model fixture needs --real-minilm DIR")
+            return False
+        model_dir = real_dir
+    else:
+        model_dir = os.path.join(work, m["name"])
+        gen_fixtures.synth(membed, spec, shared, model_dir)
     digest = gen_fixtures.sha256(os.path.join(model_dir, "model.safetensors"))
     if digest != m["safetensors_sha256"]:
         print(f"FAIL {m['name']}: synthesized model.safetensors sha256 {digest} != fixture {m['safetensors_sha256']}")
@@ -68,11 +74,12 @@ def main(argv=None):
     ap.add_argument("--membed", required=True)
     ap.add_argument("--shared", default=os.path.join(REPO, "..", "shared"))
     ap.add_argument("--work")
+    ap.add_argument("--real-minilm", help="the real all-MiniLM-L6-v2 directory, for tests/fixtures/real/minilm-real.json")
     ap.add_argument("fixtures", nargs="*")
     a = ap.parse_args(argv)
     paths = a.fixtures or sorted(glob.glob(os.path.join(REPO, "tests", "fixtures", "encoder", "*.json")))
     with tempfile.TemporaryDirectory() as tmp:
-        results = [check(a.membed, a.shared, a.work or tmp, p) for p in paths]
+        results = [check(a.membed, a.shared, a.work or tmp, p, a.real_minilm) for p in paths]
     return 0 if all(results) else 1
 
 

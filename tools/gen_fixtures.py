@@ -188,7 +188,11 @@ def main(argv=None):
         size = len(text.encode("utf-8"))
         if size > MAX_FIXTURE_BYTES:
             raise SystemExit(f"gen_fixtures: {spec['name']}.json would be {size} bytes (> {MAX_FIXTURE_BYTES})")
-        path = os.path.join(a.out, spec["name"] + ".json")
+        # Real-model fixtures live apart (tests/fixtures/real): the synthetic parity suite re-synthesizes every
+        # model in tests/fixtures/encoder from its recorded seed.
+        out_dir = os.path.join(os.path.dirname(os.path.abspath(a.out)), "real") if spec.get("real") else a.out
+        os.makedirs(out_dir, exist_ok=True)
+        path = os.path.join(out_dir, spec["name"] + ".json")
         with open(path, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
         print(f"wrote {os.path.relpath(path, REPO)}: {len(cases)} cases, {n_trunc} truncated to "

@@ -37,7 +37,7 @@ PUBLISHED = [["The weather is lovely today.", "It's so sunny outside!"],
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True)
-    ap.add_argument("--out", default=os.path.join(REPO, "tests", "fixtures", "encoder", "minilm-real-tutorial.json"))
+    ap.add_argument("--out", default=os.path.join(REPO, "tests", "fixtures", "real", "minilm-real-tutorial.json"))
     a = ap.parse_args()
     model = bert_ref.SentenceModel(a.model)
     tok = hf_tokenizer.Reference(os.path.join(a.model, "vocab.txt"), lower=True)

