@@ -620,7 +620,9 @@ public static partial class OnnxImporter
                     OnnxDataType.BFloat16 => SafeTensorDType.BF16,
                     _ => throw new ManagedEmbedException($"{Src}: tensor '{_prefix}{s.Name}' has data type {f.Tensor.Type}; supported: FLOAT, FLOAT16, BFLOAT16"),
                 };
-                _ = f.Tensor.Bytes(); // validate the byte count (and refuse external data) now, not while writing
+                // Validate the byte count (and refuse external data) now, not while writing.
+                try { _ = f.Tensor.Bytes(); }
+                catch (ManagedEmbedException e) { throw new ManagedEmbedException($"{Src}: {e.Message}", e); }
                 var found = f;
                 entries.Add(new SafeTensorEntry(s.Name, dtype, shape, () => found.Transposed ? Transpose(found.Tensor) : found.Tensor.Bytes().ToArray()));
             }
