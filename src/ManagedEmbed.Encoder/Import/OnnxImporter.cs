@@ -354,10 +354,17 @@ public static partial class OnnxImporter
             }
             int maxPos = Rows("embeddings.position_embeddings.weight");
             int typeVocab = Rows("embeddings.token_type_embeddings.weight");
-            var layerIdx = _named.Keys.Select(k => BertName().Match(k)).Where(m => m.Success && m.Groups[4].Success)
-                .Select(m => int.Parse(m.Groups[4].Value, CultureInfo.InvariantCulture)).ToList();
+            var layerIdx = new SortedSet<int>();
+            foreach (var m in _named.Keys.Select(k => BertName().Match(k)).Where(m => m.Success && m.Groups[4].Success))
+            {
+                if (!int.TryParse(m.Groups[4].Value, NumberStyles.None, CultureInfo.InvariantCulture, out int li))
+                    throw new ManagedEmbedException($"{Src}: tensor '{_prefix}{m.Value}' has an invalid layer number");
+                layerIdx.Add(li);
+            }
             if (layerIdx.Count == 0) throw new ManagedEmbedException($"{Src} has no encoder layers (no '{_prefix}encoder.layer.N.*' tensors)");
-            int layers = layerIdx.Max() + 1;
+            int layers = layerIdx.Max + 1;
+            if (layerIdx.Count != layers)
+                throw new ManagedEmbedException($"{Src}: the encoder layers are not numbered 0..{layers - 1} (missing layer {Enumerable.Range(0, layers).First(i => !layerIdx.Contains(i))})");
             var ib = Shape("encoder.layer.0.intermediate.dense.bias");
             if (ib.Length != 1) throw new ManagedEmbedException($"{Src}: '{_prefix}encoder.layer.0.intermediate.dense.bias' is not a vector");
             int intermediate = ib[0];
@@ -423,7 +430,7 @@ public static partial class OnnxImporter
             if (seen.Count > 1) throw new ManagedEmbedException($"{Src}: layers split attention into different numbers of heads ({string.Join(", ", seen)})");
             if (seen.Count == 1) return (seen.Min, "");
             // Fallback: the attention scores are divided by sqrt(head_dim) (or multiplied by its inverse) before Softmax.
-            foreach (var sm in _g.Nodes.Where(n => n.OpType == "Softmax"))
+            foreach (var sm in _g.Nodes.Where(n => n.OpType == "Softmax" && n.Inputs.Count > 0))
             {
                 if (!_producer.TryGetValue(sm.Inputs[0], out var add)) continue;
                 foreach (string i in add.OpType == "Add" ? add.Inputs : [sm.Inputs[0]])
@@ -498,7 +505,7 @@ public static partial class OnnxImporter
                 var add = BiasAdd(inter);
                 var outMatMul = _g.Nodes.FirstOrDefault(n => n.OpType is "MatMul" or "Gemm" && n.Inputs.Count >= 2
                     && _named.TryGetValue($"encoder.layer.{l}.output.dense.weight", out var f) && WeightInput(n) == f.Tensor);
-                if (add is null || outMatMul is null) return (null, $"cannot find the intermediate and output projections of layer {l} in the graph");
+                if (add is null || add.Outputs.Count == 0 || outMatMul is null) return (null, $"cannot find the intermediate and output projections of layer {l} in the graph");
                 string pre = add.Outputs[0];
                 var ops = new List<OnnxNode>();
                 var queue = new Queue<string>([outMatMul.Inputs[0]]);
@@ -534,7 +541,7 @@ public static partial class OnnxImporter
         {
             string b = n.Inputs[1];
             if (_const.TryGetValue(b, out var t)) return t;
-            if (_producer.TryGetValue(b, out var tp) && tp.OpType == "Transpose" && _const.TryGetValue(tp.Inputs[0], out var u)) return u;
+            if (_producer.TryGetValue(b, out var tp) && tp.OpType == "Transpose" && tp.Inputs.Count == 1 && _const.TryGetValue(tp.Inputs[0], out var u)) return u;
             return null;
         }
 
