@@ -613,6 +613,7 @@ public static partial class OnnxImporter
             if (extra.Count > 0)
                 throw new ManagedEmbedException($"{Src}: tensor(s) {string.Join(", ", extra.Take(5).Select(e => "'" + _prefix + e + "'"))} are not part of a BERT model with this config (num_hidden_layers {c.NumHiddenLayers})");
             var entries = new List<SafeTensorEntry>();
+            var scratch = new Scratch();
             foreach (var s in specs)
             {
                 if (!_named.TryGetValue(s.Name, out var f))
@@ -631,7 +632,13 @@ public static partial class OnnxImporter
                 try { _ = f.Tensor.Bytes(); }
                 catch (ManagedEmbedException e) { throw new ManagedEmbedException($"{Src}: {e.Message}", e); }
                 var found = f;
-                entries.Add(new SafeTensorEntry(s.Name, dtype, shape, () => found.Transposed ? Transpose(found.Tensor) : found.Tensor.Bytes().ToArray()));
+                // Data copies (public contract); Memory, which the writer uses, hands out the ONNX bytes in place or
+                // a transposition in one scratch buffer reused across tensors, so converting costs about the size
+                // of the ONNX file in memory, not twice that.
+                entries.Add(new SafeTensorEntry(s.Name, dtype, shape, () => found.Transposed ? Transpose(found.Tensor, null).ToArray() : found.Tensor.Bytes().ToArray())
+                {
+                    Memory = () => found.Transposed ? Transpose(found.Tensor, scratch) : found.Tensor.Bytes(),
+                });
             }
 
             int n = c.MaxPositionEmbeddings;
@@ -656,16 +663,26 @@ public static partial class OnnxImporter
             return (entries, pos, hasPooler);
         }
 
-        /// <summary>[rows, cols] → [cols, rows], element by element (4- or 2-byte elements), in cache-friendly blocks.</summary>
-        private static byte[] Transpose(OnnxTensor t)
+        private sealed class Scratch { public byte[] Buffer = []; }
+
+        /// <summary>[rows, cols] → [cols, rows], element by element (4- or 2-byte elements), in cache-friendly blocks;
+        /// into <paramref name="scratch"/>'s buffer (grown as needed) or a new array.</summary>
+        private static ReadOnlyMemory<byte> Transpose(OnnxTensor t, Scratch? scratch)
         {
             int rows = (int)t.Dims[0], cols = (int)t.Dims[1];
             var src = t.Bytes().Span;
             int size = OnnxTensor.ElementSize(t.Type);
-            var dst = new byte[src.Length];
-            if (size == 4) Transpose(MemoryMarshal.Cast<byte, uint>(src), MemoryMarshal.Cast<byte, uint>(dst.AsSpan()), rows, cols);
-            else Transpose(MemoryMarshal.Cast<byte, ushort>(src), MemoryMarshal.Cast<byte, ushort>(dst.AsSpan()), rows, cols);
-            return dst;
+            byte[] buf;
+            if (scratch is null) buf = new byte[src.Length];
+            else
+            {
+                if (scratch.Buffer.Length < src.Length) scratch.Buffer = new byte[src.Length];
+                buf = scratch.Buffer;
+            }
+            var dst = buf.AsSpan(0, src.Length);
+            if (size == 4) Transpose(MemoryMarshal.Cast<byte, uint>(src), MemoryMarshal.Cast<byte, uint>(dst), rows, cols);
+            else Transpose(MemoryMarshal.Cast<byte, ushort>(src), MemoryMarshal.Cast<byte, ushort>(dst), rows, cols);
+            return buf.AsMemory(0, src.Length);
         }
 
         private static void Transpose<T>(ReadOnlySpan<T> src, Span<T> dst, int rows, int cols)
