@@ -119,7 +119,7 @@ public sealed class ModelImportCliTests : IDisposable
         string tokPath = Path.Combine(_root, "tokenizer.json");
         File.WriteAllBytes(tokPath, ms.ToArray());
         string outDir = Path.Combine(_root, "with-tokenizer");
-        var r = Membed("model", "import", "--onnx", Fixture("tiny-relu-opset14.onnx"), "--tokenizer", tokPath, "--out", outDir);
+        var r = Membed("model", "import", "--onnx", Fixture("tiny-relu-opset14.onnx"), "--tokenizer", tokPath, "--out", outDir + "/");
         Assert.True(r.ExitCode == 0, r.Stderr);
         Assert.Equal(ms.ToArray(), File.ReadAllBytes(Path.Combine(outDir, "tokenizer.json")));
         Assert.False(File.Exists(Path.Combine(outDir, "vocab.txt")));

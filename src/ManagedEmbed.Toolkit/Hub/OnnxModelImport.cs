@@ -50,7 +50,8 @@ public static class OnnxModelImport
     public static OnnxImportResult WriteDirectory(ReadOnlyMemory<byte> onnx, OnnxModelImportOptions o, string outDir)
     {
         ArgumentNullException.ThrowIfNull(o);
-        string target = Path.GetFullPath(outDir);
+        // "out/" names the directory "out": drop the trailing separator, or the parent would be the target itself.
+        string target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(outDir));
         CheckTarget(target, outDir);
         if ((o.VocabTxt is null) == (o.TokenizerJson is null))
             throw new ManagedEmbedException("give exactly one vocabulary: a vocab.txt or a tokenizer.json");
