@@ -73,6 +73,8 @@ public static class Cli
           similarity   --model DIR TEXT TEXT [TEXT...]
           info
           model synth  --config C --vocab V --seed N [--pooling mean|cls|max|mean_sqrt_len] [--max-seq-length L] [--no-normalize] --out DIR
+          model import --onnx F.onnx | --assembly F.dll [--resource NAME]  [--config config.json] [--vocab vocab.txt | --tokenizer tokenizer.json]
+                       [--pooling mean|cls|max|mean_sqrt_len] [--no-normalize] [--max-seq-length L] [--position-ids] [--cased] --out DIR
           bench encode --model DIR --batch B --seq T --threads N [--seconds S]
           index build  --vectors base.fvecs --kind flat|ivf [--nlist N] [--seed S] [--metric ip|l2] --out FILE
           index search --index FILE --queries q.fvecs --k K [--nprobe N] [--threads N] [--batch-size B] --out ids.ivecs

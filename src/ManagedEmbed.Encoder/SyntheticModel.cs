@@ -96,25 +96,13 @@ public static class SyntheticModel
 
         WriteAtomic(Path.Combine(full, "config.json"), s => s.Write(configBytes));
         WriteAtomic(Path.Combine(full, "vocab.txt"), s => s.Write(vocabBytes));
-        WriteText(Path.Combine(full, "tokenizer_config.json"),
-            "{\"do_lower_case\": true, \"unk_token\": \"[UNK]\", \"sep_token\": \"[SEP]\", \"pad_token\": \"[PAD]\", \"cls_token\": \"[CLS]\", \"mask_token\": \"[MASK]\", \"tokenize_chinese_chars\": true, \"strip_accents\": null, \"tokenizer_class\": \"BertTokenizer\", \"model_max_length\": " + config.MaxPositionEmbeddings + "}\n");
-        WriteText(Path.Combine(full, "special_tokens_map.json"),
-            "{\"unk_token\": \"[UNK]\", \"sep_token\": \"[SEP]\", \"pad_token\": \"[PAD]\", \"cls_token\": \"[CLS]\", \"mask_token\": \"[MASK]\"}\n");
-        WriteText(Path.Combine(full, "sentence_bert_config.json"),
-            "{\n  \"max_seq_length\": " + maxSeq + ",\n  \"do_lower_case\": false\n}\n");
-        var modules = new StringBuilder();
-        modules.Append("[\n  {\n    \"idx\": 0,\n    \"name\": \"0\",\n    \"path\": \"\",\n    \"type\": \"sentence_transformers.models.Transformer\"\n  },\n");
-        modules.Append("  {\n    \"idx\": 1,\n    \"name\": \"1\",\n    \"path\": \"1_Pooling\",\n    \"type\": \"sentence_transformers.models.Pooling\"\n  }");
-        if (o.Normalize) modules.Append(",\n  {\n    \"idx\": 2,\n    \"name\": \"2\",\n    \"path\": \"2_Normalize\",\n    \"type\": \"sentence_transformers.models.Normalize\"\n  }");
-        modules.Append("\n]\n");
-        WriteText(Path.Combine(full, "modules.json"), modules.ToString());
-        static string B(bool b) => b ? "true" : "false";
-        WriteText(Path.Combine(full, "1_Pooling", "config.json"),
-            "{\n  \"word_embedding_dimension\": " + config.HiddenSize +
-            ",\n  \"pooling_mode_cls_token\": " + B(o.Pooling.HasFlag(PoolingMode.Cls)) +
-            ",\n  \"pooling_mode_mean_tokens\": " + B(o.Pooling.HasFlag(PoolingMode.Mean)) +
-            ",\n  \"pooling_mode_max_tokens\": " + B(o.Pooling.HasFlag(PoolingMode.Max)) +
-            ",\n  \"pooling_mode_mean_sqrt_len_tokens\": " + B(o.Pooling.HasFlag(PoolingMode.MeanSqrtLen)) + "\n}\n");
+        var pipeline = new SentencePipelineOptions
+        {
+            HiddenSize = config.HiddenSize, MaxPositionEmbeddings = config.MaxPositionEmbeddings, Pooling = o.Pooling,
+            MaxSeqLength = maxSeq, Normalize = o.Normalize,
+        };
+        foreach (var (rel, text) in SentencePipelineFiles.Render(pipeline))
+            WriteText(Path.Combine(full, rel.Replace('/', Path.DirectorySeparatorChar)), text);
         WriteAtomic(Path.Combine(full, "model.safetensors"), s => WriteWeights(config, o.Seed, s));
     }
 

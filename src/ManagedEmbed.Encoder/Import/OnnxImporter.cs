@@ -354,10 +354,17 @@ public static partial class OnnxImporter
             }
             int maxPos = Rows("embeddings.position_embeddings.weight");
             int typeVocab = Rows("embeddings.token_type_embeddings.weight");
-            var layerIdx = _named.Keys.Select(k => BertName().Match(k)).Where(m => m.Success && m.Groups[4].Success)
-                .Select(m => int.Parse(m.Groups[4].Value, CultureInfo.InvariantCulture)).ToList();
+            var layerIdx = new SortedSet<int>();
+            foreach (var m in _named.Keys.Select(k => BertName().Match(k)).Where(m => m.Success && m.Groups[4].Success))
+            {
+                if (!int.TryParse(m.Groups[4].Value, NumberStyles.None, CultureInfo.InvariantCulture, out int li))
+                    throw new ManagedEmbedException($"{Src}: tensor '{_prefix}{m.Value}' has an invalid layer number");
+                layerIdx.Add(li);
+            }
             if (layerIdx.Count == 0) throw new ManagedEmbedException($"{Src} has no encoder layers (no '{_prefix}encoder.layer.N.*' tensors)");
-            int layers = layerIdx.Max() + 1;
+            int layers = layerIdx.Max + 1;
+            if (layerIdx.Count != layers)
+                throw new ManagedEmbedException($"{Src}: the encoder layers are not numbered 0..{layers - 1} (missing layer {Enumerable.Range(0, layers).First(i => !layerIdx.Contains(i))})");
             var ib = Shape("encoder.layer.0.intermediate.dense.bias");
             if (ib.Length != 1) throw new ManagedEmbedException($"{Src}: '{_prefix}encoder.layer.0.intermediate.dense.bias' is not a vector");
             int intermediate = ib[0];
@@ -423,7 +430,7 @@ public static partial class OnnxImporter
             if (seen.Count > 1) throw new ManagedEmbedException($"{Src}: layers split attention into different numbers of heads ({string.Join(", ", seen)})");
             if (seen.Count == 1) return (seen.Min, "");
             // Fallback: the attention scores are divided by sqrt(head_dim) (or multiplied by its inverse) before Softmax.
-            foreach (var sm in _g.Nodes.Where(n => n.OpType == "Softmax"))
+            foreach (var sm in _g.Nodes.Where(n => n.OpType == "Softmax" && n.Inputs.Count > 0))
             {
                 if (!_producer.TryGetValue(sm.Inputs[0], out var add)) continue;
                 foreach (string i in add.OpType == "Add" ? add.Inputs : [sm.Inputs[0]])
@@ -498,7 +505,7 @@ public static partial class OnnxImporter
                 var add = BiasAdd(inter);
                 var outMatMul = _g.Nodes.FirstOrDefault(n => n.OpType is "MatMul" or "Gemm" && n.Inputs.Count >= 2
                     && _named.TryGetValue($"encoder.layer.{l}.output.dense.weight", out var f) && WeightInput(n) == f.Tensor);
-                if (add is null || outMatMul is null) return (null, $"cannot find the intermediate and output projections of layer {l} in the graph");
+                if (add is null || add.Outputs.Count == 0 || outMatMul is null) return (null, $"cannot find the intermediate and output projections of layer {l} in the graph");
                 string pre = add.Outputs[0];
                 var ops = new List<OnnxNode>();
                 var queue = new Queue<string>([outMatMul.Inputs[0]]);
@@ -534,7 +541,7 @@ public static partial class OnnxImporter
         {
             string b = n.Inputs[1];
             if (_const.TryGetValue(b, out var t)) return t;
-            if (_producer.TryGetValue(b, out var tp) && tp.OpType == "Transpose" && _const.TryGetValue(tp.Inputs[0], out var u)) return u;
+            if (_producer.TryGetValue(b, out var tp) && tp.OpType == "Transpose" && tp.Inputs.Count == 1 && _const.TryGetValue(tp.Inputs[0], out var u)) return u;
             return null;
         }
 
@@ -606,6 +613,7 @@ public static partial class OnnxImporter
             if (extra.Count > 0)
                 throw new ManagedEmbedException($"{Src}: tensor(s) {string.Join(", ", extra.Take(5).Select(e => "'" + _prefix + e + "'"))} are not part of a BERT model with this config (num_hidden_layers {c.NumHiddenLayers})");
             var entries = new List<SafeTensorEntry>();
+            var scratch = new Scratch();
             foreach (var s in specs)
             {
                 if (!_named.TryGetValue(s.Name, out var f))
@@ -620,9 +628,17 @@ public static partial class OnnxImporter
                     OnnxDataType.BFloat16 => SafeTensorDType.BF16,
                     _ => throw new ManagedEmbedException($"{Src}: tensor '{_prefix}{s.Name}' has data type {f.Tensor.Type}; supported: FLOAT, FLOAT16, BFLOAT16"),
                 };
-                _ = f.Tensor.Bytes(); // validate the byte count (and refuse external data) now, not while writing
+                // Validate the byte count (and refuse external data) now, not while writing.
+                try { _ = f.Tensor.Bytes(); }
+                catch (ManagedEmbedException e) { throw new ManagedEmbedException($"{Src}: {e.Message}", e); }
                 var found = f;
-                entries.Add(new SafeTensorEntry(s.Name, dtype, shape, () => found.Transposed ? Transpose(found.Tensor) : found.Tensor.Bytes().ToArray()));
+                // Data copies (public contract); Memory, which the writer uses, hands out the ONNX bytes in place or
+                // a transposition in one scratch buffer reused across tensors, so converting costs about the size
+                // of the ONNX file in memory, not twice that.
+                entries.Add(new SafeTensorEntry(s.Name, dtype, shape, () => found.Transposed ? Transpose(found.Tensor, null).ToArray() : found.Tensor.Bytes().ToArray())
+                {
+                    Memory = () => found.Transposed ? Transpose(found.Tensor, scratch) : found.Tensor.Bytes(),
+                });
             }
 
             int n = c.MaxPositionEmbeddings;
@@ -647,16 +663,26 @@ public static partial class OnnxImporter
             return (entries, pos, hasPooler);
         }
 
-        /// <summary>[rows, cols] → [cols, rows], element by element (4- or 2-byte elements), in cache-friendly blocks.</summary>
-        private static byte[] Transpose(OnnxTensor t)
+        private sealed class Scratch { public byte[] Buffer = []; }
+
+        /// <summary>[rows, cols] → [cols, rows], element by element (4- or 2-byte elements), in cache-friendly blocks;
+        /// into <paramref name="scratch"/>'s buffer (grown as needed) or a new array.</summary>
+        private static ReadOnlyMemory<byte> Transpose(OnnxTensor t, Scratch? scratch)
         {
             int rows = (int)t.Dims[0], cols = (int)t.Dims[1];
             var src = t.Bytes().Span;
             int size = OnnxTensor.ElementSize(t.Type);
-            var dst = new byte[src.Length];
-            if (size == 4) Transpose(MemoryMarshal.Cast<byte, uint>(src), MemoryMarshal.Cast<byte, uint>(dst.AsSpan()), rows, cols);
-            else Transpose(MemoryMarshal.Cast<byte, ushort>(src), MemoryMarshal.Cast<byte, ushort>(dst.AsSpan()), rows, cols);
-            return dst;
+            byte[] buf;
+            if (scratch is null) buf = new byte[src.Length];
+            else
+            {
+                if (scratch.Buffer.Length < src.Length) scratch.Buffer = new byte[src.Length];
+                buf = scratch.Buffer;
+            }
+            var dst = buf.AsSpan(0, src.Length);
+            if (size == 4) Transpose(MemoryMarshal.Cast<byte, uint>(src), MemoryMarshal.Cast<byte, uint>(dst), rows, cols);
+            else Transpose(MemoryMarshal.Cast<byte, ushort>(src), MemoryMarshal.Cast<byte, ushort>(dst), rows, cols);
+            return buf.AsMemory(0, src.Length);
         }
 
         private static void Transpose<T>(ReadOnlySpan<T> src, Span<T> dst, int rows, int cols)

@@ -11,6 +11,13 @@ namespace ManagedEmbed.Encoder.SafeTensors;
 /// <param name="Data">Called once, in file order, when the tensor's bytes are written; must return exactly shape × dtype-size bytes.</param>
 public sealed record SafeTensorEntry(string Name, SafeTensorDType DType, int[] Shape, Func<byte[]> Data)
 {
+    /// <summary>
+    /// Optional zero-copy alternative to <see cref="Data"/> that <see cref="SafeTensorsWriter.Write"/> prefers: returns
+    /// the bytes as memory that may belong to the producer (a slice of a larger buffer, a reused scratch buffer). The
+    /// memory is only read until the next tensor's callback runs. Must return exactly <see cref="ByteLength"/> bytes.
+    /// </summary>
+    public Func<ReadOnlyMemory<byte>>? Memory { get; init; }
+
     /// <summary>Byte length the data must have.</summary>
     public long ByteLength => Shape.Aggregate(1L, (a, d) => checked(a * d)) * SafeTensorDTypes.SizeOf(DType);
 }
@@ -71,6 +78,14 @@ public static class SafeTensorsWriter
         header.CopyTo(output);
         foreach (var e in ordered)
         {
+            if (e.Memory is { } memory)
+            {
+                var m = memory();
+                if (m.Length != e.ByteLength)
+                    throw new ArgumentException($"tensor '{e.Name}': memory callback returned {m.Length} bytes, expected {e.ByteLength}");
+                output.Write(m.Span);
+                continue;
+            }
             byte[] data = e.Data();
             if (data.LongLength != e.ByteLength)
                 throw new ArgumentException($"tensor '{e.Name}': data callback returned {data.LongLength} bytes, expected {e.ByteLength}");
