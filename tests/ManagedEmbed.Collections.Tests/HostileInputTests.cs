@@ -1,0 +1,147 @@
+using ManagedEmbed.Testing;
+
+namespace ManagedEmbed.Collections.Tests;
+
+/// <summary>Regressions from the hostile-input campaign (issue 10) on collections, through the library and the CLI.</summary>
+public sealed class HostileInputTests : IDisposable
+{
+    private readonly string _dir = TestPaths.NewTempDir("membed-hostile");
+    public void Dispose() { try { Directory.Delete(_dir, true); } catch (IOException) { } }
+
+    private string Store => Path.Combine(_dir, "db");
+
+    private string Input(string name, string content)
+    {
+        string p = Path.Combine(_dir, name);
+        File.WriteAllText(p, content);
+        return p;
+    }
+
+    private static string OneError((int Exit, string Out, string Err) r)
+    {
+        Assert.Equal(2, r.Exit);
+        var lines = r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.StartsWith("membed: error: ", lines[0]);
+        return lines[0];
+    }
+
+    private static void Ok((int Exit, string Out, string Err) r) => Assert.True(r.Exit == 0, $"exit {r.Exit}: {r.Err}");
+
+    private const string Subnormal = "[1e-45,1e-45,1e-45,1e-45,1e-45,1e-45,1e-45,1e-45]";
+
+    [Fact]
+    public void Subnormal_vectors_are_rejected_and_queries_never_print_partial_output()
+    {
+        Ok(H.Run("collection", "create", "--path", Store, "--name", "c", "--space", "cosine"));
+        Ok(H.Run("collection", "add", "--path", Store, "--name", "c", "--input",
+            Input("ok.jsonl", "{\"id\":\"a\",\"embedding\":[1,0,0,0,0,0,0,0]}\n{\"id\":\"b\",\"embedding\":[0,1,0,0,0,0,0,0]}\n")));
+        string e = OneError(H.Run("collection", "add", "--path", Store, "--name", "c", "--input",
+            Input("sub.jsonl", "{\"id\":\"s\",\"embedding\":" + Subnormal + "}\n")));
+        Assert.Contains("too small to normalize", e);
+        Assert.Contains("'s'", e);
+        OneError(H.Run("collection", "upsert", "--path", Store, "--name", "c", "--input", Path.Combine(_dir, "sub.jsonl")));
+        OneError(H.Run("collection", "update", "--path", Store, "--name", "c", "--input",
+            Input("subu.jsonl", "{\"id\":\"a\",\"embedding\":" + Subnormal + "}\n")));
+
+        // The store still answers queries, and a subnormal query is a clean error with nothing on stdout.
+        var q = H.Run("collection", "query", "--path", Store, "--name", "c", "--embedding", "[1,0,0,0,0,0,0,0]", "--n", "5");
+        Ok(q);
+        Assert.Equal(2, q.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        var bad = H.Run("collection", "query", "--path", Store, "--name", "c", "--embedding", Subnormal, "--n", "5");
+        OneError(bad);
+        Assert.Equal("", bad.Out);
+    }
+
+    [Fact]
+    public void Huge_vectors_are_rejected_in_l2_space()
+    {
+        using var store = CollectionStore.Open(Store);
+        var c = store.CreateCollection("l", DistanceSpace.L2);
+        var ex = Assert.Throws<ManagedEmbedException>(() => c.Add(["x"], embeddings: [[3e38f, 3e38f]]));
+        Assert.Contains("too large", ex.Message);
+        Assert.Equal(0, c.Count());
+    }
+
+    [Fact]
+    public void Failed_background_compaction_is_reported_cleaned_up_and_retried()
+    {
+        var opts = new CollectionOptions { CompactionMinWalBytes = 0, CompactionRatio = 0, CompactionRetryDelay = TimeSpan.Zero };
+        using var store = CollectionStore.Open(Store, options: opts);
+        var c = store.CreateCollection("f", DistanceSpace.Cosine);
+        var seen = new List<Exception>();
+        c.CompactionFailed += (_, e) => { lock (seen) seen.Add(e); };
+        int calls = 0;
+        // Fail while the segment's index is about to be written: the docs file already exists at that point.
+        c.CompactionFaultHook = f => { if (f.EndsWith(".faiss", StringComparison.Ordinal) && Interlocked.Increment(ref calls) == 1) throw new IOException("injected: disk full"); };
+        c.Add(["a"], embeddings: [[1f, 0f]]);
+        c.WaitForCompaction();
+        Assert.Equal(1, c.CompactionFailures);
+        Assert.Single(seen);
+        Assert.Contains("injected", c.LastCompactionError);
+        // No half-built generation is left behind, and the manifest still names the old one.
+        string dir = Path.Combine(Store, "f");
+        Assert.Empty(Directory.GetFiles(dir, "seg-*"));
+
+        // The next write retries (the delay is zero here) and succeeds.
+        c.Add(["b"], embeddings: [[0f, 1f]]);
+        c.WaitForCompaction();
+        Assert.Null(c.LastCompactionError);
+        Assert.Equal(1, c.CompactionFailures);
+        Assert.NotEmpty(Directory.GetFiles(dir, "seg-*"));
+        Assert.Equal(2, c.Count());
+    }
+
+    [Fact]
+    public void Missing_manifest_is_reported_as_damaged_by_every_command()
+    {
+        Ok(H.Run("collection", "create", "--path", Store, "--name", "c"));
+        File.Delete(Path.Combine(Store, "c", "MANIFEST"));
+        string count = OneError(H.Run("collection", "count", "--path", Store, "--name", "c"));
+        string create = OneError(H.Run("collection", "create", "--path", Store, "--name", "c"));
+        foreach (string e in new[] { count, create })
+        {
+            Assert.Contains("damaged", e);
+            Assert.Contains("membed collection repair", e);
+        }
+    }
+
+    [Fact]
+    public void Duplicate_json_keys_are_rejected_naming_the_line()
+    {
+        Ok(H.Run("collection", "create", "--path", Store, "--name", "c", "--space", "l2"));
+        string e = OneError(H.Run("collection", "add", "--path", Store, "--name", "c", "--input",
+            Input("dup.jsonl", "{\"id\":\"a\",\"embedding\":[1,0]}\n{\"id\":\"b\",\"id\":\"c\",\"embedding\":[0,1]}\n")));
+        Assert.Contains("dup.jsonl:2", e);
+        Assert.Contains("\"id\" appears twice", e);
+        Assert.Equal("count 0", H.Run("collection", "count", "--path", Store, "--name", "c").Out.Trim());
+    }
+
+    [Fact]
+    public void Jsonl_with_a_byte_order_mark_is_read()
+    {
+        Ok(H.Run("collection", "create", "--path", Store, "--name", "c", "--space", "l2"));
+        string p = Path.Combine(_dir, "bom.jsonl");
+        File.WriteAllBytes(p, [0xEF, 0xBB, 0xBF, .. "{\"id\":\"a\",\"embedding\":[1,0]}\n"u8.ToArray()]);
+        Ok(H.Run("collection", "add", "--path", Store, "--name", "c", "--input", p));
+        Assert.Equal("count 1", H.Run("collection", "count", "--path", Store, "--name", "c").Out.Trim());
+    }
+
+    [Fact]
+    public void The_whole_file_is_validated_before_the_first_batch_commits()
+    {
+        Ok(H.Run("collection", "create", "--path", Store, "--name", "c", "--space", "l2"));
+        // Batch 1 (lines 1-2) is fine; batch 2 mixes a line with an embedding and one without.
+        string input = Input("mixed.jsonl",
+            "{\"id\":\"a\",\"embedding\":[1,0]}\n{\"id\":\"b\",\"embedding\":[0,1]}\n" +
+            "{\"id\":\"c\",\"embedding\":[1,1]}\n{\"id\":\"d\",\"document\":\"no vector\"}\n");
+        var r = H.Run("collection", "add", "--path", Store, "--name", "c", "--batch-size", "2", "--input", input);
+        Assert.Contains("mixed.jsonl:4", OneError(r));
+        Assert.Equal("", r.Out);   // no "committed" acknowledgment: nothing was written
+        Assert.Equal("count 0", H.Run("collection", "count", "--path", Store, "--name", "c").Out.Trim());
+        // A wrong dimension in a later batch is caught up front too.
+        string dims = Input("dims.jsonl", "{\"id\":\"a\",\"embedding\":[1,0]}\n{\"id\":\"b\",\"embedding\":[0,1,0]}\n");
+        Assert.Contains("dims.jsonl:2", OneError(H.Run("collection", "add", "--path", Store, "--name", "c", "--batch-size", "1", "--input", dims)));
+        Assert.Equal("count 0", H.Run("collection", "count", "--path", Store, "--name", "c").Out.Trim());
+    }
+}
