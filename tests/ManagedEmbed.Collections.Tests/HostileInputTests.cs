@@ -64,35 +64,6 @@ public sealed class HostileInputTests : IDisposable
     }
 
     [Fact]
-    public void Failed_background_compaction_is_reported_cleaned_up_and_retried()
-    {
-        var opts = new CollectionOptions { CompactionMinWalBytes = 0, CompactionRatio = 0, CompactionRetryDelay = TimeSpan.Zero };
-        using var store = CollectionStore.Open(Store, options: opts);
-        var c = store.CreateCollection("f", DistanceSpace.Cosine);
-        var seen = new List<Exception>();
-        c.CompactionFailed += (_, e) => { lock (seen) seen.Add(e); };
-        int calls = 0;
-        // Fail while the segment's index is about to be written: the docs file already exists at that point.
-        c.CompactionFaultHook = f => { if (f.EndsWith(".faiss", StringComparison.Ordinal) && Interlocked.Increment(ref calls) == 1) throw new IOException("injected: disk full"); };
-        c.Add(["a"], embeddings: [[1f, 0f]]);
-        c.WaitForCompaction();
-        Assert.Equal(1, c.CompactionFailures);
-        Assert.Single(seen);
-        Assert.Contains("injected", c.LastCompactionError);
-        // No half-built generation is left behind, and the manifest still names the old one.
-        string dir = Path.Combine(Store, "f");
-        Assert.Empty(Directory.GetFiles(dir, "seg-*"));
-
-        // The next write retries (the delay is zero here) and succeeds.
-        c.Add(["b"], embeddings: [[0f, 1f]]);
-        c.WaitForCompaction();
-        Assert.Null(c.LastCompactionError);
-        Assert.Equal(1, c.CompactionFailures);
-        Assert.NotEmpty(Directory.GetFiles(dir, "seg-*"));
-        Assert.Equal(2, c.Count());
-    }
-
-    [Fact]
     public void Missing_manifest_is_reported_as_damaged_by_every_command()
     {
         Ok(H.Run("collection", "create", "--path", Store, "--name", "c"));
