@@ -129,4 +129,21 @@ public class IndexCommandsTests
         }
         finally { Directory.Delete(d, true); }
     }
+
+    [Fact]
+    public void An_over_large_text_input_is_named_in_the_error()
+    {
+        string d = TestPaths.NewTempDir("membed-cli-big");
+        try
+        {
+            // Sparse: past the 2 GiB whole-file read limit, whose runtime message names no file.
+            string big = Path.Combine(d, "big.txt");
+            using (var fs = new FileStream(big, FileMode.Create)) fs.SetLength((long)Array.MaxLength + 1);
+            var r = CliRunner.Run(["cluster", "--input", big, "--k", "2"]);
+            Assert.Equal(2, r.ExitCode);
+            Assert.StartsWith("membed: error: ", r.Stderr);
+            Assert.Contains(big, r.Stderr);
+        }
+        finally { Directory.Delete(d, true); }
+    }
 }
