@@ -115,4 +115,28 @@ public sealed class HostileInputTests : IDisposable
         Assert.Contains("dims.jsonl:2", OneError(H.Run("collection", "add", "--path", Store, "--name", "c", "--batch-size", "1", "--input", dims)));
         Assert.Equal("count 0", H.Run("collection", "count", "--path", Store, "--name", "c").Out.Trim());
     }
+
+    private static string Nested(string op, int levels, string leaf)
+    {
+        string s = leaf;
+        for (int i = 0; i < levels; i++) s = $"{{\"{op}\": [{s}]}}";
+        return s;
+    }
+
+    [Fact]
+    public void Where_nesting_is_accepted_up_to_the_documented_limit_and_refused_clearly_beyond()
+    {
+        // The documented limit (docs/readme-collections.md): 32 levels of $and/$or.
+        var ok = WhereFilter.Parse(Nested("$and", 32, "{\"k\": {\"$in\": [1, 2]}}"));
+        Assert.True(ok.Matches(H.Meta(("k", MetadataValue.From(2L)))));
+        Assert.False(ok.Matches(H.Meta(("k", MetadataValue.From(3L)))));
+        var e = Assert.Throws<ManagedEmbedException>(() => WhereFilter.Parse(Nested("$or", 33, "{\"k\": 1}")));
+        Assert.Contains("nested deeper than 32 levels", e.Message);
+        // Far deeper than the JSON reader allows: the same message, not a JSON reader error.
+        e = Assert.Throws<ManagedEmbedException>(() => WhereFilter.Parse(Nested("$or", 500, "{\"k\": 1}")));
+        Assert.Contains("nested deeper than 32 levels", e.Message);
+        Assert.True(WhereDocumentFilter.Parse(Nested("$and", 32, "{\"$contains\": \"x\"}")).Matches("xyz"));
+        e = Assert.Throws<ManagedEmbedException>(() => WhereDocumentFilter.Parse(Nested("$and", 40, "{\"$contains\": \"x\"}")));
+        Assert.Contains("nested deeper than 32 levels", e.Message);
+    }
 }
