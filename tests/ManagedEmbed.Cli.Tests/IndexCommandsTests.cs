@@ -137,12 +137,26 @@ public class IndexCommandsTests
         try
         {
             // Sparse: past the 2 GiB whole-file read limit, whose runtime message names no file.
-            string big = Path.Combine(d, "big.txt");
+            string big = Path.Combine(d, "config.json");
             using (var fs = new FileStream(big, FileMode.Create)) fs.SetLength((long)Array.MaxLength + 1);
-            var r = CliRunner.Run(["cluster", "--input", big, "--k", "2"]);
+            var r = CliRunner.Run(["model", "synth", "--config", big, "--vocab", big, "--seed", "1", "--out", Path.Combine(d, "m")]);
             Assert.Equal(2, r.ExitCode);
             Assert.StartsWith("membed: error: ", r.Stderr);
             Assert.Contains(big, r.Stderr);
+        }
+        finally { Directory.Delete(d, true); }
+    }
+
+    [Fact]
+    public void Vectors_whose_distances_would_overflow_are_refused()
+    {
+        string d = TestPaths.NewTempDir("membed-cli-index");
+        try
+        {
+            string b = Path.Combine(d, "b.fvecs"), idx = Path.Combine(d, "x.index");
+            VecsFile.WriteFvecs(b, new float[] { 1, 0, 0, 1, 3e38f, 3e38f }, 2);
+            Assert.Equal(2, Run("index", "build", "--vectors", b, "--kind", "flat", "--metric", "l2", "--out", idx));
+            Assert.False(File.Exists(idx));
         }
         finally { Directory.Delete(d, true); }
     }

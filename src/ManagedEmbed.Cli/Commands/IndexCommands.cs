@@ -43,6 +43,7 @@ internal static class IndexCommands
         if (kind == "flat" && a.Has("--seed")) throw new ManagedEmbedException("option --seed applies only to --kind ivf");
 
         var data = VecsFile.ReadFvecs(vectors);
+        CheckMagnitudes(data, vectors);
         IVectorIndex index;
         var proc = Process.GetCurrentProcess();
         double Cpu() { proc.Refresh(); return proc.TotalProcessorTime.TotalSeconds; }
@@ -100,6 +101,7 @@ internal static class IndexCommands
         else if (a.Has("--nprobe")) throw new ManagedEmbedException("option --nprobe applies only to IVF indexes");
 
         var q = VecsFile.ReadFvecs(queriesPath);
+        CheckMagnitudes(q, queriesPath);
         if (q.Dimension != index.Dimension)
             throw new ManagedEmbedException($"{queriesPath}: queries have dimension {q.Dimension}, the index has {index.Dimension}");
         if (index.Count == 0) throw new ManagedEmbedException($"{indexPath}: the index holds no vectors");
@@ -129,6 +131,22 @@ internal static class IndexCommands
         Console.Out.WriteLine($"cpu_seconds: {cpu.ToString("F4", Inv)}");
         Console.Out.WriteLine($"queries/s: {(q.Count / secs).ToString("F1", Inv)}");
         return 0;
+    }
+
+    /// <summary>
+    /// Finite values can still overflow: a squared L2 distance or dot product of vectors with norm above ~1.8e19
+    /// is Inf in float32, and Inf − Inf = NaN scrambles the ranking. Refuse such vectors with their row number.
+    /// </summary>
+    private static void CheckMagnitudes(VecsData<float> v, string path)
+    {
+        const double MaxNorm = 1e18;
+        for (int i = 0; i < v.Count; i++)
+        {
+            double s = 0;
+            foreach (float x in v.Row(i)) s += (double)x * x;
+            if (Math.Sqrt(s) > MaxNorm)
+                throw new ManagedEmbedException($"{path}: vector {i} has norm {Math.Sqrt(s).ToString("G3", Inv)}, too large (distances would overflow float32; the limit is 1E+18)");
+        }
     }
 
     /// <summary>Largest result buffer of one search batch (labels + distances).</summary>
