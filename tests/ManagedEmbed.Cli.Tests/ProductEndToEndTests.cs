@@ -184,6 +184,11 @@ public sealed class ProductEndToEndTests(SyntheticModels models) : IClassFixture
             var expected = Ok(["search", "--model", models.ModelA, "--load", b, .. Queries]);
             var recovered = Ok(["search", "--model", models.ModelA, "--load", a, .. Queries]);
             Assert.Equal(expected.Stdout, recovered.Stdout);
+            // The same crash during the very first save of an index: only the pending file exists.
+            string c = Path.Combine(dir, "c.faiss");
+            File.Copy(b + ".docs.jsonl", c + ".docs.jsonl");
+            File.Copy(b, c + ".pending");
+            Assert.Equal(expected.Stdout, Ok(["search", "--model", models.ModelA, "--load", c, .. Queries]).Stdout);
         }
         finally { Directory.Delete(dir, true); }
     }

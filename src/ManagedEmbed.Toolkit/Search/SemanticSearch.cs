@@ -254,7 +254,9 @@ public sealed class SemanticSearch
     public static SemanticSearch Load(SentenceEncoder encoder, string indexPath, SemanticSearchOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(encoder);
-        if (!File.Exists(indexPath)) throw new ManagedEmbedException($"index file '{indexPath}' does not exist");
+        // A first save interrupted between its two renames leaves only the pending index (see Save).
+        if (!File.Exists(indexPath) && !File.Exists(PendingIndexPath(indexPath)))
+            throw new ManagedEmbedException($"index file '{indexPath}' does not exist");
         string sidecar = SidecarPath(indexPath);
         if (!File.Exists(sidecar)) throw new ManagedEmbedException($"document sidecar '{sidecar}' for index '{indexPath}' does not exist");
         var lines = Text.TextInput.ReadLines(sidecar);
@@ -282,7 +284,7 @@ public sealed class SemanticSearch
             throw new ManagedEmbedException($"{sidecar} line 1: invalid header ({OneLine(e.Message)})");
         }
 
-        var (actualBytes, actualChecksum) = Checksum.OfFile(indexPath);
+        var (actualBytes, actualChecksum) = File.Exists(indexPath) ? Checksum.OfFile(indexPath) : (-1, "");
         string indexFile = indexPath;
         if (actualBytes != bytes || actualChecksum != checksum)
         {
