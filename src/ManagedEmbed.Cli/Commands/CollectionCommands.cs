@@ -83,6 +83,8 @@ internal static class CollectionCommands
         // anywhere, including a batch mixing lines with and without embeddings, changes nothing), the second commits.
         using var store = CollectionStore.Open(path, options: Options());
         var c = store.GetCollection(name);
+        // The writes are durable either way; a failed background compaction is only worth a warning (it is retried).
+        c.CompactionFailed += (_, e) => Console.Error.WriteLine($"membed: warning: background compaction of '{name}' failed ({e.Message.ReplaceLineEndings(" ")}); the data is safe and compaction will be retried");
         int records = 0, dim = c.Dimension;
         foreach (var b in Batches(input, op, batchSize))
         {
