@@ -289,7 +289,7 @@ public sealed partial class Collection : IDisposable
             {
                 var q = queries[qi];
                 if (_dim != 0 && q.Length != _dim) throw new ManagedEmbedException($"query embedding {qi} has dimension {q.Length}, collection '{Name}' has {_dim}");
-                CheckFinite(q, $"query embedding {qi}");
+                CheckVector(q, $"query embedding {qi}");
                 if (Space == DistanceSpace.Cosine) NormalizeOrThrow(q, $"query embedding {qi}");
                 var hits = _idToRow.Count == 0 ? [] : Search(q, nResults, where, whereDocument);
                 if (minScore is { } min) hits = hits.Where(h => Score(h.Dist) >= min).ToList();
@@ -387,7 +387,7 @@ public sealed partial class Collection : IDisposable
             for (int i = 0; i < n; i++)
             {
                 var e = embeddings[i] ?? throw new ManagedEmbedException($"{op}: embedding of id '{ids[i]}' is null");
-                CheckFinite(e, $"embedding of id '{ids[i]}'");
+                CheckVector(e, $"embedding of id '{ids[i]}'");
                 vecs[i] = (float[])e.Clone();
                 if (i > 0 && vecs[i].Length != vecs[0].Length) throw new ManagedEmbedException($"{op}: embedding of id '{ids[i]}' has dimension {vecs[i].Length}, others have {vecs[0].Length}");
                 if (vecs[i].Length == 0) throw new ManagedEmbedException($"{op}: embedding of id '{ids[i]}' is empty");
@@ -530,19 +530,46 @@ public sealed partial class Collection : IDisposable
         }
     }
 
-    private static void CheckFinite(float[] v, string what)
+    /// <summary>Largest norm accepted in the l2 and ip spaces: beyond it a squared distance or a dot product overflows float32 to Inf.</summary>
+    private const double MaxNorm = 1e18;
+    /// <summary>The smallest normal float32 (2^-126); below it precision is lost and 1/norm overflows float32.</summary>
+    private const double MinNormalFloat = 1.1754943508222875e-38;
+
+    /// <summary>
+    /// Every value finite, and a norm the space can use: cosine divides by the norm, so it must be a normal float
+    /// (a subnormal vector such as [1e-45, …] normalized to Inf, which then broke every query and compaction); l2 and
+    /// ip square or multiply coordinates, so the norm must stay well below the float32 range.
+    /// </summary>
+    private void CheckVector(float[] v, string what)
     {
+        if (v.Length == 0) return; // reported by the dimension checks
+        double s = 0;
         for (int i = 0; i < v.Length; i++)
+        {
             if (!float.IsFinite(v[i])) throw new ManagedEmbedException($"{what} contains {(float.IsNaN(v[i]) ? "NaN" : "Inf")} at index {i}");
+            s += (double)v[i] * v[i];
+        }
+        double norm = Math.Sqrt(s);
+        if (Space == DistanceSpace.Cosine)
+        {
+            if (s == 0) throw new ManagedEmbedException($"{what} is the zero vector, which has no cosine direction");
+            if (norm < MinNormalFloat)
+                throw new ManagedEmbedException($"{what} has norm {norm.ToString("G3", System.Globalization.CultureInfo.InvariantCulture)}, too small to normalize (below the smallest normal float32, 1.18E-38)");
+        }
+        else if (norm > MaxNorm)
+            throw new ManagedEmbedException($"{what} has norm {norm.ToString("G3", System.Globalization.CultureInfo.InvariantCulture)}, too large for the {SpaceName(Space)} space (distances would overflow float32; the limit is 1E+18)");
     }
 
+    private static string SpaceName(DistanceSpace s) => s switch { DistanceSpace.L2 => "l2", DistanceSpace.InnerProduct => "ip", _ => "cosine" };
+
+    /// <summary>Scales to unit norm in double precision (the vector passed <see cref="CheckVector"/>, so the result is finite).</summary>
     private static void NormalizeOrThrow(float[] v, string what)
     {
         double s = 0;
         foreach (float x in v) s += (double)x * x;
         if (s == 0) throw new ManagedEmbedException($"{what} is the zero vector, which has no cosine direction");
-        float inv = (float)(1.0 / Math.Sqrt(s));
-        for (int i = 0; i < v.Length; i++) v[i] *= inv;
+        double inv = 1.0 / Math.Sqrt(s);
+        for (int i = 0; i < v.Length; i++) v[i] = (float)(v[i] * inv);
     }
 
     private float[][] EmbedTexts(IReadOnlyList<string> texts, string what)
@@ -550,7 +577,7 @@ public sealed partial class Collection : IDisposable
         var f = _embed ?? throw new ManagedEmbedException($"{what} need a model: collection '{Name}' has none (pass embeddings instead)");
         var r = f(texts);
         if (r.Length != texts.Count) throw new ManagedEmbedException($"embedding function returned {r.Length} vectors for {texts.Count} texts");
-        foreach (var v in r) CheckFinite(v, "computed embedding");
+        foreach (var v in r) CheckVector(v, "computed embedding");
         return r;
     }
 

@@ -6,6 +6,21 @@ public sealed partial class Collection
     private List<WalBatch>? _sinceSnapshot;    // batches committed while a compaction runs (guarded by _writeGate)
     private readonly SemaphoreSlim _compactOne = new(1, 1); // one compaction at a time (sync or background)
 
+    private long _retryAtMs;                   // Environment.TickCount64 before which no automatic compaction starts
+    private TimeSpan _retryDelay;              // the current backoff; zero after a success
+    private long _compactionFailures;
+
+    /// <summary>Raised (on the compacting thread) when an automatic background compaction fails; the argument is the error.
+    /// The old generation stays authoritative and the compaction is retried by a later write after a growing delay
+    /// (<see cref="CollectionOptions.CompactionRetryDelay"/>).</summary>
+    public event Action<Collection, Exception>? CompactionFailed;
+
+    /// <summary>How many automatic compactions of this collection have failed since it was opened.</summary>
+    public long CompactionFailures => Interlocked.Read(ref _compactionFailures);
+
+    /// <summary>Test seam: called with each file name a compaction is about to write; throwing simulates a failure there.</summary>
+    internal Action<string>? CompactionFaultHook { get; set; }
+
     /// <summary>Diagnostics: batches committed during compactions and carried over into their new WAL.</summary>
     internal long CarriedOverBatches { get; private set; }
 
@@ -46,14 +61,31 @@ public sealed partial class Collection
     /// <summary>Starts a background compaction unless one is running. Caller holds the write gate.</summary>
     private void StartBackgroundCompaction()
     {
+        if (Environment.TickCount64 < Interlocked.Read(ref _retryAtMs)) return; // backing off after a failure
         if (!_compactOne.Wait(0)) return;
         Snapshot snap;
         try { snap = TakeSnapshot(); }
         catch { _compactOne.Release(); throw; }
         _compaction = Task.Run(() =>
         {
-            try { CompactCore(snap); LastCompactionError = null; }
-            catch (Exception e) { LastCompactionError = e.Message; }
+            try
+            {
+                CompactCore(snap);
+                LastCompactionError = null;
+                _retryDelay = TimeSpan.Zero;
+            }
+            catch (Exception e)
+            {
+                // Surfaced, not swallowed: the error, a counter and an event; then back off so a persistent failure
+                // does not rebuild the segment on every write.
+                LastCompactionError = e.Message;
+                Interlocked.Increment(ref _compactionFailures);
+                _retryDelay = _retryDelay == TimeSpan.Zero ? _opts.CompactionRetryDelay
+                    : TimeSpan.FromTicks(Math.Min(_retryDelay.Ticks * 2, _opts.CompactionMaxRetryDelay.Ticks));
+                Interlocked.Exchange(ref _retryAtMs, Environment.TickCount64 + (long)_retryDelay.TotalMilliseconds);
+                try { CompactionFailed?.Invoke(this, e); }
+                catch (Exception) { } // a faulty handler must not take the writer down
+            }
             finally
             {
                 lock (_writeGate) _compaction = null;
@@ -112,10 +144,24 @@ public sealed partial class Collection
     {
         string docs = $"seg-{s.Gen:D10}.docs", idx = $"seg-{s.Gen:D10}.faiss", walName = Wal.FileName(s.Gen);
         foreach (var f in new[] { docs, idx, walName }) File.Delete(Path.Combine(_dir, f)); // stale orphans
-        var (docsBytes, docsCrc) = Segment.WriteDocs(Path.Combine(_dir, docs), s.Dim, s.Live);
-        var (kind, idxBytes, idxCrc, index) = SegmentIndex.Build(Path.Combine(_dir, idx), s.Live.Count, s.Vector, Space, s.Dim, _opts);
-        Wal.Create(Path.Combine(_dir, walName), s.Gen);
-        return new Built(s, docs, docsBytes, docsCrc, idx, kind, idxBytes, idxCrc, index, walName);
+        try
+        {
+            CompactionFaultHook?.Invoke(docs);
+            var (docsBytes, docsCrc) = Segment.WriteDocs(Path.Combine(_dir, docs), s.Dim, s.Live);
+            CompactionFaultHook?.Invoke(idx);
+            var (kind, idxBytes, idxCrc, index) = SegmentIndex.Build(Path.Combine(_dir, idx), s.Live.Count, s.Vector, Space, s.Dim, _opts);
+            CompactionFaultHook?.Invoke(walName);
+            Wal.Create(Path.Combine(_dir, walName), s.Gen);
+            return new Built(s, docs, docsBytes, docsCrc, idx, kind, idxBytes, idxCrc, index, walName);
+        }
+        catch
+        {
+            // A half-built generation must not linger until the next writer happens to sweep it (a failed build used
+            // to leave seg-G.docs behind with MANIFEST unchanged).
+            foreach (var f in new[] { docs, idx, walName })
+                try { File.Delete(Path.Combine(_dir, f)); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw;
+        }
     }
 
     /// <summary>Second half of a compaction. Caller holds the write gate.</summary>

@@ -82,7 +82,8 @@ public sealed class CollectionStore : IDisposable
         {
             CheckWritable();
             string dir = Path.Combine(Root, name);
-            if (Directory.Exists(dir)) throw new ManagedEmbedException($"collection '{name}' already exists");
+            if (Directory.Exists(dir))
+                throw new ManagedEmbedException(File.Exists(Path.Combine(dir, Manifest.FileName)) ? $"collection '{name}' already exists" : Damaged(name));
             string? modelDir = null;
             int dim = 0;
             if (model is not null)
@@ -106,6 +107,10 @@ public sealed class CollectionStore : IDisposable
         }
     }
 
+    /// <summary>A collection directory without its MANIFEST: neither "unknown" nor "already exists" describes it.</summary>
+    private string Damaged(string name) =>
+        $"collection '{name}' in {Root} is damaged: its directory exists but its {Manifest.FileName} is missing; run 'membed collection repair --path {Root} --name {name}'";
+
     /// <summary>Opens an existing collection (the same instance on repeated calls).</summary>
     public Collection GetCollection(string name)
     {
@@ -115,7 +120,8 @@ public sealed class CollectionStore : IDisposable
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (_open.TryGetValue(name, out var c)) return c;
             string dir = Path.Combine(Root, name);
-            if (!File.Exists(Path.Combine(dir, Manifest.FileName))) throw new ManagedEmbedException($"unknown collection '{name}' in {Root}");
+            if (!File.Exists(Path.Combine(dir, Manifest.FileName)))
+                throw new ManagedEmbedException(Directory.Exists(dir) ? Damaged(name) : $"unknown collection '{name}' in {Root}");
             return OpenCollection(name, dir);
         }
     }
@@ -181,7 +187,8 @@ public sealed class CollectionStore : IDisposable
         {
             CheckWritable();
             string dir = Path.Combine(Root, name);
-            if (!File.Exists(Path.Combine(dir, Manifest.FileName))) throw new ManagedEmbedException($"unknown collection '{name}' in {Root}");
+            if (!File.Exists(Path.Combine(dir, Manifest.FileName)))
+                throw new ManagedEmbedException(Directory.Exists(dir) ? Damaged(name) : $"unknown collection '{name}' in {Root}");
             if (_open.Remove(name, out var c)) c.Dispose();
             using (AcquireLock(dir, name))
             {

@@ -57,6 +57,13 @@ public sealed class CollectionOptions
     public int IvfNprobe { get; init; }
     /// <summary>Filtered queries scan the matching records exactly when they are at most this fraction of the live records (default 0.25).</summary>
     public double PrefilterMaxFraction { get; init; } = 0.25;
+    /// <summary>
+    /// Wait after the first failed automatic compaction before the next write may start another (default 1 s); the
+    /// wait doubles after each further failure up to <see cref="CompactionMaxRetryDelay"/> and resets on success.
+    /// </summary>
+    public TimeSpan CompactionRetryDelay { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>Upper bound of the automatic compaction retry wait (default 5 minutes).</summary>
+    public TimeSpan CompactionMaxRetryDelay { get; init; } = TimeSpan.FromMinutes(5);
     /// <summary>Default options.</summary>
     public static CollectionOptions Default { get; } = new();
 }

@@ -5,7 +5,7 @@ namespace ManagedEmbed.Collections;
 /// <summary>
 /// A parsed ChromaDB <c>where</c> clause over metadata. Grammar (one key per object, like ChromaDB):
 /// <c>{"k": v}</c> (= $eq), <c>{"k": {"$op": v}}</c> with $eq $ne $gt $gte $lt $lte $in $nin, and
-/// <c>{"$and": [w, ...]}</c> / <c>{"$or": [w, ...]}</c> nested to any depth; <c>{}</c> matches everything.
+/// <c>{"$and": [w, ...]}</c> / <c>{"$or": [w, ...]}</c> nested up to <see cref="MaxNesting"/> levels; <c>{}</c> matches everything.
 /// Semantics: integers and floats compare numerically with each other; a string never equals a number or bool;
 /// $gt/$gte/$lt/$lte take a number and only match numeric values; a missing key fails $eq/$in/$gt.. and passes
 /// $ne/$nin (they are the exact negations of $eq/$in). Unknown operators and wrong operand types are errors.
@@ -23,10 +23,21 @@ public sealed class WhereFilter
     {
         ArgumentNullException.ThrowIfNull(json);
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(json); }
-        catch (JsonException e) { throw new ManagedEmbedException($"invalid where: not valid JSON ({e.Message.Split('.')[0]})"); }
+        try { doc = JsonDocument.Parse(json, JsonOptions); }
+        catch (JsonException e) { throw new ManagedEmbedException($"invalid where: {JsonError(e)}"); }
         using (doc) return Parse(doc.RootElement);
     }
+
+    /// <summary>How deeply <c>$and</c>/<c>$or</c> (and <c>where_document</c>'s) clauses may nest.</summary>
+    public const int MaxNesting = 32;
+
+    /// <summary>JSON depth for a clause nested <see cref="MaxNesting"/> levels (two JSON levels per $and/$or, a few for a leaf), so the nesting check, not the JSON reader, reports the limit.</summary>
+    internal static readonly JsonDocumentOptions JsonOptions = new() { MaxDepth = 2 * MaxNesting + 8 };
+
+    /// <summary>A JsonException as a short reason; the reader's depth error becomes the documented nesting limit.</summary>
+    internal static string JsonError(JsonException e) => e.Message.Contains("maximum configured depth", StringComparison.Ordinal)
+        ? $"nested deeper than {MaxNesting} levels (the limit)"
+        : $"not valid JSON ({e.Message.Split('.')[0]})";
 
     /// <summary>Parses a where clause from a JSON element.</summary>
     public static WhereFilter Parse(JsonElement e)
@@ -49,7 +60,7 @@ public sealed class WhereFilter
 
     private static Node ParseNode(JsonElement e, int depth)
     {
-        if (depth > 64) throw Err("nested deeper than 64 levels");
+        if (depth > MaxNesting) throw Err($"nested deeper than {MaxNesting} levels (the limit)");
         if (e.ValueKind != JsonValueKind.Object) throw Err($"expected an object, got {Kind(e)}");
         int n = 0;
         JsonProperty prop = default;
@@ -241,8 +252,8 @@ public sealed class WhereDocumentFilter
     {
         ArgumentNullException.ThrowIfNull(json);
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(json); }
-        catch (JsonException e) { throw new ManagedEmbedException($"invalid where_document: not valid JSON ({e.Message.Split('.')[0]})"); }
+        try { doc = JsonDocument.Parse(json, WhereFilter.JsonOptions); }
+        catch (JsonException e) { throw new ManagedEmbedException($"invalid where_document: {WhereFilter.JsonError(e)}"); }
         using (doc) return Parse(doc.RootElement);
     }
 
@@ -259,7 +270,7 @@ public sealed class WhereDocumentFilter
 
     private static Func<string?, bool> ParseNode(JsonElement e, int depth)
     {
-        if (depth > 64) throw Err("nested deeper than 64 levels");
+        if (depth > WhereFilter.MaxNesting) throw Err($"nested deeper than {WhereFilter.MaxNesting} levels (the limit)");
         if (e.ValueKind != JsonValueKind.Object) throw Err("expected an object");
         int n = 0;
         JsonProperty prop = default;

@@ -67,14 +67,25 @@ public static class SyntheticModel
         private static readonly double Sqrt3 = Math.Sqrt(3.0);
     }
 
-    /// <summary>Writes the model directory <paramref name="outDir"/> (created or overwritten file by file, atomically per file).</summary>
+    /// <summary>Largest synthetic weights file (element count × 4 bytes); synthetic models are for tests and benchmarks.</summary>
+    public const long MaxWeightBytes = 16L << 30;
+
+    /// <summary>Test seam: called with each file path before it is written; throwing simulates a full disk there.</summary>
+    internal static Action<string>? WriteFaultHook { get; set; }
+
+    /// <summary>
+    /// Writes the model directory <paramref name="outDir"/>. Everything is written into a staging directory beside it
+    /// first and renamed into place at the end, so a failure (a full disk) leaves no partial model: either the
+    /// previous directory (if any) or the complete new one.
+    /// </summary>
     public static void Write(SyntheticModelOptions o, string outDir)
     {
         // Validate every input before touching the output.
         var config = BertConfig.Load(o.ConfigPath);
-        byte[] configBytes = File.ReadAllBytes(o.ConfigPath);
+        CheckSize(config, o.ConfigPath);
+        byte[] configBytes = InputFile.ReadAllBytes(o.ConfigPath);
         if (!File.Exists(o.VocabPath)) throw new ManagedEmbedException($"vocab file '{o.VocabPath}' does not exist");
-        byte[] vocabBytes = File.ReadAllBytes(o.VocabPath);
+        byte[] vocabBytes = InputFile.ReadAllBytes(o.VocabPath);
         string vocabText;
         try { vocabText = new UTF8Encoding(false, true).GetString(vocabBytes); }
         catch (DecoderFallbackException) { throw new ManagedEmbedException($"vocab file '{o.VocabPath}' is not valid UTF-8"); }
@@ -89,10 +100,69 @@ public static class SyntheticModel
         if (maxSeq < 2 || maxSeq > config.MaxPositionEmbeddings)
             throw new ManagedEmbedException($"max_seq_length {maxSeq} must be in [2, {config.MaxPositionEmbeddings}] (max_position_embeddings of '{o.ConfigPath}')");
 
-        string full = Path.GetFullPath(outDir);
-        if (File.Exists(full)) throw new ManagedEmbedException($"output '{outDir}' is a file, not a directory");
-        Directory.CreateDirectory(full);
-        Directory.CreateDirectory(Path.Combine(full, "1_Pooling"));
+        string target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(outDir));
+        if (File.Exists(target)) throw new ManagedEmbedException($"output '{outDir}' is a file, not a directory");
+        string parent = Path.GetDirectoryName(target) ?? throw new ManagedEmbedException($"output '{outDir}' has no parent directory");
+        Directory.CreateDirectory(parent);
+        string full = Path.Combine(parent, $".{Path.GetFileName(target)}.staging-{Guid.NewGuid():N}");
+        try
+        {
+            Directory.CreateDirectory(full);
+            Directory.CreateDirectory(Path.Combine(full, "1_Pooling"));
+            WriteFiles(o, config, configBytes, vocabBytes, maxSeq, full);
+            Publish(full, target);
+        }
+        catch
+        {
+            try { if (Directory.Exists(full)) Directory.Delete(full, true); }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+            throw;
+        }
+    }
+
+    /// <summary>Replaces <paramref name="target"/> by the staged directory: a rename, with the old directory (if any) moved aside first and removed after.</summary>
+    private static void Publish(string staged, string target)
+    {
+        string? old = null;
+        if (Directory.Exists(target))
+        {
+            old = Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.old-{Guid.NewGuid():N}");
+            Directory.Move(target, old);
+        }
+        try { Directory.Move(staged, target); }
+        catch
+        {
+            if (old is not null) Directory.Move(old, target); // put the previous model back
+            throw;
+        }
+        if (old is not null)
+        {
+            try { Directory.Delete(old, true); }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    /// <summary>
+    /// Refuses configs whose weights could not be generated, before any list of tensors is built: a tensor beyond the
+    /// largest .NET array used to crash mid-write, and num_hidden_layers 1e9 to allocate without bound.
+    /// </summary>
+    private static void CheckSize(BertConfig c, string configPath)
+    {
+        long h = c.HiddenSize, ff = c.IntermediateSize;
+        long[] largest = [c.VocabSize * h, c.MaxPositionEmbeddings * h, c.TypeVocabSize * h, ff * h, h * h];
+        long biggest = largest.Max();
+        if (biggest > Array.MaxLength)
+            throw new ManagedEmbedException($"'{configPath}': a tensor of {biggest} values is larger than a synthetic model supports ({Array.MaxLength})");
+        long perLayer = 4 * (h * h + h) + 2 * h + (ff * h + ff) + (h * ff + h) + 2 * h;
+        double bytes = 4.0 * ((c.VocabSize + c.MaxPositionEmbeddings + c.TypeVocabSize) * (double)h + 2 * h + h * h + h + (double)perLayer * c.NumHiddenLayers);
+        if (bytes > MaxWeightBytes)
+            throw new ManagedEmbedException($"'{configPath}': the weights would take {bytes:0.###e0} bytes (num_hidden_layers {c.NumHiddenLayers}, hidden_size {c.HiddenSize}); synthetic models are limited to {MaxWeightBytes} bytes");
+    }
+
+    private static void WriteFiles(SyntheticModelOptions o, BertConfig config, byte[] configBytes, byte[] vocabBytes, int maxSeq, string full)
+    {
 
         WriteAtomic(Path.Combine(full, "config.json"), s => s.Write(configBytes));
         WriteAtomic(Path.Combine(full, "vocab.txt"), s => s.Write(vocabBytes));
@@ -147,6 +217,7 @@ public static class SyntheticModel
     /// <summary>Writes to a temporary sibling, then renames over <paramref name="path"/>: readers never see a partial file.</summary>
     internal static void WriteAtomic(string path, Action<Stream> write)
     {
+        WriteFaultHook?.Invoke(path);
         string tmp = path + ".tmp-" + Guid.NewGuid().ToString("N");
         try
         {

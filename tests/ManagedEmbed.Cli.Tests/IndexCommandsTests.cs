@@ -71,4 +71,93 @@ public class IndexCommandsTests
         Assert.Equal(2, Run("data", "generate"));
         Assert.Equal(2, Run("index", "frobnicate"));
     }
+
+    /// <summary>An IVF index (nlist 1) over <paramref name="n"/> random unit vectors whose stored ids are replaced by <paramref name="ids"/>.</summary>
+    private static string IvfWithIds(string dir, int dim, long[] ids)
+    {
+        var rng = new Random(5);
+        var x = new float[ids.Length * dim];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)rng.NextDouble() + 0.1f;
+        var ivf = new IvfIndex(dim, 1);
+        ivf.Train(x);
+        ivf.Add(x);
+        string path = Path.Combine(dir, "ivf.index");
+        FaissIndexIO.Write(ivf, path);
+        byte[] bytes = File.ReadAllBytes(path);
+        byte[] seq = Enumerable.Range(0, ids.Length).SelectMany(i => BitConverter.GetBytes((long)i)).ToArray();
+        int at = bytes.AsSpan().IndexOf(seq);
+        Assert.True(at > 0, "sequential ids not found in the IVF file");
+        for (int i = 0; i < ids.Length; i++) BitConverter.GetBytes(ids[i]).CopyTo(bytes, at + 8 * i);
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    [Fact]
+    public void Search_caps_k_at_ntotal_instead_of_failing()
+    {
+        string d = TestPaths.NewTempDir("membed-cli-index");
+        try
+        {
+            string b = Path.Combine(d, "b.fvecs"), idx = Path.Combine(d, "x.index"), o = Path.Combine(d, "o.ivecs");
+            Assert.Equal(0, Run("data", "synth", "--n", "7", "--dim", "8", "--clusters", "2", "--seed", "1", "--out", b));
+            Assert.Equal(0, Run("index", "build", "--vectors", b, "--kind", "flat", "--out", idx));
+            Assert.Equal(0, Run("index", "search", "--index", idx, "--queries", b, "--k", "1048576", "--out", o));
+            var ids = VecsFile.ReadIvecs(o);
+            Assert.Equal(7, ids.Count);
+            Assert.Equal(7, ids.Dimension);   // k capped at the 7 indexed vectors
+            for (int i = 0; i < 7; i++) Assert.Equal(Enumerable.Range(0, 7), ids.Row(i).ToArray().Order());
+            // Tiny batches still give the same file.
+            string o2 = Path.Combine(d, "o2.ivecs");
+            Assert.Equal(0, Run("index", "search", "--index", idx, "--queries", b, "--k", "1048576", "--batch-size", "2", "--out", o2));
+            Assert.Equal(File.ReadAllBytes(o), File.ReadAllBytes(o2));
+        }
+        finally { Directory.Delete(d, true); }
+    }
+
+    [Fact]
+    public void Search_refuses_labels_that_do_not_fit_int32_ivecs()
+    {
+        string d = TestPaths.NewTempDir("membed-cli-index");
+        try
+        {
+            string idx = IvfWithIds(d, 4, [0, 1L << 40, 2]);
+            string q = Path.Combine(d, "q.fvecs"), o = Path.Combine(d, "o.ivecs");
+            VecsFile.WriteFvecs(q, new float[] { 1, 1, 1, 1 }, 4);
+            Assert.Equal(2, Run("index", "search", "--index", idx, "--queries", q, "--k", "3", "--out", o));
+            Assert.False(File.Exists(o));
+            Assert.Empty(Directory.GetFiles(d, "*.tmp"));
+        }
+        finally { Directory.Delete(d, true); }
+    }
+
+    [Fact]
+    public void An_over_large_text_input_is_named_in_the_error()
+    {
+        string d = TestPaths.NewTempDir("membed-cli-big");
+        try
+        {
+            // Sparse: past the 2 GiB whole-file read limit, whose runtime message names no file.
+            string big = Path.Combine(d, "config.json");
+            using (var fs = new FileStream(big, FileMode.Create)) fs.SetLength((long)Array.MaxLength + 1);
+            var r = CliRunner.Run(["model", "synth", "--config", big, "--vocab", big, "--seed", "1", "--out", Path.Combine(d, "m")]);
+            Assert.Equal(2, r.ExitCode);
+            Assert.StartsWith("membed: error: ", r.Stderr);
+            Assert.Contains(big, r.Stderr);
+        }
+        finally { Directory.Delete(d, true); }
+    }
+
+    [Fact]
+    public void Vectors_whose_distances_would_overflow_are_refused()
+    {
+        string d = TestPaths.NewTempDir("membed-cli-index");
+        try
+        {
+            string b = Path.Combine(d, "b.fvecs"), idx = Path.Combine(d, "x.index");
+            VecsFile.WriteFvecs(b, new float[] { 1, 0, 0, 1, 3e38f, 3e38f }, 2);
+            Assert.Equal(2, Run("index", "build", "--vectors", b, "--kind", "flat", "--metric", "l2", "--out", idx));
+            Assert.False(File.Exists(idx));
+        }
+        finally { Directory.Delete(d, true); }
+    }
 }

@@ -143,6 +143,108 @@ public sealed class ProductEndToEndTests(SyntheticModels models) : IClassFixture
     }
 
     [Fact]
+    public void Search_Save_WhoseSidecarWriteFails_KeepsThePreviousPairLoadable()
+    {
+        string dir = TestPaths.NewTempDir("membed-save-fail");
+        try
+        {
+            string index = Path.Combine(dir, "kb.faiss");
+            var before = Ok(["search", "--model", models.ModelA, "--corpus", Sample("corpus.txt"), "--save", index, .. Queries]);
+            string other = Path.Combine(dir, "other.txt");
+            File.WriteAllLines(other, ["a single replacement document", "and a second one"]);
+            // The sidecar cannot be written: its temporary name is taken by a directory.
+            Directory.CreateDirectory(index + ".docs.jsonl.tmp");
+            var r = CliRunner.Run(["search", "--model", models.ModelA, "--corpus", other, "--save", index]);
+            Assert.Equal(2, r.ExitCode);
+            Assert.StartsWith("membed: error: ", r.Stderr);
+            Assert.Single(r.Stderr.TrimEnd('\n').Split('\n'));
+            // The old pair is intact and loads with the old answers.
+            var after = Ok(["search", "--model", models.ModelA, "--load", index, .. Queries]);
+            Assert.Equal(before.Stdout, after.Stdout);
+            Assert.False(File.Exists(index + ".pending"));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void Search_Load_RecoversASaveInterruptedBetweenItsTwoRenames()
+    {
+        string dir = TestPaths.NewTempDir("membed-save-crash");
+        try
+        {
+            string a = Path.Combine(dir, "a.faiss"), b = Path.Combine(dir, "b.faiss");
+            string other = Path.Combine(dir, "other.txt");
+            File.WriteAllLines(other, ["a single replacement document", "and a second one", "and a third"]);
+            Ok(["search", "--model", models.ModelA, "--corpus", Sample("corpus.txt"), "--save", a]);
+            Ok(["search", "--model", models.ModelA, "--corpus", other, "--save", b]);
+            // The state after a crash between "rename the sidecar" and "rename the index" while saving b's data to a:
+            // the new sidecar is published, the old index is still in place, the new index is pending beside it.
+            File.Copy(b + ".docs.jsonl", a + ".docs.jsonl", overwrite: true);
+            File.Copy(b, a + ".pending");
+            var expected = Ok(["search", "--model", models.ModelA, "--load", b, .. Queries]);
+            var recovered = Ok(["search", "--model", models.ModelA, "--load", a, .. Queries]);
+            Assert.Equal(expected.Stdout, recovered.Stdout);
+            // The same crash during the very first save of an index: only the pending file exists.
+            string c = Path.Combine(dir, "c.faiss");
+            File.Copy(b + ".docs.jsonl", c + ".docs.jsonl");
+            File.Copy(b, c + ".pending");
+            Assert.Equal(expected.Stdout, Ok(["search", "--model", models.ModelA, "--load", c, .. Queries]).Stdout);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    /// <summary>The sidecar's index checksum, re-implemented here (FNV-1a over 8-byte words, then the length) to forge a consistent pair.</summary>
+    private static string IndexChecksum(byte[] data)
+    {
+        ulong h = 14695981039346656037UL;
+        void Add(ReadOnlySpan<byte> d)
+        {
+            while (d.Length >= 8)
+            {
+                h = (h ^ System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(d)) * 1099511628211UL;
+                h ^= h >> 29;
+                d = d[8..];
+            }
+            foreach (byte x in d) h = (h ^ x) * 1099511628211UL;
+        }
+        // Chunked like the writer (1 MiB reads); the test indexes are far smaller.
+        Add(data);
+        Add(BitConverter.GetBytes((long)data.Length));
+        return h.ToString("x16", CultureInfo.InvariantCulture);
+    }
+
+    [Theory]
+    [InlineData(15L)]                   // = count: one past the last document
+    [InlineData((1L << 32) + 3)]        // used to show document 3
+    [InlineData(-5L)]                   // used to end the result list silently
+    public void Search_Load_RefusesIvfLabelsOutsideTheSidecar(long label)
+    {
+        string dir = TestPaths.NewTempDir("membed-labels");
+        try
+        {
+            string index = Path.Combine(dir, "ivf.faiss");
+            Ok(["search", "--model", models.ModelA, "--corpus", Sample("corpus.txt"), "--index", "ivf", "--nlist", "1", "--save", index]);
+            byte[] bytes = File.ReadAllBytes(index);
+            byte[] seq = Enumerable.Range(0, 15).SelectMany(i => BitConverter.GetBytes((long)i)).ToArray();
+            int at = bytes.AsSpan().IndexOf(seq);
+            Assert.True(at > 0, "the 15 sequential labels of the single list were not found");
+            BitConverter.GetBytes(label).CopyTo(bytes, at + 8 * 7);
+            File.WriteAllBytes(index, bytes);
+            // Keep the pair consistent, so only the label is wrong.
+            string sidecar = index + ".docs.jsonl";
+            var lines = File.ReadAllLines(sidecar);
+            var head = System.Text.Json.Nodes.JsonNode.Parse(lines[0])!.AsObject();
+            head["index_checksum"] = IndexChecksum(bytes);
+            head["index_bytes"] = bytes.Length;
+            lines[0] = head.ToJsonString();
+            File.WriteAllLines(sidecar, lines);
+            var r = Fails("label", ["search", "--model", models.ModelA, "--load", index, "--k", "15", .. Queries]);
+            Assert.Equal("", r.Stdout);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void Search_MinScoreAndJson()
     {
         var docs = TextInput.ReadTexts(Sample("corpus.txt")).Select(l => l.Text).ToList();

@@ -69,6 +69,75 @@ public class ConfigAndWeightsTests
         Assert.Contains("module type 'sentence_transformers.models.Dense' is not supported", LoadError(dir));
     }
 
+    [Theory]
+    [InlineData("../../../../etc")]
+    [InlineData("/etc")]
+    [InlineData("1_Pooling/../..")]
+    public void ModulePathOutsideTheModelDirectoryIsAnError(string evil)
+    {
+        string dir = TestModels.Tiny();
+        using var cleanup = new DeleteOnDispose(dir);
+        // A pooling config the loader would accept, planted where the path points when that is inside the test's own
+        // temporary root (never in /etc), so the unfixed loader would really read it.
+        string path = Path.Combine(dir, "modules.json");
+        string text = File.ReadAllText(path);
+        Assert.Contains("\"1_Pooling\"", text);
+        File.WriteAllText(path, text.Replace("\"1_Pooling\"", System.Text.Json.JsonSerializer.Serialize(evil)));
+        string target = Path.GetFullPath(Path.Combine(dir, evil));
+        string planted = Path.Combine(target, "config.json");
+        bool plant = target.StartsWith(Path.GetDirectoryName(dir)! + Path.DirectorySeparatorChar, StringComparison.Ordinal) || target == Path.GetDirectoryName(dir);
+        plant &= !File.Exists(planted);
+        if (plant) File.Copy(Path.Combine(dir, "1_Pooling", "config.json"), planted);
+        try { Assert.Contains("leaves the model directory", LoadError(dir)); }
+        finally { if (plant) File.Delete(planted); }
+    }
+
+    [Fact]
+    public void FewerLayersInConfigThanInWeightsIsAnErrorNamingTheUnusedTensors()
+    {
+        string dir = TestModels.Tiny();   // 2 layers
+        using var cleanup = new DeleteOnDispose(dir);
+        string path = Path.Combine(dir, "config.json");
+        string text = File.ReadAllText(path);
+        Assert.Contains("\"num_hidden_layers\": 2,", text);
+        File.WriteAllText(path, text.Replace("\"num_hidden_layers\": 2,", "\"num_hidden_layers\": 1,"));
+        string e = LoadError(dir);
+        Assert.Contains("would be ignored", e);
+        Assert.Contains("encoder.layer.1.attention.self.query.weight", e);
+    }
+
+    [Theory]
+    [InlineData(100_000)]
+    [InlineData(3)]
+    public void LayerCountBeyondTheFileIsRejectedBeforeListingTensors(int layers)
+    {
+        string dir = TestModels.Tiny();
+        using var cleanup = new DeleteOnDispose(dir);
+        string path = Path.Combine(dir, "config.json");
+        File.WriteAllText(path, File.ReadAllText(path).Replace("\"num_hidden_layers\": 2,", $"\"num_hidden_layers\": {layers},"));
+        Assert.Contains($"num_hidden_layers = {layers} needs", LoadError(dir));
+    }
+
+    /// <summary>Not run against the unfixed code: there it allocated without bound until killed.</summary>
+    [Fact]
+    public void BillionLayersFailFast()
+    {
+        string dir = TestModels.Tiny();
+        using var cleanup = new DeleteOnDispose(dir);
+        string path = Path.Combine(dir, "config.json");
+        File.WriteAllText(path, File.ReadAllText(path).Replace("\"num_hidden_layers\": 2,", "\"num_hidden_layers\": 1000000000,"));
+        Assert.Contains("num_hidden_layers = 1000000000 needs", LoadError(dir));
+    }
+
+    /// <summary>Deletes a <see cref="TestModels.Tiny"/> model's temporary root.</summary>
+    private sealed class DeleteOnDispose(string modelDir) : IDisposable
+    {
+        public void Dispose()
+        {
+            try { Directory.Delete(Path.GetDirectoryName(modelDir)!, true); } catch (IOException) { }
+        }
+    }
+
     [Fact]
     public void MaxSeqLengthDefaultsAndCaps()
     {

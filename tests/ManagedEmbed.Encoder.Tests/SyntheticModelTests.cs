@@ -111,4 +111,64 @@ public class SyntheticModelTests : IDisposable
         } : null!, dir)).Message);
         Assert.False(Directory.Exists(dir));
     }
+
+    private static SyntheticModelOptions TinyOptions(string inputs, int hidden = 48, int layers = 2)
+    {
+        var (config, vocab) = TestModels.WriteTinyInputs(inputs, hidden: hidden, heads: 4, layers: layers);
+        return new SyntheticModelOptions { ConfigPath = config, VocabPath = vocab, Seed = 7 };
+    }
+
+    [Fact]
+    public void AWriteFailingMidwayLeavesNoPartialDirectory()
+    {
+        string root = NewDir(), output = Path.Combine(root, "out", "model");
+        var o = TinyOptions(Path.Combine(root, "in"));
+        SyntheticModel.WriteFaultHook = p =>
+        {
+            if (p.StartsWith(Path.Combine(root, "out"), StringComparison.Ordinal) && p.EndsWith("model.safetensors", StringComparison.Ordinal))
+                throw new IOException("injected: no space left on device");
+        };
+        try { Assert.Throws<IOException>(() => SyntheticModel.Write(o, output)); }
+        finally { SyntheticModel.WriteFaultHook = null; }
+        Assert.False(Directory.Exists(output));
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(root, "out")));
+    }
+
+    [Fact]
+    public void AWriteFailingMidwayKeepsThePreviousModel()
+    {
+        string root = NewDir(), output = Path.Combine(root, "model");
+        SyntheticModel.Write(TinyOptions(Path.Combine(root, "in")), output);
+        var before = Directory.GetFiles(output, "*", SearchOption.AllDirectories).ToDictionary(f => Path.GetRelativePath(output, f), Sha);
+        var other = TinyOptions(Path.Combine(root, "in2"), layers: 3);
+        SyntheticModel.WriteFaultHook = p =>
+        {
+            if (p.StartsWith(root, StringComparison.Ordinal) && p.EndsWith("model.safetensors", StringComparison.Ordinal))
+                throw new IOException("injected: no space left on device");
+        };
+        try { Assert.Throws<IOException>(() => SyntheticModel.Write(other, output)); }
+        finally { SyntheticModel.WriteFaultHook = null; }
+        var after = Directory.GetFiles(output, "*", SearchOption.AllDirectories).ToDictionary(f => Path.GetRelativePath(output, f), Sha);
+        Assert.Equal(before, after);
+        Assert.Equal(["in", "in2", "model"], Directory.GetFileSystemEntries(root).Select(Path.GetFileName).Order());
+    }
+
+    [Fact]
+    public void ATensorBeyondTheLargestArrayIsRefusedBeforeWritingAnything()
+    {
+        string root = NewDir(), output = Path.Combine(root, "model");
+        var big = TinyOptions(Path.Combine(root, "in"), hidden: 60_000, layers: 1);   // a 60000 × 60000 attention matrix
+        Assert.Contains("larger than a synthetic model supports", Assert.Throws<ManagedEmbedException>(() => SyntheticModel.Write(big, output)).Message);
+        Assert.False(Directory.Exists(output));
+    }
+
+    /// <summary>Not run against the unfixed code: there it allocated without bound.</summary>
+    [Fact]
+    public void ABillionLayersAreRefusedBeforeListingTensors()
+    {
+        string root = NewDir(), output = Path.Combine(root, "model");
+        var o = TinyOptions(Path.Combine(root, "in"), layers: 1_000_000_000);
+        Assert.Contains("num_hidden_layers 1000000000", Assert.Throws<ManagedEmbedException>(() => SyntheticModel.Write(o, output)).Message);
+        Assert.False(Directory.Exists(output));
+    }
 }

@@ -67,6 +67,7 @@ internal static class CollectionCommands
         public List<string?> Docs = new();
         public List<IReadOnlyDictionary<string, MetadataValue>?> Metas = new();
         public List<float[]> Embs = new();
+        public List<int> EmbLines = new();   // input line of each embedding, for error messages
         public int? FirstLineWithEmbedding, FirstLineWithout;
     }
 
@@ -78,28 +79,32 @@ internal static class CollectionCommands
         int batchSize = a.GetInt("--batch-size", int.MaxValue, 1);
         string path = a.Require("--path"), name = a.Require("--name");
         if (!File.Exists(input)) throw new ManagedEmbedException($"input file not found: {input}");
-        // Parse and validate the whole file before touching the store: a bad line changes nothing.
-        var batches = new List<Batch>();
-        var cur = new Batch();
-        int lineNo = 0;
-        foreach (var line in ReadLines(input))
-        {
-            lineNo++;
-            if (line.Length == 0 || line.AsSpan().Trim(" \t\r"u8).Length == 0) continue;
-            if (!System.Text.Unicode.Utf8.IsValid(line)) throw new ManagedEmbedException($"{input}:{lineNo}: not valid UTF-8");
-            ParseRecord(line, input, lineNo, op, cur);
-            if (cur.Ids.Count >= batchSize) { batches.Add(cur); cur = new Batch(); }
-        }
-        if (cur.Ids.Count > 0) batches.Add(cur);
-        if (batches.Count == 0) throw new ManagedEmbedException($"{input}: no records");
-
+        // Two streaming passes keep memory bounded by one batch: the first validates the whole file (a bad line
+        // anywhere, including a batch mixing lines with and without embeddings, changes nothing), the second commits.
         using var store = CollectionStore.Open(path, options: Options());
         var c = store.GetCollection(name);
-        int total = 0;
-        foreach (var b in batches)
+        // The writes are durable either way; a failed background compaction is only worth a warning (it is retried).
+        c.CompactionFailed += (_, e) => Console.Error.WriteLine($"membed: warning: background compaction of '{name}' failed ({e.Message.ReplaceLineEndings(" ")}); the data is safe and compaction will be retried");
+        int records = 0, dim = c.Dimension;
+        foreach (var b in Batches(input, op, batchSize))
         {
-            if (b.FirstLineWithEmbedding is { } w && b.FirstLineWithout is { } wo)
-                throw new ManagedEmbedException($"{input}:{Math.Max(w, wo)}: give an embedding on every line of a batch or on none");
+            records += b.Ids.Count;
+            // What the collection would refuse at commit time, checked now so no earlier batch is committed first.
+            if (b.Embs.Count == 0 && c.Model is null && op == "add")
+                throw new ManagedEmbedException($"{input}:{b.FirstLineWithout}: an embedding is required: collection '{name}' has no model");
+            for (int i = 0; i < b.Embs.Count; i++)
+            {
+                if (dim == 0) dim = b.Embs[i].Length;
+                if (b.Embs[i].Length != dim)
+                    throw new ManagedEmbedException($"{input}:{b.EmbLines[i]}: embedding has dimension {b.Embs[i].Length}, collection '{name}' has {dim}");
+            }
+        }
+        if (records == 0) throw new ManagedEmbedException($"{input}: no records");
+
+        int total = 0;
+        bool ack = records > batchSize || batchSize != int.MaxValue;
+        foreach (var b in Batches(input, op, batchSize))
+        {
             var embs = b.Embs.Count > 0 ? b.Embs : null;
             switch (op)
             {
@@ -109,12 +114,33 @@ internal static class CollectionCommands
             }
             total += b.Ids.Count;
             // One acknowledgment line per durable batch (the write is fsynced when this prints).
-            if (batches.Count > 1 || batchSize != int.MaxValue) Console.Out.WriteLine($"committed {b.Ids.Count} {b.Ids[^1]}");
+            if (ack) Console.Out.WriteLine($"committed {b.Ids.Count} {b.Ids[^1]}");
         }
         string verb = op == "add" ? "added" : op == "upsert" ? "upserted" : "updated";
         Console.Out.WriteLine($"{verb} {total} records in {name}");
         return 0;
     }
+
+    /// <summary>The file's records, parsed and checked, in batches of at most <paramref name="batchSize"/>; one batch in memory at a time.</summary>
+    private static IEnumerable<Batch> Batches(string input, string op, int batchSize)
+    {
+        var cur = new Batch();
+        int lineNo = 0;
+        foreach (var line in ReadLines(input))
+        {
+            lineNo++;
+            if (line.Length == 0 || line.AsSpan().Trim(" \t\r"u8).Length == 0) continue;
+            if (!System.Text.Unicode.Utf8.IsValid(line)) throw new ManagedEmbedException($"{input}:{lineNo}: not valid UTF-8");
+            ParseRecord(line, input, lineNo, op, cur);
+            if (cur.Ids.Count >= batchSize) { yield return Checked(cur, input); cur = new Batch(); }
+        }
+        if (cur.Ids.Count > 0) yield return Checked(cur, input);
+    }
+
+    private static Batch Checked(Batch b, string input) =>
+        b.FirstLineWithEmbedding is { } w && b.FirstLineWithout is { } wo
+            ? throw new ManagedEmbedException($"{input}:{Math.Max(w, wo)}: give an embedding on every line of a batch or on none")
+            : b;
 
     private static IEnumerable<byte[]> ReadLines(string path)
     {
@@ -122,9 +148,13 @@ internal static class CollectionCommands
         var buf = new MemoryStream();
         var chunk = new byte[1 << 16];
         int n;
+        bool first = true;
         while ((n = fs.Read(chunk, 0, chunk.Length)) > 0)
         {
             int start = 0;
+            // A UTF-8 byte order mark is skipped, as the text inputs do (editors on Windows add one).
+            if (first && n >= 3 && chunk[0] == 0xEF && chunk[1] == 0xBB && chunk[2] == 0xBF) start = 3;
+            first = false;
             for (int i = 0; i < n; i++)
             {
                 if (chunk[i] != (byte)'\n') continue;
@@ -151,8 +181,11 @@ internal static class CollectionCommands
             string? id = null, document = null;
             Dictionary<string, MetadataValue>? meta = null;
             float[]? emb = null;
+            var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var p in r.EnumerateObject())
             {
+                // JSON parsers disagree on duplicate keys (the last one won here, silently): refuse them.
+                if (!seen.Add(p.Name)) throw new ManagedEmbedException($"{where}: field \"{p.Name}\" appears twice");
                 switch (p.Name)
                 {
                     case "id":
@@ -179,7 +212,7 @@ internal static class CollectionCommands
             b.Ids.Add(id);
             b.Docs.Add(document);
             b.Metas.Add(meta);
-            if (emb is not null) { b.Embs.Add(emb); b.FirstLineWithEmbedding ??= lineNo; }
+            if (emb is not null) { b.Embs.Add(emb); b.EmbLines.Add(lineNo); b.FirstLineWithEmbedding ??= lineNo; }
             else b.FirstLineWithout ??= lineNo;
         }
     }
@@ -239,11 +272,14 @@ internal static class CollectionCommands
 
     private static Utf8JsonWriter JsonOut(Stream s) => new(s, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
 
-    /// <summary>Writes <paramref name="count"/> JSON objects to stdout, one per line; <paramref name="writeFields"/> fills object i.</summary>
+    /// <summary>
+    /// Writes <paramref name="count"/> JSON objects to stdout, one per line; <paramref name="writeFields"/> fills object i.
+    /// Everything is rendered into memory first (the results are in memory already), so a failure while rendering
+    /// leaves stdout empty instead of holding half a result list.
+    /// </summary>
     private static void WriteJsonLines(int count, Action<Utf8JsonWriter, int> writeFields)
     {
-        using var stdout = Console.OpenStandardOutput();
-        var buf = new BufferedStream(stdout, 1 << 16);
+        var buf = new MemoryStream();
         using (var j = JsonOut(buf))
         {
             for (int i = 0; i < count; i++)
@@ -256,7 +292,18 @@ internal static class CollectionCommands
                 j.Reset();
             }
         }
-        buf.Flush();
+        using var stdout = Console.OpenStandardOutput();
+        buf.Position = 0;
+        buf.CopyTo(stdout);
+        stdout.Flush();
+    }
+
+    /// <summary>A float as a JSON number; a stored non-finite value (written by an older membed) is a clear error, not a JSON writer crash.</summary>
+    private static void WriteFinite(Utf8JsonWriter j, float x, string what)
+    {
+        if (!float.IsFinite(x))
+            throw new ManagedEmbedException($"{what} is {x.ToString(System.Globalization.CultureInfo.InvariantCulture)}: the collection holds a non-finite embedding; delete or re-add that record");
+        j.WriteNumberValue(x);
     }
 
     private static void WriteMetadata(Utf8JsonWriter j, IReadOnlyDictionary<string, MetadataValue>? m)
@@ -297,7 +344,7 @@ internal static class CollectionCommands
             if (r.Embeddings is not null)
             {
                 j.WriteStartArray("embedding");
-                foreach (float x in r.Embeddings[i]) j.WriteNumberValue(x);
+                foreach (float x in r.Embeddings[i]) WriteFinite(j, x, $"embedding of id '{r.Ids[i]}'");
                 j.WriteEndArray();
             }
         });
@@ -331,7 +378,8 @@ internal static class CollectionCommands
         WriteJsonLines(r.Ids[0].Count, (j, i) =>
         {
             j.WriteString("id", r.Ids[0][i]);
-            j.WriteNumber("distance", r.Distances![0][i]);
+            j.WritePropertyName("distance");
+            WriteFinite(j, r.Distances![0][i], $"distance of id '{r.Ids[0][i]}'");
             if (r.Documents![0][i] is { } d) j.WriteString("document", d); else j.WriteNull("document");
             WriteMetadata(j, r.Metadatas![0][i]);
         });

@@ -60,7 +60,7 @@ public static class TextLines
             return Split(ms.GetBuffer().AsSpan(0, (int)ms.Length), "stdin");
         }
         if (!File.Exists(path)) throw new ManagedEmbedException($"input file '{path}' does not exist");
-        return Split(File.ReadAllBytes(path), $"input file '{path}'");
+        return Split(InputFile.ReadAllBytes(path), $"input file '{path}'");
     }
 
     /// <summary>Writes <paramref name="write"/>'s bytes to <paramref name="path"/> atomically (temp file + rename), or to stdout when null.</summary>

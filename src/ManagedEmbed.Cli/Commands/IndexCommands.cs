@@ -43,6 +43,7 @@ internal static class IndexCommands
         if (kind == "flat" && a.Has("--seed")) throw new ManagedEmbedException("option --seed applies only to --kind ivf");
 
         var data = VecsFile.ReadFvecs(vectors);
+        CheckMagnitudes(data, vectors);
         IVectorIndex index;
         var proc = Process.GetCurrentProcess();
         double Cpu() { proc.Refresh(); return proc.TotalProcessorTime.TotalSeconds; }
@@ -100,23 +101,31 @@ internal static class IndexCommands
         else if (a.Has("--nprobe")) throw new ManagedEmbedException("option --nprobe applies only to IVF indexes");
 
         var q = VecsFile.ReadFvecs(queriesPath);
+        CheckMagnitudes(q, queriesPath);
         if (q.Dimension != index.Dimension)
             throw new ManagedEmbedException($"{queriesPath}: queries have dimension {q.Dimension}, the index has {index.Dimension}");
+        if (index.Count == 0) throw new ManagedEmbedException($"{indexPath}: the index holds no vectors");
+        // More results than vectors cannot exist: capping k at ntotal keeps the result arrays (queries × k) sized by
+        // the data, not by the flag (k 1048576 used to overflow, k 100000 × 20k queries used to pass 8 GB).
+        int kEff = (int)Math.Min(k, index.Count);
         int batch = a.GetInt("--batch-size", q.Count, 1, int.MaxValue);
-        if (index.Count > int.MaxValue) throw new ManagedEmbedException("index ids do not fit the int32 ivecs output");
+        // Bounded memory: a batch's labels and distances (12 bytes per result) stay within BatchBudgetBytes.
+        batch = (int)Math.Max(1, Math.Min(batch, BatchBudgetBytes / (12L * kEff)));
+        batch = Math.Min(batch, q.Count);
 
-        var ids = new int[(long)q.Count * k];
-        RunAll(index, q, k, batch, ids);   // warm-up (untimed): JIT, page cache, thread pool
+        RunAll(index, q, kEff, batch, 1, null);   // warm-up (untimed, one batch): JIT, page cache, thread pool
         var proc = Process.GetCurrentProcess();
         proc.Refresh();
         var cpu0 = proc.TotalProcessorTime;
-        var sw = Stopwatch.StartNew();
-        RunAll(index, q, k, batch, ids);
-        double secs = sw.Elapsed.TotalSeconds;
+        double secs;
+        using (var writer = new IvecsWriter(outPath, kEff))
+        {
+            secs = RunAll(index, q, kEff, batch, int.MaxValue, writer);
+            writer.Commit();
+        }
         proc.Refresh();
         double cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds;
-        VecsFile.WriteIvecs(outPath, ids, k);
-        Console.Out.WriteLine($"searched {q.Count} queries, k {k}, batch size {batch}, threads {threads}{(index is IvfIndex iv ? $", nprobe {iv.Nprobe}" : "")}");
+        Console.Out.WriteLine($"searched {q.Count} queries, k {kEff}, batch size {batch}, threads {threads}{(index is IvfIndex iv ? $", nprobe {iv.Nprobe}" : "")}");
         Console.Out.WriteLine($"seconds: {secs.ToString("F4", Inv)}");
         // Process CPU time of the timed pass: a load-independent view on a shared machine.
         Console.Out.WriteLine($"cpu_seconds: {cpu.ToString("F4", Inv)}");
@@ -124,15 +133,91 @@ internal static class IndexCommands
         return 0;
     }
 
-    private static void RunAll(IVectorIndex index, VecsData<float> q, int k, int batch, int[] ids)
+    /// <summary>
+    /// Finite values can still overflow: a squared L2 distance or dot product of vectors with norm above ~1.8e19
+    /// is Inf in float32, and Inf − Inf = NaN scrambles the ranking. Refuse such vectors with their row number.
+    /// </summary>
+    private static void CheckMagnitudes(VecsData<float> v, string path)
+    {
+        const double MaxNorm = 1e18;
+        for (int i = 0; i < v.Count; i++)
+        {
+            double s = 0;
+            foreach (float x in v.Row(i)) s += (double)x * x;
+            if (Math.Sqrt(s) > MaxNorm)
+                throw new ManagedEmbedException($"{path}: vector {i} has norm {Math.Sqrt(s).ToString("G3", Inv)}, too large (distances would overflow float32; the limit is 1E+18)");
+        }
+    }
+
+    /// <summary>Largest result buffer of one search batch (labels + distances).</summary>
+    private const long BatchBudgetBytes = 64L << 20;
+
+    /// <summary>Searches up to <paramref name="maxBatches"/> batches, streaming each batch's labels to <paramref name="writer"/>; returns the search seconds (writes excluded).</summary>
+    private static double RunAll(IVectorIndex index, VecsData<float> q, int k, int batch, int maxBatches, IvecsWriter? writer)
     {
         int d = q.Dimension;
-        for (int start = 0; start < q.Count; start += batch)
+        var sw = new Stopwatch();
+        int[] row = new int[k];
+        for (int start = 0, b = 0; start < q.Count && b < maxBatches; start += batch, b++)
         {
             int m = Math.Min(batch, q.Count - start);
+            sw.Start();
             var r = index.Search(q.Data.AsSpan(start * d, m * d), k);
-            var labels = r.Labels;
-            for (int i = 0; i < labels.Length; i++) ids[(long)start * k + i] = (int)labels[i];
+            sw.Stop();
+            if (writer is null) continue;
+            for (int i = 0; i < m; i++)
+            {
+                ReadOnlySpan<long> labels = r.LabelsOf(i);
+                for (int j = 0; j < k; j++)
+                {
+                    // ivecs holds int32: a wider label would be silently truncated (2^40 became 0), so refuse it.
+                    long l = labels[j];
+                    if (l < -1 || l > int.MaxValue)
+                        throw new ManagedEmbedException($"query {start + i}: result label {l} does not fit the int32 ivecs output (labels must be in [-1, {int.MaxValue}])");
+                    row[j] = (int)l;
+                }
+                writer.WriteRow(row);
+            }
+        }
+        return sw.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>Streams .ivecs rows to a temporary file beside the target; <see cref="Commit"/> renames it into place, disposing without it deletes it.</summary>
+    private sealed class IvecsWriter : IDisposable
+    {
+        private readonly string _path, _tmp;
+        private readonly FileStream _fs;
+        private readonly byte[] _head = new byte[4];
+        private bool _committed;
+
+        public IvecsWriter(string path, int dim)
+        {
+            _path = Path.GetFullPath(path);
+            string dir = Path.GetDirectoryName(_path) ?? ".";
+            if (!Directory.Exists(dir)) throw new ManagedEmbedException($"cannot write {path}: directory {dir} does not exist");
+            _tmp = Path.Combine(dir, $".{Path.GetFileName(_path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+            _fs = new FileStream(_tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(_head, dim);
+        }
+
+        public void WriteRow(ReadOnlySpan<int> row)
+        {
+            _fs.Write(_head);
+            _fs.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(row));
+        }
+
+        public void Commit()
+        {
+            _fs.Flush(flushToDisk: true);
+            _fs.Dispose();
+            File.Move(_tmp, _path, overwrite: true);
+            _committed = true;
+        }
+
+        public void Dispose()
+        {
+            _fs.Dispose();
+            if (!_committed) { try { File.Delete(_tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { } }
         }
     }
 

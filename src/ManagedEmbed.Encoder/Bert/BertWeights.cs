@@ -18,9 +18,21 @@ public sealed class BertWeights
     /// <summary>The underlying file.</summary>
     public SafeTensorsFile File => _file;
 
-    /// <summary>Checks that <paramref name="file"/> holds every parameter of <paramref name="config"/> with the right shape.</summary>
+    /// <summary>Tensors per encoder layer, and outside the layers (the embeddings).</summary>
+    private const int TensorsPerLayer = 16, EmbeddingTensors = 5;
+
+    /// <summary>
+    /// Checks that <paramref name="file"/> holds every parameter of <paramref name="config"/> with the right shape,
+    /// and nothing else besides the position_ids buffer and the pooler: a tensor the forward pass would not use
+    /// (say layers 3-5 under a config saying 3 layers) means config and weights disagree.
+    /// </summary>
     public static BertWeights Resolve(SafeTensorsFile file, BertConfig config)
     {
+        // Check the layer count against the file before listing the expected tensors: a config claiming 1e9 layers
+        // used to build a 16e9-entry list (150 MB/s) before any comparison.
+        long needed = EmbeddingTensors + (long)TensorsPerLayer * config.NumHiddenLayers;
+        if (config.NumHiddenLayers < 1 || needed > file.Tensors.Count)
+            throw new ManagedEmbedException($"'{file.Path}' does not match config.json: num_hidden_layers = {config.NumHiddenLayers} needs {needed} tensors, the file holds {file.Tensors.Count}");
         var missing = new List<string>();
         var wrong = new List<string>();
         var resolved = new Dictionary<string, SafeTensorInfo>(StringComparer.Ordinal);
@@ -46,6 +58,14 @@ public sealed class BertWeights
             if (wrong.Count > 0) parts.Add($"{wrong.Count} tensor(s) with the wrong shape or type: {Shorten(wrong)}");
             throw new ManagedEmbedException($"'{file.Path}' does not match config.json: {string.Join("; ", parts)}");
         }
+        var used = new HashSet<string>(resolved.Values.Select(i => i.Name), StringComparer.Ordinal);
+        var ignorable = new HashSet<string>(StringComparer.Ordinal) { BertTensorNames.PositionIds };
+        foreach (var spec in BertTensorNames.Pooler(config)) ignorable.Add(spec.Name);
+        var unused = file.Tensors.Select(t => t.Name)
+            .Where(n => !used.Contains(n) && !ignorable.Contains(n.StartsWith("bert.", StringComparison.Ordinal) ? n[5..] : n))
+            .ToList();
+        if (unused.Count > 0)
+            throw new ManagedEmbedException($"'{file.Path}' does not match config.json (num_hidden_layers = {config.NumHiddenLayers}): {unused.Count} tensor(s) would be ignored: {Shorten(unused)}");
         return new BertWeights(file, resolved);
     }
 

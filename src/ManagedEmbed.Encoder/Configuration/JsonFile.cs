@@ -8,7 +8,7 @@ internal static class JsonFile
     public static JsonDocument Load(string path)
     {
         if (!File.Exists(path)) throw new ManagedEmbedException($"missing {System.IO.Path.GetFileName(path)}: '{path}' does not exist");
-        byte[] bytes = File.ReadAllBytes(path);
+        byte[] bytes = InputFile.ReadAllBytes(path);
         try
         {
             return JsonDocument.Parse(bytes, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });

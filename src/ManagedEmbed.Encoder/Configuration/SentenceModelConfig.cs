@@ -47,6 +47,7 @@ public sealed class SentenceModelConfig
                 if (m.ValueKind != JsonValueKind.Object) throw new ManagedEmbedException($"'{modulesPath}': each module must be an object");
                 string type = JsonFile.GetString(m, "type", modulesPath) ?? throw new ManagedEmbedException($"'{modulesPath}': a module has no \"type\"");
                 string mpath = JsonFile.GetString(m, "path", modulesPath) ?? "";
+                CheckInside(directory, mpath, modulesPath);
                 switch (type)
                 {
                     case "sentence_transformers.models.Transformer":
@@ -95,6 +96,18 @@ public sealed class SentenceModelConfig
         {
             Directory = directory, Bert = bert, MaxSeqLength = maxSeq, Pooling = pooling, Normalize = normalize, DoLowerCase = lower,
         };
+    }
+
+    /// <summary>
+    /// A module path must name a folder inside the model directory: "../../etc" or "/etc" would make loading read
+    /// files the model does not own. Symbolic links are not resolved (a link inside the directory is the owner's choice).
+    /// </summary>
+    private static void CheckInside(string directory, string modulePath, string modulesPath)
+    {
+        string root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)) + Path.DirectorySeparatorChar;
+        string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(Path.Combine(directory, modulePath))) + Path.DirectorySeparatorChar;
+        if (Path.IsPathRooted(modulePath) || !full.StartsWith(root, StringComparison.Ordinal))
+            throw new ManagedEmbedException($"'{modulesPath}': module path '{modulePath}' leaves the model directory");
     }
 
     /// <summary>Reads a sentence-transformers Pooling config (pooling_mode_* booleans).</summary>

@@ -51,7 +51,7 @@ public sealed partial class BertTokenizer
         }
         catch (ArgumentException e)
         {
-            throw new ManagedEmbedException($"{source}: {FirstLine(e.Message)}", e);
+            throw new ManagedEmbedException($"{source}: {FirstLine(WithoutParameterName(e))}", e);
         }
     }
 
@@ -61,11 +61,18 @@ public sealed partial class BertTokenizer
 
     private static string FirstLine(string s) => s.Split('\n')[0].Trim();
 
+    /// <summary>The message without .NET's " (Parameter 'vocabulary')" suffix, which means nothing to a user naming a file.</summary>
+    private static string WithoutParameterName(ArgumentException e)
+    {
+        string suffix = e.ParamName is null ? "" : $" (Parameter '{e.ParamName}')";
+        return suffix.Length > 0 && e.Message.EndsWith(suffix, StringComparison.Ordinal) ? e.Message[..^suffix.Length] : e.Message;
+    }
+
     private static byte[] ReadAll(string path)
     {
         try
         {
-            return File.ReadAllBytes(path);
+            return InputFile.ReadAllBytes(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -113,8 +113,10 @@ public sealed class SemanticSearch
         if (_index is null) throw new ManagedEmbedException("nothing is indexed yet: call Index(documents) or Load(path) first");
         if (topK < 1) throw new ManagedEmbedException($"k must be at least 1, got {topK}");
         if (queries.Count == 0) return [];
+        if (_index.Count == 0) return queries.Select(_ => (IReadOnlyList<SearchHit>)[]).ToList();
         EmbeddingMatrix q = _encoder.Encode(queries, _options.BatchSize, normalize: true);
-        SearchResult r = _index.Search(q.Data, topK);
+        // No more hits than documents exist: capping keeps the result arrays sized by the data, not by k.
+        SearchResult r = _index.Search(q.Data, (int)Math.Min(topK, _index.Count));
         var all = new List<IReadOnlyList<SearchHit>>(queries.Count);
         for (int i = 0; i < queries.Count; i++)
         {
@@ -123,7 +125,9 @@ public sealed class SemanticSearch
             ReadOnlySpan<float> scores = r.DistancesOf(i);
             for (int j = 0; j < ids.Length; j++)
             {
-                if (ids[j] < 0) break; // fewer documents than k (or than the probed lists hold)
+                if (ids[j] == -1) break; // fewer documents than k (or than the probed lists hold)
+                if (ids[j] < 0 || ids[j] >= _documents.Count)
+                    throw new ManagedEmbedException($"the index returned label {ids[j]}, but there are {_documents.Count} documents");
                 if (minScore is float m && scores[j] < m) break; // sorted best first
                 hits.Add(new SearchHit(hits.Count + 1, ids[j], scores[j], _documents[(int)ids[j]]));
             }
@@ -135,43 +139,112 @@ public sealed class SemanticSearch
     /// <summary>The sidecar path that goes with a saved index.</summary>
     public static string SidecarPath(string indexPath) => indexPath + ".docs.jsonl";
 
+    /// <summary>Where <see cref="Save"/> stages the new index file until the pair is published (see <see cref="Save"/>).</summary>
+    public static string PendingIndexPath(string indexPath) => indexPath + ".pending";
+
+    /// <summary>Where <see cref="Save"/> writes the new sidecar before renaming it into place.</summary>
+    private static string SidecarTempPath(string indexPath) => SidecarPath(indexPath) + ".tmp";
+
+    /// <summary>Test seam: called before each publishing step ("sidecar-temp", "publish-sidecar", "publish-index"); throwing simulates a failure or crash there.</summary>
+    internal static Action<string>? SaveFaultHook { get; set; }
+
     /// <summary>
     /// Saves the index as a FAISS file at <paramref name="indexPath"/> and the documents in
-    /// <see cref="SidecarPath"/>. Each file is written atomically; the sidecar records the index file's length
-    /// and checksum, the dimension and the model's fingerprint, so a mismatched pair or model is refused on load.
+    /// <see cref="SidecarPath"/>. The sidecar records the index file's length and checksum, the dimension and the
+    /// model's fingerprint, so a mismatched pair or model is refused on load.
     /// </summary>
+    /// <remarks>
+    /// The two files are published as a unit, so a failed or interrupted save never loses the previous pair:
+    /// <list type="number">
+    /// <item>write the new index to <see cref="PendingIndexPath"/> and the new sidecar (carrying that file's checksum)
+    /// to <c>INDEX.docs.jsonl.tmp</c>, each fsynced — a failure here (disk full, read-only file) removes both temps and
+    /// leaves the old pair untouched;</item>
+    /// <item>rename the sidecar temp over the sidecar (the commit point), fsync the directory;</item>
+    /// <item>rename the pending index over the index, fsync the directory.</item>
+    /// </list>
+    /// Before step 2 the old pair is intact (a stale pending file beside it is ignored: the old sidecar matches the old
+    /// index). Between steps 2 and 3 the sidecar is new and the index old; <see cref="Load"/> sees the checksum
+    /// mismatch, finds the pending file matching the sidecar and loads that, so readers always get one whole pair,
+    /// old or new. One writer at a time per index path.
+    /// </remarks>
     public void Save(string indexPath)
     {
         if (_index is null) throw new ManagedEmbedException("nothing is indexed yet: call Index(documents) first");
-        FaissIndexIO.Write(_index, indexPath);
-        var (length, checksum) = Checksum.OfFile(indexPath);
-        using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms))
+        ArgumentException.ThrowIfNullOrEmpty(indexPath);
+        string full = Path.GetFullPath(indexPath);
+        string dir = Path.GetDirectoryName(full) ?? ".";
+        if (!Directory.Exists(dir)) throw new ManagedEmbedException($"cannot write {indexPath}: directory {dir} does not exist");
+        string pending = PendingIndexPath(full), sidecarTmp = SidecarTempPath(full), sidecar = SidecarPath(full);
+        bool sidecarPublished = false;
+        try
+        {
+            FaissIndexIO.Write(_index, pending);
+            var (length, checksum) = Checksum.OfFile(pending);
+            SaveFaultHook?.Invoke("sidecar-temp");
+            try
+            {
+                using var fs = new FileStream(sidecarTmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
+                WriteSidecar(fs, length, checksum);
+                fs.Flush(flushToDisk: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new ManagedEmbedException($"cannot write the document sidecar {sidecarTmp} ({OneLine(e.Message)}); {indexPath} and its sidecar are unchanged");
+            }
+            SaveFaultHook?.Invoke("publish-sidecar");
+            File.Move(sidecarTmp, sidecar, overwrite: true);
+            sidecarPublished = true;
+            Hub.Durable.FsyncDirectory(dir);
+            SaveFaultHook?.Invoke("publish-index");
+            File.Move(pending, full, overwrite: true);
+            Hub.Durable.FsyncDirectory(dir);
+        }
+        catch
+        {
+            // Before the sidecar rename nothing is published: drop both temps. After it, the pending index is the
+            // new pair's index and must stay for Load to recover from.
+            TryDelete(sidecarTmp);
+            if (!sidecarPublished) TryDelete(pending);
+            throw;
+        }
+    }
+
+    private void WriteSidecar(Stream output, long indexBytes, string indexChecksum)
+    {
+        var bs = new BufferedStream(output, 1 << 16);
+        using (var w = new Utf8JsonWriter(bs))
         {
             w.WriteStartObject();
             w.WriteString("format", SidecarFormat);
             w.WriteNumber("version", SidecarVersion);
             w.WriteNumber("count", _documents.Count);
-            w.WriteNumber("dimension", _index.Dimension);
-            w.WriteNumber("index_bytes", length);
-            w.WriteString("index_checksum", checksum);
+            w.WriteNumber("dimension", _index!.Dimension);
+            w.WriteNumber("index_bytes", indexBytes);
+            w.WriteString("index_checksum", indexChecksum);
             w.WriteString("model", _encoder.Config.Directory);
             w.WriteString("model_fingerprint", ModelFingerprint(_encoder.Config.Directory));
             w.WriteEndObject();
         }
-        ms.WriteByte((byte)'\n');
+        bs.WriteByte((byte)'\n');
         for (int i = 0; i < _documents.Count; i++)
         {
-            using (var w = new Utf8JsonWriter(ms))
+            using (var w = new Utf8JsonWriter(bs))
             {
                 w.WriteStartObject();
                 w.WriteNumber("id", i);
                 w.WriteString("text", _documents[i]);
                 w.WriteEndObject();
             }
-            ms.WriteByte((byte)'\n');
+            bs.WriteByte((byte)'\n');
         }
-        Hub.Durable.WriteAllBytes(SidecarPath(indexPath), ms.ToArray());
+        bs.Flush();
+    }
+
+    private static void TryDelete(string path)
+    {
+        try { File.Delete(path); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
     }
 
     /// <summary>
@@ -181,7 +254,9 @@ public sealed class SemanticSearch
     public static SemanticSearch Load(SentenceEncoder encoder, string indexPath, SemanticSearchOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(encoder);
-        if (!File.Exists(indexPath)) throw new ManagedEmbedException($"index file '{indexPath}' does not exist");
+        // A first save interrupted between its two renames leaves only the pending index (see Save).
+        if (!File.Exists(indexPath) && !File.Exists(PendingIndexPath(indexPath)))
+            throw new ManagedEmbedException($"index file '{indexPath}' does not exist");
         string sidecar = SidecarPath(indexPath);
         if (!File.Exists(sidecar)) throw new ManagedEmbedException($"document sidecar '{sidecar}' for index '{indexPath}' does not exist");
         var lines = Text.TextInput.ReadLines(sidecar);
@@ -209,9 +284,22 @@ public sealed class SemanticSearch
             throw new ManagedEmbedException($"{sidecar} line 1: invalid header ({OneLine(e.Message)})");
         }
 
-        var (actualBytes, actualChecksum) = Checksum.OfFile(indexPath);
+        var (actualBytes, actualChecksum) = File.Exists(indexPath) ? Checksum.OfFile(indexPath) : (-1, "");
+        string indexFile = indexPath;
         if (actualBytes != bytes || actualChecksum != checksum)
-            throw new ManagedEmbedException($"{indexPath} does not match its sidecar {sidecar} (the index file changed after it was saved); save the index again");
+        {
+            // A save interrupted between publishing the sidecar and the index leaves the new index pending (see Save).
+            string pending = PendingIndexPath(indexPath);
+            bool recovered = false;
+            if (File.Exists(pending))
+            {
+                var (pb, pc) = Checksum.OfFile(pending);
+                recovered = pb == bytes && pc == checksum;
+            }
+            if (!recovered)
+                throw new ManagedEmbedException($"{indexPath} does not match its sidecar {sidecar} (the index file changed after it was saved); save the index again");
+            indexFile = pending;
+        }
         if (lines.Count - 1 != count)
             throw new ManagedEmbedException($"{sidecar} lists {lines.Count - 1} documents but its header says {count}");
         if (dim != encoder.Dimension)
@@ -220,11 +308,20 @@ public sealed class SemanticSearch
         if (currentFingerprint != fingerprint)
             throw new ManagedEmbedException($"{indexPath} was built with a different model ({model}) than {encoder.Config.Directory}; use that model or rebuild the index with --save");
 
-        IVectorIndex index = FaissIndexIO.Read(indexPath);
+        IVectorIndex index = FaissIndexIO.Read(indexFile);
         if (index.Count != count || index.Dimension != dim)
             throw new ManagedEmbedException($"{indexPath} holds {index.Count} vectors of dimension {index.Dimension}, its sidecar says {count} × {dim}");
         if (index.Metric != Metric.InnerProduct)
             throw new ManagedEmbedException($"{indexPath} is an L2 index; semantic search needs an inner-product index");
+        if (index is IvfIndex stored)
+        {
+            // IVF files carry explicit labels; each must name a document of the sidecar (a label ≥ count used to
+            // crash, 2^32+3 showed document 3, and −5 silently ended the result list).
+            for (int l = 0; l < stored.NList; l++)
+                foreach (long label in stored.ListIds(l))
+                    if (label < 0 || label >= count)
+                        throw new ManagedEmbedException($"{indexPath}: inverted list {l} holds label {label}, but the sidecar lists documents 0 to {count - 1}");
+        }
 
         var docs = new List<string>((int)count);
         for (int i = 1; i < lines.Count; i++)

@@ -34,7 +34,7 @@ public static class TextInput
     public static List<InputLine> ReadLines(string path)
     {
         if (!File.Exists(path)) throw new ManagedEmbedException($"input file '{path}' does not exist");
-        return SplitLines(File.ReadAllBytes(path), path);
+        return SplitLines(InputFile.ReadAllBytes(path), path);
     }
 
     /// <summary>Splits UTF-8 <paramref name="bytes"/> into lines; <paramref name="name"/> names the source in errors.</summary>

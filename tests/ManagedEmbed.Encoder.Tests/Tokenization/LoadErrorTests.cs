@@ -38,6 +38,27 @@ public sealed class LoadErrorTests : IDisposable
     }
 
     [Fact]
+    public void VocabularyErrorsDoNotLeakDotNetParameterNames()
+    {
+        Write("vocab.txt", "[PAD]\n[CLS]\n[SEP]\nhello\n");   // no [UNK]
+        var e = Fails();
+        Assert.Contains("vocab.txt", e.Message);
+        Assert.Contains("[UNK]", e.Message);
+        Assert.DoesNotContain("(Parameter", e.Message);
+    }
+
+    [Fact]
+    public void AnOverLargeVocabularyIsNamed()
+    {
+        // A sparse file past the 2 GiB limit of whole-file reads: the runtime's message does not name the file.
+        string path = Path.Combine(_dir, "vocab.txt");
+        using (var fs = new FileStream(path, FileMode.Create)) fs.SetLength((long)Array.MaxLength + 1);
+        var e = Fails();
+        Assert.Contains(path, e.Message);
+        Assert.Contains("too large", e.Message);
+    }
+
+    [Fact]
     public void VocabTxtWithoutConfigUsesHfDefaults()
     {
         Write("vocab.txt", Vocab);
