@@ -57,6 +57,8 @@ public sealed class CollectionOptions
     public int IvfNprobe { get; init; }
     /// <summary>Filtered queries scan the matching records exactly when they are at most this fraction of the live records (default 0.25).</summary>
     public double PrefilterMaxFraction { get; init; } = 0.25;
+    /// <summary>Test seam: the durable file operations (write, fsync, rename, directory fsync) the store uses.</summary>
+    internal IFileOps FileOps { get; init; } = RealFileOps.Instance;
     /// <summary>Default options.</summary>
     public static CollectionOptions Default { get; } = new();
 }
