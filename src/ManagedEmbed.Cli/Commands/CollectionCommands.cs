@@ -34,7 +34,7 @@ internal static class CollectionCommands
     /// <summary>Opens a collection and prints one warning line per recovery finding (the library never prints).</summary>
     private static Collection Open(CollectionStore store, string name)
     {
-        var c = Open(store, name);
+        var c = store.GetCollection(name);
         foreach (var f in c.RecoveryReport.Findings) Console.Error.WriteLine("membed: warning: " + f);
         return c;
     }
