@@ -60,13 +60,7 @@ internal sealed partial class RealFileOps : IFileOps
 /// <summary>Durability helpers built on an <see cref="IFileOps"/>: atomic publish by write-fsync-rename-fsync(dir).</summary>
 internal static class FileSys
 {
-    /// <summary>fsyncs a directory (real operations; use <see cref="IFileOps.FsyncDirectory"/> where a seam is at hand).</summary>
-    public static void FsyncDirectory(string dir) => RealFileOps.Instance.FsyncDirectory(dir);
-
     /// <summary>Writes <paramref name="path"/> atomically: write to path.tmp, fsync, rename over, fsync the directory.</summary>
-    public static void AtomicWrite(string path, ReadOnlySpan<byte> bytes) => AtomicWrite(RealFileOps.Instance, path, bytes);
-
-    /// <inheritdoc cref="AtomicWrite(string, ReadOnlySpan{byte})"/>
     public static void AtomicWrite(IFileOps ops, string path, ReadOnlySpan<byte> bytes)
     {
         string tmp = path + ".tmp";
