@@ -246,6 +246,26 @@ public sealed class WalRecoveryTests : IDisposable
     }
 
     [Fact]
+    public void Repair_NeedsTheWriterLock_AndRefusesACollectionOpenInTheSameStore()
+    {
+        Build();
+        byte[] good = File.ReadAllBytes(WalPath);
+        File.WriteAllBytes(WalPath, good[..(good.Length - 1)]);
+        using (var w = CollectionStore.Open(_dir))
+        {
+            var c = w.GetCollection("c"); // quarantines the torn tail, holds the lock
+            Assert.Single(c.RecoveryReport.Findings);
+            Assert.Contains("is open in this store", Assert.Throws<ManagedEmbedException>(() => w.RepairCollection("c")).Message);
+            using var w2 = CollectionStore.Open(_dir);
+            Assert.Contains("locked by another process", Assert.Throws<ManagedEmbedException>(() => w2.RepairCollection("c")).Message);
+            using var ro = CollectionStore.Open(_dir, readOnly: true);
+            Assert.Contains("read-only", Assert.Throws<ManagedEmbedException>(() => ro.RepairCollection("c")).Message);
+            Assert.True(ro.CheckCollection("c").IsClean); // check needs no lock
+        }
+        Assert.Single(Quarantined);
+    }
+
+    [Fact]
     public void UnknownWalVersion_RefusesClearly()
     {
         Build();
