@@ -9,6 +9,9 @@ internal sealed class RecordingFileOps : IFileOps
     {
         /// <summary>File content as of an fsync (what survives a crash), resolved lazily for files opened exclusively.</summary>
         public byte[]? Durable;
+        /// <summary>For writes: where and what (so a crash can keep part of an unsynced write).</summary>
+        public long Pos;
+        public byte[]? Data;
         public override string ToString() => To is null ? $"{Kind} {System.IO.Path.GetFileName(Path)}" : $"{Kind} {System.IO.Path.GetFileName(Path)} -> {System.IO.Path.GetFileName(To)}";
     }
 
@@ -40,7 +43,12 @@ internal sealed class RecordingFileOps : IFileOps
         }
     }
 
-    public void Write(FileStream fs, ReadOnlySpan<byte> data) { RealFileOps.Instance.Write(fs, data); Add(new Op("write", fs.Name)); }
+    public void Write(FileStream fs, ReadOnlySpan<byte> data)
+    {
+        long pos = fs.Position;
+        RealFileOps.Instance.Write(fs, data);
+        Add(new Op("write", fs.Name) { Pos = pos, Data = data.ToArray() });
+    }
 
     public void Fsync(FileStream fs)
     {
@@ -178,13 +186,17 @@ public sealed class DurabilityOrderTests : IDisposable
             snaps = Workload(c, rec);
         }
         var ops = rec.Ops;
-        int crashes = 0;
+        int crashes = 0, tornSeen = 0;
+        // "lost": unsynced writes vanish; "half": the first unsynced append to a log reached the disk halfway (a torn
+        // write); "zeros": the file grew by that append but its data never arrived (zero-filled, as XFS can show).
+        foreach (string variant in new[] { "lost", "half", "zeros" })
         for (int k = 0; k <= ops.Count; k++)
         {
             // Durable state after ops[0..k): a file's content as of its last fsync; a name as of the last directory fsync.
             var durable = new Dictionary<string, object>(StringComparer.Ordinal);  // name -> inode
             var names = new Dictionary<string, object>(StringComparer.Ordinal);    // live namespace: name -> inode
             var content = new Dictionary<object, byte[]>();
+            var pending = new Dictionary<object, RecordingFileOps.Op>();                             // first write since the last fsync
             foreach (var (n, b) in initial) { var ino = new object(); durable[n] = names[n] = ino; content[ino] = b; }
             int acked = 0;
             for (int i = 0; i < k; i++)
@@ -195,27 +207,45 @@ public sealed class DurabilityOrderTests : IDisposable
                 if (Path.GetDirectoryName(o.Path) != collDir) continue;
                 string name = Path.GetFileName(o.Path);
                 if (!names.TryGetValue(name, out var node)) names[name] = node = new object();
-                if (o.Kind == "fsync") content[node] = o.Durable ?? throw new InvalidOperationException($"unresolved fsync of {name}");
+                if (o.Kind == "fsync") { content[node] = o.Durable ?? throw new InvalidOperationException($"unresolved fsync of {name}"); pending.Remove(node); }
+                else if (o.Kind == "write") pending.TryAdd(node, o);
                 else if (o.Kind == "rename") { names.Remove(name); names[Path.GetFileName(o.To!)] = node; }
             }
-            string crash = Path.Combine(_dir, $"crash{k}");
+            string crash = Path.Combine(_dir, $"crash-{variant}-{k}");
             Directory.CreateDirectory(Path.Combine(crash, "c"));
             File.Copy(Path.Combine(live, "membed-store"), Path.Combine(crash, "membed-store"));
+            bool torn = false;
             foreach (var (n, node) in durable)
-                File.WriteAllBytes(Path.Combine(crash, "c", n), content.TryGetValue(node, out var b) ? b : []); // never fsynced: empty
+            {
+                var b = content.TryGetValue(node, out var d) ? d : []; // never fsynced: empty
+                if (variant != "lost" && IsWal(n) && pending.TryGetValue(node, out var w) && w.Pos == b.Length && b.Length > 0)
+                {
+                    b = variant == "half" ? [.. b, .. w.Data![..(w.Data!.Length / 2)]] : [.. b, .. new byte[w.Data!.Length]];
+                    torn = true;
+                }
+                File.WriteAllBytes(Path.Combine(crash, "c", n), b);
+            }
             using (var s = CollectionStore.Open(crash, readOnly: true))
             {
                 var c = s.GetCollection("c");
                 var snap = H.Snapshot(c);
                 // Everything acknowledged before the crash survives; the call in flight is there entirely or not at all.
                 Assert.True(snap.SequenceEqual(snaps[acked]) || (acked + 1 < snaps.Count && snap.SequenceEqual(snaps[acked + 1])),
-                    $"crash after op {k} ({(k > 0 ? ops[k - 1] : "start")}): {acked} acks, state matches neither");
-                Assert.True(c.RecoveryReport.IsClean, c.RecoveryReport.Findings.FirstOrDefault()?.ToString());
+                    $"{variant} crash after op {k} ({(k > 0 ? ops[k - 1] : "start")}): {acked} acks, state matches neither");
+                // A partly written record is always recognized as torn (never as possible damage to acknowledged data).
+                if (!torn) Assert.True(c.RecoveryReport.IsClean, c.RecoveryReport.Findings.FirstOrDefault()?.ToString());
+                else if (c.RecoveryReport.Findings.Count > 0)
+                {
+                    Assert.Equal(RecoveryFindingKind.TornTail, Assert.Single(c.RecoveryReport.Findings).Kind);
+                    tornSeen++;
+                }
             }
             using (var s = CollectionStore.Open(crash)) s.GetCollection("c").Add([$"post{k}"], embeddings: [new float[4]]);
+            using (var s = CollectionStore.Open(crash, readOnly: true)) Assert.True(s.GetCollection("c").RecoveryReport.IsClean);
             Directory.Delete(crash, true);
             crashes++;
         }
-        Assert.True(crashes > 50, $"only {crashes} crash points");
+        Assert.True(tornSeen >= 10, $"only {tornSeen} crash states had a torn log tail");
+        Assert.True(crashes > 150, $"only {crashes} crash points");
     }
 }
