@@ -62,6 +62,12 @@ public sealed partial class Collection : IDisposable
     /// <summary>Kind of the compacted segment's index: "none", "flat" or "ivf".</summary>
     public string IndexKind { get { _rw.EnterReadLock(); try { return _index?.Kind ?? "none"; } finally { _rw.ExitReadLock(); } } }
 
+    /// <summary>
+    /// What opening found at the end of the write-ahead log and what was done about it (torn tails moved to a
+    /// quarantine file on writable opens, damaged tails ignored on read-only opens). Clean on a healthy open.
+    /// </summary>
+    public RecoveryReport RecoveryReport { get; private set; } = RecoveryReport.Clean;
+
     /// <summary>The error of the last failed automatic compaction (null when the last one succeeded).</summary>
     public string? LastCompactionError { get; private set; }
 
@@ -77,7 +83,7 @@ public sealed partial class Collection : IDisposable
 
     // ---------------------------------------------------------------- loading
 
-    internal static Collection Load(string dir, bool readOnly, FileStream? lockFile, CollectionOptions opts)
+    internal static Collection Load(string dir, bool readOnly, FileStream? lockFile, CollectionOptions opts, bool repair = false)
     {
         // Readers race with compaction (files of an older generation can vanish between reading the manifest and
         // opening them): retry from the manifest.
@@ -87,7 +93,7 @@ public sealed partial class Collection : IDisposable
             var c = new Collection(dir, m, readOnly, lockFile, opts);
             try
             {
-                c.LoadState();
+                c.LoadState(repair);
                 return c;
             }
             catch (FileNotFoundException) when (readOnly && attempt < 20)
@@ -101,7 +107,7 @@ public sealed partial class Collection : IDisposable
         }
     }
 
-    private void LoadState()
+    private void LoadState(bool repair)
     {
         var m = _manifest;
         _dim = m.Dim;
@@ -133,12 +139,32 @@ public sealed partial class Collection : IDisposable
             ApplyBatch(b);
             _nextSeq++;
         });
+        if (scan.Damage is { } d)
+        {
+            string? quarantine = null;
+            if (!_readOnly)
+            {
+                // A complete record failing its checksum may be an acknowledged write that rotted: only an explicit
+                // repair may drop it. A torn tail was never acknowledged, but its bytes are still kept, not destroyed.
+                if (d.Kind == RecoveryFindingKind.CorruptTail && !repair)
+                    throw new ManagedEmbedException($"collection '{m.Name}' refuses to open for writing: {Finding(walPath, d, null)}; " +
+                        "data before it is intact and readable read-only; run 'membed collection repair' (CollectionStore.RepairCollection) to quarantine it");
+                quarantine = Wal.Quarantine(_opts.FileOps, walPath, d.Offset);
+            }
+            RecoveryReport = new RecoveryReport([Finding(walPath, d, quarantine)]);
+        }
         if (!_readOnly)
         {
-            _wal = new WalWriter(walPath, scan.ValidLength);
+            _wal = new WalWriter(_opts.FileOps, walPath, scan.ValidLength, scan.Version);
             RemoveOrphans();
         }
     }
+
+    private RecoveryFinding Finding(string walPath, Wal.TailDamage d, string? quarantine) => new()
+    {
+        Collection = _manifest.Name, File = walPath, Offset = d.Offset, Length = d.FileLength - d.Offset,
+        Kind = d.Kind, Reason = d.Reason, Records = d.Records, QuarantineFile = quarantine,
+    };
 
     private void RemoveOrphans()
     {
@@ -148,14 +174,14 @@ public sealed partial class Collection : IDisposable
         foreach (var f in Directory.EnumerateFiles(_dir))
         {
             string n = Path.GetFileName(f);
-            if (keep.Contains(n)) continue;
+            if (keep.Contains(n) || (n.Contains(Wal.QuarantineMarker, StringComparison.Ordinal) && !n.EndsWith(".tmp", StringComparison.Ordinal))) continue;
             if (n.StartsWith("wal-", StringComparison.Ordinal) || n.StartsWith("seg-", StringComparison.Ordinal) || n.EndsWith(".tmp", StringComparison.Ordinal))
             {
                 File.Delete(f);
                 any = true;
             }
         }
-        if (any) FileSys.FsyncDirectory(_dir);
+        if (any) _opts.FileOps.FsyncDirectory(_dir);
     }
 
     /// <summary>
@@ -467,7 +493,7 @@ public sealed partial class Collection : IDisposable
     private void Commit(WalBatch batch)
     {
         batch.Seq = _nextSeq;
-        Wal.Encode(batch, _enc);
+        Wal.Encode(batch, _enc, _wal!.Version);
         try { _wal!.Append(_enc.Span); }
         catch (IOException e) when (e.Message.Contains("could not be restored", StringComparison.Ordinal))
         {

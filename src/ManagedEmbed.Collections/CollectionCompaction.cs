@@ -147,11 +147,11 @@ public sealed partial class Collection
         try
         {
             CompactionFaultHook?.Invoke(docs);
-            var (docsBytes, docsCrc) = Segment.WriteDocs(Path.Combine(_dir, docs), s.Dim, s.Live);
+            var (docsBytes, docsCrc) = Segment.WriteDocs(_opts.FileOps, Path.Combine(_dir, docs), s.Dim, s.Live);
             CompactionFaultHook?.Invoke(idx);
             var (kind, idxBytes, idxCrc, index) = SegmentIndex.Build(Path.Combine(_dir, idx), s.Live.Count, s.Vector, Space, s.Dim, _opts);
             CompactionFaultHook?.Invoke(walName);
-            Wal.Create(Path.Combine(_dir, walName), s.Gen);
+            Wal.Create(_opts.FileOps, Path.Combine(_dir, walName), s.Gen);
             return new Built(s, docs, docsBytes, docsCrc, idx, kind, idxBytes, idxCrc, index, walName);
         }
         catch
@@ -169,7 +169,7 @@ public sealed partial class Collection
     {
         var s = b.Snap;
         var pending = _sinceSnapshot ?? throw new InvalidOperationException("no snapshot");
-        var newWal = new WalWriter(Path.Combine(_dir, b.WalName), Wal.HeaderSize);
+        var newWal = new WalWriter(_opts.FileOps, Path.Combine(_dir, b.WalName), Wal.HeaderSize, Wal.FormatVersion);
         try
         {
             var enc = new ByteWriter(1 << 16);
@@ -180,7 +180,7 @@ public sealed partial class Collection
             }
             CarriedOverBatches += pending.Count;
             newWal.Sync();
-            FileSys.FsyncDirectory(_dir);
+            _opts.FileOps.FsyncDirectory(_dir);
         }
         catch
         {
@@ -193,7 +193,7 @@ public sealed partial class Collection
             Generation = s.Gen, WalGeneration = s.Gen, NextSeq = s.Seq,
             Segment = new SegmentInfo(b.Docs, b.DocsBytes, b.DocsCrc, b.Index, b.Kind, b.IndexBytes, b.IndexCrc, s.Live.Count),
         };
-        try { FileSys.AtomicWrite(Path.Combine(_dir, Manifest.FileName), m.Serialize()); }
+        try { FileSys.AtomicWrite(_opts.FileOps, Path.Combine(_dir, Manifest.FileName), m.Serialize()); }
         catch (Exception e)
         {
             // The rename may or may not have happened: memory and disk could disagree about the live WAL.

@@ -31,6 +31,7 @@ public sealed class CollectionStore : IDisposable
     public static CollectionStore Open(string path, bool readOnly = false, CollectionOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        var opts = options ?? CollectionOptions.Default;
         string root = Path.GetFullPath(path);
         string marker = Path.Combine(root, MarkerName);
         if (File.Exists(marker))
@@ -46,9 +47,9 @@ public sealed class CollectionStore : IDisposable
             if (Directory.Exists(root) && Directory.EnumerateFileSystemEntries(root).Any(e => Path.GetFileName(e) != MarkerName + ".tmp"))
                 throw new ManagedEmbedException($"{root} is not empty and not a membed collection store");
             Directory.CreateDirectory(root);
-            FileSys.AtomicWrite(marker, Encoding.UTF8.GetBytes(MarkerText));
+            FileSys.AtomicWrite(opts.FileOps, marker, Encoding.UTF8.GetBytes(MarkerText));
             string? parent = Path.GetDirectoryName(root);
-            if (parent is not null) FileSys.FsyncDirectory(parent);
+            if (parent is not null) opts.FileOps.FsyncDirectory(parent);
         }
         if (!readOnly)
         {
@@ -60,7 +61,7 @@ public sealed class CollectionStore : IDisposable
                 catch (UnauthorizedAccessException) { }
             }
         }
-        return new CollectionStore(root, readOnly, options ?? CollectionOptions.Default);
+        return new CollectionStore(root, readOnly, opts);
     }
 
     /// <summary>Collection names: 1–63 characters of [A-Za-z0-9._-], starting with a letter or digit.</summary>
@@ -94,15 +95,15 @@ public sealed class CollectionStore : IDisposable
             string tmp = Path.Combine(Root, $".creating-{name}-{Guid.NewGuid():N}");
             Directory.CreateDirectory(tmp);
             var m = new Manifest { Name = name, Space = space, Model = modelDir, Dim = dim };
-            Wal.Create(Path.Combine(tmp, Wal.FileName(0)), 0);
-            FileSys.AtomicWrite(Path.Combine(tmp, Manifest.FileName), m.Serialize());
+            Wal.Create(Options.FileOps, Path.Combine(tmp, Wal.FileName(0)), 0);
+            FileSys.AtomicWrite(Options.FileOps, Path.Combine(tmp, Manifest.FileName), m.Serialize());
             try { Directory.Move(tmp, dir); }
             catch (IOException)
             {
                 Directory.Delete(tmp, true);
                 throw new ManagedEmbedException($"collection '{name}' already exists");
             }
-            FileSys.FsyncDirectory(Root);
+            Options.FileOps.FsyncDirectory(Root);
             return OpenCollection(name, dir);
         }
     }
@@ -167,6 +168,55 @@ public sealed class CollectionStore : IDisposable
         }
     }
 
+    /// <summary>
+    /// Checks a collection without changing anything on disk (no lock is taken, nothing is written): opens it
+    /// read-only and reports every finding — a torn or damaged log tail, or why it cannot be opened at all. Works on
+    /// read-only and writable stores. While another process is writing, a record being appended can show as a torn tail.
+    /// </summary>
+    public RecoveryReport CheckCollection(string name)
+    {
+        ValidateName(name);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        string dir = Path.Combine(Root, name);
+        if (!File.Exists(Path.Combine(dir, Manifest.FileName))) throw new ManagedEmbedException($"unknown collection '{name}' in {Root}");
+        try
+        {
+            using var c = Collection.Load(dir, readOnly: true, lockFile: null, Options);
+            return c.RecoveryReport;
+        }
+        catch (ManagedEmbedException e)
+        {
+            return new RecoveryReport([new RecoveryFinding
+            {
+                Collection = name, File = dir, Offset = -1, Length = -1, Kind = RecoveryFindingKind.Unreadable, Reason = e.Message,
+            }]);
+        }
+    }
+
+    /// <summary>
+    /// Repairs a damaged log tail: under the collection's writer lock, moves the damaged bytes at the end of the
+    /// write-ahead log (torn, or a complete record failing its checksum) to a quarantine file beside it — written and
+    /// fsynced before the log is cut — and reports exactly what was dropped. A healthy collection is left unchanged
+    /// (clean report). Damage that is not at the tail (valid records follow it) or in the manifest or a segment is
+    /// not repaired: this throws with the reason. The collection must not be open in this store.
+    /// </summary>
+    public RecoveryReport RepairCollection(string name)
+    {
+        ValidateName(name);
+        lock (_gate)
+        {
+            CheckWritable();
+            if (_open.ContainsKey(name)) throw new ManagedEmbedException($"collection '{name}' is open in this store; dispose the store and repair it before opening it");
+            string dir = Path.Combine(Root, name);
+            if (!File.Exists(Path.Combine(dir, Manifest.FileName))) throw new ManagedEmbedException($"unknown collection '{name}' in {Root}");
+            var lk = AcquireLock(dir, name);
+            Collection c;
+            try { c = Collection.Load(dir, readOnly: false, lk, Options, repair: true); }
+            catch { lk.Dispose(); throw; }
+            using (c) return c.RecoveryReport;
+        }
+    }
+
     /// <summary>Names of all collections, sorted.</summary>
     public IReadOnlyList<string> ListCollections()
     {
@@ -195,7 +245,7 @@ public sealed class CollectionStore : IDisposable
                 // Rename first (atomic): the collection disappears as a whole even if the recursive delete is cut short.
                 string trash = Path.Combine(Root, $".deleted-{name}-{Guid.NewGuid():N}");
                 Directory.Move(dir, trash);
-                FileSys.FsyncDirectory(Root);
+                Options.FileOps.FsyncDirectory(Root);
                 Directory.Delete(trash, true);
             }
         }

@@ -2,9 +2,30 @@ using System.Runtime.InteropServices;
 
 namespace ManagedEmbed.Collections;
 
-/// <summary>Durability helpers: fsync of files and directories, atomic publish by write-then-rename.</summary>
-internal static partial class FileSys
+/// <summary>
+/// The one seam through which the collection store makes bytes and names durable: every write, fsync, truncation,
+/// rename and directory fsync that durability depends on goes through it, so a test can record their order (and, with
+/// a recorded log, reason about which state a crash could leave).
+/// </summary>
+internal interface IFileOps
 {
+    /// <summary>Writes <paramref name="data"/> at the stream's position.</summary>
+    void Write(FileStream fs, ReadOnlySpan<byte> data);
+    /// <summary>fsyncs the file's data and metadata.</summary>
+    void Fsync(FileStream fs);
+    /// <summary>Sets the file's length (truncates a log).</summary>
+    void SetLength(FileStream fs, long length);
+    /// <summary>Renames <paramref name="from"/> over <paramref name="to"/>.</summary>
+    void Rename(string from, string to);
+    /// <summary>fsyncs a directory so that renames, creations and unlinks inside it are durable.</summary>
+    void FsyncDirectory(string dir);
+}
+
+/// <summary>The real file operations.</summary>
+internal sealed partial class RealFileOps : IFileOps
+{
+    public static readonly RealFileOps Instance = new();
+
     private const int O_RDONLY = 0;
     private const int O_DIRECTORY = 0x10000; // Linux value; only passed on Linux.
 
@@ -17,8 +38,12 @@ internal static partial class FileSys
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     private static partial int SysClose(int fd);
 
-    /// <summary>fsyncs a directory so that renames/creations/unlinks inside it are durable (POSIX needs this).</summary>
-    public static void FsyncDirectory(string dir)
+    public void Write(FileStream fs, ReadOnlySpan<byte> data) => fs.Write(data);
+    public void Fsync(FileStream fs) => fs.Flush(true);
+    public void SetLength(FileStream fs, long length) => fs.SetLength(length);
+    public void Rename(string from, string to) => File.Move(from, to, overwrite: true);
+
+    public void FsyncDirectory(string dir)
     {
         if (OperatingSystem.IsWindows()) return; // NTFS metadata is journaled; a directory cannot be opened as a file.
         int flags = O_RDONLY | (OperatingSystem.IsLinux() ? O_DIRECTORY : 0);
@@ -30,32 +55,22 @@ internal static partial class FileSys
         }
         finally { SysClose(fd); }
     }
+}
 
-    /// <summary>fsyncs an existing file's data and metadata.</summary>
-    public static void FsyncFile(string path)
-    {
-        using var fs = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
-        fs.Flush(true);
-    }
-
+/// <summary>Durability helpers built on an <see cref="IFileOps"/>: atomic publish by write-fsync-rename-fsync(dir).</summary>
+internal static class FileSys
+{
     /// <summary>Writes <paramref name="path"/> atomically: write to path.tmp, fsync, rename over, fsync the directory.</summary>
-    public static void AtomicWrite(string path, ReadOnlySpan<byte> bytes)
+    public static void AtomicWrite(IFileOps ops, string path, ReadOnlySpan<byte> bytes)
     {
         string tmp = path + ".tmp";
         using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
         {
-            fs.Write(bytes);
-            fs.Flush(true);
+            ops.Write(fs, bytes);
+            ops.Fsync(fs);
         }
-        File.Move(tmp, path, overwrite: true);
-        FsyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-    }
-
-    /// <summary>Renames a fully written and fsynced temporary file into place and fsyncs the directory.</summary>
-    public static void Publish(string tmp, string path)
-    {
-        File.Move(tmp, path, overwrite: true);
-        FsyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        ops.Rename(tmp, path);
+        ops.FsyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
     }
 
     /// <summary>CRC-32C of a whole file, streamed.</summary>

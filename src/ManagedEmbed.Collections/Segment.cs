@@ -60,7 +60,7 @@ internal static class Segment
     }
 
     /// <summary>Writes the docs file (fsynced); returns (bytes, crc).</summary>
-    public static (long Bytes, uint Crc) WriteDocs(string path, int dim, IReadOnlyList<Rec> rows)
+    public static (long Bytes, uint Crc) WriteDocs(IFileOps ops, string path, int dim, IReadOnlyList<Rec> rows)
     {
         using var fs = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
         uint crc = 0;
@@ -78,7 +78,7 @@ internal static class Segment
             Put(rh);
             Put(w.Span);
         }
-        fs.Flush(true);
+        ops.Fsync(fs);
         return (bytes, crc);
     }
 

@@ -99,7 +99,7 @@ internal sealed class SegmentIndex
         using (var fs = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
         {
             FaissIndexIO.Write(index, fs);
-            fs.Flush(true);
+            opts.FileOps.Fsync(fs);
         }
         uint crc = FileSys.FileCrc(path, out long bytes);
         return (kind, bytes, crc, n == 0 ? null : new SegmentIndex(index, kind));

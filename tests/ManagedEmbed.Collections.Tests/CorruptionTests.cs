@@ -70,7 +70,7 @@ public sealed class CorruptionTests : IDisposable
     }
 
     [Fact]
-    public void FlippedByteInLastRecordIsATornTailButInAnEarlierRecordRefusesToOpen()
+    public void FlippedByteInLastRecordShowsThePrefixWithAFindingButInAnEarlierRecordRefusesToOpen()
     {
         var states = Build(5);
         byte[] full = File.ReadAllBytes(WalPath);
@@ -82,6 +82,11 @@ public sealed class CorruptionTests : IDisposable
             b[pos] ^= (byte)(1 << r.Next(8));
             File.WriteAllBytes(WalPath, b);
             Assert.Equal(states[^2].Snap, Reopen());
+            using (var ro = CollectionStore.Open(_dir, readOnly: true))
+            {
+                var f = Assert.Single(ro.GetCollection("c").RecoveryReport.Findings);
+                Assert.Equal(states[^2].WalLen, f.Offset);
+            }
         }
         for (int t = 0; t < 30; t++)
         {

@@ -5,10 +5,10 @@ using ManagedEmbed.Collections;
 
 namespace ManagedEmbed.Cli;
 
-/// <summary>`membed collection create|add|upsert|update|get|query|delete|count|list --path DIR ...`.</summary>
+/// <summary>`membed collection create|add|upsert|update|get|query|delete|count|list|drop|check|repair --path DIR ...`.</summary>
 internal static class CollectionCommands
 {
-    private const string Usage = "usage: membed collection create|add|upsert|update|get|query|delete|count|list --path DIR [--name NAME] ...";
+    private const string Usage = "usage: membed collection create|add|upsert|update|get|query|delete|count|list|drop|check|repair --path DIR [--name NAME] ...";
 
     public static int Collection(string[] args)
     {
@@ -25,8 +25,54 @@ internal static class CollectionCommands
             "count" => Count(rest),
             "list" => List(rest),
             "drop" => Drop(rest),
+            "check" => Check(rest),
+            "repair" => Repair(rest),
             _ => throw new ManagedEmbedException($"unknown collection command '{sub}' ({Usage})"),
         };
+    }
+
+    /// <summary>Opens a collection and prints one warning line per recovery finding (the library never prints).</summary>
+    private static Collection Open(CollectionStore store, string name)
+    {
+        var c = store.GetCollection(name);
+        foreach (var f in c.RecoveryReport.Findings) Console.Error.WriteLine("membed: warning: " + f);
+        return c;
+    }
+
+    private static int Check(string[] argv)
+    {
+        var a = Args.Parse(argv, ["--path", "--name"]);
+        a.NoPositional();
+        string name = a.Require("--name");
+        using var store = CollectionStore.Open(a.Require("--path"), readOnly: true);
+        var r = store.CheckCollection(name);
+        if (r.IsClean) { Console.Out.WriteLine($"collection {name}: ok"); return 0; }
+        foreach (var f in r.Findings) Console.Out.WriteLine("damaged: " + f);
+        return 1;
+    }
+
+    private static int Repair(string[] argv)
+    {
+        var a = Args.Parse(argv, ["--path", "--name"], ["--yes"]);
+        a.NoPositional();
+        string name = a.Require("--name"), path = a.Require("--path");
+        if (!a.Has("--yes"))
+        {
+            // Dry run: report what would be quarantined, change nothing.
+            using var ro = CollectionStore.Open(path, readOnly: true);
+            var r = ro.CheckCollection(name);
+            if (r.IsClean) { Console.Out.WriteLine($"collection {name}: ok, nothing to repair"); return 0; }
+            if (r.Findings.FirstOrDefault(f => f.Kind == RecoveryFindingKind.Unreadable) is { } u)
+                throw new ManagedEmbedException($"repair cannot fix this: {u.Reason}");
+            foreach (var f in r.Findings) Console.Out.WriteLine("would quarantine: " + f);
+            Console.Error.WriteLine("membed: error: nothing changed; rerun with --yes to move the damaged tail to a quarantine file");
+            return 1;
+        }
+        using var store = CollectionStore.Open(path, options: Options());
+        var rep = store.RepairCollection(name);
+        if (rep.IsClean) { Console.Out.WriteLine($"collection {name}: ok, nothing to repair"); return 0; }
+        foreach (var f in rep.Findings) Console.Out.WriteLine("repaired: " + f);
+        return 0;
     }
 
     private static CollectionOptions Options()
@@ -82,7 +128,7 @@ internal static class CollectionCommands
         // Two streaming passes keep memory bounded by one batch: the first validates the whole file (a bad line
         // anywhere, including a batch mixing lines with and without embeddings, changes nothing), the second commits.
         using var store = CollectionStore.Open(path, options: Options());
-        var c = store.GetCollection(name);
+        var c = Open(store, name);
         // The writes are durable either way; a failed background compaction is only worth a warning (it is retried).
         c.CompactionFailed += (_, e) => Console.Error.WriteLine($"membed: warning: background compaction of '{name}' failed ({e.Message.ReplaceLineEndings(" ")}); the data is safe and compaction will be retried");
         int records = 0, dim = c.Dimension;
@@ -333,7 +379,7 @@ internal static class CollectionCommands
         int? limit = a.Get("--limit") is null ? null : a.GetInt("--limit", 0, 0);
         int offset = a.GetInt("--offset", 0, 0);
         using var store = CollectionStore.Open(a.Require("--path"), readOnly: true);
-        var c = store.GetCollection(a.Require("--name"));
+        var c = Open(store, a.Require("--name"));
         var inc = Include.Documents | Include.Metadatas | (a.Has("--include-embeddings") ? Include.Embeddings : Include.None);
         var r = c.Get(ids, where, wd, limit, offset, inc);
         WriteJsonLines(r.Ids.Count, (j, i) =>
@@ -371,7 +417,7 @@ internal static class CollectionCommands
             catch (JsonException) { throw new ManagedEmbedException("--embedding must be a JSON array of numbers"); }
         }
         using var store = CollectionStore.Open(a.Require("--path"), readOnly: true);
-        var c = store.GetCollection(a.Require("--name"));
+        var c = Open(store, a.Require("--name"));
         var r = emb is not null
             ? c.Query(queryEmbeddings: [emb], nResults: n, where: where, whereDocument: wd, minScore: minScore)
             : c.Query(queryTexts: [a.Get("--text")!], nResults: n, where: where, whereDocument: wd, minScore: minScore);
@@ -395,7 +441,7 @@ internal static class CollectionCommands
         var wd = WhereDoc(a);
         if (ids is null && where is null && wd is null) throw new ManagedEmbedException("delete needs --ids or --where (or --where-document)");
         using var store = CollectionStore.Open(a.Require("--path"), options: Options());
-        var c = store.GetCollection(a.Require("--name"));
+        var c = Open(store, a.Require("--name"));
         int n = c.Delete(ids, where, wd);
         Console.Out.WriteLine($"deleted {n}");
         return 0;
@@ -406,7 +452,7 @@ internal static class CollectionCommands
         var a = Args.Parse(argv, ["--path", "--name"]);
         a.NoPositional();
         using var store = CollectionStore.Open(a.Require("--path"), readOnly: true);
-        var c = store.GetCollection(a.Require("--name"));
+        var c = Open(store, a.Require("--name"));
         Console.Out.WriteLine($"count {c.Count()}");
         return 0;
     }
