@@ -33,6 +33,8 @@ public sealed class CollectionStore : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(path);
         var opts = options ?? CollectionOptions.Default;
         string root = Path.GetFullPath(path);
+        // Said plainly: the runtime's wording would be "The file '…' already exists."
+        if (File.Exists(root)) throw new ManagedEmbedException($"collection store {root} is a file, not a directory");
         string marker = Path.Combine(root, MarkerName);
         if (File.Exists(marker))
         {

@@ -70,6 +70,13 @@ public static class SyntheticModel
     /// <summary>Largest synthetic weights file (element count × 4 bytes); synthetic models are for tests and benchmarks.</summary>
     public const long MaxWeightBytes = 16L << 30;
 
+    /// <summary>What <see cref="Write"/> puts in a model directory (relative paths).</summary>
+    private static readonly HashSet<string> ModelFiles = new(StringComparer.Ordinal)
+    {
+        "config.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "sentence_bert_config.json",
+        "modules.json", "1_Pooling", "1_Pooling/config.json", "model.safetensors",
+    };
+
     /// <summary>Test seam: called with each file path before it is written; throwing simulates a full disk there.</summary>
     internal static Action<string>? WriteFaultHook { get; set; }
 
@@ -102,6 +109,15 @@ public static class SyntheticModel
 
         string target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(outDir));
         if (File.Exists(target)) throw new ManagedEmbedException($"output '{outDir}' is a file, not a directory");
+        // The directory is replaced as a whole, so it may hold only what a synthetic model consists of.
+        if (Directory.Exists(target))
+        {
+            string? foreign = Directory.EnumerateFileSystemEntries(target, "*", SearchOption.AllDirectories)
+                .Select(e => Path.GetRelativePath(target, e).Replace(Path.DirectorySeparatorChar, '/'))
+                .FirstOrDefault(r => !ModelFiles.Contains(r));
+            if (foreign is not null)
+                throw new ManagedEmbedException($"output '{outDir}' holds '{foreign}', which is not part of a synthetic model; use a new or empty directory");
+        }
         string parent = Path.GetDirectoryName(target) ?? throw new ManagedEmbedException($"output '{outDir}' has no parent directory");
         Directory.CreateDirectory(parent);
         string full = Path.Combine(parent, $".{Path.GetFileName(target)}.staging-{Guid.NewGuid():N}");

@@ -139,4 +139,13 @@ public sealed class HostileInputTests : IDisposable
         e = Assert.Throws<ManagedEmbedException>(() => WhereDocumentFilter.Parse(Nested("$and", 40, "{\"$contains\": \"x\"}")));
         Assert.Contains("nested deeper than 32 levels", e.Message);
     }
+
+    [Fact]
+    public void A_store_path_that_is_a_file_is_named_plainly()
+    {
+        string file = Input("not-a-dir", "x");
+        string e = OneError(H.Run("collection", "create", "--path", file, "--name", "c"));
+        Assert.Contains("is a file, not a directory", e);
+        Assert.Contains(file, e);
+    }
 }

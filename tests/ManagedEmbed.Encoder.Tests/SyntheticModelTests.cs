@@ -171,4 +171,15 @@ public class SyntheticModelTests : IDisposable
         Assert.Contains("num_hidden_layers 1000000000", Assert.Throws<ManagedEmbedException>(() => SyntheticModel.Write(o, output)).Message);
         Assert.False(Directory.Exists(output));
     }
+
+    [Fact]
+    public void ADirectoryHoldingOtherFilesIsNotReplaced()
+    {
+        string root = NewDir(), output = Path.Combine(root, "models");
+        Directory.CreateDirectory(output);
+        File.WriteAllText(Path.Combine(output, "notes.txt"), "keep me");
+        var e = Assert.Throws<ManagedEmbedException>(() => SyntheticModel.Write(TinyOptions(Path.Combine(root, "in")), output));
+        Assert.Contains("notes.txt", e.Message);
+        Assert.Equal("keep me", File.ReadAllText(Path.Combine(output, "notes.txt")));
+    }
 }
