@@ -94,6 +94,7 @@ def convert(model_path, json_path):
     vocab += [[p.piece, p.score] for p in m.pieces[3:]]
     vocab.append(['<mask>', 0.0])
     ns = m.normalizer_spec
+    assert ns.escape_whitespaces and m.trainer_spec.model_type == 1 and not m.trainer_spec.byte_fallback
     normalizer = ({'type': 'Precompiled', 'precompiled_charsmap': base64.b64encode(ns.precompiled_charsmap).decode()}
                   if ns.precompiled_charsmap else None)
     added = [{'id': i, 'special': True, 'content': t, 'single_word': False, 'lstrip': t == '<mask>', 'rstrip': False,
@@ -104,8 +105,10 @@ def convert(model_path, json_path):
         'padding': None,
         'added_tokens': added,
         'normalizer': normalizer,
-        'pre_tokenizer': {'type': 'Sequence', 'pretokenizers': [
-            {'type': 'WhitespaceSplit'}, {'type': 'Metaspace', 'replacement': '▁', 'add_prefix_space': ns.add_dummy_prefix}]},
+        # WhitespaceSplit stands for remove_extra_whitespaces, Metaspace.add_prefix_space for add_dummy_prefix
+        'pre_tokenizer': {'type': 'Sequence', 'pretokenizers':
+                          ([{'type': 'WhitespaceSplit'}] if ns.remove_extra_whitespaces else [])
+                          + [{'type': 'Metaspace', 'replacement': '▁', 'add_prefix_space': ns.add_dummy_prefix}]},
         'post_processor': {'type': 'TemplateProcessing',
                            'single': [{'SpecialToken': {'id': '<s>', 'type_id': 0}}, {'Sequence': {'id': 'A', 'type_id': 0}},
                                       {'SpecialToken': {'id': '</s>', 'type_id': 0}}],
@@ -142,7 +145,10 @@ def main():
     print(f'{len(lines)} corpus lines, {len(ts)} texts')
     write_gz(os.path.join(OUT, 'texts.json.gz'), ts)
     latin = [l for l in lines if is_latin_line(l)]
-    with tempfile.TemporaryDirectory() as tmp:
+    # a fixed scratch path: trainer_spec records the input path, so the .model bytes stay reproducible
+    tmp = '/tmp/membed-unigram-train'
+    os.makedirs(tmp, exist_ok=True)
+    if True:
         for name, vsize, extra, latin_weight, want_json in MODELS:
             train = os.path.join(tmp, name + '.txt')
             with open(train, 'w', encoding='utf-8') as f:
