@@ -163,13 +163,16 @@ def main():
             for t in ts:
                 hf = to_hf(sp, sp.EncodeAsIds(t))[:MAX_LENGTH - 2]
                 ids.append(' '.join(map(str, [0] + hf + [2])))
-            normalized = dict(spm_normalize(model_path, ts))
+            # SentencePiece's normalized text is the concatenation of its pieces (they tile it, unknown runs
+            # included); spm_normalize (the CLI) applies only the charsmap and whitespace removal, no prefix/escape.
+            normalized = [''.join(sp.EncodeAsPieces(t)) for t in ts]
+            cli = dict(spm_normalize(model_path, ts))
             n_unk = sum(' 3 ' in f' {i} ' for i in ids)
             n_trunc = sum(len(sp.EncodeAsIds(t)) > MAX_LENGTH - 2 for t in ts)
             doc = {'model': name + '.model', 'tokenizer_json': name + '.tokenizer.json.gz' if want_json else None,
                    'texts': 'texts.json.gz', 'vocab_size_hf': sp.GetPieceSize() + 2, 'max_length': MAX_LENGTH,
                    'spm_train': dict(vocab_size=vsize, **extra),
-                   'ids': ids, 'normalized': [normalized.get(t) for t in ts]}
+                   'ids': ids, 'normalized': normalized, 'spm_normalize': [cli.get(t) for t in ts]}
             write_gz(os.path.join(OUT, name + '.cases.json.gz'), doc)
             if want_json:
                 json_path = os.path.join(tmp, name + '.tokenizer.json')
@@ -177,7 +180,7 @@ def main():
                 with open(json_path, 'rb') as fi, gzip.GzipFile(os.path.join(OUT, name + '.tokenizer.json.gz'), 'wb', 9, mtime=0) as fo:
                     fo.write(fi.read())
             print(f'{name}: {sp.GetPieceSize()} pieces, {len(ids)} cases ({n_unk} with <unk>, {n_trunc} truncated), '
-                  f'{len(normalized)} normalized, model {os.path.getsize(model_path)} B')
+                  f'{len(cli)} spm_normalize, model {os.path.getsize(model_path)} B')
 
 
 if __name__ == '__main__':
