@@ -95,6 +95,8 @@ def convert(model_path, json_path):
     vocab.append(['<mask>', 0.0])
     ns = m.normalizer_spec
     assert ns.escape_whitespaces and m.trainer_spec.model_type == 1 and not m.trainer_spec.byte_fallback
+    # tokenizer.json has no piece types: only normal pieces after the first three convert faithfully
+    assert all(p.type == pb.ModelProto.SentencePiece.NORMAL for p in m.pieces[3:])
     normalizer = ({'type': 'Precompiled', 'precompiled_charsmap': base64.b64encode(ns.precompiled_charsmap).decode()}
                   if ns.precompiled_charsmap else None)
     added = [{'id': i, 'special': True, 'content': t, 'single_word': False, 'lstrip': t == '<mask>', 'rstrip': False,
