@@ -64,6 +64,10 @@ def texts(lines):
     for _ in range(300):   # random character soup from the corpus alphabet
         alphabet = sorted({c for l in lines for c in l})
         out.append(''.join(rng.choice(alphabet) for _ in range(rng.randint(1, 25))))
+    # tie-heavy strings: few letters, many equal-scoring segmentations (exercises the float/double arithmetic)
+    for _ in range(600):
+        alphabet = rng.choice(['ab', 'aeinost', 'lmn', 'es ', 'th e', 'ssss ', 'ананас', 'ああいい'])
+        out.append(''.join(rng.choice(alphabet) for _ in range(rng.randint(1, 60))))
     edge = ['', ' ', '   ', '\t', '\t \u3000\u00a0 ', '\n', ' a ', 'a', '▁', '▁▁ ▁', '  ▁x', 'x▁', '😀', '😀😀😀',
             '\U0001F9FF\U0001FAE0\U0001F6F8', '\u0E3F\u0E3F', 'ᚠᚢᚦᚨᚱᚲ ᚷᚹ', '𐌰𐌱𐌲', '𓀀𓀁𓀂 𓀃', 'ꙮꙮꙮ', '\ufeff', '\u200d',
             'a' * 300, 'ab' * 200, 'Donaudampfschifffahrt' * 20, '東' * 150, 'ﬁ' * 50, '①②③④⑤⑥⑦⑧⑨⑩',

@@ -7,7 +7,8 @@ namespace ManagedEmbed.Encoder.Tests.Tokenization;
 /// Measures Microsoft.ML.Tokenizers' SentencePieceTokenizer (2.0.1, Unigram models) against the same Google
 /// SentencePiece ids, which is why XlmRobertaTokenizer does not delegate to it: it never fuses runs of unknown
 /// characters into one &lt;unk&gt; (SentencePiece does), and with an nmt_nfkc charsmap it emits &lt;unk&gt; for characters
-/// the charsmap deletes (U+0001, U+0007) and orders the pieces of a multi-character expansion wrongly (Ⅷ → VIII).
+/// the charsmap deletes (U+0001, U+0007) orders the pieces of a multi-character expansion wrongly (Ⅷ → VIII), and breaks exact score ties differently
+/// ("eee…": e + ee where SentencePiece picks ee + e).
 /// The counts are pinned: a package update that changes them fails here, to be re-measured and reconsidered.
 /// </summary>
 public class MlTokenizersUnigramAgreementTests(ITestOutputHelper output)
@@ -28,13 +29,13 @@ public class MlTokenizersUnigramAgreementTests(ITestOutputHelper output)
     /// <summary>Measured with Microsoft.ML.Tokenizers 2.0.1: (exact, exact once unknown runs are fused).</summary>
     private static readonly Dictionary<string, (int Exact, int Fused)> Measured = new()
     {
-        ["u400-nfkc"] = (1147, 3123),
-        ["u1000-nfkc"] = (1544, 3122),
-        ["u4000-nfkc"] = (3082, 3120),
-        ["u1000-identity"] = (1527, 3146),
-        ["u1000-nfkc-cf"] = (1579, 3124),
-        ["u1000-nosplit"] = (1544, 3124),
-        ["u1000-keepspace"] = (1533, 3146),
+        ["u400-nfkc"] = (1572, 3703),
+        ["u1000-nfkc"] = (2051, 3703),
+        ["u4000-nfkc"] = (3568, 3672),
+        ["u1000-identity"] = (2007, 3700),
+        ["u1000-nfkc-cf"] = (2092, 3711),
+        ["u1000-nosplit"] = (2032, 3686),
+        ["u1000-keepspace"] = (2032, 3719),
     };
 
     [Theory]
