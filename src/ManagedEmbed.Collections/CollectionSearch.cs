@@ -117,12 +117,14 @@ public sealed partial class Collection
         }
         if (baseRows > 0)
         {
-            // Distances are recomputed here so every path reports the same float for a row as the exact scan.
-            var rows = _index!.Search(q, Math.Min(k, baseRows), accept);
+            // Distances are recomputed so every path reports the same float for a row as the exact scan; the index
+            // ranks with its own kernel, so 16 extra candidates absorb rounding-level reorderings at rank k.
+            int kk = (int)Math.Min(baseRows, k + 16L);
+            var rows = _index!.Search(q, kk, accept);
             foreach (int row in rows) top.Push(row, Distance(q, Vec(row)));
             found += rows.Count;
-            // Fewer than k from an IVF probe although more matches may exist: answer exactly instead.
-            if (rows.Count < Math.Min(k, baseRows) && !_index.IsExhaustive && !(found >= matching))
+            // Fewer than k matches from an IVF probe although more may exist: answer exactly instead.
+            if (found < k && !_index.IsExhaustive && !(found >= matching))
                 return Exact(q, k, mask ?? (accept is null ? null : BuildMask(accept).Mask));
         }
         return top.Sorted();

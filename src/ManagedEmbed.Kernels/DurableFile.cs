@@ -13,25 +13,7 @@ public delegate void StreamWriter<TState>(Stream stream, TState state) where TSt
 public static partial class DurableFile
 {
     /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/> atomically and durably.</summary>
-    public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
-    {
-        string tmp = TempPath(path, out string full, out string dir);
-        try
-        {
-            using (var fs = CreateTemp(tmp))
-            {
-                fs.Write(bytes);
-                fs.Flush(flushToDisk: true);
-            }
-            File.Move(tmp, full, overwrite: true);
-        }
-        catch
-        {
-            TryDelete(tmp);
-            throw;
-        }
-        FsyncDirectory(dir);
-    }
+    public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes) => Write(path, bytes, static (s, b) => s.Write(b));
 
     /// <summary>
     /// Writes <paramref name="path"/> atomically and durably with <paramref name="write"/> filling a temporary file;
@@ -50,22 +32,21 @@ public static partial class DurableFile
     public static void Write<TState>(string path, TState state, StreamWriter<TState> write) where TState : allows ref struct
     {
         ArgumentNullException.ThrowIfNull(write);
-        string tmp = TempPath(path, out string full, out string dir);
+        string tmp = TempPath(path, out string full, out _);
         try
         {
-            using (var fs = CreateTemp(tmp))
+            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
             {
                 write(fs, state);
                 fs.Flush(flushToDisk: true);
             }
-            File.Move(tmp, full, overwrite: true);
+            Publish(tmp, full);
         }
         catch
         {
-            TryDelete(tmp);
+            TryDelete(tmp); // gone already if the rename happened
             throw;
         }
-        FsyncDirectory(dir);
     }
 
     /// <summary>
@@ -110,8 +91,6 @@ public static partial class DurableFile
     {
         try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
-
-    private static FileStream CreateTemp(string tmp) => new(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
 
     private const int ORdOnly = 0, OCloExecLinux = 0x80000; // O_CLOEXEC is the same on Linux x86-64 and arm64
 
