@@ -495,7 +495,7 @@ public sealed partial class Collection : IDisposable
         batch.Seq = _nextSeq;
         Wal.Encode(batch, _enc, _wal!.Version);
         try { _wal!.Append(_enc.Span); }
-        catch (IOException e) when (e.Message.Contains("could not be restored", StringComparison.Ordinal))
+        catch (WalUnrestorableException e)
         {
             _failed = e.Message;
             throw;
@@ -617,11 +617,6 @@ public sealed partial class Collection : IDisposable
         CheckOpen();
         if (_readOnly) throw new ManagedEmbedException($"collection '{Name}' was opened read-only");
         if (_failed is not null) throw new ManagedEmbedException($"collection '{Name}' stopped accepting writes after an I/O failure ({_failed}); reopen it");
-    }
-
-    internal void ReleaseLockForDelete()
-    {
-        Dispose();
     }
 
     /// <summary>Closes the log and releases the writer lock.</summary>

@@ -6,34 +6,20 @@ public sealed partial class Collection
 {
     private readonly record struct Hit(int Row, float Dist);
 
-    private sealed class WorstFirst : IComparer<(float Dist, int Row)>
-    {
-        public static readonly WorstFirst Instance = new();
-        public int Compare((float Dist, int Row) a, (float Dist, int Row) b)
-        {
-            int c = b.Dist.CompareTo(a.Dist);
-            return c != 0 ? c : b.Row.CompareTo(a.Row);
-        }
-    }
-
-    /// <summary>Bounded top-k keeping the k smallest (distance, row) pairs.</summary>
+    /// <summary>Bounded top-k of (distance, row), smallest first, ties to the lower row: the kernels' heap on −distance.</summary>
     private sealed class TopK(int k)
     {
-        private readonly PriorityQueue<int, (float, int)> _q = new(WorstFirst.Instance);
-        public int Count => _q.Count;
+        private readonly TopKHeap _heap = new(k);
 
-        public void Push(int row, float d)
-        {
-            if (_q.Count < k) { _q.Enqueue(row, (d, row)); return; }
-            _q.TryPeek(out _, out var worst);
-            if (WorstFirst.Instance.Compare((d, row), worst) > 0) _q.DequeueEnqueue(row, (d, row));
-        }
+        public void Push(int row, float d) => _heap.Push(-d, row);
 
         public List<Hit> Sorted()
         {
-            var l = new List<Hit>(_q.Count);
-            while (_q.TryDequeue(out int row, out var p)) l.Add(new Hit(row, p.Item1));
-            l.Reverse();
+            var keys = new float[k];
+            var rows = new long[k];
+            int real = _heap.Drain(keys, rows);
+            var l = new List<Hit>(real);
+            for (int i = 0; i < real; i++) l.Add(new Hit((int)rows[i], -keys[i]));
             return l;
         }
     }
@@ -48,11 +34,10 @@ public sealed partial class Collection
     /// k nearest live rows accepted by the filters. Filtered queries first estimate the filters' selectivity on an
     /// evenly spaced sample of records. When the sample says the matches are few (≤ PrefilterMaxFraction of the live
     /// records, with a margin) or there is no index, the filters are evaluated on every record and the matches are
-    /// scanned exactly (pre-filter). Otherwise the segment index is searched for k·(live/matching)·2 + 16 candidates
-    /// (oversampling) and the filters are evaluated on those candidates only; WAL-resident rows are scanned exactly;
-    /// if fewer than k matches survive, the candidate count is quadrupled, and when the index is exhausted the search
-    /// falls back to the exact pre-filter scan. With a flat index (or IVF with nprobe ≥ nlist) every path returns the
-    /// exact filtered answer.
+    /// scanned exactly (pre-filter). Otherwise the filter is pushed into the segment index's scan (an id selector,
+    /// evaluated only on rows that would enter the top-k) and WAL-resident rows are scanned exactly; when an IVF probe
+    /// yields fewer than k matches, the search falls back to the exact pre-filter scan. With a flat index (or IVF with
+    /// nprobe ≥ nlist) every path returns the exact filtered answer.
     /// </summary>
     private List<Hit> Search(float[] q, int k, WhereFilter? where, WhereDocumentFilter? wd)
     {
@@ -61,7 +46,8 @@ public sealed partial class Collection
         if (!filtered)
         {
             if (_index is null) return Exact(q, k, null);
-            return IndexSearch(q, k, row => _rows[row] is not null, live, null);
+            // Deleted base rows stay in the segment index until compaction: filter them out only when there are any.
+            return IndexSearch(q, k, _deadBase > 0 ? row => _rows[row] is not null : null, null, live);
         }
         var Accept = RowFilter(where, wd);
         if (_index is not null && live >= 4096)
@@ -76,13 +62,12 @@ public sealed partial class Collection
                 if (Accept((int)row)) hit++;
             }
             double est = seen == 0 ? 0 : (double)hit / seen;
-            if (est > 2 * _opts.PrefilterMaxFraction)
-                return IndexSearch(q, k, Accept, (int)Math.Max(1, est * live), null);
+            if (est > 2 * _opts.PrefilterMaxFraction) return IndexSearch(q, k, Accept, null, null);
         }
         var (mask, allowed) = BuildMask(Accept);
         if (allowed == 0) return [];
         if (_index is null || allowed <= _opts.PrefilterMaxFraction * live) return Exact(q, k, mask);
-        return IndexSearch(q, k, row => mask[row], allowed, mask);
+        return IndexSearch(q, k, row => mask[row], mask, allowed);
     }
 
     private (bool[] Mask, int Allowed) BuildMask(Func<int, bool> accept)
@@ -117,44 +102,31 @@ public sealed partial class Collection
         return top.Sorted();
     }
 
-    // accept(row): live and matching; accepted: number of matching live rows (exact when mask is given, else an
-    // estimate used only to size the oversampling).
-    private List<Hit> IndexSearch(float[] q, int k, Func<int, bool> accept, int accepted, bool[]? mask)
+    // accept(row): live and matching (null: every live row; the index then holds no dead rows); mask: the same
+    // predicate precomputed, and matching: how many rows it accepts, when the caller knows.
+    private List<Hit> IndexSearch(float[] q, int k, Func<int, bool>? accept, bool[]? mask, int? matching)
     {
         int baseRows = _baseRows;
-        int liveRows = _idToRow.Count;
-        double frac = Math.Max(1e-9, (double)accepted / Math.Max(1, liveRows));
-        long want = (long)Math.Ceiling(k / frac * 2) + 16 + _deadBase;
-        int kk = (int)Math.Min(baseRows, want);
-        while (true)
+        var top = new TopK(k);
+        int found = 0;
+        for (int row = baseRows; row < _rows.Count; row++)
         {
-            var top = new TopK(k);
-            int got = 0;
-            for (int row = baseRows; row < _rows.Count; row++)
-            {
-                if (!accept(row)) continue;
-                top.Push(row, Distance(q, Vec(row)));
-                got++;
-            }
-            int returned = 0;
-            if (kk > 0)
-            {
-                foreach (int row in _index!.Search(q, kk))
-                {
-                    returned++;
-                    if (row < 0 || row >= baseRows || !accept(row)) continue;
-                    top.Push(row, Distance(q, Vec(row)));
-                    got++;
-                }
-            }
-            if (top.Count >= k || (mask is not null && got >= accepted)) return top.Sorted();
-            // Not enough matches among the candidates: widen, or scan exactly when the index is exhausted.
-            if (returned < kk || kk >= baseRows)
-            {
-                if (mask is null) (mask, _) = BuildMask(accept);
-                return Exact(q, k, mask);
-            }
-            kk = (int)Math.Min(baseRows, (long)kk * 4);
+            if (accept is null ? _rows[row] is null : !accept(row)) continue;
+            top.Push(row, Distance(q, Vec(row)));
+            found++;
         }
+        if (baseRows > 0)
+        {
+            // Distances are recomputed so every path reports the same float for a row as the exact scan; the index
+            // ranks with its own kernel, so 16 extra candidates absorb rounding-level reorderings at rank k.
+            int kk = (int)Math.Min(baseRows, k + 16L);
+            var rows = _index!.Search(q, kk, accept);
+            foreach (int row in rows) top.Push(row, Distance(q, Vec(row)));
+            found += rows.Count;
+            // Fewer than k matches from an IVF probe although more may exist: answer exactly instead.
+            if (found < k && !_index.IsExhaustive && !(found >= matching))
+                return Exact(q, k, mask ?? (accept is null ? null : BuildMask(accept).Mask));
+        }
+        return top.Sorted();
     }
 }

@@ -1,4 +1,4 @@
-using System.Runtime.InteropServices;
+using ManagedEmbed.Kernels;
 
 namespace ManagedEmbed.Collections;
 
@@ -21,40 +21,16 @@ internal interface IFileOps
     void FsyncDirectory(string dir);
 }
 
-/// <summary>The real file operations.</summary>
-internal sealed partial class RealFileOps : IFileOps
+/// <summary>The real file operations: the process-wide <see cref="DurableFile"/> primitives.</summary>
+internal sealed class RealFileOps : IFileOps
 {
     public static readonly RealFileOps Instance = new();
-
-    private const int O_RDONLY = 0;
-    private const int O_DIRECTORY = 0x10000; // Linux value; only passed on Linux.
-
-    [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-    private static partial int SysOpen(string path, int flags);
-
-    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
-    private static partial int SysFsync(int fd);
-
-    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
-    private static partial int SysClose(int fd);
 
     public void Write(FileStream fs, ReadOnlySpan<byte> data) => fs.Write(data);
     public void Fsync(FileStream fs) => fs.Flush(true);
     public void SetLength(FileStream fs, long length) => fs.SetLength(length);
     public void Rename(string from, string to) => File.Move(from, to, overwrite: true);
-
-    public void FsyncDirectory(string dir)
-    {
-        if (OperatingSystem.IsWindows()) return; // NTFS metadata is journaled; a directory cannot be opened as a file.
-        int flags = O_RDONLY | (OperatingSystem.IsLinux() ? O_DIRECTORY : 0);
-        int fd = SysOpen(dir, flags);
-        if (fd < 0) throw new IOException($"cannot open directory {dir} to fsync it (errno {Marshal.GetLastPInvokeError()})");
-        try
-        {
-            if (SysFsync(fd) != 0) throw new IOException($"fsync of directory {dir} failed (errno {Marshal.GetLastPInvokeError()})");
-        }
-        finally { SysClose(fd); }
-    }
+    public void FsyncDirectory(string dir) => DurableFile.FsyncDirectory(dir);
 }
 
 /// <summary>Durability helpers built on an <see cref="IFileOps"/>: atomic publish by write-fsync-rename-fsync(dir).</summary>

@@ -15,55 +15,37 @@ internal delegate ReadOnlySpan<float> RowVector(int row);
 internal sealed class SegmentIndex
 {
     private readonly IVectorIndex _index;
-    private readonly int _dim;
-    private int[]? _listOf, _posOf; // IVF: row -> (inverted list, position in it)
 
     private SegmentIndex(IVectorIndex index, string kind)
     {
         _index = index;
-        _dim = index.Dimension;
         Kind = kind;
-        if (index is IvfIndex ivf)
-        {
-            _listOf = new int[ivf.Count];
-            _posOf = new int[ivf.Count];
-            Array.Fill(_listOf, -1);
-            for (int l = 0; l < ivf.NList; l++)
-            {
-                var ids = ivf.ListIds(l);
-                for (int j = 0; j < ids.Length; j++)
-                {
-                    long id = ids[j];
-                    if (id < 0 || id >= _listOf.Length || _listOf[id] >= 0) throw new ManagedEmbedException($"segment index has a bad or repeated label {id}; refusing to open");
-                    _listOf[id] = l;
-                    _posOf[id] = j;
-                }
-            }
-            if (Array.IndexOf(_listOf, -1) >= 0) throw new ManagedEmbedException("segment index lacks some rows; refusing to open");
-        }
+        // Rows are read in place through Reconstruct; an IVF file must label its rows exactly 0..n−1.
+        if (index is IvfIndex ivf) ivf.MakeDirectMap();
     }
 
     /// <summary>The stored (for cosine: unit-normalized) vector of a segment row, read in place from the index.</summary>
-    public ReadOnlySpan<float> Vector(int row) => _index switch
-    {
-        FlatIndex f => f.GetVector(row),
-        IvfIndex ivf => ivf.ListVectors(_listOf![row]).Slice(_posOf![row] * _dim, _dim),
-        _ => throw new InvalidOperationException(),
-    };
+    public ReadOnlySpan<float> Vector(int row) => _index.Reconstruct(row);
 
     public string Kind { get; }
 
     private static Metric MetricOf(DistanceSpace s) => s == DistanceSpace.L2 ? Metric.L2 : Metric.InnerProduct;
 
-    /// <summary>Candidate rows, best first (at most k; fewer when an IVF probe holds fewer).</summary>
-    public IEnumerable<int> Search(float[] q, int k)
+    /// <summary>
+    /// The k best rows that <paramref name="accept"/> admits (null: all), best first; fewer when the probed IVF lists
+    /// hold fewer. The filter runs inside the index scan (FAISS IDSelector), only on rows that would enter the top-k.
+    /// </summary>
+    public List<int> Search(float[] q, int k, Func<int, bool>? accept)
     {
-        var r = _index.Search(q, k);
-        var labels = r.LabelsOf(0);
+        var p = accept is null ? null : new SearchParameters { Selector = new IdSelectorPredicate(id => accept((int)id)) };
+        var labels = _index.Search(q, k, p).LabelsOf(0);
         var rows = new List<int>(labels.Length);
         foreach (long l in labels) if (l >= 0) rows.Add((int)l);
         return rows;
     }
+
+    /// <summary>True when a search scans every row (flat, or IVF probing all lists), so its filtered answer is exact.</summary>
+    public bool IsExhaustive => _index is not IvfIndex ivf || ivf.Nprobe >= ivf.NList;
 
     public static (string Kind, long Bytes, uint Crc, SegmentIndex? Index) Build(string path, int n, RowVector rows, DistanceSpace space, int dim, CollectionOptions opts)
     {
@@ -140,7 +122,7 @@ internal sealed class SegmentIndex
         if (index is not FlatIndex and not IvfIndex) throw new ManagedEmbedException($"segment index {path} has an unsupported index type");
         if (s.Count == 0) return null;
         try { return new SegmentIndex(index, index is IvfIndex ? "ivf" : "flat"); }
-        catch (ManagedEmbedException e) { throw new ManagedEmbedException($"{path}: {e.Message}"); }
+        catch (ManagedEmbedException e) { throw new ManagedEmbedException($"segment index {path}: {e.Message}; refusing to open", e); }
     }
 
     /// <summary>Sets the number of probed lists (IVF only; no effect on flat).</summary>

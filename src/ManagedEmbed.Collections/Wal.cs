@@ -319,7 +319,7 @@ internal sealed class WalWriter : IDisposable
         {
             // The failed record was never acknowledged: cutting it off destroys nothing anyone was told is stored.
             try { _ops.SetLength(_fs, before); _ops.Fsync(_fs); _fs.Position = before; }
-            catch (Exception e2) { throw new IOException($"write to {Path} failed and the log could not be restored: {e2.Message}"); }
+            catch (Exception e2) { throw new WalUnrestorableException($"write to {Path} failed and the log could not be restored: {e2.Message}", e2); }
             throw;
         }
     }
@@ -337,3 +337,9 @@ internal sealed class WalWriter : IDisposable
 
     public void Dispose() => _fs.Dispose();
 }
+
+/// <summary>
+/// A log append failed and cutting the log back failed too: the file may end in an unacknowledged record, so the
+/// collection must stop accepting writes until it is reopened (recovery then drops the torn tail).
+/// </summary>
+internal sealed class WalUnrestorableException(string message, Exception inner) : IOException(message, inner);

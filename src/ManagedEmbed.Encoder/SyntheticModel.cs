@@ -234,20 +234,6 @@ public static class SyntheticModel
     internal static void WriteAtomic(string path, Action<Stream> write)
     {
         WriteFaultHook?.Invoke(path);
-        string tmp = path + ".tmp-" + Guid.NewGuid().ToString("N");
-        try
-        {
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
-            {
-                write(fs);
-                fs.Flush(true);
-            }
-            File.Move(tmp, path, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(tmp); } catch (IOException) { }
-            throw;
-        }
+        Kernels.DurableFile.Write(path, write);
     }
 }

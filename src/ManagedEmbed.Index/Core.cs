@@ -26,6 +26,18 @@ public interface IVectorIndex
     /// Finds the <paramref name="k"/> nearest stored vectors of each of the <c>queries.Length / Dimension</c> queries.
     /// </summary>
     SearchResult Search(ReadOnlySpan<float> queries, int k);
+    /// <summary>
+    /// Like <see cref="Search(ReadOnlySpan{float}, int)"/>, with per-call parameters: an id filter
+    /// (<see cref="SearchParameters.Selector"/>: only its members are returned, as FAISS's IDSelector) and, for IVF,
+    /// the number of probed lists.
+    /// </summary>
+    SearchResult Search(ReadOnlySpan<float> queries, int k, SearchParameters? parameters);
+    /// <summary>
+    /// The stored vector with id <paramref name="id"/> (FAISS reconstruct), as a view into the index that stays valid
+    /// until the next <see cref="Add"/> or <see cref="Reset"/>. An IVF index needs its direct map
+    /// (<see cref="IvfIndex.MakeDirectMap"/>).
+    /// </summary>
+    ReadOnlySpan<float> Reconstruct(long id);
     /// <summary>Removes all stored vectors (a trained IVF index stays trained).</summary>
     void Reset();
 }
@@ -59,4 +71,46 @@ public sealed class SearchResult
     public ReadOnlySpan<long> LabelsOf(int q) => Labels.AsSpan(q * K, K);
     /// <summary>The scores of query <paramref name="q"/>.</summary>
     public ReadOnlySpan<float> DistancesOf(int q) => Distances.AsSpan(q * K, K);
+}
+
+/// <summary>
+/// Which ids a search may return (FAISS IDSelector). The scan asks only about vectors that would enter the top-k, so
+/// a selector costs nothing for the bulk of rejected rows; it must be thread-safe (batch searches run in parallel).
+/// </summary>
+public interface IIdSelector
+{
+    /// <summary>True when <paramref name="id"/> may be returned.</summary>
+    bool IsMember(long id);
+}
+
+/// <summary>Selects the ids whose entry in a bitmap is true (FAISS IDSelectorBitmap); ids beyond it are not members.</summary>
+public sealed class IdSelectorBitmap(bool[] bitmap) : IIdSelector
+{
+    private readonly bool[] _bitmap = bitmap ?? throw new ArgumentNullException(nameof(bitmap));
+
+    /// <inheritdoc/>
+    public bool IsMember(long id) => (ulong)id < (ulong)_bitmap.Length && _bitmap[id];
+}
+
+/// <summary>Selects the ids a predicate accepts; the predicate must be thread-safe.</summary>
+public sealed class IdSelectorPredicate(Func<long, bool> predicate) : IIdSelector
+{
+    private readonly Func<long, bool> _predicate = predicate ?? throw new ArgumentNullException(nameof(predicate));
+
+    /// <inheritdoc/>
+    public bool IsMember(long id) => _predicate(id);
+}
+
+/// <summary>Per-call search options (FAISS SearchParameters).</summary>
+public class SearchParameters
+{
+    /// <summary>When set, only ids it selects are returned; fewer than k results are padded as usual.</summary>
+    public IIdSelector? Selector { get; init; }
+}
+
+/// <summary>Per-call search options of an <see cref="IvfIndex"/> (FAISS SearchParametersIVF).</summary>
+public sealed class IvfSearchParameters : SearchParameters
+{
+    /// <summary>Lists probed by this call (clamped to nlist); null uses <see cref="IvfIndex.Nprobe"/>.</summary>
+    public int? Nprobe { get; init; }
 }

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using ManagedEmbed.Kernels;
 
 namespace ManagedEmbed.Index;
 
@@ -14,28 +15,18 @@ public static class FaissIndexIO
     // Two 64-bit fields FAISS writes after ntotal ("dummy", always 1 << 20).
     private const long HeaderDummy = 1L << 20;
 
-    /// <summary>Writes <paramref name="index"/> to <paramref name="path"/> atomically (temporary file, then rename).</summary>
+    /// <summary>Writes <paramref name="index"/> to <paramref name="path"/> atomically and durably (<see cref="DurableFile.Write"/>).</summary>
     public static void Write(IVectorIndex index, string path)
     {
         ArgumentNullException.ThrowIfNull(index);
-        string full = Path.GetFullPath(path);
-        string dir = Path.GetDirectoryName(full) ?? ".";
+        RequireDirectory(path);
+        DurableFile.Write(path, fs => Write(index, fs));
+    }
+
+    internal static void RequireDirectory(string path)
+    {
+        string dir = Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".";
         if (!Directory.Exists(dir)) throw new ManagedEmbedException($"cannot write {path}: directory {dir} does not exist");
-        string tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
-            {
-                Write(index, fs);
-                fs.Flush(flushToDisk: true);
-            }
-            File.Move(tmp, full, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            throw;
-        }
     }
 
     /// <summary>Writes <paramref name="index"/> to a stream.</summary>

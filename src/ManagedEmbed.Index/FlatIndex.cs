@@ -65,34 +65,45 @@ public sealed class FlatIndex : IVectorIndex
     public void Reset() { _data = []; _count = 0; }
 
     /// <inheritdoc/>
-    public SearchResult Search(ReadOnlySpan<float> queries, int k)
+    public ReadOnlySpan<float> Reconstruct(long id) => GetVector(id);
+
+    /// <inheritdoc/>
+    public SearchResult Search(ReadOnlySpan<float> queries, int k) => Search(queries, k, null);
+
+    /// <inheritdoc/>
+    public SearchResult Search(ReadOnlySpan<float> queries, int k, SearchParameters? parameters)
     {
         Validation.K(k);
         int nq = Validation.Rows(queries, Dimension, "search");
         Validation.Finite(queries, Dimension, "search");
         var distances = new float[(long)nq * k];
         var labels = new long[(long)nq * k];
-        SearchInto(queries, nq, k, distances, labels);
+        if (nq == 1) SearchOne(queries, k, distances, labels, parameters?.Selector);
+        else if (nq > 1) SearchBatch(queries.ToArray(), nq, k, distances, labels, parameters?.Selector);
         return new SearchResult(nq, k, distances, labels);
     }
 
-    internal void SearchInto(ReadOnlySpan<float> queries, int nq, int k, float[] distances, long[] labels)
+    /// <summary>
+    /// Batch search into caller-owned arrays, without copying the queries (k-means assigns its training points
+    /// through this every iteration).
+    /// </summary>
+    internal void SearchInto(float[] queries, int nq, int k, float[] distances, long[] labels, IIdSelector? selector)
     {
-        bool l2 = Metric == Metric.L2;
-        if (nq == 1) SearchOne(queries, k, distances, labels, l2);
-        else SearchBatch(queries, nq, k, distances, labels, l2);
+        if (nq == 1) SearchOne(queries.AsSpan(0, Dimension), k, distances, labels, selector);
+        else if (nq > 1) SearchBatch(queries, nq, k, distances, labels, selector);
     }
 
-    private void SearchOne(ReadOnlySpan<float> q, int k, float[] distances, long[] labels, bool l2)
+    private void SearchOne(ReadOnlySpan<float> q, int k, float[] distances, long[] labels, IIdSelector? selector)
     {
         int d = Dimension;
+        bool l2 = Metric == Metric.L2;
         float sign = l2 ? -1f : 1f;
         // Split the scan across threads only when each gets enough rows to amortise the hand-off.
         int t = Math.Min(_threads, Math.Max(1, (int)((long)_count * d / (1 << 20))));
         if (t <= 1)
         {
             var heap = new TopKHeap(k);
-            ScanRows(heap, q, _data.AsSpan(0, _count * d), _count, 0, d, sign, l2);
+            ScanRows(heap, q, _data.AsSpan(0, _count * d), _count, 0, default, d, sign, l2, selector);
             Finish(heap, distances.AsSpan(0, k), labels.AsSpan(0, k), l2);
             return;
         }
@@ -104,15 +115,19 @@ public sealed class FlatIndex : IVectorIndex
         {
             int from = (int)((long)count * w / t), to = (int)((long)count * (w + 1) / t);
             var h = new TopKHeap(k);
-            ScanRows(h, qa, data.AsSpan(from * d, (to - from) * d), to - from, from, d, sign, l2);
+            ScanRows(h, qa, data.AsSpan(from * d, (to - from) * d), to - from, from, default, d, sign, l2, selector);
             heaps[w] = h;
         });
         for (int w = 1; w < t; w++) heaps[0].MergeFrom(heaps[w]);
         Finish(heaps[0], distances.AsSpan(0, k), labels.AsSpan(0, k), l2);
     }
 
-    /// <summary>One pass over n rows: scores 256 rows into an L1-resident buffer, then offers them to the heap.</summary>
-    internal static void ScanRows(TopKHeap heap, ReadOnlySpan<float> q, ReadOnlySpan<float> rows, int n, long firstId, int d, float sign, bool l2)
+    /// <summary>
+    /// The list scanner of flat and IVF search: scores n rows against one query, 256 at a time into an L1-resident
+    /// buffer, and offers them to the heap. Ids are <paramref name="ids"/> when given, else firstId + row.
+    /// </summary>
+    internal static void ScanRows(TopKHeap heap, ReadOnlySpan<float> q, ReadOnlySpan<float> rows, int n, long firstId, ReadOnlySpan<long> ids,
+        int d, float sign, bool l2, IIdSelector? selector)
     {
         const int Chunk = 256;
         Span<float> buf = stackalloc float[Chunk];
@@ -120,60 +135,93 @@ public sealed class FlatIndex : IVectorIndex
         {
             int m = Math.Min(Chunk, n - r);
             Distance.ScoreRows(q, rows.Slice(r * d, m * d), buf[..m], l2);
-            heap.PushRange(buf[..m], firstId + r, sign);
+            Offer(heap, buf[..m], firstId + r, ids.IsEmpty ? default : ids.Slice(r, m), sign, selector);
         }
     }
 
-    /// <summary>Like <see cref="ScanRows(TopKHeap, ReadOnlySpan{float}, ReadOnlySpan{float}, int, long, int, float, bool)"/> with explicit ids.</summary>
-    internal static void ScanRows(TopKHeap heap, ReadOnlySpan<float> q, ReadOnlySpan<float> rows, ReadOnlySpan<long> ids, int n, int d, float sign, bool l2)
+    /// <summary>
+    /// Offers scores to a heap as keys <c>sign * score</c>. The selector (FAISS IDSelector) is asked only about
+    /// candidates the heap would accept, so a filter is evaluated on a small fraction of the scanned rows.
+    /// </summary>
+    internal static void Offer(TopKHeap heap, ReadOnlySpan<float> scores, long firstId, ReadOnlySpan<long> ids, float sign, IIdSelector? selector)
     {
-        const int Chunk = 256;
-        Span<float> buf = stackalloc float[Chunk];
-        for (int r = 0; r < n; r += Chunk)
+        if (selector is null)
         {
-            int m = Math.Min(Chunk, n - r);
-            Distance.ScoreRows(q, rows.Slice(r * d, m * d), buf[..m], l2);
-            heap.PushRange(buf[..m], ids.Slice(r, m), sign);
+            if (ids.IsEmpty) heap.PushRange(scores, firstId, sign);
+            else heap.PushRange(scores, ids, sign);
+            return;
+        }
+        for (int j = 0; j < scores.Length; j++)
+        {
+            float key = sign * scores[j];
+            long id = ids.IsEmpty ? firstId + j : ids[j];
+            if (heap.Accepts(key, id) && selector.IsMember(id)) heap.Push(key, id);
         }
     }
 
-    private void SearchBatch(ReadOnlySpan<float> queries, int nq, int k, float[] distances, long[] labels, bool l2)
+    /// <summary>
+    /// Batch search, GEMM-style: queries in super-blocks of up to 256 (384 KB at d = 384), handed to the workers in
+    /// turn, sweep the stored rows in blocks of 128 that stay in L2, in tiles of 32 queries; the 4 x 4 register
+    /// tiles inside ScoreBlock then read both operands from L1/L2. k = 1 (k-means assignment, IVF add) keeps a
+    /// running best per query instead of a heap. Scores are the canonical per-pair values, so results equal the
+    /// single-query path bit for bit.
+    /// </summary>
+    private void SearchBatch(float[] qa, int nq, int k, float[] distances, long[] labels, IIdSelector? selector)
     {
         int d = Dimension, count = _count;
+        bool l2 = Metric == Metric.L2;
         float sign = l2 ? -1f : 1f;
-        float[] qa = queries.ToArray();
         float[] data = _data;
         int t = Math.Max(1, Math.Min(_threads, nq / 4));
-        // Each worker owns a contiguous range of queries. It takes them 256 at a time (384 KB at d = 384) and sweeps
-        // the database in row blocks of 128 that stay in L2 while those queries pass over them in tiles of 32;
-        // the 4 x 4 register tiles inside ScoreBlock then read both operands from L1/L2.
-        const int QB = 32, RB = 128, QS = 256;
+        const int QB = 32, RB = 128;
+        int qs = Math.Clamp((nq + t - 1) / t, 1, 256);
+        int blocks = (nq + qs - 1) / qs;
+        t = Math.Min(t, blocks);
         Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, w =>
         {
-            int q0 = (int)((long)nq * w / t), q1 = (int)((long)nq * (w + 1) / t);
-            var heaps = new TopKHeap[q1 - q0];
-            for (int i = 0; i < heaps.Length; i++) heaps[i] = new TopKHeap(k);
+            var heaps = k == 1 ? null : new TopKHeap[qs];
+            if (heaps is not null) for (int i = 0; i < qs; i++) heaps[i] = new TopKHeap(k);
+            var bestKey = k == 1 ? new float[qs] : null;
+            var bestId = k == 1 ? new long[qs] : null;
             var buf = new float[QB * RB];
-            for (int qs = q0; qs < q1; qs += QS)
+            for (int b = w; b < blocks; b += t)
             {
-                int qe = Math.Min(q1, qs + QS);
+                int q0 = b * qs, nb = Math.Min(qs, nq - q0);
+                if (bestKey is not null) { bestKey.AsSpan().Fill(float.NegativeInfinity); bestId.AsSpan().Fill(-1); }
                 for (int r = 0; r < count; r += RB)
                 {
                     int nr = Math.Min(RB, count - r);
                     var rows = data.AsSpan(r * d, nr * d);
-                    for (int qb = qs; qb < qe; qb += QB)
+                    for (int s0 = 0; s0 < nb; s0 += QB)
                     {
-                        int mq = Math.Min(QB, qe - qb);
-                        Distance.ScoreBlock(qa.AsSpan(qb * d, mq * d), mq, rows, nr, d, buf, l2);
-                        for (int i = 0; i < mq; i++) heaps[qb - q0 + i].PushRange(buf.AsSpan(i * nr, nr), r, sign);
+                        int mq = Math.Min(QB, nb - s0);
+                        Distance.ScoreBlock(qa.AsSpan((q0 + s0) * d, mq * d), mq, rows, nr, d, buf, l2);
+                        for (int i = 0; i < mq; i++)
+                        {
+                            var row = buf.AsSpan(i * nr, nr);
+                            if (heaps is not null) { Offer(heaps[s0 + i], row, r, default, sign, selector); continue; }
+                            // The heap's rule for k = 1: strictly better, or anything while empty; at equal keys the
+                            // lower id (seen first) stays.
+                            float bk = bestKey![s0 + i]; long bi = bestId![s0 + i];
+                            for (int j = 0; j < nr; j++)
+                            {
+                                float key = sign * row[j];
+                                if ((key > bk || bi < 0) && (selector is null || selector.IsMember(r + j))) { bk = key; bi = r + j; }
+                            }
+                            bestKey[s0 + i] = bk; bestId[s0 + i] = bi;
+                        }
                     }
                 }
+                for (int i = 0; i < nb; i++)
+                {
+                    long o = (long)(q0 + i) * k;
+                    if (heaps is not null) { Finish(heaps[i], distances.AsSpan((int)o, k), labels.AsSpan((int)o, k), l2); continue; }
+                    labels[o] = bestId![i];
+                    distances[o] = bestId[i] < 0 ? (l2 ? float.MaxValue : -float.MaxValue) : sign * bestKey![i];
+                }
             }
-            for (int i = 0; i < heaps.Length; i++)
-                Finish(heaps[i], distances.AsSpan((q0 + i) * k, k), labels.AsSpan((q0 + i) * k, k), l2);
         });
     }
-
     /// <summary>Drains a heap into FAISS-convention output: distances (negated back for L2) and −1 padding.</summary>
     internal static void Finish(TopKHeap heap, Span<float> distances, Span<long> labels, bool l2)
     {

@@ -14,6 +14,7 @@ public sealed class IvfIndex : IVectorIndex
     private long _count;
     private int _nprobe = 1;
     private int _threads = Environment.ProcessorCount;
+    private long[]? _directMap; // id -> (list << 32 | offset), when enabled (FAISS DirectMap::Array)
 
     /// <summary>Creates an untrained index with <paramref name="nlist"/> lists; the quantizer uses the same metric.</summary>
     public IvfIndex(int dim, int nlist, Metric metric = Metric.InnerProduct) : this(dim, nlist, metric, metric) { }
@@ -116,17 +117,23 @@ public sealed class IvfIndex : IVectorIndex
         if (n == 0) return;
         var assign = Quantizer.Search(vectors, 1).Labels;
         int d = Dimension;
+        if (_directMap is not null) EnsureMapCapacity(_count + n);
         for (int i = 0; i < n; i++)
-            _lists[(int)assign[i]].Append(vectors.Slice(i * d, d), _count + i, d);
+        {
+            var l = _lists[(int)assign[i]];
+            if (_directMap is not null) _directMap[_count + i] = ((long)assign[i] << 32) | (uint)l.Count;
+            l.Append(vectors.Slice(i * d, d), _count + i, d);
+        }
         _count += n;
     }
 
-    /// <summary>Appends one vector with an explicit id to a given list (used by file loading).</summary>
+    /// <summary>Appends vectors with explicit ids to a given list (file loading; drops the direct map).</summary>
     internal void AppendRaw(int list, ReadOnlySpan<float> codes, ReadOnlySpan<long> ids)
     {
         var l = _lists[list];
         for (int i = 0; i < ids.Length; i++) l.Append(codes.Slice(i * Dimension, Dimension), ids[i], Dimension);
         _count += ids.Length;
+        _directMap = null;
     }
 
     /// <inheritdoc/>
@@ -134,17 +141,68 @@ public sealed class IvfIndex : IVectorIndex
     {
         for (int i = 0; i < _lists.Length; i++) _lists[i] = new InvList();
         _count = 0;
+        if (_directMap is not null) _directMap = [];
+    }
+
+    /// <summary>True when the id → (list, offset) map that <see cref="Reconstruct"/> needs is kept.</summary>
+    public bool HasDirectMap => _directMap is not null;
+
+    /// <summary>
+    /// Builds (or with <paramref name="enable"/> false, drops) the direct map from id to position in the inverted
+    /// lists (FAISS make_direct_map, Array type): ids must be exactly 0..Count−1, each once, as <see cref="Add"/>
+    /// assigns them; a file with other labels fails here with a <see cref="ManagedEmbedException"/>. Add keeps the map up to date.
+    /// </summary>
+    public void MakeDirectMap(bool enable = true)
+    {
+        if (!enable) { _directMap = null; return; }
+        if (_count > int.MaxValue) throw new ManagedEmbedException($"direct map: {_count} vectors exceed one array");
+        var map = new long[_count];
+        Array.Fill(map, -1L);
+        for (int li = 0; li < _lists.Length; li++)
+        {
+            var l = _lists[li];
+            for (int j = 0; j < l.Count; j++)
+            {
+                long id = l.Ids[j];
+                if ((ulong)id >= (ulong)map.Length) throw new ManagedEmbedException($"direct map: list {li} holds label {id}, outside [0, {_count})");
+                if (map[id] >= 0) throw new ManagedEmbedException($"direct map: label {id} is stored twice");
+                map[id] = ((long)li << 32) | (uint)j;
+            }
+        }
+        // Count labels in [0, Count) without repeats: by pigeonhole every id is present.
+        _directMap = map;
+    }
+
+    private void EnsureMapCapacity(long need)
+    {
+        if (need > Array.MaxLength) throw new ManagedEmbedException($"direct map: {need} vectors exceed one array");
+        if (need > _directMap!.Length) Array.Resize(ref _directMap, (int)Math.Max(need, Math.Min((long)_directMap.Length * 2, Array.MaxLength)));
     }
 
     /// <inheritdoc/>
-    public SearchResult Search(ReadOnlySpan<float> queries, int k) => Search(queries, k, _nprobe);
+    public ReadOnlySpan<float> Reconstruct(long id)
+    {
+        if (_directMap is null) throw new ManagedEmbedException("IVF reconstruct needs the direct map (call MakeDirectMap first)");
+        if ((ulong)id >= (ulong)_count) throw new ManagedEmbedException($"id {id} is out of range [0, {_count})");
+        long e = _directMap[id];
+        var l = _lists[(int)(e >> 32)];
+        return l.Codes.AsSpan((int)(uint)e * Dimension, Dimension);
+    }
+
+    /// <inheritdoc/>
+    public SearchResult Search(ReadOnlySpan<float> queries, int k) => Search(queries, k, null);
 
     /// <summary>Search probing <paramref name="nprobe"/> lists for this call (clamped to nlist).</summary>
-    public SearchResult Search(ReadOnlySpan<float> queries, int k, int nprobe)
+    public SearchResult Search(ReadOnlySpan<float> queries, int k, int nprobe) => Search(queries, k, new IvfSearchParameters { Nprobe = nprobe });
+
+    /// <inheritdoc/>
+    public SearchResult Search(ReadOnlySpan<float> queries, int k, SearchParameters? parameters)
     {
         RequireTrained("Search");
         Validation.K(k);
+        int nprobe = (parameters as IvfSearchParameters)?.Nprobe ?? _nprobe;
         if (nprobe < 1) throw new ManagedEmbedException($"nprobe must be at least 1, got {nprobe}");
+        var selector = parameters?.Selector;
         int nq = Validation.Rows(queries, Dimension, "search");
         Validation.Finite(queries, Dimension, "search");
         nprobe = Math.Min(nprobe, NList);
@@ -166,13 +224,13 @@ public sealed class IvfIndex : IVectorIndex
                 long li = coarse[(long)q * nprobe + p];
                 if (li < 0) continue;
                 var l = lists[li];
-                FlatIndex.ScanRows(heap, qv, l.Codes, l.Ids, l.Count, d, sign, l2);
+                FlatIndex.ScanRows(heap, qv, l.Codes, l.Count, 0, l.Ids.AsSpan(0, l.Count), d, sign, l2, selector);
             }
             FlatIndex.Finish(heap, distances.AsSpan(q * k, k), labels.AsSpan(q * k, k), l2);
         }
         if (nq >= 16)
         {
-            SearchGrouped(qa, nq, k, nprobe, coarse, distances, labels, l2);
+            SearchGrouped(qa, nq, k, nprobe, coarse, distances, labels, l2, selector);
             return new SearchResult(nq, k, distances, labels);
         }
         int t = Math.Max(1, Math.Min(_threads, nq / 8));
@@ -198,7 +256,7 @@ public sealed class IvfIndex : IVectorIndex
     /// queries that probe it with the register-tiled block kernel, instead of once per query. Scores are the same
     /// canonical values as the per-query path, so results are identical.
     /// </summary>
-    private void SearchGrouped(float[] qa, int nq, int k, int nprobe, long[] coarse, float[] distances, long[] labels, bool l2)
+    private void SearchGrouped(float[] qa, int nq, int k, int nprobe, long[] coarse, float[] distances, long[] labels, bool l2, IIdSelector? selector)
     {
         int d = Dimension, nlist = NList;
         float sign = l2 ? -1f : 1f;
@@ -234,7 +292,7 @@ public sealed class IvfIndex : IVectorIndex
                         int nr = Math.Min(RB, l.Count - r);
                         Distance.ScoreBlock(tile, mq, l.Codes.AsSpan(r * d, nr * d), nr, d, buf, l2);
                         var ids = l.Ids.AsSpan(r, nr);
-                        for (int i = 0; i < mq; i++) heaps[members[m0 + i] - q0].PushRange(buf.AsSpan(i * nr, nr), ids, sign);
+                        for (int i = 0; i < mq; i++) FlatIndex.Offer(heaps[members[m0 + i] - q0], buf.AsSpan(i * nr, nr), 0, ids, sign, selector);
                     }
                 }
             }

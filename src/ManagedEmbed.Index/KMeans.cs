@@ -96,7 +96,6 @@ public sealed class KMeans
         Validation.Finite(vectors, dim, "k-means");
         if (n < K) throw new ManagedEmbedException($"k-means: {n} training points is fewer than the {K} centroids");
         Warnings.Clear();
-        bool l2 = Metric == Metric.L2;
         var rng = new SplitMix64((ulong)Seed);
 
         // Subsample, FAISS-like: a seeded random subset of K * MaxPointsPerCentroid points.
@@ -118,13 +117,16 @@ public sealed class KMeans
         }
 
         float[] centroids = Init == KMeansInit.PlusPlus ? InitPlusPlus(train, nt, dim, ref rng) : InitRandom(train, nt, dim, ref rng);
+        // FAISS Clustering: points are assigned through a search of a flat index over the centroids (k = 1).
+        var quantizer = new FlatIndex(dim, Metric) { Threads = _threads };
         var labels = new int[nt];
         var scores = new float[nt];
+        var found = new long[nt];
         var inertia = new double[Iterations];
         int splits = 0;
         for (int it = 0; it < Iterations; it++)
         {
-            Assign(train, nt, centroids, K, dim, l2, labels, scores, _threads);
+            Assign(quantizer, centroids, train, nt, labels, scores, found);
             double obj = 0;
             for (int i = 0; i < nt; i++) obj += scores[i];
             inertia[it] = obj;
@@ -136,7 +138,7 @@ public sealed class KMeans
 
         // Final labels for every input point against the final centroids (IVF training does not need them).
         var allLabels = SkipFinalLabels ? [] : new int[n];
-        if (!SkipFinalLabels) Assign(vectors.ToArray(), n, centroids, K, dim, l2, allLabels, new float[n], _threads);
+        if (!SkipFinalLabels) Assign(quantizer, centroids, vectors.ToArray(), n, allLabels, new float[n], new long[n]);
         return new KMeansResult(K, dim, centroids, allLabels, inertia, nt, splits);
     }
 
@@ -212,62 +214,15 @@ public sealed class KMeans
     }
 
     /// <summary>
-    /// labels[i] = nearest centroid of point i (ties: lower centroid), scores[i] = its squared distance (L2) or inner product (IP).
-    /// L2 uses argmax(x·c − ‖c‖²/2) so the work is the inner-product kernel.
+    /// labels[i] = nearest centroid of point i (ties: lower centroid), scores[i] = its squared distance (L2) or inner
+    /// product (IP): one k = 1 search of <paramref name="quantizer"/> loaded with the current centroids.
     /// </summary>
-    internal static void Assign(float[] x, int n, float[] centroids, int k, int dim, bool l2, int[] labels, float[] scores, int threads)
+    private void Assign(FlatIndex quantizer, float[] centroids, float[] x, int n, int[] labels, float[] scores, long[] found)
     {
-        var bias = new float[k];
-        if (l2) for (int c = 0; c < k; c++) { var cv = centroids.AsSpan(c * dim, dim); bias[c] = -0.5f * Distance.Score(cv, cv, false); }
-        // Points in super-blocks of 256 (384 KB at d = 384) against centroid blocks of 128 that stay in L2, in
-        // 32-point tiles: each centroid block is fetched once per 256 points instead of once per 32.
-        const int PS = 256, PB = 32, CB = 128;
-        int blocks = (n + PS - 1) / PS;
-        int t = Math.Max(1, Math.Min(threads, blocks));
-        Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, w =>
-        {
-            var buf = new float[PB * CB];
-            var bestS = new float[PS];
-            var bestC = new int[PS];
-            for (int b = w; b < blocks; b += t)
-            {
-                int p0 = b * PS, np = Math.Min(PS, n - p0);
-                bestS.AsSpan().Fill(float.NegativeInfinity);
-                bestC.AsSpan().Fill(-1);
-                for (int c0 = 0; c0 < k; c0 += CB)
-                {
-                    int nc = Math.Min(CB, k - c0);
-                    var cblock = centroids.AsSpan(c0 * dim, nc * dim);
-                    for (int s0 = 0; s0 < np; s0 += PB)
-                    {
-                        int ns = Math.Min(PB, np - s0);
-                        Distance.ScoreBlock(x.AsSpan((p0 + s0) * dim, ns * dim), ns, cblock, nc, dim, buf, false);
-                        for (int i = 0; i < ns; i++)
-                        {
-                            var row = buf.AsSpan(i * nc, nc);
-                            float bs = bestS[s0 + i]; int bc = bestC[s0 + i];
-                            for (int j = 0; j < nc; j++)
-                            {
-                                float sc = row[j] + bias[c0 + j];
-                                if (sc > bs) { bs = sc; bc = c0 + j; }
-                            }
-                            bestS[s0 + i] = bs; bestC[s0 + i] = bc;
-                        }
-                    }
-                }
-                for (int i = 0; i < np; i++)
-                {
-                    int bc = bestC[i] < 0 ? 0 : bestC[i];
-                    labels[p0 + i] = bc;
-                    if (l2)
-                    {
-                        var xv = x.AsSpan((p0 + i) * dim, dim);
-                        scores[p0 + i] = Distance.Score(xv, centroids.AsSpan(bc * dim, dim), true);
-                    }
-                    else scores[p0 + i] = bestS[i];
-                }
-            }
-        });
+        quantizer.Reset();
+        quantizer.AddUnchecked(centroids, K);
+        quantizer.SearchInto(x, n, 1, scores, found, null);
+        for (int i = 0; i < n; i++) labels[i] = found[i] < 0 ? 0 : (int)found[i];
     }
 
     /// <summary>Centroids become the means of their points (summed in double, point order); empty clusters are split. Returns splits.</summary>
@@ -337,30 +292,4 @@ public sealed class KMeans
         }
         return 0;
     }
-}
-
-/// <summary>SplitMix64: a small, fast, well-distributed deterministic generator.</summary>
-internal struct SplitMix64(ulong seed)
-{
-    private ulong _s = seed;
-
-    public ulong Next()
-    {
-        ulong z = _s += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
-
-    /// <summary>Uniform in [0, bound) (bound ≥ 1), without modulo bias.</summary>
-    public ulong NextBelow(ulong bound)
-    {
-        ulong limit = ulong.MaxValue - ulong.MaxValue % bound;
-        ulong v;
-        do v = Next(); while (v >= limit);
-        return v % bound;
-    }
-
-    /// <summary>Uniform in [0, 1).</summary>
-    public double NextDouble() => (Next() >> 11) * (1.0 / (1UL << 53));
 }

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using ManagedEmbed.Kernels;
 
 namespace ManagedEmbed.Index;
 
@@ -75,29 +76,16 @@ public static class VecsFile
     {
         if (dim < 1) throw new ManagedEmbedException($"dimension must be at least 1, got {dim}");
         if (data.Length % dim != 0) throw new ManagedEmbedException($"{data.Length} values is not a multiple of the dimension {dim}");
-        string full = Path.GetFullPath(path);
-        string dir = Path.GetDirectoryName(full) ?? ".";
-        if (!Directory.Exists(dir)) throw new ManagedEmbedException($"cannot write {path}: directory {dir} does not exist");
-        string tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        try
+        FaissIndexIO.RequireDirectory(path);
+        DurableFile.Write(path, data, (fs, rows) =>
         {
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+            Span<byte> head = stackalloc byte[4];
+            BinaryPrimitives.WriteInt32LittleEndian(head, dim);
+            for (int i = 0; i < rows.Length; i += dim)
             {
-                Span<byte> head = stackalloc byte[4];
-                BinaryPrimitives.WriteInt32LittleEndian(head, dim);
-                for (int i = 0; i < data.Length; i += dim)
-                {
-                    fs.Write(head);
-                    fs.Write(MemoryMarshal.AsBytes(data.Slice(i, dim)));
-                }
-                fs.Flush(flushToDisk: true);
+                fs.Write(head);
+                fs.Write(MemoryMarshal.AsBytes(rows.Slice(i, dim)));
             }
-            File.Move(tmp, full, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            throw;
-        }
+        });
     }
 }

@@ -5,6 +5,7 @@ using System.Runtime.Intrinsics.X86;
 using System.Text;
 using ManagedEmbed.Encoder;
 using ManagedEmbed.Encoder.Pooling;
+using ManagedEmbed.Kernels;
 
 namespace ManagedEmbed.Cli;
 
@@ -81,21 +82,7 @@ public static class TextLines
         string full = Path.GetFullPath(path);
         string? dir = Path.GetDirectoryName(full);
         if (dir is not null && !Directory.Exists(dir)) throw new ManagedEmbedException($"output directory '{dir}' does not exist");
-        string tmp = full + ".tmp-" + Guid.NewGuid().ToString("N");
-        try
-        {
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))
-            {
-                write(fs);
-                fs.Flush(true);
-            }
-            File.Move(tmp, full, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(tmp); } catch (IOException) { }
-            throw;
-        }
+        DurableFile.Write(full, write);
     }
 }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using ManagedEmbed.Index;
+using ManagedEmbed.Kernels;
 
 namespace ManagedEmbed.Cli;
 
@@ -192,10 +193,8 @@ internal static class IndexCommands
 
         public IvecsWriter(string path, int dim)
         {
-            _path = Path.GetFullPath(path);
-            string dir = Path.GetDirectoryName(_path) ?? ".";
+            _tmp = DurableFile.TempPath(path, out _path, out string dir);
             if (!Directory.Exists(dir)) throw new ManagedEmbedException($"cannot write {path}: directory {dir} does not exist");
-            _tmp = Path.Combine(dir, $".{Path.GetFileName(_path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
             _fs = new FileStream(_tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
             System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(_head, dim);
         }
@@ -210,14 +209,14 @@ internal static class IndexCommands
         {
             _fs.Flush(flushToDisk: true);
             _fs.Dispose();
-            File.Move(_tmp, _path, overwrite: true);
+            DurableFile.Publish(_tmp, _path);
             _committed = true;
         }
 
         public void Dispose()
         {
             _fs.Dispose();
-            if (!_committed) { try { File.Delete(_tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { } }
+            if (!_committed) DurableFile.TryDelete(_tmp);
         }
     }
 

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using ManagedEmbed.Kernels;
 
 namespace ManagedEmbed.Hub;
 
@@ -244,7 +245,7 @@ public static class ModelPuller
             Durable.TryDeleteDirectory(staging); // left over from another revision/endpoint: start clean
         }
         Directory.CreateDirectory(staging);
-        Durable.WriteAllBytes(markerPath, Encoding.UTF8.GetBytes(marker));
+        DurableFile.WriteAllBytes(markerPath, Encoding.UTF8.GetBytes(marker));
     }
 
     /// <summary>Downloads one file into the staging directory; false when an optional file does not exist upstream.</summary>
@@ -270,7 +271,7 @@ public static class ModelPuller
                 if (!file.Required)
                 {
                     options.Log?.Invoke($"{file.Path}: not in the repository (optional, skipped)");
-                    Durable.TryDelete(part);
+                    DurableFile.TryDelete(part);
                     return false;
                 }
                 Durable.TryDeleteDirectory(staging);
@@ -283,7 +284,7 @@ public static class ModelPuller
                 // Our partial file is at least as long as the file: complete already, or stale. Verify or restart.
                 long? full = r.Content.Headers.ContentRange?.Length;
                 if (have > 0 && full == have) { Verify(part, file, expectedSha ?? linkedSha, linkedSize, url, model, staging); break; }
-                Durable.TryDelete(part);
+                DurableFile.TryDelete(part);
                 if (attempt > 0) throw new ManagedEmbedException($"server refused the byte range for {url} (HTTP 416) twice");
                 continue;
             }
@@ -301,7 +302,7 @@ public static class ModelPuller
                 ContentRangeHeaderValue? cr = r.Content.Headers.ContentRange;
                 if (cr?.From != have)
                 {
-                    Durable.TryDelete(part);
+                    DurableFile.TryDelete(part);
                     throw new ManagedEmbedException($"server answered the resume request for {url} with range '{cr}' instead of bytes {have}-; the partial file was discarded, run the command again");
                 }
                 offset = have;
@@ -328,7 +329,7 @@ public static class ModelPuller
             break;
         }
         File.Move(part, finalPath);
-        Durable.FsyncDirectory(Path.GetDirectoryName(finalPath)!);
+        DurableFile.FsyncDirectory(Path.GetDirectoryName(finalPath)!);
         return true;
     }
 
@@ -352,7 +353,7 @@ public static class ModelPuller
                 if (received + n > cap)
                 {
                     fs.Dispose();
-                    Durable.TryDelete(part);
+                    DurableFile.TryDelete(part);
                     throw new ManagedEmbedException($"{fileName} at {url} sent more than the {cap:N0} bytes allowed for it; refused, nothing was installed");
                 }
                 await fs.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);

