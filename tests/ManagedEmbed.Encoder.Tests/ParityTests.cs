@@ -66,12 +66,26 @@ public class ParityTests(Xunit.Abstractions.ITestOutputHelper output, ParityMode
             string Resolve(string p) => p.StartsWith("shared:", StringComparison.Ordinal) ? Path.Combine(TestPaths.Shared, p[7..])
                 : p.StartsWith("repo:", StringComparison.Ordinal) ? Path.Combine(TestPaths.RepoRoot, p[5..])
                 : throw new InvalidOperationException($"{name}: path '{p}' has no shared:/repo: prefix");
-            string outDir = Path.Combine(dirs.New(), "model");
+            string root = dirs.New();
+            string outDir = Path.Combine(root, "model");
             bool normalize = m.GetProperty("normalize").GetBoolean();
+            string vocabPath = Resolve(m.GetProperty("vocab").GetString()!);
+            // "vocab_transform": "mpnet" = all-mpnet-base-v2's layout around the BERT vocabulary (the same rule as
+            // tools/gen_seed_fixtures.py; see tests/fixtures/encoder-configs/README.md).
+            if (m.TryGetProperty("vocab_transform", out var vt) && vt.ValueKind == JsonValueKind.String)
+            {
+                Assert.Equal("mpnet", vt.GetString());
+                string derived = Path.Combine(root, "mpnet-vocab.txt");
+                var lines = File.ReadAllText(vocabPath).Split('\n').ToList();
+                if (lines[^1].Length == 0) lines.RemoveAt(lines.Count - 1);
+                File.WriteAllText(derived, string.Join("\n", new[] { "<s>", "<pad>", "</s>", "<unk>" }.Concat(lines).Append("<mask>")) + "\n");
+                vocabPath = derived;
+            }
             SyntheticModel.Write(new SyntheticModelOptions
             {
                 ConfigPath = Resolve(m.GetProperty("config").GetString()!),
-                VocabPath = Resolve(m.GetProperty("vocab").GetString()!),
+                VocabPath = vocabPath,
+                Architecture = m.TryGetProperty("arch", out var arch) ? arch.GetString() : null,
                 Seed = m.GetProperty("seed").GetUInt64(),
                 Pooling = PoolingModes.Parse(m.GetProperty("pooling").GetString()!),
                 MaxSeqLength = m.GetProperty("max_seq_length").GetInt32(),
