@@ -39,7 +39,13 @@ foreach (var (b, t, threads) in shapes)
     for (int i = 0; i < b; i++)
     {
         seqs[i] = new int[t];
-        for (int j = 0; j < t; j++) { seqs[i][j] = rng.Next(config.VocabSize); ids[i * t + j] = seqs[i][j]; }
+        for (int j = 0; j < t; j++)
+        {
+            int id = rng.Next(config.VocabSize);
+            // MPNet: a random <pad> (id 1) would take the padding position in both engines; keep every token real.
+            if (config.PositionOffset > 0 && id == MPNetConfig.PaddingIdx) id = 4;
+            seqs[i][j] = id; ids[i * t + j] = id;
+        }
     }
     var batch = new TokenBatch(seqs);
     var ws = new EncoderWorkspace();
@@ -59,8 +65,10 @@ foreach (var (b, t, threads) in shapes)
     using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, shape);
     using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, shape);
     using var typesValue = OrtValue.CreateTensorValueFromMemory(types, shape);
-    var inputNames = new[] { "input_ids", "attention_mask", "token_type_ids" };
-    var inputs = new[] { idsValue, maskValue, typesValue };
+    // BERT graphs take token_type_ids; DistilBERT and MPNet graphs have no token types.
+    bool hasTypes = session.InputMetadata.ContainsKey("token_type_ids");
+    var inputNames = hasTypes ? new[] { "input_ids", "attention_mask", "token_type_ids" } : new[] { "input_ids", "attention_mask" };
+    var inputs = hasTypes ? new[] { idsValue, maskValue, typesValue } : new[] { idsValue, maskValue };
     var outputNames = new[] { "last_hidden_state" };
     using var runOptions = new RunOptions();
 
