@@ -47,7 +47,9 @@ public sealed partial class BertTokenizer
 
         try
         {
-            return new BertTokenizer(vocab, options) { Description = $"WordPiece ({Path.GetFileName(source)})" };
+            // Name the framing when it is not BERT's (MPNet: <s> … </s>), so `membed info` shows what the model uses.
+            string framing = options.ClsToken == "[CLS]" && options.SepToken == "[SEP]" ? "" : $"; {options.ClsToken} … {options.SepToken}";
+            return new BertTokenizer(vocab, options) { Description = $"WordPiece ({Path.GetFileName(source)}{framing})" };
         }
         catch (ArgumentException e)
         {
