@@ -26,8 +26,10 @@ import gen_fixtures  # noqa: E402  (sha256, fixture_json, resolve)
 import hf_tokenizer  # noqa: E402
 import seed_models_ref  # noqa: E402
 
-# 28 texts: the Unicode-rich short ones plus long ones that reach max_seq_length (384 MPNet, 512 DistilBERT).
-TEXTS = fixture_texts.MINILM_TEXTS[:27] + [fixture_texts._LONG_EN * 4]
+# 29 texts: the Unicode-rich short ones plus long ones that reach max_seq_length (384 MPNet, 512 DistilBERT).
+# The literal "<pad>" is MPNet's padding id 1 inside a real sequence: it takes position padding_idx and does not
+# advance the others (create_position_ids_from_input_ids); for BERT vocabularies it is just "<", "pad", ">".
+TEXTS = fixture_texts.MINILM_TEXTS[:27] + ["a <pad> inside the text, then more <pad> words", fixture_texts._LONG_EN * 4]
 BUCKET_DISTANCES = [0, 1, 7, 8, 15, 16, 31, 32, 63, 64, 127, 128, 500]
 
 MODELS = [
