@@ -33,11 +33,18 @@ public class ParityTests(Xunit.Abstractions.ITestOutputHelper output, ParityMode
 {
     public static IEnumerable<object[]> Fixtures()
     {
-        string dir = Path.Combine(TestPaths.Fixtures, "encoder");
-        var files = Directory.Exists(dir) ? Directory.GetFiles(dir, "*.json").OrderBy(f => f, StringComparer.Ordinal).ToList() : [];
+        // encoder/: fixtures whose vocabulary file is used as is (also replayed through the CLI by EncoderCliTests);
+        // encoder-mpnet/: MPNet, whose vocabulary is derived from the BERT one ("vocab_transform").
+        var files = new List<string>();
+        foreach (string sub in new[] { "encoder", "encoder-mpnet" })
+        {
+            string dir = Path.Combine(TestPaths.Fixtures, sub);
+            if (Directory.Exists(dir)) files.AddRange(Directory.GetFiles(dir, "*.json").Select(f => sub + "/" + Path.GetFileName(f)));
+        }
+        files.Sort(StringComparer.Ordinal);
         // An empty list still yields one case, which then fails loudly.
         if (files.Count == 0) yield return ["<none>"];
-        foreach (var f in files) yield return [Path.GetFileName(f)];
+        foreach (var f in files) yield return [f];
     }
 
     private sealed record Case(string Text, int[] Ids, float[] Pooled, float[] Embedding);
@@ -59,7 +66,7 @@ public class ParityTests(Xunit.Abstractions.ITestOutputHelper output, ParityMode
             // The cache lives as long as the class fixture that owns the directories.
             if (!ReferenceEquals(s_dirs, dirs)) { Loaded.Clear(); s_dirs = dirs; }
             if (Loaded.TryGetValue(name, out var cached)) return cached;
-            string path = Path.Combine(TestPaths.Fixtures, "encoder", name);
+            string path = Path.Combine(TestPaths.Fixtures, name);
             Assert.True(File.Exists(path), $"no encoder parity fixture in {Path.Combine(TestPaths.Fixtures, "encoder")} (run tools/gen_fixtures.sh)");
             using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
             var m = doc.RootElement.GetProperty("model");
