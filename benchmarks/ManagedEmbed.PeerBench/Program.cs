@@ -6,7 +6,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.CompilerServices;
-using ManagedEmbed.Encoder.Bert;
+using ManagedEmbed.Encoder.Models;
 using ManagedEmbed.Encoder.Configuration;
 using ManagedEmbed.Kernels;
 using Microsoft.ML.OnnxRuntime;
@@ -19,12 +19,12 @@ int rounds = int.Parse(opts.GetValueOrDefault("--rounds") ?? "3", CultureInfo.In
 var shapes = (opts.GetValueOrDefault("--shapes") ?? "32x32/2,64x128/2,1x16/2,1x16/1,32x32/1").Split(',')
     .Select(s => { var p = s.Split('x', '/'); return (B: int.Parse(p[0]), T: int.Parse(p[1]), Threads: int.Parse(p[2])); }).ToArray();
 
-var config = SentenceModelConfig.Load(modelDir).Bert;
-using var model = BertModel.Load(Path.Combine(modelDir, "model.safetensors"), config);
+var config = SentenceModelConfig.Load(modelDir).Transformer;
+using var model = EncoderRegistry.LoadModel(Path.Combine(modelDir, "model.safetensors"), config);
 double ghz = Clock.MeasureGHz();
 Console.WriteLine($"ManagedEmbed {KernelInfo.Describe()}");
 Console.WriteLine($"ONNX Runtime {OrtEnv.Instance().GetVersionString()} CPU EP, ORT_ENABLE_ALL, inter-op 1 thread, intra-op = threads");
-Console.WriteLine($"model: {modelDir} (hidden {config.HiddenSize}, layers {config.NumHiddenLayers}, heads {config.NumAttentionHeads}, ffn {config.IntermediateSize})");
+Console.WriteLine($"model: {modelDir} ({config.ModelType}, hidden {config.HiddenSize}, layers {config.NumHiddenLayers}, heads {config.NumAttentionHeads}, ffn {config.IntermediateSize})");
 Console.WriteLine($"clock {ghz:F2} GHz (measured), peak {Clock.FlopsPerCycle * ghz:F0} GFLOP/s per core; {rounds} alternating rounds of {seconds} s each");
 Console.WriteLine();
 Console.WriteLine("| shape (B x T) | threads | ManagedEmbed tokens/s | ms/batch | ONNX Runtime tokens/s | ms/batch | ratio | ours GFLOP/s | % of peak | max abs diff |");
@@ -39,10 +39,16 @@ foreach (var (b, t, threads) in shapes)
     for (int i = 0; i < b; i++)
     {
         seqs[i] = new int[t];
-        for (int j = 0; j < t; j++) { seqs[i][j] = rng.Next(config.VocabSize); ids[i * t + j] = seqs[i][j]; }
+        for (int j = 0; j < t; j++)
+        {
+            int id = rng.Next(config.VocabSize);
+            // MPNet: a random <pad> (id 1) would take the padding position in both engines; keep every token real.
+            if (config.PositionOffset > 0 && id == MPNetConfig.PaddingIdx) id = 4;
+            seqs[i][j] = id; ids[i * t + j] = id;
+        }
     }
     var batch = new TokenBatch(seqs);
-    var ws = new BertWorkspace();
+    var ws = new EncoderWorkspace();
     using var pool = new KernelThreadPool(threads);
 
     using var so = new SessionOptions
@@ -59,8 +65,10 @@ foreach (var (b, t, threads) in shapes)
     using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, shape);
     using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, shape);
     using var typesValue = OrtValue.CreateTensorValueFromMemory(types, shape);
-    var inputNames = new[] { "input_ids", "attention_mask", "token_type_ids" };
-    var inputs = new[] { idsValue, maskValue, typesValue };
+    // BERT graphs take token_type_ids; DistilBERT and MPNet graphs have no token types.
+    bool hasTypes = session.InputMetadata.ContainsKey("token_type_ids");
+    var inputNames = hasTypes ? new[] { "input_ids", "attention_mask", "token_type_ids" } : new[] { "input_ids", "attention_mask" };
+    var inputs = hasTypes ? new[] { idsValue, maskValue, typesValue } : new[] { idsValue, maskValue };
     var outputNames = new[] { "last_hidden_state" };
     using var runOptions = new RunOptions();
 
@@ -124,7 +132,7 @@ static double Median(List<double> xs) { var s = xs.OrderBy(x => x).ToList(); ret
 
 // Multiply-adds x 2 of one forward pass: per layer and token, QKV 3h², output h², FFN 2hf; attention 2·T·h
 // (scores and context) per token; embeddings and LayerNorm are not counted.
-static double Flops(BertConfig c, int b, int t)
+static double Flops(TransformerConfig c, int b, int t)
 {
     double h = c.HiddenSize, f = c.IntermediateSize;
     return 2.0 * b * t * c.NumHiddenLayers * (4 * h * h + 2 * h * f + 2.0 * t * h);

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
-using ManagedEmbed.Encoder.Bert;
 using ManagedEmbed.Encoder.Configuration;
+using ManagedEmbed.Encoder.Models;
 using ManagedEmbed.Encoder.Pooling;
 using ManagedEmbed.Encoder.Tokenization;
 using ManagedEmbed.Kernels;
@@ -8,7 +8,7 @@ using ManagedEmbed.Kernels;
 namespace ManagedEmbed.Encoder;
 
 /// <summary>
-/// A sentence-transformers model loaded from its directory: tokenizer → BERT → pooling → optional L2 normalization,
+/// A sentence-transformers model loaded from its directory: tokenizer → transformer encoder (BERT, DistilBERT, MPNet) → pooling → optional L2 normalization,
 /// producing what <c>SentenceTransformer(dir).encode(texts)</c> returns.
 /// <para>
 /// Thread safety: a loaded encoder is immutable; any number of threads may call the Encode/Tokenize methods on
@@ -17,9 +17,9 @@ namespace ManagedEmbed.Encoder;
 /// </summary>
 public sealed partial class SentenceEncoder : IDisposable
 {
-    private readonly BertModel _model;
-    private readonly BertTokenizer _tokenizer;
-    private readonly ConcurrentBag<BertWorkspace> _workspaces = new();
+    private readonly IEncoderModel _model;
+    private readonly ITokenizer _tokenizer;
+    private readonly ConcurrentBag<EncoderWorkspace> _workspaces = new();
     private readonly int _threads;
     private readonly KernelThreadPool _pool;
     private bool _disposed;
@@ -31,14 +31,14 @@ public sealed partial class SentenceEncoder : IDisposable
     public SentenceModelConfig Config { get; }
     /// <summary>Width of the output embeddings.</summary>
     public int Dimension { get; }
-    /// <summary>Tokens per text, [CLS] and [SEP] included; longer texts are truncated to this.</summary>
+    /// <summary>Tokens per text, special tokens included; longer texts are truncated to this.</summary>
     public int MaxSeqLength { get; }
     /// <summary>True when modules.json lists a Normalize module, so outputs are unit-length unless asked otherwise.</summary>
     public bool NormalizesByDefault => Config.Normalize;
     /// <summary>Threads each forward pass is split across.</summary>
     public int Threads => _threads;
 
-    private SentenceEncoder(SentenceModelConfig config, BertModel model, BertTokenizer tokenizer, int threads, int maxSeqLength)
+    private SentenceEncoder(SentenceModelConfig config, IEncoderModel model, ITokenizer tokenizer, int threads, int maxSeqLength)
     {
         Config = config;
         _model = model;
@@ -47,7 +47,7 @@ public sealed partial class SentenceEncoder : IDisposable
         // One fixed pool per encoder: every GEMM, attention and LayerNorm of a forward pass is split across it.
         _pool = threads == 1 ? KernelThreadPool.Serial : new KernelThreadPool(threads);
         MaxSeqLength = maxSeqLength;
-        Dimension = SentencePooling.OutputDimension(config.Pooling, config.Bert.HiddenSize);
+        Dimension = SentencePooling.OutputDimension(config.Pooling, config.Transformer.HiddenSize);
     }
 
     /// <summary>
@@ -64,23 +64,27 @@ public sealed partial class SentenceEncoder : IDisposable
         int maxSeq = config.MaxSeqLength;
         if (options.MaxSeqLength is int m)
         {
-            if (m < 2 || m > config.Bert.MaxPositionEmbeddings)
-                throw new ManagedEmbedException($"max sequence length {m} must be in [2, {config.Bert.MaxPositionEmbeddings}] (max_position_embeddings)");
+            int limit = config.Transformer.MaxSequenceLength;
+            if (m < 2 || m > limit)
+                throw new ManagedEmbedException($"max sequence length {m} must be in [2, {limit}] (max_position_embeddings)");
             maxSeq = m;
         }
         if (!File.Exists(config.WeightsPath)) throw new ManagedEmbedException($"missing model.safetensors: '{config.WeightsPath}' does not exist");
-        var tokenizer = BertTokenizer.Load(modelDirectory);
-        if (tokenizer.VocabSize > config.Bert.VocabSize)
-            throw new ManagedEmbedException($"model directory '{modelDirectory}': the vocabulary has {tokenizer.VocabSize} tokens but config.json vocab_size is {config.Bert.VocabSize}");
-        var model = BertModel.Load(config.WeightsPath, config.Bert);
+        var tokenizer = EncoderRegistry.LoadTokenizer(modelDirectory);
+        if (tokenizer.VocabSize > config.Transformer.VocabSize)
+            throw new ManagedEmbedException($"model directory '{modelDirectory}': the vocabulary has {tokenizer.VocabSize} tokens but config.json vocab_size is {config.Transformer.VocabSize}");
+        var model = EncoderRegistry.LoadModel(config.WeightsPath, config.Transformer);
         try { return new SentenceEncoder(config, model, tokenizer, threads, maxSeq); }
         catch { model.Dispose(); throw; }
     }
 
-    /// <summary>The tokenizer (HF-exact WordPiece for this model's vocabulary and casing).</summary>
-    public BertTokenizer Tokenizer => _tokenizer;
+    /// <summary>The tokenizer the registry chose for this model directory.</summary>
+    public ITokenizer Tokenizer => _tokenizer;
 
-    /// <summary>Token ids of <paramref name="text"/>: [CLS] wordpieces [SEP], truncated to <see cref="MaxSeqLength"/>.</summary>
+    /// <summary>The encoder model the registry chose from config.json.</summary>
+    public IEncoderModel Model => _model;
+
+    /// <summary>Token ids of <paramref name="text"/> with the model's special tokens, truncated to <see cref="MaxSeqLength"/>.</summary>
     public int[] Tokenize(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -115,7 +119,7 @@ public sealed partial class SentenceEncoder : IDisposable
     }
 
     /// <summary>
-    /// Embeds already-tokenized sequences (each including [CLS]/[SEP], 1..max_position_embeddings ids from the
+    /// Embeds already-tokenized sequences (each including its special tokens, 1..MaxSequenceLength ids from the
     /// vocabulary). Returns [ids.Count, Dimension] in input order. Used by parity tests and benchmarks.
     /// </summary>
     public EmbeddingMatrix EncodeIds(IReadOnlyList<int[]> ids, int batchSize = 32, bool? normalize = null, IProgress<EncodeProgress>? progress = null)
@@ -123,15 +127,17 @@ public sealed partial class SentenceEncoder : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(ids);
         if (batchSize < 1) throw new ManagedEmbedException($"batch size must be at least 1, got {batchSize}");
-        var bert = Config.Bert;
+        var tc = Config.Transformer;
         for (int i = 0; i < ids.Count; i++)
         {
             var seq = ids[i] ?? throw new ArgumentNullException(nameof(ids), $"sequence {i} is null");
             if (seq.Length == 0) throw new ManagedEmbedException($"sequence {i} is empty (it needs at least [CLS] and [SEP])");
-            if (seq.Length > bert.MaxPositionEmbeddings)
-                throw new ManagedEmbedException($"sequence {i} has {seq.Length} tokens, more than max_position_embeddings {bert.MaxPositionEmbeddings}");
+            if (seq.Length > tc.MaxSequenceLength)
+                throw new ManagedEmbedException(tc.PositionOffset == 0
+                    ? $"sequence {i} has {seq.Length} tokens, more than max_position_embeddings {tc.MaxPositionEmbeddings}"
+                    : $"sequence {i} has {seq.Length} tokens, more than the {tc.MaxSequenceLength} positions of max_position_embeddings {tc.MaxPositionEmbeddings}");
             foreach (int id in seq)
-                if ((uint)id >= (uint)bert.VocabSize) throw new ManagedEmbedException($"sequence {i} has token id {id} outside the vocabulary [0, {bert.VocabSize})");
+                if ((uint)id >= (uint)tc.VocabSize) throw new ManagedEmbedException($"sequence {i} has token id {id} outside the vocabulary [0, {tc.VocabSize})");
         }
         bool doNormalize = normalize ?? NormalizesByDefault;
         var output = new float[(long)ids.Count * Dimension];
@@ -170,9 +176,9 @@ public sealed partial class SentenceEncoder : IDisposable
     /// <summary>Embeds one tokenized sequence (see <see cref="EncodeIds(IReadOnlyList{int[]}, int, bool?, IProgress{EncodeProgress}?)"/>).</summary>
     public float[] EncodeIds(int[] ids, bool? normalize = null) => EncodeIds([ids], 1, normalize).Data;
 
-    private void PoolBatch(TokenBatch batch, BertWorkspace ws, ReadOnlySpan<int> rows, float[] output, bool normalize)
+    private void PoolBatch(TokenBatch batch, EncoderWorkspace ws, ReadOnlySpan<int> rows, float[] output, bool normalize)
     {
-        int h = Config.Bert.HiddenSize;
+        int h = Config.Transformer.HiddenSize;
         for (int s = 0; s < batch.Count; s++)
         {
             var tokens = ws.Hidden.AsSpan(batch.Offsets[s] * h, batch.Lengths[s] * h);
@@ -182,7 +188,7 @@ public sealed partial class SentenceEncoder : IDisposable
         }
     }
 
-    private BertWorkspace RentWorkspace() => _workspaces.TryTake(out var ws) ? ws : new BertWorkspace();
+    private EncoderWorkspace RentWorkspace() => _workspaces.TryTake(out var ws) ? ws : new EncoderWorkspace();
 
     /// <summary>Releases the memory-mapped weights.</summary>
     public void Dispose()

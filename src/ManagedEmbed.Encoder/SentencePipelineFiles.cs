@@ -18,26 +18,37 @@ public sealed class SentencePipelineOptions
     public bool Normalize { get; init; } = true;
     /// <summary>tokenizer_config.json do_lower_case (uncased models: true).</summary>
     public bool DoLowerCase { get; init; } = true;
+    /// <summary>config.json model_type: decides the tokenizer class and special tokens written (default bert).</summary>
+    public string Architecture { get; init; } = "bert";
 }
 
 /// <summary>
-/// The files that make a BERT checkpoint a sentence-transformers model directory: tokenizer_config.json,
+/// The files that make a transformer checkpoint a sentence-transformers model directory: tokenizer_config.json,
 /// special_tokens_map.json, sentence_bert_config.json, modules.json (Transformer → Pooling [→ Normalize]) and
 /// 1_Pooling/config.json. Shared by <see cref="SyntheticModel"/> and the ONNX importer so both write the same layout.
 /// </summary>
 public static class SentencePipelineFiles
 {
+    /// <summary>The special tokens the vocabulary of a model of <paramref name="architecture"/> must hold.</summary>
+    public static IReadOnlyList<string> SpecialTokens(string architecture) =>
+        architecture == "mpnet" ? ["<s>", "<pad>", "</s>", "[UNK]", "<mask>"] : ["[PAD]", "[UNK]", "[CLS]", "[SEP]"];
+
     /// <summary>The files as (path relative to the model directory with '/' separators, UTF-8 text).</summary>
     public static IReadOnlyList<(string Path, string Text)> Render(SentencePipelineOptions o)
     {
         if (o.Pooling == PoolingMode.None) throw new ManagedEmbedException("no pooling mode given");
         static string B(bool b) => b ? "true" : "false";
+        // MPNet: the published all-mpnet-base-v2 settings (RoBERTa-style specials around a BERT WordPiece vocabulary,
+        // [UNK] as WordPiece's unknown); BERT and DistilBERT: BERT's.
+        var (tokenizerConfig, specialTokens) = o.Architecture == "mpnet"
+            ? ("{\"do_lower_case\": " + B(o.DoLowerCase) + ", \"bos_token\": \"<s>\", \"eos_token\": \"</s>\", \"sep_token\": \"</s>\", \"cls_token\": \"<s>\", \"unk_token\": \"[UNK]\", \"pad_token\": \"<pad>\", \"mask_token\": \"<mask>\", \"tokenize_chinese_chars\": true, \"strip_accents\": null, \"tokenizer_class\": \"MPNetTokenizer\", \"model_max_length\": " + (o.MaxPositionEmbeddings - 2) + "}\n",
+               "{\"bos_token\": \"<s>\", \"eos_token\": \"</s>\", \"unk_token\": \"[UNK]\", \"sep_token\": \"</s>\", \"pad_token\": \"<pad>\", \"cls_token\": \"<s>\", \"mask_token\": \"<mask>\"}\n")
+            : ("{\"do_lower_case\": " + B(o.DoLowerCase) + ", \"unk_token\": \"[UNK]\", \"sep_token\": \"[SEP]\", \"pad_token\": \"[PAD]\", \"cls_token\": \"[CLS]\", \"mask_token\": \"[MASK]\", \"tokenize_chinese_chars\": true, \"strip_accents\": null, \"tokenizer_class\": \"" + (o.Architecture == "distilbert" ? "DistilBertTokenizer" : "BertTokenizer") + "\", \"model_max_length\": " + o.MaxPositionEmbeddings + "}\n",
+               "{\"unk_token\": \"[UNK]\", \"sep_token\": \"[SEP]\", \"pad_token\": \"[PAD]\", \"cls_token\": \"[CLS]\", \"mask_token\": \"[MASK]\"}\n");
         var files = new List<(string, string)>
         {
-            ("tokenizer_config.json",
-                "{\"do_lower_case\": " + B(o.DoLowerCase) + ", \"unk_token\": \"[UNK]\", \"sep_token\": \"[SEP]\", \"pad_token\": \"[PAD]\", \"cls_token\": \"[CLS]\", \"mask_token\": \"[MASK]\", \"tokenize_chinese_chars\": true, \"strip_accents\": null, \"tokenizer_class\": \"BertTokenizer\", \"model_max_length\": " + o.MaxPositionEmbeddings + "}\n"),
-            ("special_tokens_map.json",
-                "{\"unk_token\": \"[UNK]\", \"sep_token\": \"[SEP]\", \"pad_token\": \"[PAD]\", \"cls_token\": \"[CLS]\", \"mask_token\": \"[MASK]\"}\n"),
+            ("tokenizer_config.json", tokenizerConfig),
+            ("special_tokens_map.json", specialTokens),
             ("sentence_bert_config.json", "{\n  \"max_seq_length\": " + o.MaxSeqLength + ",\n  \"do_lower_case\": false\n}\n"),
         };
         var modules = new StringBuilder();

@@ -1,6 +1,6 @@
 using System.Text;
-using ManagedEmbed.Encoder.Bert;
 using ManagedEmbed.Encoder.Configuration;
+using ManagedEmbed.Encoder.Models;
 using ManagedEmbed.Encoder.Pooling;
 using ManagedEmbed.Encoder.SafeTensors;
 
@@ -9,10 +9,15 @@ namespace ManagedEmbed.Encoder;
 /// <summary>Arguments of <see cref="SyntheticModel.Write"/>.</summary>
 public sealed class SyntheticModelOptions
 {
-    /// <summary>Path of a Hugging Face BERT config.json (copied verbatim).</summary>
+    /// <summary>Path of a Hugging Face config.json of a supported architecture (copied verbatim).</summary>
     public required string ConfigPath { get; init; }
     /// <summary>Path of a WordPiece vocab.txt (copied verbatim).</summary>
     public required string VocabPath { get; init; }
+    /// <summary>
+    /// Expected architecture (bert, distilbert, mpnet); null = whatever config.json's model_type says. A config of
+    /// another architecture is an error.
+    /// </summary>
+    public string? Architecture { get; init; }
     /// <summary>Seed of the weight generator.</summary>
     public required ulong Seed { get; init; }
     /// <summary>Pooling mode (default mean).</summary>
@@ -24,7 +29,8 @@ public sealed class SyntheticModelOptions
 }
 
 /// <summary>
-/// Writes a complete sentence-transformers model directory with seeded synthetic BERT weights, so tests, fixtures and
+/// Writes a complete sentence-transformers model directory with seeded synthetic weights of any registered
+/// architecture (the tensor list comes from <see cref="EncoderRegistry.Describe"/>), so tests, fixtures and
 /// benchmarks run end to end without downloads. The output is byte-identical for the same arguments on every run and
 /// machine.
 /// <para>
@@ -35,8 +41,8 @@ public sealed class SyntheticModelOptions
 /// libraries — so every machine produces the same bytes. Tensors are generated in file order (element size
 /// descending, then name): embeddings, Linear weights and biases ~ initializer_range · z (config.json, default 0.02),
 /// LayerNorm gamma = 1 + 0.1 · z, beta = 0.05 · z, each value rounded once from double to float.
-/// embeddings.position_ids is I64 [1, max_position_embeddings] = 0, 1, 2, ... like real checkpoints; pooler.dense is
-/// included like real checkpoints (and ignored by the encoder).
+/// The optional tensors real checkpoints carry are written too (ignored by the encoder): embeddings.position_ids as
+/// I64 [1, max_position_embeddings] = 0, 1, 2, ..., and pooler.dense for BERT and MPNet.
 /// </para>
 /// </summary>
 public static class SyntheticModel
@@ -88,7 +94,13 @@ public static class SyntheticModel
     public static void Write(SyntheticModelOptions o, string outDir)
     {
         // Validate every input before touching the output.
-        var config = BertConfig.Load(o.ConfigPath);
+        var config = EncoderRegistry.LoadConfig(o.ConfigPath);
+        if (o.Architecture is not null && o.Architecture != config.ModelType)
+        {
+            if (!EncoderRegistry.Architectures.Any(a => a.ModelType == o.Architecture))
+                throw new ManagedEmbedException($"unknown architecture '{o.Architecture}' (supported: {string.Join(", ", EncoderRegistry.Architectures.Select(a => a.ModelType))})");
+            throw new ManagedEmbedException($"'{o.ConfigPath}' is a {config.ModelType} config, not {o.Architecture}");
+        }
         CheckSize(config, o.ConfigPath);
         byte[] configBytes = InputFile.ReadAllBytes(o.ConfigPath);
         if (!File.Exists(o.VocabPath)) throw new ManagedEmbedException($"vocab file '{o.VocabPath}' does not exist");
@@ -100,12 +112,12 @@ public static class SyntheticModel
         if (tokens.Count > 0 && tokens[^1].Length == 0) tokens.RemoveAt(tokens.Count - 1);
         if (tokens.Count > config.VocabSize)
             throw new ManagedEmbedException($"vocab file '{o.VocabPath}' has {tokens.Count} tokens, more than vocab_size {config.VocabSize} in '{o.ConfigPath}'");
-        foreach (string special in new[] { "[PAD]", "[UNK]", "[CLS]", "[SEP]" })
+        foreach (string special in SentencePipelineFiles.SpecialTokens(config.ModelType))
             if (!tokens.Contains(special)) throw new ManagedEmbedException($"vocab file '{o.VocabPath}' lacks the special token {special}");
         if (o.Pooling == PoolingMode.None) throw new ManagedEmbedException("no pooling mode given");
-        int maxSeq = o.MaxSeqLength ?? Math.Min(256, config.MaxPositionEmbeddings);
-        if (maxSeq < 2 || maxSeq > config.MaxPositionEmbeddings)
-            throw new ManagedEmbedException($"max_seq_length {maxSeq} must be in [2, {config.MaxPositionEmbeddings}] (max_position_embeddings of '{o.ConfigPath}')");
+        int maxSeq = o.MaxSeqLength ?? Math.Min(256, config.MaxSequenceLength);
+        if (maxSeq < 2 || maxSeq > config.MaxSequenceLength)
+            throw new ManagedEmbedException($"max_seq_length {maxSeq} must be in [2, {config.MaxSequenceLength}] (max_position_embeddings of '{o.ConfigPath}')");
 
         string target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(outDir));
         if (File.Exists(target)) throw new ManagedEmbedException($"output '{outDir}' is a file, not a directory");
@@ -164,20 +176,21 @@ public static class SyntheticModel
     /// Refuses configs whose weights could not be generated, before any list of tensors is built: a tensor beyond the
     /// largest .NET array used to crash mid-write, and num_hidden_layers 1e9 to allocate without bound.
     /// </summary>
-    private static void CheckSize(BertConfig c, string configPath)
+    private static void CheckSize(TransformerConfig c, string configPath)
     {
         long h = c.HiddenSize, ff = c.IntermediateSize;
-        long[] largest = [c.VocabSize * h, c.MaxPositionEmbeddings * h, c.TypeVocabSize * h, ff * h, h * h];
+        int types = c is BertConfig b ? b.TypeVocabSize : 0;
+        long[] largest = [c.VocabSize * h, c.MaxPositionEmbeddings * h, types * h, ff * h, h * h];
         long biggest = largest.Max();
         if (biggest > Array.MaxLength)
             throw new ManagedEmbedException($"'{configPath}': a tensor of {biggest} values is larger than a synthetic model supports ({Array.MaxLength})");
         long perLayer = 4 * (h * h + h) + 2 * h + (ff * h + ff) + (h * ff + h) + 2 * h;
-        double bytes = 4.0 * ((c.VocabSize + c.MaxPositionEmbeddings + c.TypeVocabSize) * (double)h + 2 * h + h * h + h + (double)perLayer * c.NumHiddenLayers);
+        double bytes = 4.0 * ((c.VocabSize + c.MaxPositionEmbeddings + types) * (double)h + 2 * h + h * h + h + (double)perLayer * c.NumHiddenLayers);
         if (bytes > MaxWeightBytes)
             throw new ManagedEmbedException($"'{configPath}': the weights would take {bytes:0.###e0} bytes (num_hidden_layers {c.NumHiddenLayers}, hidden_size {c.HiddenSize}); synthetic models are limited to {MaxWeightBytes} bytes");
     }
 
-    private static void WriteFiles(SyntheticModelOptions o, BertConfig config, byte[] configBytes, byte[] vocabBytes, int maxSeq, string full)
+    private static void WriteFiles(SyntheticModelOptions o, TransformerConfig config, byte[] configBytes, byte[] vocabBytes, int maxSeq, string full)
     {
 
         WriteAtomic(Path.Combine(full, "config.json"), s => s.Write(configBytes));
@@ -185,7 +198,7 @@ public static class SyntheticModel
         var pipeline = new SentencePipelineOptions
         {
             HiddenSize = config.HiddenSize, MaxPositionEmbeddings = config.MaxPositionEmbeddings, Pooling = o.Pooling,
-            MaxSeqLength = maxSeq, Normalize = o.Normalize,
+            MaxSeqLength = maxSeq, Normalize = o.Normalize, Architecture = config.ModelType,
         };
         foreach (var (rel, text) in SentencePipelineFiles.Render(pipeline))
             WriteText(Path.Combine(full, rel.Replace('/', Path.DirectorySeparatorChar)), text);
@@ -193,14 +206,24 @@ public static class SyntheticModel
     }
 
     /// <summary>Writes the synthetic weights of <paramref name="config"/> as safetensors to <paramref name="output"/>.</summary>
-    public static void WriteWeights(BertConfig config, ulong seed, Stream output)
+    public static void WriteWeights(TransformerConfig config, ulong seed, Stream output)
     {
         var rng = new SplitMix64(seed);
         double std = config.InitializerRange;
         var entries = new List<SafeTensorEntry>();
-        foreach (var spec in BertTensorNames.Required(config).Concat(BertTensorNames.Pooler(config)))
+        foreach (var spec in EncoderRegistry.Describe(config))
         {
             var s = spec;
+            if (s.Kind == TensorKind.PositionIds)
+            {
+                entries.Add(new SafeTensorEntry(s.Name, SafeTensorDType.I64, s.Shape, () =>
+                {
+                    var ids = new long[s.Shape[^1]];
+                    for (int i = 0; i < ids.Length; i++) ids[i] = i;
+                    return SafeTensorsWriter.ToBytes(ids);
+                }));
+                continue;
+            }
             entries.Add(new SafeTensorEntry(s.Name, SafeTensorDType.F32, s.Shape, () =>
             {
                 long n = s.Shape.Aggregate(1L, (a, d) => a * d);
@@ -210,20 +233,14 @@ public static class SyntheticModel
                     double z = rng.NextNormal();
                     values[i] = s.Kind switch
                     {
-                        BertTensorKind.LayerNormWeight => (float)(1.0 + 0.1 * z),
-                        BertTensorKind.LayerNormBias => (float)(0.05 * z),
+                        TensorKind.LayerNormWeight => (float)(1.0 + 0.1 * z),
+                        TensorKind.LayerNormBias => (float)(0.05 * z),
                         _ => (float)(std * z),
                     };
                 }
                 return SafeTensorsWriter.ToBytes(values);
             }));
         }
-        entries.Add(new SafeTensorEntry(BertTensorNames.PositionIds, SafeTensorDType.I64, [1, config.MaxPositionEmbeddings], () =>
-        {
-            var ids = new long[config.MaxPositionEmbeddings];
-            for (int i = 0; i < ids.Length; i++) ids[i] = i;
-            return SafeTensorsWriter.ToBytes(ids);
-        }));
         // The callbacks run in file order, so the generator stream is consumed in that fixed order.
         SafeTensorsWriter.Write(output, entries, new Dictionary<string, string> { ["format"] = "pt" });
     }

@@ -1,4 +1,4 @@
-using ManagedEmbed.Encoder.Bert;
+using ManagedEmbed.Encoder.Models;
 using ManagedEmbed.Encoder.Configuration;
 using ManagedEmbed.Encoder.SafeTensors;
 using ManagedEmbed.Testing;

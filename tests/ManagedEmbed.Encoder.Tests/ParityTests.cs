@@ -33,11 +33,18 @@ public class ParityTests(Xunit.Abstractions.ITestOutputHelper output, ParityMode
 {
     public static IEnumerable<object[]> Fixtures()
     {
-        string dir = Path.Combine(TestPaths.Fixtures, "encoder");
-        var files = Directory.Exists(dir) ? Directory.GetFiles(dir, "*.json").OrderBy(f => f, StringComparer.Ordinal).ToList() : [];
+        // encoder/: fixtures whose vocabulary file is used as is (also replayed through the CLI by EncoderCliTests);
+        // encoder-mpnet/: MPNet, whose vocabulary is derived from the BERT one ("vocab_transform").
+        var files = new List<string>();
+        foreach (string sub in new[] { "encoder", "encoder-mpnet" })
+        {
+            string dir = Path.Combine(TestPaths.Fixtures, sub);
+            if (Directory.Exists(dir)) files.AddRange(Directory.GetFiles(dir, "*.json").Select(f => sub + "/" + Path.GetFileName(f)));
+        }
+        files.Sort(StringComparer.Ordinal);
         // An empty list still yields one case, which then fails loudly.
         if (files.Count == 0) yield return ["<none>"];
-        foreach (var f in files) yield return [Path.GetFileName(f)];
+        foreach (var f in files) yield return [f];
     }
 
     private sealed record Case(string Text, int[] Ids, float[] Pooled, float[] Embedding);
@@ -59,19 +66,37 @@ public class ParityTests(Xunit.Abstractions.ITestOutputHelper output, ParityMode
             // The cache lives as long as the class fixture that owns the directories.
             if (!ReferenceEquals(s_dirs, dirs)) { Loaded.Clear(); s_dirs = dirs; }
             if (Loaded.TryGetValue(name, out var cached)) return cached;
-            string path = Path.Combine(TestPaths.Fixtures, "encoder", name);
+            string path = Path.Combine(TestPaths.Fixtures, name);
             Assert.True(File.Exists(path), $"no encoder parity fixture in {Path.Combine(TestPaths.Fixtures, "encoder")} (run tools/gen_fixtures.sh)");
             using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
             var m = doc.RootElement.GetProperty("model");
             string Resolve(string p) => p.StartsWith("shared:", StringComparison.Ordinal) ? Path.Combine(TestPaths.Shared, p[7..])
                 : p.StartsWith("repo:", StringComparison.Ordinal) ? Path.Combine(TestPaths.RepoRoot, p[5..])
                 : throw new InvalidOperationException($"{name}: path '{p}' has no shared:/repo: prefix");
-            string outDir = Path.Combine(dirs.New(), "model");
+            string root = dirs.New();
+            string outDir = Path.Combine(root, "model");
             bool normalize = m.GetProperty("normalize").GetBoolean();
+            string vocabPath = Resolve(m.GetProperty("vocab").GetString()!);
+            // "vocab_transform": "mpnet" = all-mpnet-base-v2's layout around the BERT vocabulary (the same rule as
+            // tools/gen_seed_fixtures.py; see tests/fixtures/encoder-configs/README.md).
+            if (m.TryGetProperty("vocab_transform", out var vt) && vt.ValueKind == JsonValueKind.String)
+            {
+                Assert.Equal("mpnet", vt.GetString());
+                string derived = Path.Combine(root, "mpnet-vocab.txt");
+                var lines = File.ReadAllText(vocabPath).Split('\n').ToList();
+                if (lines[^1].Length == 0) lines.RemoveAt(lines.Count - 1);
+                File.WriteAllText(derived, string.Join("\n", new[] { "<s>", "<pad>", "</s>", "<unk>" }.Concat(lines).Append("<mask>")) + "\n");
+                // The derived file is byte-identical to the published all-mpnet-base-v2 vocab.txt (SHA-256 from
+                // ../shared/models/PUBLISHED-CONFIGS.md), so the fixture's ids are the real model's ids.
+                using (var fs = File.OpenRead(derived))
+                    Assert.Equal("dbd90cb94e2247bd4d4ccaecbf616d2290e66691d7d5e5bb81f063c2d0649ada", Convert.ToHexStringLower(SHA256.HashData(fs)));
+                vocabPath = derived;
+            }
             SyntheticModel.Write(new SyntheticModelOptions
             {
                 ConfigPath = Resolve(m.GetProperty("config").GetString()!),
-                VocabPath = Resolve(m.GetProperty("vocab").GetString()!),
+                VocabPath = vocabPath,
+                Architecture = m.TryGetProperty("arch", out var arch) ? arch.GetString() : null,
                 Seed = m.GetProperty("seed").GetUInt64(),
                 Pooling = PoolingModes.Parse(m.GetProperty("pooling").GetString()!),
                 MaxSeqLength = m.GetProperty("max_seq_length").GetInt32(),

@@ -1,4 +1,4 @@
-using ManagedEmbed.Encoder.Bert;
+using ManagedEmbed.Encoder.Models;
 using ManagedEmbed.Encoder.Configuration;
 using ManagedEmbed.Encoder.SafeTensors;
 using ManagedEmbed.Testing;
@@ -96,13 +96,13 @@ public class RealPrefixTests
     public void RealConfigurationIsParsed()
     {
         var c = SentenceModelConfig.Load(TestPaths.MiniLm);
-        Assert.Equal(384, c.Bert.HiddenSize);
-        Assert.Equal(12, c.Bert.NumAttentionHeads);
-        Assert.Equal(6, c.Bert.NumHiddenLayers);
-        Assert.Equal(1536, c.Bert.IntermediateSize);
-        Assert.Equal(30522, c.Bert.VocabSize);
-        Assert.Equal(1e-12f, c.Bert.LayerNormEps);
-        Assert.Equal(Kernels.Activation.Gelu, c.Bert.Activation);
+        Assert.Equal(384, c.Transformer.HiddenSize);
+        Assert.Equal(12, c.Transformer.NumAttentionHeads);
+        Assert.Equal(6, c.Transformer.NumHiddenLayers);
+        Assert.Equal(1536, c.Transformer.IntermediateSize);
+        Assert.Equal(30522, c.Transformer.VocabSize);
+        Assert.Equal(1e-12f, c.Transformer.LayerNormEps);
+        Assert.Equal(Kernels.Activation.Gelu, c.Transformer.Activation);
         Assert.Equal(256, c.MaxSeqLength);
         Assert.Equal(Pooling.PoolingMode.Mean, c.Pooling);
         Assert.True(c.Normalize);

@@ -19,7 +19,7 @@ internal sealed class ReferenceBert
     public ReferenceBert(string modelDir)
     {
         _cfg = SentenceModelConfig.Load(modelDir);
-        _c = _cfg.Bert;
+        _c = (BertConfig)_cfg.Transformer;
         using var f = SafeTensorsFile.Open(Path.Combine(modelDir, "model.safetensors"));
         foreach (var t in f.Tensors)
             if (t.DType == SafeTensorDType.F32)

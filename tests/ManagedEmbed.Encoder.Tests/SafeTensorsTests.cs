@@ -39,10 +39,12 @@ public class SafeTensorsTests
         using var f = SafeTensorsFile.Open(path);
         Assert.Equal("pt", f.Metadata["format"]);
         Assert.Equal(2, f.Tensors.Count);
-        var w = f.ReadFloat("w"); // "bert." prefix accepted
+        // Exact names only: prefix fallbacks are the model loader's business (ModelWeights), not the file reader's.
+        Assert.False(f.TryGet("w", out _));
+        var w = f.ReadFloat("bert.w");
         Assert.True(w.IsZeroCopy);
         Assert.Equal(values, w.Span.ToArray());
-        Assert.Equal(values, f.ReadFloatArray(f.Get("w")));
+        Assert.Equal(values, f.ReadFloatArray(f.Get("bert.w")));
         Assert.Equal(new[] { 0f, 7f, -0.125f }, w.Row(1).ToArray());
         Assert.Equal(new long[] { 42 }, f.ReadInt64(f.Get("ids")));
         Assert.Contains("'missing'", Assert.Throws<ManagedEmbedException>(() => f.Get("missing")).Message);

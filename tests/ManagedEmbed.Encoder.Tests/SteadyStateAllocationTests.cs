@@ -1,4 +1,4 @@
-using ManagedEmbed.Encoder.Bert;
+using ManagedEmbed.Encoder.Models;
 using ManagedEmbed.Encoder.Configuration;
 using ManagedEmbed.Kernels;
 
@@ -18,11 +18,11 @@ public class SteadyStateAllocationTests
     public void ForwardPassAllocatesNothingInSteadyState(int threads)
     {
         string dir = TestModels.Tiny();
-        var config = SentenceModelConfig.Load(dir).Bert;
-        using var model = BertModel.Load(Path.Combine(dir, "model.safetensors"), config);
+        var config = SentenceModelConfig.Load(dir).Transformer;
+        using var model = EncoderRegistry.LoadModel(Path.Combine(dir, "model.safetensors"), config);
         using var pool = new KernelThreadPool(threads);
         var batch = new TokenBatch(TestModels.RandomIds(9, 3, 30, seed: 5));
-        var ws = new BertWorkspace();
+        var ws = new EncoderWorkspace();
         for (int i = 0; i < 5; i++) model.Forward(batch, ws, pool); // size the workspace and per-thread scratch
 
         // A worker thread that happened to take no chunk during the warm-up sizes its scratch on first use, once; so

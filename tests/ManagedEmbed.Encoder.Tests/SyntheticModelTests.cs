@@ -77,7 +77,7 @@ public class SyntheticModelTests : IDisposable
         Assert.Equal(96, enc.MaxSeqLength); // min(256, max_position_embeddings 96)
         Assert.False(enc.NormalizesByDefault);
         Assert.Equal(PoolingMode.Cls, enc.Config.Pooling);
-        Assert.Equal(Kernels.Activation.GeluTanh, enc.Config.Bert.Activation);
+        Assert.Equal(Kernels.Activation.GeluTanh, enc.Config.Transformer.Activation);
         var v = enc.Encode("Hello, world!");
         var w = enc.Encode("Something else entirely.");
         // Non-degenerate: the CLS output depends on the other tokens through attention.

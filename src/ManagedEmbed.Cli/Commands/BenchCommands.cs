@@ -33,9 +33,9 @@ internal static class BenchCommands
         int seed = a.GetInt("--seed", 1);
 
         using var enc = SentenceEncoder.Load(ModelLocator.Resolve(dir), new EncoderOptions { Threads = threads });
-        int vocab = enc.Config.Bert.VocabSize;
-        if (seq > enc.Config.Bert.MaxPositionEmbeddings)
-            throw new ManagedEmbedException($"--seq {seq} exceeds max_position_embeddings {enc.Config.Bert.MaxPositionEmbeddings}");
+        int vocab = enc.Config.Transformer.VocabSize;
+        if (seq > enc.Config.Transformer.MaxSequenceLength)
+            throw new ManagedEmbedException($"--seq {seq} exceeds the {enc.Config.Transformer.MaxSequenceLength} positions of max_position_embeddings {enc.Config.Transformer.MaxPositionEmbeddings}");
         var rng = new Random(seed);
         var ids = new int[batch][];
         for (int i = 0; i < batch; i++)

@@ -182,16 +182,17 @@ internal static class EncoderCommands
         string dir = ModelLocator.Resolve(model);
         var config = ManagedEmbed.Encoder.Configuration.SentenceModelConfig.Load(dir);
         var p = Hub.ModelProvenance.Describe(dir);
-        var b = config.Bert;
+        var b = config.Transformer;
+        var tokenizer = ManagedEmbed.Encoder.Models.EncoderRegistry.LoadTokenizer(dir);
         var sb = new StringBuilder();
         sb.Append("model: ").Append(p.RepoId ?? Path.GetFileName(dir.TrimEnd('/'))).Append('\n');
         sb.Append("directory: ").Append(dir).Append('\n');
         sb.Append("source: ").Append(p.Source).Append(" — ").Append(p.Origin).Append('\n');
         sb.Append("weights: model.safetensors SHA-256 ").Append(p.WeightsSha256).Append(" (").Append(p.Verification).Append(")\n");
-        sb.Append("architecture: bert, ").Append(b.NumHiddenLayers).Append(" layers, hidden ").Append(b.HiddenSize)
+        sb.Append("architecture: ").Append(ManagedEmbed.Encoder.Models.EncoderRegistry.Architecture(b).DisplayName).Append(", ").Append(b.NumHiddenLayers).Append(" layers, hidden ").Append(b.HiddenSize)
           .Append(", ").Append(b.NumAttentionHeads).Append(" heads, FFN ").Append(b.IntermediateSize).Append(", vocab ").Append(b.VocabSize)
           .Append(", ").Append(b.HiddenAct).Append(", weights float32\n");
-        sb.Append("tokenizer: WordPiece (vocab.txt), ").Append(config.DoLowerCase ? "lowercase" : "cased").Append('\n');
+        sb.Append("tokenizer: ").Append(tokenizer.Description).Append(", ").Append(config.DoLowerCase ? "lowercase" : "cased").Append('\n');
         sb.Append("pipeline: pooling ").Append(PoolingName(config.Pooling)).Append(", normalize ").Append(config.Normalize ? "yes" : "no")
           .Append(", max_seq_length ").Append(config.MaxSeqLength).Append(", dimension ").Append(b.HiddenSize).Append('\n');
         if (p.Prompts.Count == 0) sb.Append("prompts: none\n");
@@ -237,7 +238,7 @@ internal static class EncoderCommands
 
     public static int Model(string[] args)
     {
-        if (args.Length == 0) throw new ManagedEmbedException("usage: membed model synth --config C --vocab V --seed N [...] --out DIR | membed model import --onnx F.onnx|--assembly F.dll [...] --out DIR");
+        if (args.Length == 0) throw new ManagedEmbedException("usage: membed model synth --config C --vocab V --seed N [--arch bert|distilbert|mpnet] [...] --out DIR | membed model import --onnx F.onnx|--assembly F.dll [...] --out DIR");
         return args[0] switch
         {
             "synth" => ModelSynth(args[1..]),
@@ -262,6 +263,8 @@ internal static class EncoderCommands
         if (vocabPath is not null && tokenizerPath is not null) throw new ManagedEmbedException("give only one of --vocab and --tokenizer");
         var pooling = PoolingModes.Parse(a.GetChoice("--pooling", "mean", "mean", "cls", "max", "mean_sqrt_len"));
         int? maxSeq = a.Get("--max-seq-length") is null ? null : a.GetInt("--max-seq-length", 0, 2, int.MaxValue);
+        // --arch states what the config must be (its model_type decides); omitted = whatever config.json says.
+        string? arch = a.Get("--arch") is null ? null : a.GetChoice("--arch", "bert", "bert", "distilbert", "mpnet");
         string outDir = a.Require("--out");
         string? configJson = a.Get("--config") is { } cp ? ReadText(cp, "config") : null;
 
@@ -319,7 +322,7 @@ internal static class EncoderCommands
 
     private static int ModelSynth(string[] argv)
     {
-        var a = Args.Parse(argv, ["--config", "--vocab", "--seed", "--pooling", "--max-seq-length", "--out"], ["--no-normalize"]);
+        var a = Args.Parse(argv, ["--config", "--vocab", "--seed", "--pooling", "--max-seq-length", "--arch", "--out"], ["--no-normalize"]);
         a.NoPositional();
         string config = a.Require("--config");
         string vocab = a.Require("--vocab");
@@ -328,10 +331,13 @@ internal static class EncoderCommands
             throw new ManagedEmbedException($"option --seed must be a non-negative integer, got '{seedText}'");
         var pooling = PoolingModes.Parse(a.GetChoice("--pooling", "mean", "mean", "cls", "max", "mean_sqrt_len"));
         int? maxSeq = a.Get("--max-seq-length") is null ? null : a.GetInt("--max-seq-length", 0, 2, int.MaxValue);
+        // --arch states what the config must be (its model_type decides); omitted = whatever config.json says.
+        string? arch = a.Get("--arch") is null ? null : a.GetChoice("--arch", "bert", "bert", "distilbert", "mpnet");
         string outDir = a.Require("--out");
         SyntheticModel.Write(new SyntheticModelOptions
         {
             ConfigPath = config, VocabPath = vocab, Seed = seed, Pooling = pooling, MaxSeqLength = maxSeq, Normalize = !a.Has("--no-normalize"),
+            Architecture = arch,
         }, outDir);
         Console.Out.WriteLine($"wrote {Path.GetFullPath(outDir)}");
         return 0;

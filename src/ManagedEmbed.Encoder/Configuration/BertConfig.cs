@@ -3,33 +3,12 @@ using ManagedEmbed.Kernels;
 namespace ManagedEmbed.Encoder.Configuration;
 
 /// <summary>The BERT hyper-parameters of a Hugging Face config.json. Every model dimension comes from here.</summary>
-public sealed class BertConfig
+public sealed class BertConfig : TransformerConfig
 {
-    /// <summary>Width of the hidden states.</summary>
-    public required int HiddenSize { get; init; }
-    /// <summary>Number of attention heads (divides <see cref="HiddenSize"/>).</summary>
-    public required int NumAttentionHeads { get; init; }
-    /// <summary>Number of transformer layers.</summary>
-    public required int NumHiddenLayers { get; init; }
-    /// <summary>Width of the feed-forward layer.</summary>
-    public required int IntermediateSize { get; init; }
-    /// <summary>Rows of the word-embedding table.</summary>
-    public required int VocabSize { get; init; }
-    /// <summary>Rows of the position-embedding table (the longest sequence the model accepts).</summary>
-    public required int MaxPositionEmbeddings { get; init; }
+    /// <inheritdoc />
+    public override string ModelType => "bert";
     /// <summary>Rows of the token-type table.</summary>
     public required int TypeVocabSize { get; init; }
-    /// <summary>LayerNorm epsilon (inside the square root, as PyTorch applies it).</summary>
-    public required float LayerNormEps { get; init; }
-    /// <summary>The hidden_act string as written in config.json.</summary>
-    public required string HiddenAct { get; init; }
-    /// <summary>The feed-forward activation.</summary>
-    public required Activation Activation { get; init; }
-    /// <summary>Standard deviation used by the synthetic-model generator (initializer_range, default 0.02).</summary>
-    public double InitializerRange { get; init; } = 0.02;
-
-    /// <summary>Width of one attention head.</summary>
-    public int HeadDim => HiddenSize / NumAttentionHeads;
 
     /// <summary>Reads and validates config.json at <paramref name="path"/>.</summary>
     public static BertConfig Load(string path)
@@ -45,9 +24,11 @@ public sealed class BertConfig
         return FromDocument(doc, source);
     }
 
-    private static BertConfig FromDocument(System.Text.Json.JsonDocument doc, string path)
+    private static BertConfig FromDocument(System.Text.Json.JsonDocument doc, string path) => FromObject(JsonFile.RequireObject(doc, path), path);
+
+    /// <summary>Parses the keys of a BERT config.json object.</summary>
+    internal static BertConfig FromObject(System.Text.Json.JsonElement o, string path)
     {
-        var o = JsonFile.RequireObject(doc, path);
         string? modelType = JsonFile.GetString(o, "model_type", path);
         if (modelType is not null && modelType != "bert")
             throw new ManagedEmbedException($"'{path}': model_type \"{modelType}\" is not supported (supported: bert)");
@@ -55,13 +36,7 @@ public sealed class BertConfig
         if (posType is not null && posType != "absolute")
             throw new ManagedEmbedException($"'{path}': position_embedding_type \"{posType}\" is not supported (supported: absolute)");
         string act = JsonFile.GetString(o, "hidden_act", path) ?? "gelu";
-        var activation = act switch
-        {
-            "gelu" => Activation.Gelu,
-            "gelu_new" or "gelu_pytorch_tanh" => Activation.GeluTanh,
-            "relu" => Activation.Relu,
-            _ => throw new ManagedEmbedException($"'{path}': hidden_act \"{act}\" is not supported (supported: gelu, gelu_new, gelu_pytorch_tanh, relu)"),
-        };
+        var activation = ParseActivation(act, "hidden_act", path);
         var c = new BertConfig
         {
             HiddenSize = JsonFile.RequireInt(o, "hidden_size", path),
@@ -76,10 +51,7 @@ public sealed class BertConfig
             Activation = activation,
             InitializerRange = JsonFile.GetDouble(o, "initializer_range", path, 0.02),
         };
-        if (c.HiddenSize % c.NumAttentionHeads != 0)
-            throw new ManagedEmbedException($"'{path}': hidden_size {c.HiddenSize} is not a multiple of num_attention_heads {c.NumAttentionHeads}");
-        if (!(c.LayerNormEps > 0)) throw new ManagedEmbedException($"'{path}': layer_norm_eps must be positive");
-        if (!(c.InitializerRange > 0)) throw new ManagedEmbedException($"'{path}': initializer_range must be positive");
+        c.ValidateCommon(path, "hidden_size", "num_attention_heads");
         return c;
     }
 }

@@ -4,16 +4,16 @@ using ManagedEmbed.Encoder.Pooling;
 namespace ManagedEmbed.Encoder.Configuration;
 
 /// <summary>
-/// Everything a sentence-transformers model directory says about the pipeline: the BERT config, max_seq_length,
+/// Everything a sentence-transformers model directory says about the pipeline: the transformer's config, max_seq_length,
 /// the pooling modes, whether a Normalize module follows, and the tokenizer's lowercasing.
 /// </summary>
 public sealed class SentenceModelConfig
 {
     /// <summary>The model directory.</summary>
     public required string Directory { get; init; }
-    /// <summary>config.json.</summary>
-    public required BertConfig Bert { get; init; }
-    /// <summary>Tokens per text including [CLS]/[SEP] (sentence_bert_config.json, default 512, capped by max_position_embeddings).</summary>
+    /// <summary>config.json, parsed by the architecture its model_type names (<see cref="Models.EncoderRegistry"/>).</summary>
+    public required TransformerConfig Transformer { get; init; }
+    /// <summary>Tokens per text including the special tokens (sentence_bert_config.json, default 512, capped by the positions the model has).</summary>
     public required int MaxSeqLength { get; init; }
     /// <summary>Pooling modes from the Pooling module's config.json.</summary>
     public required PoolingMode Pooling { get; init; }
@@ -32,7 +32,7 @@ public sealed class SentenceModelConfig
     {
         if (!System.IO.Directory.Exists(directory))
             throw new ManagedEmbedException($"model directory '{directory}' does not exist");
-        var bert = BertConfig.Load(Path.Combine(directory, "config.json"));
+        var transformer = Models.EncoderRegistry.LoadConfig(Path.Combine(directory, "config.json"));
 
         // modules.json: Transformer -> Pooling -> optional Normalize. Anything else would change the output, so it is an error.
         string modulesPath = Path.Combine(directory, "modules.json");
@@ -41,7 +41,7 @@ public sealed class SentenceModelConfig
         using (var doc = JsonFile.Load(modulesPath))
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Array) throw new ManagedEmbedException($"'{modulesPath}' must hold a JSON array of modules");
-            bool transformer = false;
+            bool hasTransformer = false;
             foreach (var m in doc.RootElement.EnumerateArray())
             {
                 if (m.ValueKind != JsonValueKind.Object) throw new ManagedEmbedException($"'{modulesPath}': each module must be an object");
@@ -51,11 +51,11 @@ public sealed class SentenceModelConfig
                 switch (type)
                 {
                     case "sentence_transformers.models.Transformer":
-                        if (transformer || poolingDir is not null) throw new ManagedEmbedException($"'{modulesPath}': Transformer must be the first and only transformer module");
+                        if (hasTransformer || poolingDir is not null) throw new ManagedEmbedException($"'{modulesPath}': Transformer must be the first and only transformer module");
                         if (mpath.Length != 0) throw new ManagedEmbedException($"'{modulesPath}': a Transformer in sub-folder '{mpath}' is not supported (expected path \"\")");
-                        transformer = true; break;
+                        hasTransformer = true; break;
                     case "sentence_transformers.models.Pooling":
-                        if (!transformer || poolingDir is not null) throw new ManagedEmbedException($"'{modulesPath}': Pooling must follow the Transformer exactly once");
+                        if (!hasTransformer || poolingDir is not null) throw new ManagedEmbedException($"'{modulesPath}': Pooling must follow the Transformer exactly once");
                         poolingDir = mpath; break;
                     case "sentence_transformers.models.Normalize":
                         if (poolingDir is null || normalize) throw new ManagedEmbedException($"'{modulesPath}': Normalize must follow Pooling exactly once");
@@ -64,11 +64,11 @@ public sealed class SentenceModelConfig
                         throw new ManagedEmbedException($"'{modulesPath}': module type '{type}' is not supported (supported: Transformer, Pooling, Normalize)");
                 }
             }
-            if (!transformer) throw new ManagedEmbedException($"'{modulesPath}' lists no sentence_transformers.models.Transformer module");
+            if (!hasTransformer) throw new ManagedEmbedException($"'{modulesPath}' lists no sentence_transformers.models.Transformer module");
             if (poolingDir is null) throw new ManagedEmbedException($"'{modulesPath}' lists no sentence_transformers.models.Pooling module");
         }
 
-        var pooling = LoadPooling(Path.Combine(directory, poolingDir, "config.json"), bert.HiddenSize);
+        var pooling = LoadPooling(Path.Combine(directory, poolingDir, "config.json"), transformer.HiddenSize);
 
         int maxSeq = DefaultMaxSeqLength;
         string sbertPath = Path.Combine(directory, "sentence_bert_config.json");
@@ -82,7 +82,7 @@ public sealed class SentenceModelConfig
             if (JsonFile.GetBool(o, "do_lower_case", sbertPath) == true)
                 throw new ManagedEmbedException($"'{sbertPath}': do_lower_case true (lowercasing before the tokenizer) is not supported");
         }
-        maxSeq = Math.Min(maxSeq, bert.MaxPositionEmbeddings);
+        maxSeq = Math.Min(maxSeq, transformer.MaxSequenceLength);
 
         bool lower = true;
         string tokPath = Path.Combine(directory, "tokenizer_config.json");
@@ -94,7 +94,7 @@ public sealed class SentenceModelConfig
 
         return new SentenceModelConfig
         {
-            Directory = directory, Bert = bert, MaxSeqLength = maxSeq, Pooling = pooling, Normalize = normalize, DoLowerCase = lower,
+            Directory = directory, Transformer = transformer, MaxSeqLength = maxSeq, Pooling = pooling, Normalize = normalize, DoLowerCase = lower,
         };
     }
 

@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using ManagedEmbed.Encoder.Bert;
+using ManagedEmbed.Encoder.Models;
 using ManagedEmbed.Encoder.Configuration;
 using ManagedEmbed.Encoder.SafeTensors;
 using ManagedEmbed.Kernels;
@@ -617,7 +617,7 @@ public static partial class OnnxImporter
             foreach (var s in specs)
             {
                 if (!_named.TryGetValue(s.Name, out var f))
-                    throw new ManagedEmbedException($"{Src} has no tensor '{_prefix}{s.Name}'{(s.Kind == BertTensorKind.LinearWeight ? " (no MatMul weight is added to its bias)" : "")}");
+                    throw new ManagedEmbedException($"{Src} has no tensor '{_prefix}{s.Name}'{(s.Kind == TensorKind.LinearWeight ? " (no MatMul weight is added to its bias)" : "")}");
                 var shape = Shape(s.Name);
                 if (!shape.SequenceEqual(s.Shape))
                     throw new ManagedEmbedException($"{Src}: tensor '{_prefix}{s.Name}' ({f.How} {f.Tensor.Describe()}) has shape [{string.Join(", ", shape)}] but config.json implies [{string.Join(", ", s.Shape)}]");

@@ -10,7 +10,7 @@ namespace ManagedEmbed.Encoder.SafeTensors;
 /// section. The whole header is validated on open (length in bounds, valid JSON object, known dtypes, shape × dtype
 /// size equal to each byte range, ranges inside the data section and not overlapping); every error names the file
 /// and the offending tensor. F32 tensors are read in place (zero-copy); F16/BF16 are converted to float32 on read.
-/// Names are looked up exactly first, then with a "bert." prefix.
+/// Names are looked up exactly: prefix fallbacks (bert., distilbert., …) belong to the model loader (ModelWeights).
 /// </summary>
 public sealed unsafe class SafeTensorsFile : IDisposable
 {
@@ -196,12 +196,8 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         return new SafeTensorInfo(name, dtype, shape, count, begin, end, complete);
     }
 
-    /// <summary>Finds a tensor by name, trying the exact name, then with a "bert." prefix.</summary>
-    public bool TryGet(string name, out SafeTensorInfo info)
-    {
-        if (_byName.TryGetValue(name, out info!)) return true;
-        return _byName.TryGetValue("bert." + name, out info!);
-    }
+    /// <summary>Finds a tensor by its exact name.</summary>
+    public bool TryGet(string name, out SafeTensorInfo info) => _byName.TryGetValue(name, out info!);
 
     /// <summary>Finds a tensor by name (see <see cref="TryGet"/>); an error naming it when absent.</summary>
     public SafeTensorInfo Get(string name)

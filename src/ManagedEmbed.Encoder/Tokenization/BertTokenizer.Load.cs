@@ -15,7 +15,7 @@ public sealed partial class BertTokenizer
     /// from the WordPiece model in tokenizer.json. tokenizer_config.json (optional; HF defaults when absent) supplies
     /// do_lower_case (default true), strip_accents (null = follow do_lower_case), tokenize_chinese_chars (default
     /// true) and the unk/cls/sep/pad/mask token names, as HF's BertTokenizer(Fast) reads them. A tokenizer_class
-    /// other than (DistilBert|Bert)Tokenizer(Fast) is rejected rather than tokenized with the wrong rules.
+    /// other than (DistilBert|Bert|MPNet)Tokenizer(Fast) is rejected rather than tokenized with the wrong rules.
     /// </remarks>
     /// <exception cref="ManagedEmbedException">The directory or vocabulary is missing, a file is not valid UTF-8 or
     /// JSON, or a setting has the wrong type; the message names the file.</exception>
@@ -47,7 +47,9 @@ public sealed partial class BertTokenizer
 
         try
         {
-            return new BertTokenizer(vocab, options);
+            // Name the framing when it is not BERT's (MPNet: <s> … </s>), so `membed info` shows what the model uses.
+            string framing = options.ClsToken == "[CLS]" && options.SepToken == "[SEP]" ? "" : $"; {options.ClsToken} … {options.SepToken}";
+            return new BertTokenizer(vocab, options) { Description = $"WordPiece ({Path.GetFileName(source)}{framing})" };
         }
         catch (ArgumentException e)
         {
@@ -57,7 +59,7 @@ public sealed partial class BertTokenizer
 
     /// <summary>Tokenizer classes whose slow and fast versions follow exactly the BERT rules implemented here.</summary>
     private static readonly string[] SupportedTokenizerClasses =
-        ["BertTokenizer", "BertTokenizerFast", "DistilBertTokenizer", "DistilBertTokenizerFast"];
+        ["BertTokenizer", "BertTokenizerFast", "DistilBertTokenizer", "DistilBertTokenizerFast", "MPNetTokenizer", "MPNetTokenizerFast"];
 
     private static string FirstLine(string s) => s.Split('\n')[0].Trim();
 

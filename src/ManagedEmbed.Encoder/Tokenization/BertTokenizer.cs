@@ -30,7 +30,7 @@ namespace ManagedEmbed.Encoder.Tokenization;
 /// so duplicates are resolved before it sees them.</para>
 /// <para>Instances are immutable and safe for concurrent use.</para>
 /// </remarks>
-public sealed partial class BertTokenizer
+public sealed partial class BertTokenizer : ITokenizer
 {
     private readonly string[] _idToToken;
     private readonly FrozenDictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
@@ -58,6 +58,9 @@ public sealed partial class BertTokenizer
 
     /// <summary>The options this tokenizer was built with.</summary>
     public BertTokenizerOptions Options { get; }
+
+    /// <summary>"WordPiece", plus the file it was read from when loaded from a model directory.</summary>
+    public string Description { get; private set; } = "WordPiece";
 
     /// <summary>Creates a tokenizer from an in-memory vocabulary.</summary>
     /// <param name="vocabulary">Token of each id (index = id), as the lines of vocab.txt. When a token occurs more

@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using ManagedEmbed.Encoder.Bert;
+using ManagedEmbed.Encoder.Models;
 using ManagedEmbed.Encoder.Configuration;
 using ManagedEmbed.Encoder.Import;
 using ManagedEmbed.Encoder.SafeTensors;

@@ -1,4 +1,4 @@
-namespace ManagedEmbed.Encoder.Bert;
+namespace ManagedEmbed.Encoder.Models;
 
 /// <summary>
 /// A batch of token-id sequences packed end to end: sequence s occupies rows

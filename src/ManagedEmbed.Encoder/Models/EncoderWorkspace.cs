@@ -1,12 +1,12 @@
-namespace ManagedEmbed.Encoder.Bert;
+namespace ManagedEmbed.Encoder.Models;
 
 /// <summary>
-/// Scratch buffers for one forward pass, grown to the largest batch seen and reused, so steady-state calls do not
-/// allocate. One workspace serves one call at a time; concurrent calls each take their own.
+/// Scratch buffers for one forward pass of any encoder architecture, grown to the largest batch seen and reused, so
+/// steady-state calls do not allocate. One workspace serves one call at a time; concurrent calls each take their own.
 /// </summary>
-public sealed class BertWorkspace
+public sealed class EncoderWorkspace
 {
-    /// <summary>Hidden states [tokens, hidden].</summary>
+    /// <summary>Hidden states [tokens, hidden]; after a forward pass, the last hidden state.</summary>
     public float[] Hidden = [];
     /// <summary>Fused query/key/value projections [tokens, 3·hidden].</summary>
     public float[] Qkv = [];
@@ -14,15 +14,15 @@ public sealed class BertWorkspace
     public float[] Context = [];
     /// <summary>Receives a block's output (dense + bias + residual) before it becomes <see cref="Hidden"/> by <see cref="SwapHidden"/> [tokens, hidden].</summary>
     public float[] Next = [];
-    /// <summary>Rows per feed-forward block (see <see cref="BertFeedForward"/>).</summary>
+    /// <summary>Rows per feed-forward block (see <see cref="FeedForwardBlock"/>).</summary>
     public const int FeedForwardRows = 256;
     /// <summary>Feed-forward intermediate activations of one block of rows [min(tokens, FeedForwardRows), intermediate].</summary>
     public float[] Intermediate = [];
     internal readonly AttentionWork Attention = new();
     internal readonly RowParallel LayerNormWork = new();
 
-    /// <summary>Makes every buffer large enough for <paramref name="tokens"/> rows and sequences up to <paramref name="maxLen"/>.</summary>
-    public void Ensure(int tokens, int maxLen, int hidden, int intermediate, int headDim)
+    /// <summary>Makes every buffer large enough for <paramref name="tokens"/> rows.</summary>
+    public void Ensure(int tokens, int hidden, int intermediate)
     {
         Grow(ref Hidden, (long)tokens * hidden);
         Grow(ref Qkv, (long)tokens * 3 * hidden);
