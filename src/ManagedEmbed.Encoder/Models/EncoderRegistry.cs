@@ -48,6 +48,8 @@ public static class EncoderRegistry
     public static IReadOnlyList<TokenizerImplementation> Tokenizers { get; } =
     [
         new("WordPiece", ["BertTokenizer", "DistilBertTokenizer", "MPNetTokenizer"], BertTokenizer.Load),
+        // paraphrase-multilingual-MiniLM-L12-v2 and other XLM-R models: tokenizer.json (Unigram) or sentencepiece.bpe.model.
+        new("Unigram", ["XLMRobertaTokenizer"], Tokenization.Unigram.XlmRobertaTokenizer.Load),
     ];
 
     /// <summary>The architecture a config belongs to.</summary>

@@ -12,8 +12,11 @@ namespace ManagedEmbed.Encoder.Tokenization.Unigram;
 /// <remarks>Load it from a model directory (<see cref="Load"/>), a <c>sentencepiece.bpe.model</c>
 /// (<see cref="LoadSentencePieceModel"/>) or a tokenizer.json (<see cref="LoadTokenizerJson"/>). Instances are
 /// immutable and thread-safe.</remarks>
-public sealed partial class XlmRobertaTokenizer
+public sealed partial class XlmRobertaTokenizer : ITokenizer
 {
+    /// <inheritdoc/>
+    public string Description => "SentencePiece Unigram (XLM-R ids: <s> … </s>)";
+
     private readonly UnigramModel _model;
     private readonly string[] _pieces;
 
