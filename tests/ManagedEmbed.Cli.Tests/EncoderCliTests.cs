@@ -176,11 +176,11 @@ public class EncoderCliTests(EncoderCliDirs dirs) : IClassFixture<EncoderCliDirs
         File.WriteAllText(outPath, "previous");
         var r = Membed(["embed", "--model", Models.Normalized, "--input", input, "--output", outPath]);
         Assert.Equal(2, r.Code);
-        Assert.Contains("line 3 is not valid UTF-8", r.Stderr);
+        Assert.Contains("line 3: not valid UTF-8", r.Stderr);
         Assert.Equal("previous", File.ReadAllText(outPath));
         var s = Membed(["tokenize", "--model", Models.Normalized], [0xFF, (byte)'\n']);
         Assert.Equal(2, s.Code);
-        Assert.Contains("stdin line 1 is not valid UTF-8", s.Stderr);
+        Assert.Contains("stdin line 1: not valid UTF-8", s.Stderr);
         Assert.Empty(s.Stdout);
     }
 
