@@ -144,7 +144,14 @@ public sealed partial class ReadmeSnippetsTests(RealMiniLm real)
     }
 
     [Fact]
-    public void BatchEncodingWithProgress() => Assert.Matches(@"\d+ docs/second, shape \(5000, 384\)", Run(Snippets()[4]));
+    public void BatchEncodingWithProgress()
+    {
+        // Run with 500 texts instead of 5000 (the real model in a Debug test host on a shared machine); the rest of
+        // the snippet is run as written, and a README that no longer says 5000 fails here.
+        string snippet = Snippets()[4];
+        Assert.Contains("Enumerable.Range(0, 5000)", snippet);
+        Assert.Matches(@"\d+ docs/second, shape \(500, 384\)", Run(snippet.Replace("Enumerable.Range(0, 5000)", "Enumerable.Range(0, 500)", StringComparison.Ordinal)));
+    }
 
     [Fact]
     public void Evaluation()
