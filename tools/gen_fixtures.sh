@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates tests/fixtures/encoder/{minilm,odd}-synth.json (see tools/README.md). Needs Debian's /usr/bin/python3
+# Regenerates tests/fixtures/encoder/*-synth.json (see tools/README.md; --only NAME,... for some). Needs Debian's /usr/bin/python3
 # with torch + numpy, the .NET SDK, and ../shared beside the repo.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -130,7 +130,7 @@ internal static class Wal
             throw new ManagedEmbedException($"{path} is not a membed write-ahead log (bad magic); refusing to open");
         uint ver = BinaryPrimitives.ReadUInt32LittleEndian(head.AsSpan(8));
         if (ver != FormatVersion && ver != LegacyFormatVersion)
-            throw new ManagedEmbedException($"write-ahead log {path} has format version {ver}; this build reads versions {LegacyFormatVersion} and {FormatVersion}");
+            throw new ManagedEmbedException($"write-ahead log {path} has format version {ver}; this build reads versions {LegacyFormatVersion} and {FormatVersion}; refusing to open");
         ulong gen = BinaryPrimitives.ReadUInt64LittleEndian(head.AsSpan(16));
         if (gen != expectedGeneration)
             throw new ManagedEmbedException($"write-ahead log {path} has generation {gen}, manifest expects {expectedGeneration}; refusing to open");

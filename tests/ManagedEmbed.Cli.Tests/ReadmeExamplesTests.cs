@@ -129,13 +129,54 @@ public sealed class ReadmeExamplesTests(SyntheticModels models) : IClassFixture<
     {
         using var model = SentenceEncoder.Load(ModelDir, new EncoderOptions { Threads = 2 });
         var largeCorpus = Enumerable.Range(0, 500).Select(i => $"This is document number {i} about topic {i % 10}.").ToList();
-        int lastReported = 0;
-        var progress = new Progress<EncodeProgress>(p => lastReported = Math.Max(lastReported, p.Completed));
+        int lastReported = 0, reports = 0;
+        // Synchronous (Progress<T> posts to the thread pool, so its last report could land after the assert).
+        var progress = new SyncProgress<EncodeProgress>(p =>
+        {
+            Assert.True(p.Completed >= lastReported, $"progress went back from {lastReported} to {p.Completed}");
+            Assert.Equal(500, p.Total);
+            lastReported = p.Completed;
+            reports++;
+        });
         var watch = System.Diagnostics.Stopwatch.StartNew();
         EmbeddingMatrix embeddings = model.Encode(largeCorpus, batchSize: 64, normalize: true, progress: progress);
         Console.WriteLine($"{largeCorpus.Count / watch.Elapsed.TotalSeconds:0} docs/second, shape ({embeddings.Count}, {embeddings.Dimension})");
 
         Assert.Equal(500, embeddings.Count);
+        Assert.Equal(500, lastReported);
+        Assert.True(reports >= 500 / 64, $"{reports} progress reports for 8 batches");
+    }
+
+    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+
+    /// <summary>Spearman's rho computed here from scratch: Pearson correlation of average ranks.</summary>
+    private static double SpearmanByHand(IReadOnlyList<double> x, IReadOnlyList<double> y)
+    {
+        static double[] Ranks(IReadOnlyList<double> v)
+        {
+            var order = Enumerable.Range(0, v.Count).OrderBy(i => v[i]).ToArray();
+            var r = new double[v.Count];
+            for (int a = 0; a < order.Length;)
+            {
+                int b = a;
+                while (b + 1 < order.Length && v[order[b + 1]] == v[order[a]]) b++;
+                for (int t = a; t <= b; t++) r[order[t]] = (a + b) / 2.0 + 1;
+                a = b + 1;
+            }
+            return r;
+        }
+        double[] rx = Ranks(x), ry = Ranks(y);
+        double mx = rx.Average(), my = ry.Average(), sxy = 0, sxx = 0, syy = 0;
+        for (int i = 0; i < rx.Length; i++)
+        {
+            sxy += (rx[i] - mx) * (ry[i] - my);
+            sxx += (rx[i] - mx) * (rx[i] - mx);
+            syy += (ry[i] - my) * (ry[i] - my);
+        }
+        return sxy / Math.Sqrt(sxx * syy);
     }
 
     [Fact]
@@ -158,7 +199,16 @@ public sealed class ReadmeExamplesTests(SyntheticModels models) : IClassFixture<
         Console.WriteLine($"Spearman {s.Spearman:0.0000}  Pearson {s.Pearson:0.0000}");
 
         Assert.Equal(3, r.Similarities.Length);
-        Assert.InRange(s.Spearman, -1, 1);
+        // Each similarity is the cosine of the two texts' own embeddings, and the prediction follows the threshold.
+        for (int i = 0; i < testPairs.Count; i++)
+        {
+            Assert.Equal(Similarity.Cosine(model.Encode(testPairs[i].Text1), model.Encode(testPairs[i].Text2)), r.Similarities[i], 1e-5f);
+            Assert.Equal(r.Similarities[i] > 0.5 ? 1 : 0, r.Predictions[i]);
+        }
+        Assert.Equal(Enumerable.Range(0, 3).Count(i => r.Predictions[i] == testPairs[i].Label) / 3.0, r.Accuracy, 12);
+        // Spearman against the gold scores, recomputed by hand from the reported similarities.
+        Assert.Equal(sts.Count, s.Similarities.Length);
+        Assert.Equal(SpearmanByHand(s.Similarities.Select(v => (double)v).ToList(), sts.Select(p => p.Gold).ToList()), s.Spearman, 9);
     }
 
     [Fact]

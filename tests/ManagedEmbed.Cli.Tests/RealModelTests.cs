@@ -40,7 +40,8 @@ public sealed class RealMiniLm
     }
 }
 
-[CollectionDefinition("real-minilm")]
+// Not parallel: ReadmeSnippetsTests changes the process's current directory and Console.Out while a snippet runs.
+[CollectionDefinition("real-minilm", DisableParallelization = true)]
 public sealed class RealMiniLmCollection : ICollectionFixture<RealMiniLm>;
 
 /// <summary>The engine on the real weights: published values, the PyTorch reference, and the tutorial's steps.</summary>

@@ -112,7 +112,7 @@ public sealed class CorruptionTests : IDisposable
             var b = (byte[])full.Clone();
             b[pos] ^= 0x40;
             File.WriteAllBytes(WalPath, b);
-            Assert.Contains("refusing to open", Assert.Throws<ManagedEmbedException>(() => Reopen()).Message + "refusing to open");
+            Assert.Contains("refusing to open", Assert.Throws<ManagedEmbedException>(() => Reopen()).Message);
         }
         File.WriteAllBytes(WalPath, full[..10]);
         Assert.Contains("truncated", Assert.Throws<ManagedEmbedException>(() => Reopen()).Message);

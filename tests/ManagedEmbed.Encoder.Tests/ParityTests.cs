@@ -102,6 +102,14 @@ public class ParityTests(Xunit.Abstractions.ITestOutputHelper output, ParityMode
                 MaxSeqLength = m.GetProperty("max_seq_length").GetInt32(),
                 Normalize = normalize,
             }, outDir);
+            if (m.TryGetProperty("do_lower_case", out var lower) && !lower.GetBoolean())
+            {
+                // The cased variant: synth writes an uncased tokenizer; flip the one field, as tools/gen_fixtures.py does.
+                string tok = Path.Combine(outDir, "tokenizer_config.json");
+                var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(tok))!;
+                node["do_lower_case"] = false;
+                File.WriteAllText(tok, node.ToJsonString());
+            }
             string sha;
             using (var fs = File.OpenRead(Path.Combine(outDir, "model.safetensors"))) sha = Convert.ToHexStringLower(SHA256.HashData(fs));
             Assert.Equal(m.GetProperty("safetensors_sha256").GetString(), sha);
@@ -116,6 +124,11 @@ public class ParityTests(Xunit.Abstractions.ITestOutputHelper output, ParityMode
             return f;
         }
     }
+
+    // About 10× the largest error measured over all fixtures (float32 engine vs the float64-checked PyTorch
+    // reference): pooled 1.3e-6, unit-length embeddings 9.0e-8, unnormalized embeddings 9.5e-7.
+    private const double PooledTol = 1.5e-5;
+    private static double EmbeddingTol(bool normalized) => normalized ? 1e-6 : 1e-5;
 
     private double AssertClose(ReadOnlySpan<float> actual, float[] expected, double tol, string what)
     {
@@ -145,12 +158,12 @@ public class ParityTests(Xunit.Abstractions.ITestOutputHelper output, ParityMode
         var dp = new List<double>(); var de = new List<double>(); var ds = new List<double>();
         for (int i = 0; i < f.Cases.Count; i++)
         {
-            dp.Add(AssertClose(pooled.Row(i), f.Cases[i].Pooled, 1e-4, $"{fixture} case {i} pooled"));
-            de.Add(AssertClose(output.Row(i), f.Cases[i].Embedding, f.Normalize ? 1e-5 : 1e-4, $"{fixture} case {i} embedding"));
+            dp.Add(AssertClose(pooled.Row(i), f.Cases[i].Pooled, PooledTol, $"{fixture} case {i} pooled"));
+            de.Add(AssertClose(output.Row(i), f.Cases[i].Embedding, EmbeddingTol(f.Normalize), $"{fixture} case {i} embedding"));
         }
         // One at a time gives the same (padding/batching never leaks).
         for (int i = 0; i < f.Cases.Count; i++)
-            ds.Add(AssertClose(enc.EncodeIds(ids[i]), f.Cases[i].Embedding, f.Normalize ? 1e-5 : 1e-4, $"{fixture} case {i} single"));
+            ds.Add(AssertClose(enc.EncodeIds(ids[i]), f.Cases[i].Embedding, EmbeddingTol(f.Normalize), $"{fixture} case {i} single"));
         Report($"{fixture} pooled ({f.Cases.Count} cases)", dp);
         Report($"{fixture} embedding batched", de);
         Report($"{fixture} embedding one at a time", ds);
@@ -177,7 +190,7 @@ public class ParityTests(Xunit.Abstractions.ITestOutputHelper output, ParityMode
         var m = enc.Encode(f.Cases.Select(c => c.Text).ToList(), batchSize: 16);
         var d = new List<double>();
         for (int i = 0; i < f.Cases.Count; i++)
-            d.Add(AssertClose(m.Row(i), f.Cases[i].Embedding, f.Normalize ? 1e-5 : 1e-4, $"{fixture} case {i} end to end"));
+            d.Add(AssertClose(m.Row(i), f.Cases[i].Embedding, EmbeddingTol(f.Normalize), $"{fixture} case {i} end to end"));
         Report($"{fixture} text → embedding", d);
     }
 

@@ -1,6 +1,5 @@
-using ManagedEmbed.Encoder.Configuration;
-using ManagedEmbed.Encoder.Pooling;
-using ManagedEmbed.Encoder.SafeTensors;
+using System.Buffers.Binary;
+using System.Text.Json;
 
 namespace ManagedEmbed.Encoder.Tests;
 
@@ -8,28 +7,65 @@ namespace ManagedEmbed.Encoder.Tests;
 /// A deliberately naive, independent BERT + sentence-transformers pooling in double precision, written straight from
 /// the Hugging Face modules: a padded [batch, maxLen] layout with an additive key-padding mask (finfo(float32).min),
 /// separate Q/K/V projections, division by sqrt(head_dim), erf/tanh GELU from their textbook definitions, and
-/// pooling through the attention mask. It shares nothing with the production forward pass but the safetensors reader.
+/// pooling through the attention mask. It shares nothing with the production code: it reads config.json,
+/// modules.json, the pooling config and model.safetensors itself (System.Text.Json and the safetensors layout: an
+/// 8-byte little-endian header length, a JSON header of name → dtype/shape/data_offsets, then the raw data), so a
+/// parsing bug in production cannot cancel out here.
 /// </summary>
 internal sealed class ReferenceBert
 {
-    private readonly BertConfig _c;
     private readonly Dictionary<string, double[]> _w = new();
-    private readonly SentenceModelConfig _cfg;
+    private readonly int _hidden, _heads, _layers;
+    private readonly double _eps;
+    private readonly string _act;
+    private readonly bool _cls, _mean, _max, _meanSqrt;
 
     public ReferenceBert(string modelDir)
     {
-        _cfg = SentenceModelConfig.Load(modelDir);
-        _c = (BertConfig)_cfg.Transformer;
-        using var f = SafeTensorsFile.Open(Path.Combine(modelDir, "model.safetensors"));
-        foreach (var t in f.Tensors)
-            if (t.DType == SafeTensorDType.F32)
-                _w[t.Name.StartsWith("bert.", StringComparison.Ordinal) ? t.Name[5..] : t.Name] = f.ReadFloat(t).Span.ToArray().Select(x => (double)x).ToArray();
+        using (var cfg = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(modelDir, "config.json"))))
+        {
+            var c = cfg.RootElement;
+            _hidden = c.GetProperty("hidden_size").GetInt32();
+            _heads = c.GetProperty("num_attention_heads").GetInt32();
+            _layers = c.GetProperty("num_hidden_layers").GetInt32();
+            _act = c.TryGetProperty("hidden_act", out var a) ? a.GetString()! : "gelu";
+            _eps = c.TryGetProperty("layer_norm_eps", out var e) ? e.GetDouble() : 1e-12;
+        }
+        string poolingDir = "1_Pooling";
+        string modules = Path.Combine(modelDir, "modules.json");
+        if (File.Exists(modules))
+        {
+            using var m = JsonDocument.Parse(File.ReadAllBytes(modules));
+            foreach (var mod in m.RootElement.EnumerateArray())
+                if (mod.GetProperty("type").GetString()!.EndsWith(".Pooling", StringComparison.Ordinal)) poolingDir = mod.GetProperty("path").GetString()!;
+        }
+        string poolingConfig = Path.Combine(modelDir, poolingDir, "config.json");
+        if (File.Exists(poolingConfig))
+        {
+            using var p = JsonDocument.Parse(File.ReadAllBytes(poolingConfig));
+            bool Flag(string name) => p.RootElement.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.True;
+            (_cls, _mean, _max, _meanSqrt) = (Flag("pooling_mode_cls_token"), Flag("pooling_mode_mean_tokens"), Flag("pooling_mode_max_tokens"), Flag("pooling_mode_mean_sqrt_len_tokens"));
+        }
+        else _mean = true; // sentence-transformers' default for a plain transformer directory
+
+        byte[] st = File.ReadAllBytes(Path.Combine(modelDir, "model.safetensors"));
+        int headerLength = checked((int)BinaryPrimitives.ReadUInt64LittleEndian(st));
+        using var header = JsonDocument.Parse(st.AsMemory(8, headerLength));
+        foreach (var t in header.RootElement.EnumerateObject())
+        {
+            if (t.Name == "__metadata__" || t.Value.GetProperty("dtype").GetString() != "F32") continue;
+            var off = t.Value.GetProperty("data_offsets");
+            int begin = 8 + headerLength + checked((int)off[0].GetInt64()), end = 8 + headerLength + checked((int)off[1].GetInt64());
+            var w = new double[(end - begin) / 4];
+            for (int i = 0; i < w.Length; i++) w[i] = BinaryPrimitives.ReadSingleLittleEndian(st.AsSpan(begin + 4 * i));
+            _w[t.Name.StartsWith("bert.", StringComparison.Ordinal) ? t.Name[5..] : t.Name] = w;
+        }
     }
 
     /// <summary>Returns (pooled, normalized) for each sequence, computed as one padded batch.</summary>
     public (double[][] Pooled, double[][] Normalized) Encode(IReadOnlyList<int[]> seqs)
     {
-        int b = seqs.Count, T = seqs.Max(s => s.Length), H = _c.HiddenSize, nh = _c.NumAttentionHeads, d = H / nh;
+        int b = seqs.Count, T = seqs.Max(s => s.Length), H = _hidden, nh = _heads, d = H / nh;
         var x = new double[b, T, H];
         for (int s = 0; s < b; s++)
             for (int t = 0; t < T; t++)
@@ -41,7 +77,7 @@ internal sealed class ReferenceBert
             }
         LayerNorm(x, "embeddings.LayerNorm");
         double maskValue = float.MinValue;
-        for (int l = 0; l < _c.NumHiddenLayers; l++)
+        for (int l = 0; l < _layers; l++)
         {
             string p = $"encoder.layer.{l}.";
             var q = Linear(x, p + "attention.self.query");
@@ -73,7 +109,7 @@ internal sealed class ReferenceBert
             LayerNorm(attn, p + "attention.output.LayerNorm");
             x = attn;
             var inter = Linear(x, p + "intermediate.dense");
-            Apply(inter, _c.HiddenAct);
+            Apply(inter, _act);
             var o = Linear(inter, p + "output.dense");
             Add(o, x);
             LayerNorm(o, p + "output.LayerNorm");
@@ -85,17 +121,17 @@ internal sealed class ReferenceBert
         {
             var parts = new List<double>();
             int len = seqs[s].Length;
-            if (_cfg.Pooling.HasFlag(PoolingMode.Cls)) for (int i = 0; i < H; i++) parts.Add(x[s, 0, i]);
-            if (_cfg.Pooling.HasFlag(PoolingMode.Max))
+            if (_cls) for (int i = 0; i < H; i++) parts.Add(x[s, 0, i]);
+            if (_max)
                 for (int i = 0; i < H; i++)
                 {
                     double m = double.NegativeInfinity;
                     for (int t = 0; t < T; t++) m = Math.Max(m, t < len ? x[s, t, i] : -1e9);
                     parts.Add(m);
                 }
-            if (_cfg.Pooling.HasFlag(PoolingMode.Mean))
+            if (_mean)
                 for (int i = 0; i < H; i++) { double sum = 0; for (int t = 0; t < T; t++) sum += (t < len ? 1 : 0) * x[s, t, i]; parts.Add(sum / len); }
-            if (_cfg.Pooling.HasFlag(PoolingMode.MeanSqrtLen))
+            if (_meanSqrt)
                 for (int i = 0; i < H; i++) { double sum = 0; for (int t = 0; t < T; t++) sum += (t < len ? 1 : 0) * x[s, t, i]; parts.Add(sum / Math.Sqrt(len)); }
             pooled[s] = parts.ToArray();
             double norm = Math.Sqrt(pooled[s].Sum(z => z * z));
@@ -136,7 +172,7 @@ internal sealed class ReferenceBert
                 mean /= H;
                 for (int i = 0; i < H; i++) var += (x[s, t, i] - mean) * (x[s, t, i] - mean);
                 var /= H;
-                for (int i = 0; i < H; i++) x[s, t, i] = (x[s, t, i] - mean) / Math.Sqrt(var + _c.LayerNormEps) * g[i] + beta[i];
+                for (int i = 0; i < H; i++) x[s, t, i] = (x[s, t, i] - mean) / Math.Sqrt(var + _eps) * g[i] + beta[i];
             }
     }
 

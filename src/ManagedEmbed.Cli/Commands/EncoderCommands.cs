@@ -6,6 +6,7 @@ using System.Text;
 using ManagedEmbed.Encoder;
 using ManagedEmbed.Encoder.Pooling;
 using ManagedEmbed.Kernels;
+using ManagedEmbed.Text;
 
 namespace ManagedEmbed.Cli;
 
@@ -19,63 +20,119 @@ public static class ModelLocator
     public static string Resolve(string? model) => ProductCommands.ResolveModel(model);
 }
 
-/// <summary>Reads the line-per-text inputs of the encoder commands and writes their outputs atomically.</summary>
-public static class TextLines
+/// <summary>
+/// The line-per-text input of the encoder commands, streamed with <see cref="TextInput.StreamLines"/> (the one line
+/// reader), and their outputs. The rule for "never partial output": <c>--output</c> is written to a temp file renamed
+/// at the end, so any error leaves the previous file; for stdout the whole input is first validated in a streaming
+/// pass (stdin is spooled to a temp file meanwhile), so an input error is reported before any byte is written.
+/// </summary>
+public sealed class TextLines : IDisposable
 {
-    private static readonly UTF8Encoding Strict = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+    private readonly string? _path;
+    private FileStream? _spool;
+
+    /// <summary>How errors name the input: <c>input file 'PATH'</c> or <c>stdin</c>.</summary>
+    public string Name { get; }
+
+    private TextLines(string? path, FileStream? spool)
+    {
+        _path = path;
+        _spool = spool;
+        Name = path is null ? "stdin" : $"input file '{path}'";
+    }
 
     /// <summary>
-    /// Splits UTF-8 bytes into lines ('\n', with an optional '\r' before it removed); a final newline does not start
-    /// another line, an empty line is an empty text. A leading byte-order mark is skipped. Invalid UTF-8 is an error
-    /// naming the 1-based line.
+    /// Opens the input (<paramref name="path"/>, or stdin when null). With <paramref name="validateFirst"/> every
+    /// line is decoded once now, so invalid UTF-8 fails here, before any output; stdin is then kept in a temp file
+    /// (deleted on dispose) to be read again.
     /// </summary>
-    public static List<string> Split(ReadOnlySpan<byte> bytes, string source)
+    public static TextLines Open(string? path, bool validateFirst)
     {
-        if (bytes.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF])) bytes = bytes[3..];
-        var lines = new List<string>();
-        int lineNo = 0;
-        while (bytes.Length > 0)
+        if (path is not null)
         {
-            lineNo++;
-            int nl = bytes.IndexOf((byte)'\n');
-            var line = nl < 0 ? bytes : bytes[..nl];
-            bytes = nl < 0 ? ReadOnlySpan<byte>.Empty : bytes[(nl + 1)..];
-            if (line.Length > 0 && line[^1] == (byte)'\r') line = line[..^1];
-            try { lines.Add(Strict.GetString(line)); }
-            catch (DecoderFallbackException e)
+            if (!File.Exists(path)) throw new ManagedEmbedException($"input file '{path}' does not exist");
+            var lines = new TextLines(path, null);
+            if (validateFirst) lines.Validate();
+            return lines;
+        }
+        if (!validateFirst) return new TextLines(null, null);
+        var spool = new FileStream(Path.Combine(Path.GetTempPath(), "membed-stdin-" + Guid.NewGuid().ToString("N")),
+            FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose);
+        try
+        {
+            using (var stdin = Console.OpenStandardInput()) stdin.CopyTo(spool);
+            var lines = new TextLines(null, spool);
+            lines.Validate();
+            return lines;
+        }
+        catch
+        {
+            spool.Dispose();
+            throw;
+        }
+    }
+
+    private void Validate()
+    {
+        foreach (var _ in Lines()) { }
+    }
+
+    /// <summary>The input's texts, streamed (one line in memory at a time); may be enumerated more than once.</summary>
+    public IEnumerable<InputLine> Lines()
+    {
+        Stream s;
+        bool own = true;
+        if (_spool is not null) { _spool.Position = 0; s = _spool; own = false; }
+        else if (_path is not null) s = TextInput.OpenInput(_path);
+        else s = Console.OpenStandardInput();
+        try
+        {
+            foreach (var line in TextInput.StreamLines(s, Name)) yield return line;
+        }
+        finally
+        {
+            if (own) s.Dispose();
+        }
+    }
+
+    /// <summary>Consecutive windows of at most <paramref name="maxTexts"/> texts (and about 16 MiB of text), in input order.</summary>
+    public IEnumerable<List<string>> Windows(int maxTexts)
+    {
+        const long MaxChars = 8L << 20; // 8 Mi chars (16 MiB of UTF-16): long lines bound the window too
+        var window = new List<string>();
+        long chars = 0;
+        foreach (var line in Lines())
+        {
+            window.Add(line.Text);
+            chars += line.Text.Length;
+            if (window.Count >= maxTexts || chars >= MaxChars)
             {
-                throw new ManagedEmbedException($"{source} line {lineNo} is not valid UTF-8 (byte {e.Index} of the line)");
+                yield return window;
+                window = new List<string>();
+                chars = 0;
             }
         }
-        return lines;
+        if (window.Count > 0) yield return window;
     }
 
-    /// <summary>Reads all texts from <paramref name="path"/>, or from stdin when it is null.</summary>
-    public static List<string> Read(string? path)
+    /// <inheritdoc/>
+    public void Dispose()
     {
-        if (path is null)
-        {
-            using var stdin = Console.OpenStandardInput();
-            using var ms = new MemoryStream();
-            stdin.CopyTo(ms);
-            return Split(ms.GetBuffer().AsSpan(0, (int)ms.Length), "stdin");
-        }
-        if (!File.Exists(path)) throw new ManagedEmbedException($"input file '{path}' does not exist");
-        return Split(InputFile.ReadAllBytes(path), $"input file '{path}'");
+        _spool?.Dispose();
+        _spool = null;
     }
 
-    /// <summary>Writes <paramref name="write"/>'s bytes to <paramref name="path"/> atomically (temp file + rename), or to stdout when null.</summary>
+    /// <summary>
+    /// Streams <paramref name="write"/>'s bytes to <paramref name="path"/> atomically (temp file + rename), or to
+    /// stdout when null (validate the input before calling, see <see cref="Open"/>).
+    /// </summary>
     public static void WriteOutput(string? path, Action<Stream> write)
     {
         if (path is null)
         {
-            // Everything is computed before this point, so an error never leaves partial output on stdout either.
-            var ms = new MemoryStream();
-            write(ms);
-            ms.Position = 0;
             Console.Out.Flush();
-            using var stdout = Console.OpenStandardOutput();
-            ms.CopyTo(stdout);
+            using var stdout = new BufferedStream(Console.OpenStandardOutput(), 1 << 16);
+            write(stdout);
             stdout.Flush();
             return;
         }
@@ -88,6 +145,12 @@ public static class TextLines
 
 internal static class EncoderCommands
 {
+    /// <summary>
+    /// Texts per window of `embed`: texts are length-sorted into batches within a window and written in input order
+    /// after it, so memory is bounded by the window, not the input (4096 × 1024 floats = 16 MiB of vectors at most).
+    /// </summary>
+    internal const int WindowTexts = 4096;
+
     private static SentenceEncoder LoadModel(Args a, int? threads = null) =>
         SentenceEncoder.Load(ModelLocator.Resolve(a.Get("--model")), new EncoderOptions { Threads = threads });
 
@@ -98,15 +161,22 @@ internal static class EncoderCommands
         int batch = a.GetInt("--batch-size", 32, 1, 1 << 20);
         int threads = a.GetInt("--threads", Environment.ProcessorCount, 1, SentenceEncoder.MaxThreads);
         string format = a.GetChoice("--format", "jsonl", "jsonl", "fvecs");
-        var texts = TextLines.Read(a.Get("--input"));
+        string? output = a.Get("--output");
+        using var input = TextLines.Open(a.Get("--input"), validateFirst: output is null);
         using var enc = LoadModel(a, threads);
-        var m = enc.Encode(texts, batch, a.Has("--normalize") ? true : null);
-        for (int i = 0; i < m.Data.Length; i++)
-            if (!float.IsFinite(m.Data[i])) throw new ManagedEmbedException($"embedding of input line {i / m.Dimension + 1} is not finite (the model weights produce NaN/Inf)");
-        TextLines.WriteOutput(a.Get("--output"), s =>
+        bool? normalize = a.Has("--normalize") ? true : null;
+        TextLines.WriteOutput(output, s =>
         {
-            if (format == "fvecs") WriteFvecs(s, m);
-            else WriteJsonl(s, m);
+            long first = 1; // 1-based input line of the window's first text
+            foreach (var window in input.Windows(Math.Max(WindowTexts, batch)))
+            {
+                var m = enc.Encode(window, batch, normalize);
+                for (int i = 0; i < m.Data.Length; i++)
+                    if (!float.IsFinite(m.Data[i])) throw new ManagedEmbedException($"embedding of input line {first + i / m.Dimension} is not finite (the model weights produce NaN/Inf)");
+                if (format == "fvecs") WriteFvecs(s, m);
+                else WriteJsonl(s, m);
+                first += window.Count;
+            }
         });
         return 0;
     }
@@ -146,11 +216,12 @@ internal static class EncoderCommands
     {
         var a = Args.Parse(argv, ["--model", "--input"]);
         a.NoPositional();
-        var texts = TextLines.Read(a.Get("--input"));
+        using var input = TextLines.Open(a.Get("--input"), validateFirst: true);
         using var enc = LoadModel(a, 1);
-        var sb = new StringBuilder();
-        foreach (string t in texts) sb.Append(string.Join(' ', enc.Tokenize(t))).Append('\n');
-        TextLines.WriteOutput(null, s => s.Write(Encoding.UTF8.GetBytes(sb.ToString())));
+        TextLines.WriteOutput(null, s =>
+        {
+            foreach (var line in input.Lines()) s.Write(Encoding.UTF8.GetBytes(string.Join(' ', enc.Tokenize(line.Text)) + "\n"));
+        });
         return 0;
     }
 

@@ -33,29 +33,90 @@ public static class TextInput
     /// <summary>All lines of <paramref name="path"/> (a final line terminator does not start another line).</summary>
     public static List<InputLine> ReadLines(string path)
     {
-        if (!File.Exists(path)) throw new ManagedEmbedException($"input file '{path}' does not exist");
-        return SplitLines(InputFile.ReadAllBytes(path), path);
+        using var stream = OpenInput(path);
+        return [.. StreamLines(stream, path)];
     }
 
-    /// <summary>Splits UTF-8 <paramref name="bytes"/> into lines; <paramref name="name"/> names the source in errors.</summary>
-    public static List<InputLine> SplitLines(ReadOnlySpan<byte> bytes, string name)
+    /// <summary>
+    /// Opens <paramref name="path"/> for <see cref="StreamLines"/>; a missing or unreadable file is a
+    /// <see cref="ManagedEmbedException"/> naming it.
+    /// </summary>
+    public static FileStream OpenInput(string path)
     {
-        if (bytes.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF])) bytes = bytes[3..];
-        var lines = new List<InputLine>();
-        int number = 0;
-        while (bytes.Length > 0)
+        ArgumentNullException.ThrowIfNull(path);
+        if (!File.Exists(path)) throw new ManagedEmbedException($"input file '{path}' does not exist");
+        try { return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            number++;
-            int nl = bytes.IndexOf((byte)'\n');
-            ReadOnlySpan<byte> line = nl < 0 ? bytes : bytes[..nl];
-            bytes = nl < 0 ? default : bytes[(nl + 1)..];
-            if (line.Length > 0 && line[^1] == (byte)'\r') line = line[..^1];
-            string text;
-            try { text = Strict.GetString(line); }
-            catch (DecoderFallbackException) { throw new ManagedEmbedException($"{name} line {number}: not valid UTF-8"); }
-            lines.Add(new InputLine(number, text));
+            throw new ManagedEmbedException($"cannot read '{path}': {e.Message.ReplaceLineEndings(" ").Trim()}", e);
         }
-        return lines;
+    }
+
+    /// <summary>
+    /// The one line reader of the product: streams the lines of UTF-8 <paramref name="stream"/> ('\n', with an
+    /// optional '\r' before it removed; a final newline does not start another line, an empty line is an empty
+    /// text; a leading byte-order mark is skipped). Only the current line is held in memory, so inputs of any size
+    /// stream in constant memory. Invalid UTF-8 is a <see cref="ManagedEmbedException"/> naming
+    /// <paramref name="name"/> and the 1-based line, thrown when that line is reached.
+    /// </summary>
+    public static IEnumerable<InputLine> StreamLines(Stream stream, string name)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(name);
+        byte[] buf = new byte[64 * 1024];
+        int start = 0, end = 0, scanned = 0, number = 0;
+        bool eof = false;
+        while (end < 3 && !eof)
+        {
+            int n = stream.Read(buf, end, buf.Length - end);
+            if (n == 0) eof = true;
+            else end += n;
+        }
+        if (buf.AsSpan(0, end).StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF])) start = scanned = 3;
+        while (true)
+        {
+            int nl = buf.AsSpan(scanned, end - scanned).IndexOf((byte)'\n');
+            if (nl >= 0) nl += scanned;
+            else
+            {
+                scanned = end;
+                if (!eof)
+                {
+                    // Keep only the unfinished line; grow only for a line longer than the buffer.
+                    if (start > 0)
+                    {
+                        Buffer.BlockCopy(buf, start, buf, 0, end - start);
+                        end -= start; scanned -= start; start = 0;
+                    }
+                    if (end == buf.Length)
+                    {
+                        if (buf.Length >= Array.MaxLength / 2) throw new ManagedEmbedException($"{name} line {number + 1}: line too long");
+                        Array.Resize(ref buf, buf.Length * 2);
+                    }
+                    int n = stream.Read(buf, end, buf.Length - end);
+                    if (n == 0) eof = true;
+                    else end += n;
+                    continue;
+                }
+                if (start == end) yield break;
+                nl = end; // the last line, without a terminator
+            }
+            number = checked(number + 1);
+            var line = buf.AsSpan(start, nl - start);
+            if (line.Length > 0 && line[^1] == (byte)'\r') line = line[..^1];
+            string text = Decode(line, name, number);
+            start = scanned = Math.Min(nl + 1, end);
+            yield return new InputLine(number, text);
+        }
+    }
+
+    private static string Decode(ReadOnlySpan<byte> line, string name, int number)
+    {
+        try { return Strict.GetString(line); }
+        catch (DecoderFallbackException e)
+        {
+            throw new ManagedEmbedException($"{name} line {number}: not valid UTF-8 at byte offset {e.Index} of the line");
+        }
     }
 
     /// <summary>
