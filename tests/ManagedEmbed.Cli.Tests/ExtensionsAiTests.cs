@@ -97,7 +97,7 @@ public sealed class ExtensionsAiTests(RealMiniLm model)
         using var gen = new ManagedEmbedGenerator(new ManagedEmbedGeneratorOptions { ModelId = model.Directory, BatchSize = 1 });
         // [CLS] hello world [SEP] and [CLS] short [SEP]: 4 + 3 tokens.
         var r = await gen.GenerateAsync(["hello world", "short"]);
-        Assert.Equal(7, r.Usage?.InputTokenCount);
+        Assert.Equal((long?)7, r.Usage?.InputTokenCount);
         using var cts = new CancellationTokenSource();
         cts.Cancel();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => gen.GenerateAsync(Texts, null, cts.Token));

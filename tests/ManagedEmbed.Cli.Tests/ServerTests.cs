@@ -171,8 +171,8 @@ public sealed class ServerTests(RealMiniLm model)
 
         var (st, tok, rawTok) = await Post(http, "/tokenize", """{"inputs":"hello world"}""");
         Assert.True(st == HttpStatusCode.OK, rawTok);
-        Assert.Equal([101, 7592, 2088, 102], tok[0].EnumerateArray().Select(t => t.GetProperty("id").GetInt32()).ToArray());
-        Assert.Equal(["[CLS]", "hello", "world", "[SEP]"], tok[0].EnumerateArray().Select(t => t.GetProperty("text").GetString()).ToArray());
+        Assert.Equal(new[] { 101, 7592, 2088, 102 }, tok[0].EnumerateArray().Select(t => t.GetProperty("id").GetInt32()).ToArray());
+        Assert.Equal(new string?[] { "[CLS]", "hello", "world", "[SEP]" }, tok[0].EnumerateArray().Select(t => t.GetProperty("text").GetString()).ToArray());
         Assert.True(tok[0][0].GetProperty("special").GetBoolean());
         Assert.False(tok[0][1].GetProperty("special").GetBoolean());
 
