@@ -20,7 +20,7 @@ namespace ManagedEmbed.Server;
 /// An embedding server for one loaded model: OpenAI-compatible <c>/v1/embeddings</c> and <c>/v1/models</c>,
 /// TEI-compatible <c>/embed</c> and <c>/tokenize</c>, <c>/health</c>, <c>/info</c> and Prometheus <c>/metrics</c>.
 /// Concurrent requests are merged into forward passes (dynamic batching). Stopping (or SIGTERM when run with
-/// <see cref="RunAsync"/>) lets in-flight requests finish and answers new ones 503.
+/// <see cref="WaitForShutdownAsync"/>) lets in-flight requests finish and answers new ones 503.
 /// </summary>
 public sealed class EmbeddingServer : IAsyncDisposable
 {

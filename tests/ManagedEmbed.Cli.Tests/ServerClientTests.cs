@@ -7,7 +7,7 @@ using ManagedEmbed.Encoder;
 using ManagedEmbed.Extensions.AI;
 using Microsoft.Extensions.AI;
 using OpenAI;
-using OpenAI.Embeddings;
+using ManagedEmbed.Testing;
 
 namespace ManagedEmbed.Cli.Tests;
 
@@ -27,7 +27,7 @@ public sealed class ServerClientTests(RealMiniLm model)
         await using var __ = server;
         var options = new OpenAIClientOptions { Endpoint = new Uri(server.Address, "v1") };
         IEmbeddingGenerator<string, Embedding<float>> remote =
-            new EmbeddingClient("all-MiniLM-L6-v2", new ApiKeyCredential("unused"), options).AsIEmbeddingGenerator();
+            new OpenAI.Embeddings.EmbeddingClient("all-MiniLM-L6-v2", new ApiKeyCredential("unused"), options).AsIEmbeddingGenerator();
         using var local = new ManagedEmbedGenerator(encoder, RealMiniLm.Repo);
 
         foreach (int? dims in (int?[])[null, 64])
@@ -44,7 +44,7 @@ public sealed class ServerClientTests(RealMiniLm model)
             Assert.Equal(want.Usage?.InputTokenCount, got.Usage?.InputTokenCount);
         }
 
-        var unknown = new EmbeddingClient("text-embedding-3-small", new ApiKeyCredential("unused"), options).AsIEmbeddingGenerator();
+        var unknown = new OpenAI.Embeddings.EmbeddingClient("text-embedding-3-small", new ApiKeyCredential("unused"), options).AsIEmbeddingGenerator();
         var e = await Assert.ThrowsAsync<ClientResultException>(() => unknown.GenerateVectorAsync("x"));
         Assert.Equal(404, e.Status);
         Assert.Contains("text-embedding-3-small", e.Message);
@@ -113,9 +113,8 @@ public sealed class ServerClientTests(RealMiniLm model)
         var stderr = p.StandardError.ReadToEndAsync();
         try
         {
-            var lineTask = p.StandardOutput.ReadLineAsync();
-            Assert.True(lineTask.Wait(TimeSpan.FromMinutes(2)), "membed serve printed no address");
-            string line = lineTask.Result ?? throw new InvalidOperationException("membed serve exited: " + stderr.Result);
+            string line = await p.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromMinutes(2))
+                ?? throw new InvalidOperationException("membed serve exited: " + await stderr);
             Assert.StartsWith("membed: serving ", line);
             string url = line[(line.LastIndexOf(" on ", StringComparison.Ordinal) + 4)..];
             Assert.StartsWith("http://127.0.0.1:", url);
