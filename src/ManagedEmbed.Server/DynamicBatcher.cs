@@ -28,9 +28,11 @@ internal sealed class DynamicBatcher
     private readonly Task _worker;
     private int _admitted;
 
-    public DynamicBatcher(SentenceEncoder encoder, ServerMetrics metrics, int maxTokens, int maxRequests)
+    private readonly bool _merge;
+
+    public DynamicBatcher(SentenceEncoder encoder, ServerMetrics metrics, int maxTokens, int maxRequests, bool merge = true)
     {
-        _encoder = encoder; _metrics = metrics; _maxTokens = maxTokens; _maxRequests = maxRequests;
+        _encoder = encoder; _metrics = metrics; _maxTokens = maxTokens; _maxRequests = maxRequests; _merge = merge;
         _worker = Task.Factory.StartNew(Run, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
     }
 
@@ -95,6 +97,7 @@ internal sealed class DynamicBatcher
                     current.Next++; tokens += len;
                 }
                 if (full) break;
+                if (!_merge) { current = null; break; }
                 current = reader.TryRead(out var next) ? next : null;
             }
             RunPass(seqs, owners, tokens);

@@ -39,7 +39,7 @@ public sealed class EmbeddingServer : IAsyncDisposable
         _encoder = encoder;
         _options = options;
         _modelNames = new HashSet<string>(options.ModelAliases.Append(options.ModelId), StringComparer.Ordinal);
-        _batcher = new DynamicBatcher(encoder, _metrics, options.MaxBatchTokens, options.MaxConcurrentRequests);
+        _batcher = new DynamicBatcher(encoder, _metrics, options.MaxBatchTokens, options.MaxConcurrentRequests, options.MergeRequests);
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.ClearProviders();

@@ -13,6 +13,11 @@ public sealed class EmbeddingServerOptions
     public IReadOnlyList<string> ModelAliases { get; set; } = [];
     /// <summary>Tokens per forward pass: concurrent requests are merged into passes up to this budget (default 16384).</summary>
     public int MaxBatchTokens { get; set; } = 16384;
+    /// <summary>
+    /// Whether concurrent requests share forward passes (dynamic batching, the default). False runs each request in
+    /// passes of its own (still split at <see cref="MaxBatchTokens"/>): the baseline of the serving benchmark.
+    /// </summary>
+    public bool MergeRequests { get; set; } = true;
     /// <summary>Requests admitted at once (queued or running); more get 429 (default 512).</summary>
     public int MaxConcurrentRequests { get; set; } = 512;
     /// <summary>Inputs per request; more get 413 (default 2048, OpenAI's limit).</summary>
