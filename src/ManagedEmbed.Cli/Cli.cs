@@ -25,6 +25,7 @@ public static class Cli
         ["eval"] = ProductCommands.Eval,
         ["cluster"] = ProductCommands.Cluster,
         ["pull"] = ProductCommands.Pull,
+        ["serve"] = ServeCommands.Serve,
     };
 
     /// <summary>Runs one command line and returns the process exit code.</summary>
@@ -88,6 +89,9 @@ public static class Cli
           eval sts     --model DIR [--model DIR...] --input sts.tsv [--json]
           cluster      --model DIR --input sentences.txt --k K [--seed S] [--restarts R] [--json]
           pull         sentence-transformers/all-MiniLM-L6-v2 [--dir DIR] [--endpoint URL] [--revision REV] [--sha256 HEX]
+          serve        [--model M] [--host 127.0.0.1] [--port 8080] [--max-batch-tokens 16384] [--max-concurrent-requests 512]
+                       [--max-inputs 2048] [--max-body-bytes 8388608] [--auto-truncate] [--threads N] [--shutdown-timeout 30]
+                       (OpenAI /v1/embeddings, TEI /embed; SIGTERM finishes in-flight requests)
 
         --model takes a directory or a hub model name (org/name, fetched into ~/.cache/managedembed on first use;
         default sentence-transformers/all-MiniLM-L6-v2; MEMBED_OFFLINE=1 forbids downloads).

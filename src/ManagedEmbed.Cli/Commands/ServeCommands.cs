@@ -1,0 +1,50 @@
+using System.Runtime.InteropServices;
+using ManagedEmbed.Encoder;
+using ManagedEmbed.Hub;
+using ManagedEmbed.Server;
+
+namespace ManagedEmbed.Cli;
+
+/// <summary>`membed serve`: the OpenAI/TEI-compatible embedding server (src/ManagedEmbed.Server) for one model.</summary>
+public static class ServeCommands
+{
+    /// <summary>Runs the server until SIGTERM/SIGINT; in-flight requests finish, new ones get 503.</summary>
+    public static int Serve(string[] argv)
+    {
+        var a = Args.Parse(argv,
+            ["--model", "--host", "--port", "--threads", "--max-batch-tokens", "--max-concurrent-requests", "--max-inputs", "--max-body-bytes", "--shutdown-timeout"],
+            ["--auto-truncate"]);
+        if (a.Positional.Count > 0) throw new ManagedEmbedException($"unexpected argument '{a.Positional[0]}'");
+        var options = new EmbeddingServerOptions
+        {
+            Host = a.Get("--host") ?? "127.0.0.1",
+            Port = a.GetInt("--port", 8080, 0, 65535),
+            MaxBatchTokens = a.GetInt("--max-batch-tokens", 16384, 1, 1 << 24),
+            MaxConcurrentRequests = a.GetInt("--max-concurrent-requests", 512, 1, 1 << 20),
+            MaxInputsPerRequest = a.GetInt("--max-inputs", 2048, 1, 1 << 20),
+            MaxRequestBodyBytes = a.GetInt("--max-body-bytes", 8 << 20, 1, int.MaxValue),
+            AutoTruncate = a.Has("--auto-truncate"),
+            ShutdownTimeout = TimeSpan.FromSeconds(a.GetInt("--shutdown-timeout", 30, 0, 3600)),
+        };
+        string? model = a.Get("--model");
+        string modelId = model ?? HubModels.DefaultRepoId;
+        string dir = ProductCommands.ResolveModel(model);
+        int? threads = a.Has("--threads") ? a.GetInt("--threads", 1, 1, 1024) : null;
+        using var encoder = SentenceEncoder.Load(dir, new EncoderOptions { Threads = threads });
+        // A request may name the model by the --model value, its short name, or its directory.
+        string shortName = Path.GetFileName(modelId.TrimEnd('/', Path.DirectorySeparatorChar));
+        options.ModelId = modelId;
+        options.ModelAliases = [shortName, dir];
+
+        EmbeddingServer server;
+        try { server = EmbeddingServer.StartAsync(encoder, options).GetAwaiter().GetResult(); }
+        catch (IOException e) { throw new ManagedEmbedException($"cannot listen on {options.Host}:{options.Port}: {e.Message}"); }
+        // One line on stdout once bound (scripts and tests read the address from it; port 0 picks a free port).
+        Console.Out.WriteLine($"membed: serving {modelId} (dimension {encoder.Dimension}, max {encoder.MaxSeqLength} tokens) on {server.Address.ToString().TrimEnd('/')}");
+        Console.Out.Flush();
+        server.WaitForShutdownAsync().GetAwaiter().GetResult();
+        server.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        Console.Error.WriteLine("membed: server stopped");
+        return 0;
+    }
+}
