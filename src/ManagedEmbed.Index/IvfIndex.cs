@@ -27,6 +27,10 @@ public sealed class IvfIndex : IVectorIndex
     {
         if (nlist < 1) throw new ManagedEmbedException($"nlist must be at least 1, got {nlist}");
         Quantizer = new FlatIndex(dim, quantizerMetric);
+        // FAISS defaults nprobe to 1, which on clustered data finds ~60% of the true top-10 (IvfRecallTests: 0.617
+        // at nlist 141). The default here is ⌈nlist/16⌉, the collections' rule, which keeps recall@10 ≥ 0.9 there;
+        // nprobe is stored in the file, so FAISS searches our files the same way.
+        _nprobe = Math.Max(1, (nlist + 15) / 16);
         Dimension = dim;
         Metric = metric;
         _lists = new InvList[nlist];
@@ -49,7 +53,7 @@ public sealed class IvfIndex : IVectorIndex
     public int TrainingIterations { get; set; } = 10;
     /// <summary>Warnings raised by the last <see cref="Train"/> (from k-means).</summary>
     public List<string> TrainingWarnings { get; } = new();
-    /// <summary>Lists probed per query (default 1, as FAISS); values above nlist are clamped.</summary>
+    /// <summary>Lists probed per query (default ⌈nlist/16⌉; FAISS's default is 1); values above nlist are clamped.</summary>
     public int Nprobe
     {
         get => _nprobe;

@@ -302,7 +302,7 @@ public sealed class EmbeddingServer : IAsyncDisposable
         bool truncate = OptionalBool(root, "truncate") ?? _options.AutoTruncate;
         int[][] ids = Inputs(input, "inputs", truncate, textOnly: true);
         var tok = _encoder.Tokenizer;
-        var result = ids.Select(seq => seq.Select(id => new TokenInfo(id, tok.IdToToken(id), id == tok.ClsId || id == tok.SepId || id == tok.PadId)).ToArray()).ToArray();
+        var result = ids.Select(seq => seq.Select(id => new TokenInfo(id, tok.IdToToken(id), tok.IsSpecial(id))).ToArray()).ToArray();
         return Write(c, result, ServerJson.Default.TokenInfoArrayArray);
     });
 

@@ -160,6 +160,9 @@ public sealed partial class BertTokenizer : ITokenizer
         return true;
     }
 
+    /// <inheritdoc/>
+    public bool IsSpecial(int id) => id == ClsId || id == SepId || id == PadId;
+
     /// <summary>The token string of an id.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The id is not below <see cref="VocabSize"/>.</exception>
     public string IdToToken(int id) =>

@@ -15,4 +15,10 @@ public interface ITokenizer
 
     /// <summary>What the tokenizer is and where it was read from, e.g. "WordPiece (vocab.txt)".</summary>
     string Description { get; }
+
+    /// <summary>The vocabulary entry of <paramref name="id"/> (a WordPiece token or a SentencePiece piece).</summary>
+    string IdToToken(int id);
+
+    /// <summary>True for the framing and padding ids the tokenizer adds itself (e.g. [CLS]/[SEP]/[PAD], &lt;s&gt;/&lt;/s&gt;/&lt;pad&gt;).</summary>
+    bool IsSpecial(int id);
 }

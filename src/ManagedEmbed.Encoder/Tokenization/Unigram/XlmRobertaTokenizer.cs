@@ -17,6 +17,12 @@ public sealed partial class XlmRobertaTokenizer : ITokenizer
     /// <inheritdoc/>
     public string Description => "SentencePiece Unigram (XLM-R ids: <s> … </s>)";
 
+    /// <inheritdoc/>
+    public string IdToToken(int id) => IdToPiece(id);
+
+    /// <inheritdoc/>
+    public bool IsSpecial(int id) => id == BosId || id == EosId || id == PadId;
+
     private readonly UnigramModel _model;
     private readonly string[] _pieces;
 
