@@ -93,15 +93,18 @@ public class SeedModelTests
         try
         {
             File.Copy(Path.Combine(TestPaths.MiniLm, "vocab.txt"), Path.Combine(dir, "vocab.txt"));
+            // tokenizer_class wins over the vocab.txt beside it: XLM-R goes to the Unigram loader, which finds no model.
             File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), """{"tokenizer_class": "XLMRobertaTokenizer"}""");
-            Assert.Contains("tokenizer_class \"XLMRobertaTokenizer\" is not supported",
+            Assert.Contains("no tokenizer in", Assert.Throws<ManagedEmbedException>(() => EncoderRegistry.LoadTokenizer(dir)).Message);
+            File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), """{"tokenizer_class": "GPT2Tokenizer"}""");
+            Assert.Contains("tokenizer_class \"GPT2Tokenizer\" is not supported",
                 Assert.Throws<ManagedEmbedException>(() => EncoderRegistry.LoadTokenizer(dir)).Message);
             File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), """{"tokenizer_class": "MPNetTokenizerFast", "cls_token": "[CLS]"}""");
             Assert.Equal("WordPiece (vocab.txt)", EncoderRegistry.LoadTokenizer(dir).Description);
             File.Delete(Path.Combine(dir, "tokenizer_config.json"));
             File.Delete(Path.Combine(dir, "vocab.txt"));
-            File.WriteAllText(Path.Combine(dir, "tokenizer.json"), """{"version": "1.0", "model": {"type": "Unigram", "unk_id": 3, "vocab": [["<s>", 0.0]]}}""");
-            Assert.Contains("model type \"Unigram\" is not supported",
+            File.WriteAllText(Path.Combine(dir, "tokenizer.json"), """{"version": "1.0", "model": {"type": "BPE", "vocab": {}, "merges": []}}""");
+            Assert.Contains("model type \"BPE\" is not supported",
                 Assert.Throws<ManagedEmbedException>(() => EncoderRegistry.LoadTokenizer(dir)).Message);
         }
         finally { Directory.Delete(dir, true); }
