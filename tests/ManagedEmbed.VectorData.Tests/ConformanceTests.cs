@@ -342,7 +342,7 @@ public abstract class ConformanceTests : IDisposable
         Assert.Contains("HammingDistance", e.Message);
         var c = await Seeded();
         var t = await Assert.ThrowsAsync<NotSupportedException>(async () => await c.SearchAsync("text", 1).ToListAsync());
-        Assert.Contains("String", t.Message);
+        Assert.Contains("'string'", t.Message);
         // The same name with another distance function is refused rather than silently searched in the wrong space.
         var dotView = Store.GetCollection<int, DotRecord>("hotels");
         var ve = await Assert.ThrowsAsync<VectorStoreException>(() => dotView.EnsureCollectionExistsAsync());
