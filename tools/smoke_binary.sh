@@ -20,6 +20,16 @@ extra=$(ldd "$pub/membed" | grep -vE 'linux-vdso\.so|libc\.so|libm\.so|ld-linux'
 [ -z "$extra" ] || fail "unexpected dynamic dependencies: $extra"
 echo "smoke_binary: $(stat -c %s "$pub/membed") bytes, ldd: $(ldd "$pub/membed" | awk '{print $1}' | tr '\n' ' ')"
 
+# The VectorData door under Native AOT (issue 13): GetDynamicCollection's route as its own executable, zero IL warnings,
+# run against hand-computed results (tools/aot-vectordata/Program.cs).
+vdpub=$(mktemp -d)
+rm -rf tools/aot-vectordata/obj/Release/net10.0/linux-x64
+dotnet publish tools/aot-vectordata -c Release -r linux-x64 -o "$vdpub" >"$log" 2>&1 || { cat "$log"; fail "aot-vectordata publish failed"; }
+if grep -E "(warning|error) IL[23][0-9]{3}" "$log"; then fail "trimming/AOT warnings on the VectorData route (above)"; fi
+vdstore=$(mktemp -d)
+"$vdpub/aot-vectordata" "$vdstore/store" || fail "the VectorData store misbehaves under Native AOT"
+rm -rf "$vdpub" "$vdstore"
+
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp "$pub/membed" "$work/"
