@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Publishes membed as one Native AOT binary and smoke-tests it alone in an empty directory (issue 6).
 # Fails on any IL2xxx/IL3xxx trimming/AOT warning, on any file beside the executable, on a dynamic
-# dependency other than libc/libm/the loader, and when info / model synth + embed / search misbehave.
+# dependency other than libc/libm/the loader, and when info / model synth + embed / serve / search misbehave.
 # Usage: tools/smoke_binary.sh [PUBLISH_DIR]   (env MEMBED_SHARED = ../shared by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +20,16 @@ extra=$(ldd "$pub/membed" | grep -vE 'linux-vdso\.so|libc\.so|libm\.so|ld-linux'
 [ -z "$extra" ] || fail "unexpected dynamic dependencies: $extra"
 echo "smoke_binary: $(stat -c %s "$pub/membed") bytes, ldd: $(ldd "$pub/membed" | awk '{print $1}' | tr '\n' ' ')"
 
+# The VectorData door under Native AOT (issue 13): GetDynamicCollection's route as its own executable, zero IL warnings,
+# run against hand-computed results (tools/aot-vectordata/Program.cs).
+vdpub=$(mktemp -d)
+rm -rf tools/aot-vectordata/obj/Release/net10.0/linux-x64
+dotnet publish tools/aot-vectordata -c Release -r linux-x64 -o "$vdpub" >"$log" 2>&1 || { cat "$log"; fail "aot-vectordata publish failed"; }
+if grep -E "(warning|error) IL[23][0-9]{3}" "$log"; then fail "trimming/AOT warnings on the VectorData route (above)"; fi
+vdstore=$(mktemp -d)
+"$vdpub/aot-vectordata" "$vdstore/store" || fail "the VectorData store misbehaves under Native AOT"
+rm -rf "$vdpub" "$vdstore"
+
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp "$pub/membed" "$work/"
@@ -35,6 +45,33 @@ grep -q "Native AOT" info.txt || fail "info does not report a Native AOT runtime
 printf 'The cat sat on the mat.\nA feline rested on the rug.\n' | ./membed embed --model model > emb.jsonl
 [ "$(wc -l < emb.jsonl)" = 2 ] || fail "embed wrote $(wc -l < emb.jsonl) lines for 2 texts"
 grep -q '^{"embedding":\[' emb.jsonl || fail "embed output is not jsonl embeddings"
+
+# membed serve (issue 13): the AOT binary's Kestrel server on a free port; /v1/embeddings (curl) must return the
+# vectors `membed embed` printed above; SIGTERM must stop it cleanly (exit 0).
+./membed serve --model model --host 127.0.0.1 --port 0 > serve.out 2> serve.err &
+serve=$!
+trap 'kill $serve 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 300); do grep -q "on http://" serve.out && break; kill -0 $serve 2>/dev/null || fail "serve exited: $(cat serve.err)"; sleep 0.1; done
+addr=$(grep -o 'http://127\.0\.0\.1:[0-9]*' serve.out) || fail "serve did not print its address"
+mid=$(curl -sf -m 30 "$addr/v1/models" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])') \
+  || fail "GET /v1/models failed"
+curl -sf -m 60 "$addr/v1/embeddings" -H 'content-type: application/json' \
+  -d "{\"model\":\"$mid\",\"input\":[\"The cat sat on the mat.\",\"A feline rested on the rug.\"]}" > served.json \
+  || fail "POST /v1/embeddings failed"
+/usr/bin/python3 - emb.jsonl served.json <<'PY' || fail "served embeddings differ from membed embed"
+import json, sys
+local = [json.loads(l)["embedding"] for l in open(sys.argv[1])]
+served = [d["embedding"] for d in sorted(json.load(open(sys.argv[2]))["data"], key=lambda d: d["index"])]
+assert len(local) == len(served) == 2, (len(local), len(served))
+assert all(len(x) == len(y) == 384 for x, y in zip(local, served))
+diff = max(abs(a - b) for x, y in zip(local, served) for a, b in zip(x, y))
+assert diff <= 1e-6, diff
+print(f"smoke_binary: serve /v1/embeddings = membed embed (max |diff| {diff:.1e})")
+PY
+kill -TERM $serve
+wait $serve || fail "serve did not exit 0 after SIGTERM"
+grep -q "server stopped" serve.err || fail "serve did not report stopping: $(cat serve.err)"
+trap 'rm -rf "$work"' EXIT
 
 ./membed search --model model --corpus "$repo/samples/corpus.txt" --k 3 "How do transformers work?" | tee search.txt
 [ "$(grep -cE '^[123]  [0-9.-]+  .+' search.txt)" = 3 ] || fail "search did not print 3 ranked results"
