@@ -544,10 +544,34 @@ public sealed partial class EmbeddingServer
         WhereFilter? where = null;
         WhereDocumentFilter? wd = null;
         if (body.TryGetProperty("where", out var w) && w.ValueKind != JsonValueKind.Null && !(w.ValueKind == JsonValueKind.Object && !w.EnumerateObject().Any()))
+        {
+            CheckInLists(w, 0);
             where = WhereFilter.Parse(w);
+        }
         if (body.TryGetProperty("where_document", out var d) && d.ValueKind != JsonValueKind.Null && !(d.ValueKind == JsonValueKind.Object && !d.EnumerateObject().Any()))
             wd = WhereDocumentFilter.Parse(d);
         return (where, wd);
+    }
+
+    /// <summary>As Chroma: the values of an $in/$nin list share one type (int and float count as different types).</summary>
+    private static void CheckInLists(JsonElement e, int depth)
+    {
+        if (depth > WhereFilter.MaxNesting) return; // the parser reports the nesting
+        if (e.ValueKind == JsonValueKind.Array) { foreach (var x in e.EnumerateArray()) CheckInLists(x, depth + 1); return; }
+        if (e.ValueKind != JsonValueKind.Object) return;
+        foreach (var p in e.EnumerateObject())
+        {
+            if (p.Name is "$in" or "$nin" && p.Value.ValueKind == JsonValueKind.Array && p.Value.EnumerateArray().Select(ValueType).Distinct().Count() > 1)
+                throw new ChromaApiException(400, "InvalidArgumentError", "Invalid where clause");
+            CheckInLists(p.Value, depth + 1);
+        }
+
+        static string ValueType(JsonElement v) => v.ValueKind switch
+        {
+            JsonValueKind.Number => v.TryGetInt64(out _) ? "int" : "float",
+            JsonValueKind.True or JsonValueKind.False => "bool",
+            _ => v.ValueKind.ToString(),
+        };
     }
 
     private static int? OptionalInt(JsonElement body, string name)

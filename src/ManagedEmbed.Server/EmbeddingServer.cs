@@ -67,7 +67,7 @@ public sealed partial class EmbeddingServer : IAsyncDisposable
         _app.MapPost("/tokenize", (RequestDelegate)TeiTokenize);
         if (options.StorePath is not null)
         {
-            _store = Collections.CollectionStore.Open(options.StorePath);
+            _store = Collections.CollectionStore.Open(options.StorePath, options: options.StoreOptions);
             try { MapChroma(_app, _store); }
             catch
             {

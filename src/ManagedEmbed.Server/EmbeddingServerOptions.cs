@@ -34,6 +34,8 @@ public sealed class EmbeddingServerOptions
     /// endpoints; null (the default) serves embeddings only. The server holds the store's writer locks while it runs.
     /// </summary>
     public string? StorePath { get; set; }
+    /// <summary>Tuning of the collection store at <see cref="StorePath"/> (compaction thresholds, IVF); null: the defaults.</summary>
+    public ManagedEmbed.Collections.CollectionOptions? StoreOptions { get; set; }
     /// <summary>
     /// When set, every request (except <c>/health</c> and Chroma's heartbeat) must carry it as
     /// <c>Authorization: Bearer</c> or <c>X-Chroma-Token</c>; others get 401.
