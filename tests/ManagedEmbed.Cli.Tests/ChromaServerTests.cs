@@ -89,7 +89,7 @@ public sealed class ChromaServerTests(RealMiniLm model)
         try
         {
             var (server, http) = await Start(encoder, dir);
-            await using var _ = server;
+            await using var serverScope = server;
             int cases = 0;
             foreach (int seed in (int[])[1, 2])
             {
@@ -161,7 +161,7 @@ public sealed class ChromaServerTests(RealMiniLm model)
         try
         {
             var (server, http) = await Start(encoder, dir);
-            await using var _ = server;
+            await using var serverScope = server;
             string id = await CreateCollection(http, "server-side", ""","metadata":{"hnsw:space":"cosine"}""");
             string[] docs = ["The cat sat on the mat.", "Dogs love to play fetch.", "Machine learning is a subset of AI."];
             var (s, body) = await Post(http, $"{Api}/collections/{id}/add", $$"""{"ids":["a","b","c"],"documents":{{JsonSerializer.Serialize(docs)}}}""");
@@ -211,7 +211,7 @@ public sealed class ChromaServerTests(RealMiniLm model)
             Assert.Contains("without an auth token", e.Message);
 
             var (server, http) = await Start(encoder, dir, o => { o.AuthToken = "s3cret-token"; o.MaxRequestBodyBytes = 4096; });
-            await using var _ = server;
+            await using var serverScope = server;
             var (s, body) = await Send(http, HttpMethod.Get, Api + "/collections");
             Assert.Equal(HttpStatusCode.Unauthorized, s);
             Assert.Equal("AuthError", body.GetProperty("error").GetString());
@@ -242,7 +242,7 @@ public sealed class ChromaServerTests(RealMiniLm model)
             // Record ids are data, never paths.
             (s, _) = await Send(http, HttpMethod.Post, $"{Api}/collections/{id}/add", """{"ids":["../../escape","/etc/passwd"],"embeddings":[[1,0],[0,1]]}""", token: "s3cret-token");
             Assert.Equal(HttpStatusCode.Created, s);
-            Assert.Equal(["safe"], Directory.EnumerateDirectories(dir).Select(Path.GetFileName).ToArray());
+            Assert.Equal(["safe"], Directory.EnumerateDirectories(dir).Select(d => Path.GetFileName(d)!).ToArray());
             Assert.False(File.Exists(Path.Combine(dir, "..", "escape")));
             // The body limit.
             string big = "{\"ids\":[\"big\"],\"embeddings\":[[" + string.Join(",", Enumerable.Repeat("0.125", 2000)) + "]]}";
@@ -279,7 +279,7 @@ public sealed class ChromaServerTests(RealMiniLm model)
         {
             // Tiny compaction thresholds: the writes below compact several times while readers query.
             var (server, http) = await Start(encoder, dir, o => o.StoreOptions = new CollectionOptions { CompactionMinWalBytes = 16 << 10, CompactionRatio = 0.5 });
-            await using var _ = server;
+            await using var serverScope = server;
             const int Dim = 16, Writers = 3, Batches = 25, PerBatch = 8;
             string[] names = ["conc-a", "conc-b"];
             var ids = new Dictionary<string, string>();
@@ -307,7 +307,7 @@ public sealed class ChromaServerTests(RealMiniLm model)
                 {
                     string n = names[r % names.Length];
                     string q = JsonSerializer.Serialize(Enumerable.Range(0, Dim).Select(_ => (float)rng.NextDouble()).ToArray());
-                    var (s, _) = await Post(http, $"{Api}/collections/{ids[n]}/query", $$$"""{"query_embeddings":[{{{q}}}],"n_results":5,"where":{"writer":{"$ne":1}}}""");
+                    var (s, _) = await Post(http, $"{Api}/collections/{ids[n]}/query", "{\"query_embeddings\":[" + q + "],\"n_results\":5,\"where\":{\"writer\":{\"$ne\":1}}}");
                     var (s2, _) = await Send(http, HttpMethod.Get, $"{Api}/collections/{ids[n]}/count");
                     if (s != HttpStatusCode.OK || s2 != HttpStatusCode.OK) Interlocked.Increment(ref readErrors);
                     Interlocked.Increment(ref reads);
