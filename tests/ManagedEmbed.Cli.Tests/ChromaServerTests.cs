@@ -198,6 +198,51 @@ public sealed class ChromaServerTests(RealMiniLm model)
         finally { Directory.Delete(dir, true); }
     }
 
+    [Fact]
+    public async Task CopiedCollectionDirectory_KeepsItsChromaIdentity_InAnotherStore()
+    {
+        using var encoder = SentenceEncoder.Load(model.Directory);
+        string root = TestPaths.NewTempDir("membed-chroma-copy");
+        try
+        {
+            string first = Path.Combine(root, "first"), second = Path.Combine(root, "second");
+            string id;
+            JsonElement before;
+            var (server, http) = await Start(encoder, first);
+            await using (server)
+            {
+                id = await CreateCollection(http, "travels", ""","metadata":{"owner":"ana","hnsw:space":"ip"}""");
+                var (s, _) = await Post(http, $"{Api}/collections/{id}/add", """{"ids":["x","y"],"embeddings":[[1,0],[0.6,0.8]],"documents":["one","two"]}""");
+                Assert.Equal(HttpStatusCode.Created, s);
+                (_, before) = await Post(http, $"{Api}/collections/{id}/query", """{"query_embeddings":[[0.5,0.5]],"n_results":2}""");
+            }
+            using (CollectionStore.Open(second)) { }
+            CopyDirectory(Path.Combine(first, "travels"), Path.Combine(second, "travels"));
+
+            (server, http) = await Start(encoder, second);
+            await using (server)
+            {
+                var (s, body) = await Send(http, HttpMethod.Get, Api + "/collections/travels");
+                Assert.Equal(HttpStatusCode.OK, s);
+                Assert.Equal(id, body.GetProperty("id").GetString());
+                Assert.Equal("ana", body.GetProperty("metadata").GetProperty("owner").GetString());
+                Assert.Equal("ip", body.GetProperty("configuration_json").GetProperty("hnsw").GetProperty("space").GetString());
+                var (_, after) = await Post(http, $"{Api}/collections/{id}/query", """{"query_embeddings":[[0.5,0.5]],"n_results":2}""");
+                Assert.Null(ChromaClientTests.Diff(before, after, tol: 0));
+                // ip distances 1 - dot: [0.5,0.5]·[0.6,0.8] = 0.7, ·[1,0] = 0.5.
+                Assert.Equal(["y", "x"], after.GetProperty("ids")[0].EnumerateArray().Select(x => x.GetString()!).ToArray());
+                Assert.Equal(0.3, after.GetProperty("distances")[0][0].GetDouble(), 1e-6);
+            }
+        }
+        finally { Directory.Delete(root, true); }
+
+        static void CopyDirectory(string from, string to)
+        {
+            Directory.CreateDirectory(to);
+            foreach (var f in Directory.EnumerateFiles(from)) File.Copy(f, Path.Combine(to, Path.GetFileName(f)));
+        }
+    }
+
     // ------------------------------------------------------------------ security
 
     [Fact]
