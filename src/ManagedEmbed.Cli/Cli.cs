@@ -91,7 +91,10 @@ public static class Cli
           pull         sentence-transformers/all-MiniLM-L6-v2 [--dir DIR] [--endpoint URL] [--revision REV] [--sha256 HEX]
           serve        [--model M] [--host 127.0.0.1] [--port 8080] [--max-batch-tokens 16384] [--max-concurrent-requests 512]
                        [--max-inputs 2048] [--max-body-bytes 8388608] [--auto-truncate] [--threads N] [--shutdown-timeout 30]
-                       (OpenAI /v1/embeddings, TEI /embed; SIGTERM finishes in-flight requests)
+                       [--path DIR] [--auth-token T | --insecure]
+                       (OpenAI /v1/embeddings, TEI /embed; with --path also Chroma's HTTP API /api/v2 over that
+                       collection store, port 8000 by default as 'chroma run --path DIR'; SIGTERM finishes in-flight
+                       requests; a non-loopback --host needs --auth-token or --insecure)
 
         --model takes a directory or a hub model name (org/name, fetched into ~/.cache/managedembed on first use;
         default sentence-transformers/all-MiniLM-L6-v2; MEMBED_OFFLINE=1 forbids downloads).

@@ -20,9 +20,11 @@ namespace ManagedEmbed.Server;
 /// An embedding server for one loaded model: OpenAI-compatible <c>/v1/embeddings</c> and <c>/v1/models</c>,
 /// TEI-compatible <c>/embed</c> and <c>/tokenize</c>, <c>/health</c>, <c>/info</c> and Prometheus <c>/metrics</c>.
 /// Concurrent requests are merged into forward passes (dynamic batching). Stopping (or SIGTERM when run with
-/// <see cref="WaitForShutdownAsync"/>) lets in-flight requests finish and answers new ones 503.
+/// <see cref="WaitForShutdownAsync"/>) lets in-flight requests finish and answers new ones 503. With
+/// <see cref="EmbeddingServerOptions.StorePath"/>, the same server also speaks Chroma's HTTP API v2 under <c>/api/v2</c>
+/// over that collection store.
 /// </summary>
-public sealed class EmbeddingServer : IAsyncDisposable
+public sealed partial class EmbeddingServer : IAsyncDisposable
 {
     private readonly SentenceEncoder _encoder;
     private readonly EmbeddingServerOptions _options;
@@ -33,6 +35,8 @@ public sealed class EmbeddingServer : IAsyncDisposable
     private volatile bool _draining;
     private int _inFlight;
     private int _stopped;
+    private readonly Collections.CollectionStore? _store;
+    private readonly byte[]? _tokenHash;
 
     private EmbeddingServer(SentenceEncoder encoder, EmbeddingServerOptions options)
     {
@@ -61,6 +65,17 @@ public sealed class EmbeddingServer : IAsyncDisposable
         _app.MapPost("/v1/embeddings", (RequestDelegate)OpenAiEmbeddings);
         _app.MapPost("/embed", (RequestDelegate)TeiEmbed);
         _app.MapPost("/tokenize", (RequestDelegate)TeiTokenize);
+        if (options.StorePath is not null)
+        {
+            _store = Collections.CollectionStore.Open(options.StorePath, options: options.StoreOptions);
+            try { MapChroma(_app, _store); }
+            catch
+            {
+                _store.Dispose();
+                throw;
+            }
+        }
+        if (options.AuthToken is not null) _tokenHash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(options.AuthToken));
         _app.Lifetime.ApplicationStopping.Register(() => _draining = true);
     }
 
@@ -106,6 +121,7 @@ public sealed class EmbeddingServer : IAsyncDisposable
         }
         await _app.StopAsync(CancellationToken.None).ConfigureAwait(false);
         await _batcher.DrainAsync().ConfigureAwait(false);
+        _store?.Dispose(); // releases the collections' writer locks
     }
 
     /// <inheritdoc />
@@ -125,6 +141,11 @@ public sealed class EmbeddingServer : IAsyncDisposable
         {
             ctx.Response.Headers.Connection = "close";
             await Error(ctx, 503, "the server is shutting down", "server_shutting_down", null, "unavailable").ConfigureAwait(false);
+        }
+        else if (_tokenHash is not null && path is not ("/health" or "/api/v2/heartbeat") && !Authorized(ctx.Request))
+        {
+            ctx.Response.Headers.WWWAuthenticate = "Bearer";
+            await Error(ctx, 401, "missing or wrong token: send 'Authorization: Bearer <token>' or 'X-Chroma-Token: <token>'", "authentication_error", null, "unauthorized").ConfigureAwait(false);
         }
         else
         {
@@ -147,17 +168,33 @@ public sealed class EmbeddingServer : IAsyncDisposable
             }
             finally { Interlocked.Decrement(ref _inFlight); }
         }
-        string known = path is "/health" or "/info" or "/metrics" or "/v1/models" or "/v1/embeddings" or "/embed" or "/tokenize" ? path : "other";
+        string known = path is "/health" or "/info" or "/metrics" or "/v1/models" or "/v1/embeddings" or "/embed" or "/tokenize" ? path
+            : path.StartsWith("/api/v2/", StringComparison.Ordinal) ? "/api/v2" : "other";
         _metrics.Request(known, ctx.Response.StatusCode);
         _metrics.RequestSeconds.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalSeconds);
     }
 
     private static bool IsTei(HttpContext ctx) => ctx.Request.Path.Value is "/embed" or "/tokenize";
+    private static bool IsChroma(HttpContext ctx) => ctx.Request.Path.Value?.StartsWith("/api/", StringComparison.Ordinal) == true;
+
+    /// <summary>The bearer token (or Chroma's X-Chroma-Token) compared in constant time (hashes: no length leak).</summary>
+    private bool Authorized(HttpRequest request)
+    {
+        string? given = request.Headers.Authorization.ToString() is { Length: > 7 } a && a.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+            ? a[7..].Trim() : request.Headers["X-Chroma-Token"].ToString();
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(given ?? ""));
+        return System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(hash, _tokenHash);
+    }
 
     /// <summary>An error in the door's own format: OpenAI's envelope, or TEI's {error, error_type}.</summary>
     private static Task Error(HttpContext ctx, int status, string message, string type, string? param, string? code)
     {
         ctx.Response.StatusCode = status;
+        if (IsChroma(ctx))
+        {
+            string chromaType = status switch { 400 => "InvalidArgumentError", 401 => "AuthError", 404 => "NotFoundError", 500 => "InternalError", _ => "ChromaError" };
+            return ChromaError(ctx, new ChromaApiException(status, chromaType, message));
+        }
         if (IsTei(ctx))
         {
             string teiType = status switch { 413 => "Validation", 422 => "Validation", 429 => "Overloaded", 503 => "Unhealthy", >= 500 => "Backend", _ => "Validation" };

@@ -29,8 +29,26 @@ public sealed class EmbeddingServerOptions
     /// <summary>How long shutdown waits for in-flight requests (default 30 s).</summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// A collection store directory to serve over Chroma's HTTP API v2 (<c>/api/v2</c>), beside the embedding
+    /// endpoints; null (the default) serves embeddings only. The server holds the store's writer locks while it runs.
+    /// </summary>
+    public string? StorePath { get; set; }
+    /// <summary>Tuning of the collection store at <see cref="StorePath"/> (compaction thresholds, IVF); null: the defaults.</summary>
+    public ManagedEmbed.Collections.CollectionOptions? StoreOptions { get; set; }
+    /// <summary>
+    /// When set, every request (except <c>/health</c> and Chroma's heartbeat) must carry it as
+    /// <c>Authorization: Bearer</c> or <c>X-Chroma-Token</c>; others get 401.
+    /// </summary>
+    public string? AuthToken { get; set; }
+    /// <summary>Allows binding a non-loopback address without <see cref="AuthToken"/> (an explicit opt-out).</summary>
+    public bool AllowUnauthenticatedRemote { get; set; }
+
     internal void Validate()
     {
+        if (AuthToken is { } t && (t.Length == 0 || t.Any(char.IsWhiteSpace))) throw new ManagedEmbedException("the auth token is empty or contains whitespace");
+        if (AuthToken is null && !AllowUnauthenticatedRemote && !IsLoopbackHost(Host))
+            throw new ManagedEmbedException($"refusing to listen on {Host} without an auth token: anyone who can reach it could read and change the data; set a token or allow unauthenticated access explicitly");
         if (string.IsNullOrWhiteSpace(Host)) throw new ManagedEmbedException("host is empty");
         if (Host != "localhost" && !System.Net.IPAddress.TryParse(Host, out _))
             throw new ManagedEmbedException($"host '{Host}' is not an IP address or 'localhost'");
@@ -41,4 +59,8 @@ public sealed class EmbeddingServerOptions
         if (MaxRequestBodyBytes < 1) throw new ManagedEmbedException($"max request body size must be at least 1 byte, got {MaxRequestBodyBytes}");
         if (string.IsNullOrEmpty(ModelId)) throw new ManagedEmbedException("model id is empty");
     }
+
+    /// <summary>True for "localhost" and loopback IP addresses (127.0.0.0/8, ::1): hosts that need no auth token.</summary>
+    public static bool IsLoopbackHost(string host) =>
+        host == "localhost" || (System.Net.IPAddress.TryParse(host, out var ip) && System.Net.IPAddress.IsLoopback(ip));
 }

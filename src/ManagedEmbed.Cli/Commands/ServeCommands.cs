@@ -5,20 +5,28 @@ using ManagedEmbed.Server;
 
 namespace ManagedEmbed.Cli;
 
-/// <summary>`membed serve`: the OpenAI/TEI-compatible embedding server (src/ManagedEmbed.Server) for one model.</summary>
+/// <summary>
+/// `membed serve`: the OpenAI/TEI-compatible embedding server (src/ManagedEmbed.Server) for one model and, with
+/// --path, Chroma's HTTP API over a collection store (as `chroma run --path DIR`). The model stays optional: the
+/// default all-MiniLM-L6-v2 embeds documents and query texts sent without embeddings.
+/// </summary>
 public static class ServeCommands
 {
     /// <summary>Runs the server until SIGTERM/SIGINT; in-flight requests finish, new ones get 503.</summary>
     public static int Serve(string[] argv)
     {
         var a = Args.Parse(argv,
-            ["--model", "--host", "--port", "--threads", "--max-batch-tokens", "--max-concurrent-requests", "--max-inputs", "--max-body-bytes", "--shutdown-timeout"],
-            ["--auto-truncate"]);
+            ["--model", "--host", "--port", "--threads", "--max-batch-tokens", "--max-concurrent-requests", "--max-inputs", "--max-body-bytes", "--shutdown-timeout", "--path", "--auth-token"],
+            ["--auto-truncate", "--insecure"]);
         if (a.Positional.Count > 0) throw new ManagedEmbedException($"unexpected argument '{a.Positional[0]}'");
         var options = new EmbeddingServerOptions
         {
             Host = a.Get("--host") ?? "127.0.0.1",
-            Port = a.GetInt("--port", 8080, 0, 65535),
+            // Chroma's clients default to port 8000; the embeddings-only server keeps 8080.
+            Port = a.GetInt("--port", a.Has("--path") ? 8000 : 8080, 0, 65535),
+            StorePath = a.Get("--path"),
+            AuthToken = a.Get("--auth-token"),
+            AllowUnauthenticatedRemote = a.Has("--insecure"),
             MaxBatchTokens = a.GetInt("--max-batch-tokens", 16384, 1, 1 << 24),
             MaxConcurrentRequests = a.GetInt("--max-concurrent-requests", 512, 1, 1 << 20),
             MaxInputsPerRequest = a.GetInt("--max-inputs", 2048, 1, 1 << 20),
@@ -26,6 +34,9 @@ public static class ServeCommands
             AutoTruncate = a.Has("--auto-truncate"),
             ShutdownTimeout = TimeSpan.FromSeconds(a.GetInt("--shutdown-timeout", 30, 0, 3600)),
         };
+        if (options.AuthToken is not null && options.AllowUnauthenticatedRemote) throw new ManagedEmbedException("--auth-token and --insecure exclude each other");
+        if (options.AuthToken is null && !options.AllowUnauthenticatedRemote && !EmbeddingServerOptions.IsLoopbackHost(options.Host))
+            throw new ManagedEmbedException($"--host {options.Host} exposes the server beyond this machine: add --auth-token T (clients send 'Authorization: Bearer T') or --insecure");
         string? model = a.Get("--model");
         string modelId = model ?? HubModels.DefaultRepoId;
         string dir = ProductCommands.ResolveModel(model);
@@ -39,6 +50,8 @@ public static class ServeCommands
         EmbeddingServer server;
         try { server = EmbeddingServer.StartAsync(encoder, options).GetAwaiter().GetResult(); }
         catch (IOException e) { throw new ManagedEmbedException($"cannot listen on {options.Host}:{options.Port}: {e.Message}"); }
+        if (options.StorePath is not null)
+            Console.Error.WriteLine($"membed: Chroma API v2 at {server.Address.ToString().TrimEnd('/')}/api/v2 over the collection store {Path.GetFullPath(options.StorePath)}");
         // One line on stdout once bound (scripts and tests read the address from it; port 0 picks a free port).
         Console.Out.WriteLine($"membed: serving {modelId} (dimension {encoder.Dimension}, max {encoder.MaxSeqLength} tokens) on {server.Address.ToString().TrimEnd('/')}");
         Console.Out.Flush();
