@@ -70,8 +70,9 @@ public static class Cli
         usage: membed COMMAND [options]
 
           embed        --model DIR [--input FILE] [--batch-size N] [--threads N] [--normalize] [--format jsonl|fvecs] [--output FILE]
+                       [--prompt-name NAME | --prompt TEXT] [--dim D]
           tokenize     --model DIR [--input FILE]
-          similarity   --model DIR TEXT TEXT [TEXT...]
+          similarity   --model DIR [--prompt-name NAME | --prompt TEXT] [--dim D] [--normalize] [--similarity cosine|dot|euclidean|manhattan] TEXT TEXT [TEXT...]
           info
           model synth  --config C --vocab V --seed N [--pooling mean|cls|max|mean_sqrt_len] [--max-seq-length L] [--no-normalize] --out DIR
           model import --onnx F.onnx | --assembly F.dll [--resource NAME]  [--config config.json] [--vocab vocab.txt | --tokenizer tokenizer.json]
