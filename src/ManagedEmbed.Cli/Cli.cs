@@ -24,6 +24,7 @@ public static class Cli
         ["search"] = ProductCommands.Search,
         ["eval"] = ProductCommands.Eval,
         ["cluster"] = ProductCommands.Cluster,
+        ["mine-paraphrases"] = ProductCommands.MineParaphrases,
         ["pull"] = ProductCommands.Pull,
         ["serve"] = ServeCommands.Serve,
     };
@@ -70,8 +71,9 @@ public static class Cli
         usage: membed COMMAND [options]
 
           embed        --model DIR [--input FILE] [--batch-size N] [--threads N] [--normalize] [--format jsonl|fvecs] [--output FILE]
+                       [--prompt-name NAME | --prompt TEXT] [--dim D]
           tokenize     --model DIR [--input FILE]
-          similarity   --model DIR TEXT TEXT [TEXT...]
+          similarity   --model DIR [--prompt-name NAME | --prompt TEXT] [--dim D] [--normalize] [--similarity cosine|dot|euclidean|manhattan] TEXT TEXT [TEXT...]
           info
           model synth  --config C --vocab V --seed N [--pooling mean|cls|max|mean_sqrt_len] [--max-seq-length L] [--no-normalize] --out DIR
           model import --onnx F.onnx | --assembly F.dll [--resource NAME]  [--config config.json] [--vocab vocab.txt | --tokenizer tokenizer.json]
@@ -88,6 +90,8 @@ public static class Cli
           eval pairs   --model DIR [--model DIR...] --input pairs.tsv [--threshold 0.5] [--json]
           eval sts     --model DIR [--model DIR...] --input sts.tsv [--json]
           cluster      --model DIR --input sentences.txt --k K [--seed S] [--restarts R] [--json]
+          cluster      --model DIR --input sentences.txt --method community [--threshold 0.75] [--min-size 10] [--json]
+          mine-paraphrases --model DIR --input sentences.txt [--top-k 100] [--max-pairs 500000] [--threshold T] [--json]
           pull         sentence-transformers/all-MiniLM-L6-v2 [--dir DIR] [--endpoint URL] [--revision REV] [--sha256 HEX]
           serve        [--model M] [--host 127.0.0.1] [--port 8080] [--max-batch-tokens 16384] [--max-concurrent-requests 512]
                        [--max-inputs 2048] [--max-body-bytes 8388608] [--auto-truncate] [--threads N] [--shutdown-timeout 30]

@@ -108,21 +108,74 @@ public sealed partial class SentenceEncoder : IDisposable
     /// Embeds <paramref name="texts"/> in batches of <paramref name="batchSize"/> (texts sorted by length so each batch
     /// holds similar lengths), returning contiguous [texts.Count, Dimension] in input order.
     /// </summary>
-    public EmbeddingMatrix Encode(IReadOnlyList<string> texts, int batchSize = 32, bool? normalize = null, IProgress<EncodeProgress>? progress = null)
+    public EmbeddingMatrix Encode(IReadOnlyList<string> texts, int batchSize = 32, bool? normalize = null, IProgress<EncodeProgress>? progress = null) =>
+        Encode(texts, new EncodeOptions { BatchSize = batchSize, Normalize = normalize, Progress = progress });
+
+    /// <summary>
+    /// Embeds <paramref name="texts"/> as sentence-transformers' <c>encode(texts, prompt_name=…, prompt=…,
+    /// truncate_dim=…, normalize_embeddings=…)</c> does (see <see cref="EncodeOptions"/>): the resolved prompt is
+    /// prepended to every text before tokenization, and its tokens are left out of the pool when the Pooling module
+    /// says include_prompt false. Returns [texts.Count, <see cref="OutputDimension"/>] in input order.
+    /// </summary>
+    public EmbeddingMatrix Encode(IReadOnlyList<string> texts, EncodeOptions options)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(texts);
+        ArgumentNullException.ThrowIfNull(options);
+        string? prompt = Config.SentenceTransformers.ResolvePrompt(options.PromptName, options.Prompt);
+        // sentence-transformers' prompt_length: the prompt tokenized alone, less its closing special token.
+        int skip = prompt is not null && !Config.PoolingIncludesPrompt ? Tokenize(prompt).Length - 1 : 0;
+        int outDim = OutputDimension(options.TruncateDim);
         var ids = new int[texts.Count][];
         for (int i = 0; i < texts.Count; i++)
-            ids[i] = Tokenize(texts[i] ?? throw new ArgumentNullException(nameof(texts), $"text {i} is null"));
-        return EncodeIds(ids, batchSize, normalize, progress);
+        {
+            string text = texts[i] ?? throw new ArgumentNullException(nameof(texts), $"text {i} is null");
+            ids[i] = Tokenize(prompt is null ? text : prompt + text);
+        }
+        return EncodeCore(ids, options.BatchSize, options.Normalize, outDim, skip, options.Progress);
+    }
+
+    /// <summary>
+    /// sentence-transformers' <c>encode_query</c>: <see cref="Encode(IReadOnlyList{string}, EncodeOptions)"/> with the
+    /// model's "query" prompt when it has one and the caller named no prompt.
+    /// </summary>
+    public EmbeddingMatrix EncodeQuery(IReadOnlyList<string> texts, EncodeOptions? options = null)
+    {
+        options ??= new EncodeOptions();
+        return Encode(texts, options.PromptName is null && options.Prompt is null
+            ? options with { PromptName = Config.SentenceTransformers.QueryPromptName } : options);
+    }
+
+    /// <summary>
+    /// sentence-transformers' <c>encode_document</c>: the model's "document", "passage" or "corpus" prompt (the first
+    /// it has) when the caller named no prompt.
+    /// </summary>
+    public EmbeddingMatrix EncodeDocument(IReadOnlyList<string> texts, EncodeOptions? options = null)
+    {
+        options ??= new EncodeOptions();
+        return Encode(texts, options.PromptName is null && options.Prompt is null
+            ? options with { PromptName = Config.SentenceTransformers.DocumentPromptName } : options);
+    }
+
+    /// <summary>
+    /// Width of the embeddings an encode call with <paramref name="truncateDim"/> returns (Matryoshka truncation keeps
+    /// the first dimensions); null means <see cref="Dimension"/>.
+    /// </summary>
+    public int OutputDimension(int? truncateDim)
+    {
+        if (truncateDim is not int d) return Dimension;
+        if (d < 1 || d > Dimension) throw new ManagedEmbedException($"truncate dimension {d} must be in [1, {Dimension}] (the model's dimension)");
+        return d;
     }
 
     /// <summary>
     /// Embeds already-tokenized sequences (each including its special tokens, 1..MaxSequenceLength ids from the
     /// vocabulary). Returns [ids.Count, Dimension] in input order. Used by parity tests and benchmarks.
     /// </summary>
-    public EmbeddingMatrix EncodeIds(IReadOnlyList<int[]> ids, int batchSize = 32, bool? normalize = null, IProgress<EncodeProgress>? progress = null)
+    public EmbeddingMatrix EncodeIds(IReadOnlyList<int[]> ids, int batchSize = 32, bool? normalize = null, IProgress<EncodeProgress>? progress = null) =>
+        EncodeCore(ids, batchSize, normalize, Dimension, 0, progress);
+
+    private EmbeddingMatrix EncodeCore(IReadOnlyList<int[]> ids, int batchSize, bool? normalize, int outDim, int skip, IProgress<EncodeProgress>? progress)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(ids);
@@ -139,8 +192,10 @@ public sealed partial class SentenceEncoder : IDisposable
             foreach (int id in seq)
                 if ((uint)id >= (uint)tc.VocabSize) throw new ManagedEmbedException($"sequence {i} has token id {id} outside the vocabulary [0, {tc.VocabSize})");
         }
-        bool doNormalize = normalize ?? NormalizesByDefault;
-        var output = new float[(long)ids.Count * Dimension];
+        // The pipeline's Normalize module runs unless the caller turns normalization off; normalize true also
+        // normalizes the final (possibly truncated) vector, as normalize_embeddings=True does after truncate_dim.
+        var post = new PostProcessing(Pipeline: normalize != false && NormalizesByDefault, Final: normalize == true, outDim, skip);
+        var output = new float[(long)ids.Count * outDim];
 
         // Longest first (as sentence-transformers does); batches are consecutive runs of that order, so each batch
         // holds texts of similar length. Within a batch sequences are packed without padding (see TokenBatch).
@@ -159,7 +214,7 @@ public sealed partial class SentenceEncoder : IDisposable
             try
             {
                 _model.Forward(batch, ws, _pool);
-                PoolBatch(batch, ws, order.AsSpan(start, end - start), output, doNormalize);
+                PoolBatch(batch, ws, order.AsSpan(start, end - start), output, post);
             }
             finally { _workspaces.Add(ws); }
             int done = Interlocked.Add(ref completed, end - start);
@@ -170,21 +225,35 @@ public sealed partial class SentenceEncoder : IDisposable
         // keeps one workspace warm and serves batch 1 as well as large batches. Concurrent callers share the pool;
         // a caller finding it busy runs its kernels on its own thread.
         for (int bi = 0; bi < batchCount; bi++) RunBatch(bi);
-        return new EmbeddingMatrix(ids.Count, Dimension, output);
+        return new EmbeddingMatrix(ids.Count, outDim, output);
     }
 
     /// <summary>Embeds one tokenized sequence (see <see cref="EncodeIds(IReadOnlyList{int[]}, int, bool?, IProgress{EncodeProgress}?)"/>).</summary>
     public float[] EncodeIds(int[] ids, bool? normalize = null) => EncodeIds([ids], 1, normalize).Data;
 
-    private void PoolBatch(TokenBatch batch, EncoderWorkspace ws, ReadOnlySpan<int> rows, float[] output, bool normalize)
+    /// <summary>What follows pooling: the Normalize module, Matryoshka truncation, a final normalize, and the prompt tokens to leave out.</summary>
+    private readonly record struct PostProcessing(bool Pipeline, bool Final, int OutDim, int Skip);
+
+    private void PoolBatch(TokenBatch batch, EncoderWorkspace ws, ReadOnlySpan<int> rows, float[] output, PostProcessing post)
     {
         int h = Config.Transformer.HiddenSize;
+        float[]? full = post.OutDim == Dimension ? null : new float[Dimension];
         for (int s = 0; s < batch.Count; s++)
         {
             var tokens = ws.Hidden.AsSpan(batch.Offsets[s] * h, batch.Lengths[s] * h);
-            var dst = output.AsSpan(rows[s] * Dimension, Dimension);
-            SentencePooling.Pool(tokens, batch.Lengths[s], h, Config.Pooling, dst);
-            if (normalize) VectorMath.L2Normalize(dst);
+            var dst = output.AsSpan(rows[s] * post.OutDim, post.OutDim);
+            if (full is null)
+            {
+                SentencePooling.Pool(tokens, batch.Lengths[s], h, Config.Pooling, dst, post.Skip);
+                if (post.Pipeline || post.Final) VectorMath.L2Normalize(dst);
+                continue;
+            }
+            // sentence-transformers truncates after the whole pipeline (Normalize included) and re-normalizes only
+            // when asked: a truncated unit vector is not a unit vector.
+            SentencePooling.Pool(tokens, batch.Lengths[s], h, Config.Pooling, full, post.Skip);
+            if (post.Pipeline) VectorMath.L2Normalize(full);
+            full.AsSpan(0, post.OutDim).CopyTo(dst);
+            if (post.Final) VectorMath.L2Normalize(dst);
         }
     }
 

@@ -104,7 +104,7 @@ public sealed partial class ReadmeSnippetsTests(RealMiniLm real)
     private static double Num(string s) => double.Parse(s, CultureInfo.InvariantCulture);
 
     [Fact]
-    public void Section4HasTheSevenSnippets() => Assert.Equal(7, Snippets().Count);
+    public void Section4HasTheEightSnippets() => Assert.Equal(8, Snippets().Count);
 
     [Fact]
     public void EncodeAndCompare()
@@ -178,5 +178,24 @@ public sealed partial class ReadmeSnippetsTests(RealMiniLm real)
         string o = Run(Snippets()[6]);
         Assert.Equal(3, Regex.Matches(o, @"^Cluster \d:$", RegexOptions.Multiline).Count);
         Assert.Equal(8, Regex.Matches(o, @"^  - ", RegexOptions.Multiline).Count);
+    }
+
+    [Fact]
+    public void PromptsMatryoshkaAndUtil()
+    {
+        string o = Run(Snippets()[7]);
+        Assert.Contains("Matryoshka shape: (1, 128)", o);
+        // util.semantic_search over the corpus equals the reference's top-3 for the same query (same documents, same scores).
+        var want = Reference.GetProperty("search").EnumerateArray().First(q => q.GetProperty("query").GetString() == "How do transformers work?").GetProperty("top").EnumerateArray().ToList();
+        string[] corpus = File.ReadAllLines(Path.Combine(TestPaths.RepoRoot, "samples", "corpus.txt"));
+        var hits = Regex.Matches(o, @"^hit (\d+) (-?\d\.\d{3})$", RegexOptions.Multiline).ToList();
+        Assert.Equal(3, hits.Count);
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.Equal(want[i].GetProperty("document").GetString(), corpus[int.Parse(hits[i].Groups[1].Value, CultureInfo.InvariantCulture)]);
+            Assert.Equal(want[i].GetProperty("score").GetDouble(), Num(hits[i].Groups[2].Value), 0.0011);
+        }
+        Assert.Equal(3, Regex.Matches(o, @"^pair \d+-\d+ -?\d\.\d{3}$", RegexOptions.Multiline).Count);
+        Assert.Matches(@"\d+ communities", o);
     }
 }

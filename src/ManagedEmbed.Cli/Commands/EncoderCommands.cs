@@ -154,9 +154,27 @@ internal static class EncoderCommands
     private static SentenceEncoder LoadModel(Args a, int? threads = null) =>
         SentenceEncoder.Load(ModelLocator.Resolve(a.Get("--model")), new EncoderOptions { Threads = threads });
 
+    /// <summary>
+    /// --prompt-name / --prompt / --dim / --normalize as sentence-transformers' encode keywords; checked against the
+    /// model before any output is written.
+    /// </summary>
+    private static EncodeOptions EncodeOptionsOf(Args a, SentenceEncoder enc)
+    {
+        var o = new EncodeOptions
+        {
+            PromptName = a.Get("--prompt-name"),
+            Prompt = a.Get("--prompt"),
+            TruncateDim = a.Get("--dim") is null ? null : a.GetInt("--dim", 0, 1, enc.Dimension),
+            Normalize = a.Has("--normalize") ? true : null,
+        };
+        if (o.Prompt is not null && o.PromptName is not null) throw new ManagedEmbedException("give --prompt or --prompt-name, not both");
+        enc.Config.SentenceTransformers.ResolvePrompt(o.PromptName, o.Prompt); // an unknown name fails here, before output
+        return o;
+    }
+
     public static int Embed(string[] argv)
     {
-        var a = Args.Parse(argv, ["--model", "--input", "--batch-size", "--threads", "--format", "--output"], ["--normalize"]);
+        var a = Args.Parse(argv, ["--model", "--input", "--batch-size", "--threads", "--format", "--output", "--prompt-name", "--prompt", "--dim"], ["--normalize"]);
         a.NoPositional();
         int batch = a.GetInt("--batch-size", 32, 1, 1 << 20);
         int threads = a.GetInt("--threads", Environment.ProcessorCount, 1, SentenceEncoder.MaxThreads);
@@ -164,13 +182,13 @@ internal static class EncoderCommands
         string? output = a.Get("--output");
         using var input = TextLines.Open(a.Get("--input"), validateFirst: output is null);
         using var enc = LoadModel(a, threads);
-        bool? normalize = a.Has("--normalize") ? true : null;
+        var options = EncodeOptionsOf(a, enc) with { BatchSize = batch };
         TextLines.WriteOutput(output, s =>
         {
             long first = 1; // 1-based input line of the window's first text
             foreach (var window in input.Windows(Math.Max(WindowTexts, batch)))
             {
-                var m = enc.Encode(window, batch, normalize);
+                var m = enc.Encode(window, options);
                 for (int i = 0; i < m.Data.Length; i++)
                     if (!float.IsFinite(m.Data[i])) throw new ManagedEmbedException($"embedding of input line {first + i / m.Dimension} is not finite (the model weights produce NaN/Inf)");
                 if (format == "fvecs") WriteFvecs(s, m);
@@ -227,12 +245,16 @@ internal static class EncoderCommands
 
     public static int Similarity(string[] argv)
     {
-        var a = Args.Parse(argv, ["--model", "--threads"]);
+        var a = Args.Parse(argv, ["--model", "--threads", "--prompt-name", "--prompt", "--dim", "--similarity"], ["--normalize"]);
         if (a.Positional.Count < 2) throw new ManagedEmbedException("similarity needs at least two texts: membed similarity --model DIR TEXT TEXT [TEXT...]");
         int threads = a.GetInt("--threads", Environment.ProcessorCount, 1, SentenceEncoder.MaxThreads);
+        SimilarityFunction? fn = a.Get("--similarity") is { } name
+            ? SimilarityFunctions.Parse(name) ?? throw new ManagedEmbedException($"--similarity must be cosine, dot, euclidean or manhattan, got '{name}'")
+            : null;
         using var enc = LoadModel(a, threads);
-        var m = enc.Encode(a.Positional);
-        var sim = ManagedEmbed.Encoder.Similarity.CosineMatrix(m);
+        var m = enc.Encode(a.Positional, EncodeOptionsOf(a, enc));
+        // As sentence-transformers' model.similarity: the model's similarity_fn_name unless overridden.
+        var sim = SimilarityFunctions.Matrix(fn ?? enc.Config.SentenceTransformers.Similarity, m, m);
         var sb = new StringBuilder();
         for (int i = 0; i < m.Count; i++)
         {

@@ -7,6 +7,7 @@ using ManagedEmbed.Evaluation;
 using ManagedEmbed.Hub;
 using ManagedEmbed.Search;
 using ManagedEmbed.Text;
+using ManagedEmbed.Util;
 
 namespace ManagedEmbed.Cli;
 
@@ -252,8 +253,11 @@ internal static class ProductCommands
     /// <summary>`membed cluster [--model M] --input sentences.txt --k K [--seed S] [--restarts R] [--json]`.</summary>
     public static int Cluster(string[] args)
     {
-        var a = Args.Parse(args, ["--model", "--input", "--k", "--seed", "--restarts", "--threads", "--batch-size"], ["--json"]);
+        var a = Args.Parse(args, ["--model", "--input", "--k", "--seed", "--restarts", "--threads", "--batch-size", "--method", "--threshold", "--min-size"], ["--json"]);
         a.NoPositional();
+        if (a.GetChoice("--method", "kmeans", "kmeans", "community") == "community") return Communities(a);
+        foreach (string opt in new[] { "--threshold", "--min-size" })
+            if (a.Has(opt)) throw new ManagedEmbedException($"{opt} applies to --method community only");
         var lines = TextInput.ReadTexts(a.Require("--input"));
         int k = a.RequireInt("--k", 1, 1_000_000);
         int seed = a.GetInt("--seed", 42);
@@ -307,6 +311,118 @@ internal static class ProductCommands
             o.WriteLine($"cluster {id} ({members.Count} {(members.Count == 1 ? "sentence" : "sentences")}):");
             foreach (int i in members) o.WriteLine("  - " + lines[i].Text);
         }
+        return 0;
+    }
+
+    /// <summary>
+    /// `cluster --method community`: sentence-transformers' community_detection (fast clustering) over the
+    /// normalized embeddings: groups of at least --min-size sentences at cosine ≥ --threshold, largest first.
+    /// </summary>
+    private static int Communities(Args a)
+    {
+        foreach (string opt in new[] { "--k", "--seed", "--restarts" })
+            if (a.Has(opt)) throw new ManagedEmbedException($"{opt} applies to --method kmeans only");
+        double threshold = a.GetDouble("--threshold", 0.75);
+        if (threshold < -1 || threshold > 1) throw new ManagedEmbedException($"--threshold is a cosine similarity in [-1, 1], got {threshold.ToString(CultureInfo.InvariantCulture)}");
+        int minSize = a.GetInt("--min-size", 10, 1, int.MaxValue);
+        var lines = TextInput.ReadTexts(a.Require("--input"));
+        using var enc = LoadEncoder(a);
+        EmbeddingMatrix emb;
+        using (var bar = EncodeBar($"encoding {lines.Count} sentences"))
+            emb = enc.Encode(lines.Select(l => l.Text).ToList(), a.GetInt("--batch-size", 32, 1, 1 << 20), null, bar);
+        var communities = SentenceUtil.CommunityDetection(emb, (float)threshold, minSize);
+        int unassigned = lines.Count - communities.Sum(c => c.Count);
+        var o = Console.Out;
+        if (a.Has("--json"))
+        {
+            o.WriteLine(Json(w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("method", "community");
+                w.WriteNumber("threshold", threshold);
+                w.WriteNumber("min_size", minSize);
+                w.WriteNumber("unassigned", unassigned);
+                w.WriteStartArray("clusters");
+                for (int c = 0; c < communities.Count; c++)
+                {
+                    w.WriteStartObject();
+                    w.WriteNumber("cluster", c);
+                    w.WriteStartArray("members");
+                    foreach (int i in communities[c])
+                    {
+                        w.WriteStartObject();
+                        w.WriteNumber("index", i);
+                        w.WriteNumber("line", lines[i].Number);
+                        w.WriteString("text", lines[i].Text);
+                        w.WriteEndObject();
+                    }
+                    w.WriteEndArray();
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }));
+            return 0;
+        }
+        for (int c = 0; c < communities.Count; c++)
+        {
+            if (c > 0) o.WriteLine();
+            o.WriteLine($"community {c} ({communities[c].Count} sentences, the first is its centre):");
+            foreach (int i in communities[c]) o.WriteLine("  - " + lines[i].Text);
+        }
+        if (communities.Count > 0) o.WriteLine();
+        o.WriteLine($"{communities.Count} {(communities.Count == 1 ? "community" : "communities")}; {unassigned} of {lines.Count} sentences in none (threshold {threshold.ToString(CultureInfo.InvariantCulture)}, min size {minSize})");
+        return 0;
+    }
+
+    /// <summary>
+    /// `membed mine-paraphrases`: sentence-transformers' paraphrase_mining over the input lines: each sentence's
+    /// --top-k most similar others, the best --max-pairs kept, each pair once, best first; --threshold drops weaker pairs.
+    /// </summary>
+    public static int MineParaphrases(string[] args)
+    {
+        var a = Args.Parse(args, ["--model", "--input", "--top-k", "--max-pairs", "--threshold", "--threads", "--batch-size"], ["--json"]);
+        a.NoPositional();
+        int topK = a.GetInt("--top-k", 100, 1, 1_000_000);
+        int maxPairs = a.GetInt("--max-pairs", 500_000, 2, 100_000_000);
+        double? threshold = a.Has("--threshold") ? a.GetDouble("--threshold", 0) : null;
+        if (threshold is double t && (t < -1 || t > 1)) throw new ManagedEmbedException($"--threshold is a cosine similarity in [-1, 1], got {t.ToString(CultureInfo.InvariantCulture)}");
+        var lines = TextInput.ReadTexts(a.Require("--input"));
+        if (lines.Count < 2) throw new ManagedEmbedException($"paraphrase mining needs at least 2 sentences, got {lines.Count}");
+        using var enc = LoadEncoder(a);
+        EmbeddingMatrix emb;
+        using (var bar = EncodeBar($"encoding {lines.Count} sentences"))
+            emb = enc.Encode(lines.Select(l => l.Text).ToList(), a.GetInt("--batch-size", 32, 1, 1 << 20), null, bar);
+        var pairs = SentenceUtil.ParaphraseMining(emb, topK, maxPairs, threshold is double th ? (float)th : null,
+            enc.Config.SentenceTransformers.Similarity);
+        var o = Console.Out;
+        if (a.Has("--json"))
+        {
+            o.WriteLine(Json(w =>
+            {
+                w.WriteStartObject();
+                w.WriteStartArray("pairs");
+                foreach (var p in pairs)
+                {
+                    w.WriteStartObject();
+                    w.WriteNumber("score", p.Score);
+                    w.WriteNumber("i", p.I);
+                    w.WriteNumber("j", p.J);
+                    w.WriteNumber("line_i", lines[p.I].Number);
+                    w.WriteNumber("line_j", lines[p.J].Number);
+                    w.WriteString("text_i", lines[p.I].Text);
+                    w.WriteString("text_j", lines[p.J].Text);
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }));
+            return 0;
+        }
+        var sb = new StringBuilder();
+        foreach (var p in pairs)
+            sb.Append(p.Score.ToString("F4", CultureInfo.InvariantCulture)).Append('\t').Append(lines[p.I].Text).Append('\t').Append(lines[p.J].Text).Append('\n');
+        o.Write(sb.ToString());
         return 0;
     }
 

@@ -21,6 +21,16 @@ public sealed class SentenceModelConfig
     public required bool Normalize { get; init; }
     /// <summary>tokenizer_config.json's do_lower_case (default true).</summary>
     public required bool DoLowerCase { get; init; }
+    /// <summary>
+    /// The model's sentence-transformers settings: prompts, default prompt and similarity function
+    /// (config_sentence_transformers.json, all optional).
+    /// </summary>
+    public SentenceTransformersConfig SentenceTransformers { get; init; } = SentenceTransformersConfig.Empty;
+    /// <summary>
+    /// The Pooling module's include_prompt (default true). When false, the prompt's tokens (counted as
+    /// sentence-transformers does: the prompt tokenized alone, less its final special token) are left out of the pool.
+    /// </summary>
+    public bool PoolingIncludesPrompt { get; init; } = true;
     /// <summary>Path of the weights file.</summary>
     public string WeightsPath => Path.Combine(Directory, "model.safetensors");
 
@@ -68,7 +78,11 @@ public sealed class SentenceModelConfig
             if (poolingDir is null) throw new ManagedEmbedException($"'{modulesPath}' lists no sentence_transformers.models.Pooling module");
         }
 
-        var pooling = LoadPooling(Path.Combine(directory, poolingDir, "config.json"), transformer.HiddenSize);
+        string poolingPath = Path.Combine(directory, poolingDir, "config.json");
+        var pooling = LoadPooling(poolingPath, transformer.HiddenSize);
+        bool includePrompt;
+        using (var doc = JsonFile.Load(poolingPath))
+            includePrompt = JsonFile.GetBool(JsonFile.RequireObject(doc, poolingPath), "include_prompt", poolingPath) ?? true;
 
         int maxSeq = DefaultMaxSeqLength;
         string sbertPath = Path.Combine(directory, "sentence_bert_config.json");
@@ -95,6 +109,7 @@ public sealed class SentenceModelConfig
         return new SentenceModelConfig
         {
             Directory = directory, Transformer = transformer, MaxSeqLength = maxSeq, Pooling = pooling, Normalize = normalize, DoLowerCase = lower,
+            SentenceTransformers = SentenceTransformersConfig.Load(directory), PoolingIncludesPrompt = includePrompt,
         };
     }
 

@@ -49,25 +49,10 @@ public sealed record ModelProvenance(string Directory, string? RepoId, string So
             verification = same is not null ? $"matches the published digest of {same.RepoId}" : "no published digest to compare with";
         }
 
-        var prompts = new Dictionary<string, string>(StringComparer.Ordinal);
-        string? defaultPrompt = null;
-        string st = Path.Combine(directory, "config_sentence_transformers.json");
-        if (File.Exists(st))
-        {
-            try
-            {
-                using var doc = JsonDocument.Parse(File.ReadAllBytes(st));
-                if (doc.RootElement.ValueKind == JsonValueKind.Object)
-                {
-                    if (doc.RootElement.TryGetProperty("prompts", out var p) && p.ValueKind == JsonValueKind.Object)
-                        foreach (var kv in p.EnumerateObject())
-                            if (kv.Value.ValueKind == JsonValueKind.String) prompts[kv.Name] = kv.Value.GetString()!;
-                    if (doc.RootElement.TryGetProperty("default_prompt_name", out var d) && d.ValueKind == JsonValueKind.String)
-                        defaultPrompt = d.GetString();
-                }
-            }
-            catch (JsonException e) { throw new ManagedEmbedException($"{st} is not valid JSON ({e.Message.ReplaceLineEndings(" ")})"); }
-        }
+        // The same reader the encoder uses, so `info` shows exactly the prompts encoding applies.
+        var st = ManagedEmbed.Encoder.Configuration.SentenceTransformersConfig.Load(directory);
+        var prompts = st.Prompts;
+        string? defaultPrompt = st.DefaultPromptName;
         return new ModelProvenance(directory, repo, source, origin, sha, verification, prompts, defaultPrompt);
     }
 

@@ -41,7 +41,8 @@ public sealed class SemanticSearchOptions
 }
 
 /// <summary>
-/// The tutorial's <c>SemanticSearch</c>: embed a list of documents once (L2-normalized, so inner product = cosine),
+/// The tutorial's <c>SemanticSearch</c>: embed a list of documents once (L2-normalized, so inner product = cosine;
+/// documents with the model's document prompt and queries with its query prompt, when it has them),
 /// keep them in a flat or IVF index, and return the top-k documents for a query. The index can be saved as a FAISS
 /// file with the document texts in a sidecar (<c>INDEX.docs.jsonl</c>) and loaded again without re-encoding.
 /// </summary>
@@ -80,7 +81,9 @@ public sealed class SemanticSearch
         if (documents.Count == 0) throw new ManagedEmbedException("cannot index an empty document list");
         if (_options.Kind == SearchIndexKind.Ivf && _options.NList is int nl && (nl < 1 || nl > documents.Count))
             throw new ManagedEmbedException($"nlist must be in [1, {documents.Count}] (the number of documents), got {nl}");
-        EmbeddingMatrix emb = _encoder.Encode(documents, _options.BatchSize, normalize: true, progress);
+        // encode_document / encode_query: a model with "passage"/"query" prompts (E5, arctic-embed) gets them applied
+        // as sentence-transformers applies them; models without prompts are unaffected.
+        EmbeddingMatrix emb = _encoder.EncodeDocument(documents, new EncodeOptions { BatchSize = _options.BatchSize, Normalize = true, Progress = progress });
         IVectorIndex index;
         if (_options.Kind == SearchIndexKind.Flat)
         {
@@ -115,7 +118,7 @@ public sealed class SemanticSearch
         if (topK < 1) throw new ManagedEmbedException($"k must be at least 1, got {topK}");
         if (queries.Count == 0) return [];
         if (_index.Count == 0) return queries.Select(_ => (IReadOnlyList<SearchHit>)[]).ToList();
-        EmbeddingMatrix q = _encoder.Encode(queries, _options.BatchSize, normalize: true);
+        EmbeddingMatrix q = _encoder.EncodeQuery(queries, new EncodeOptions { BatchSize = _options.BatchSize, Normalize = true });
         // No more hits than documents exist: capping keeps the result arrays sized by the data, not by k.
         SearchResult r = _index.Search(q.Data, (int)Math.Min(topK, _index.Count));
         var all = new List<IReadOnlyList<SearchHit>>(queries.Count);
