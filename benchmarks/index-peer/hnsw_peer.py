@@ -1,4 +1,4 @@
-"""membed HNSW vs FAISS IndexHNSWFlat (Debian python3-faiss 1.7.3) on the same data. Run through hnsw_run.sh.
+"""membed HNSW vs FAISS IndexHNSWFlat (Debian python3-faiss 1.7.3) on the same data. Run through `PEER=hnsw_peer.py run.sh`.
 
 Each side builds its own index (M 32, efConstruction 40, inner product, 2 threads) from the same base.fvecs; both are
 then searched over an efSearch sweep, recall@10 measured against exact top-10 (FAISS IndexFlatIP). For each target
@@ -10,41 +10,11 @@ flat build of the same input, plus the stored vectors; and each index file's siz
 import argparse, os, statistics, subprocess, sys, time
 import numpy as np
 import faiss
+from peer import read_vecs, sh, field, recall  # the flat/IVF peer's helpers (same directory)
 
 K = 10
 EFS = [16, 32, 48, 64, 96, 128, 192, 256, 384]
 TARGETS = [0.90, 0.95, 0.99]
-
-
-def read_vecs(path, dtype):
-    a = np.fromfile(path, dtype=np.int32)
-    d = a[0]
-    return a.reshape(-1, d + 1)[:, 1:].copy().view(dtype)
-
-
-def sh(cmd):
-    r = subprocess.run(cmd, shell=True, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"command failed: {cmd}\n{r.stderr}")
-    return r.stdout
-
-
-def field(out, name):
-    for line in out.splitlines():
-        if line.startswith(name + ":"):
-            return float(line.split(":", 1)[1])
-    sys.exit(f"no '{name}' in output:\n{out}")
-
-
-def recall(I, gt):
-    return float(np.mean([len(set(a[:K]) & set(b[:K])) / K for a, b in zip(I, gt)]))
-
-
-def hwm_kb():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
 
 
 def rss_kb():
