@@ -133,11 +133,11 @@ def main():
     print("|---|---|---|---|")
     print(f"| build, wall (s) | {statistics.median(mb):.1f} | {fb:.1f} | {fb / statistics.median(mb):.2f}x faster |")
     print(f"| build, process CPU (s) | {statistics.median(mbc):.1f} | {fbc:.1f} | {fbc / statistics.median(mbc):.2f}x less CPU |")
-    print(f"| index memory (MB) | {m_index_mb:.0f} | {f_index_mb:.0f} | {f_index_mb / max(m_index_mb, 1e-9):.2f} |")
+    print(f"| index memory (MB) | {m_index_mb:.0f} | {f_index_mb:.0f} | {f_index_mb / max(m_index_mb, 1e-9):.2f}x less |")
     print(f"| index file (MB) | {os.path.getsize(ours) / 2**20:.1f} | {os.path.getsize(theirs) / 2**20:.1f} | |")
     for (target, em, ef_, mbq, fbq, msq, fsq) in rows:
         if mbq is None:
-            print(f"| recall@10 {target:.2f} | efSearch {em} | efSearch {ef_} | not reached in the sweep |")
+            print(f"| recall@10 ≥ {target:.2f} | {'ef ' + str(em) if em else 'not reached'} | {'ef ' + str(ef_) if ef_ else 'not reached'} | (up to efSearch {EFS[-1]}) |")
             continue
         print(f"| recall@10 ≥ {target:.2f}, batch of {a.nq} (q/s) | {mbq:.0f} (ef {em}) | {fbq:.0f} (ef {ef_}) | {mbq / fbq:.2f} |")
         print(f"| recall@10 ≥ {target:.2f}, one query at a time (q/s) | {msq:.0f} (ef {em}) | {fsq:.0f} (ef {ef_}) | {msq / fsq:.2f} |")
