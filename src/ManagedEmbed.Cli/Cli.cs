@@ -79,14 +79,14 @@ public static class Cli
           model import --onnx F.onnx | --assembly F.dll [--resource NAME]  [--config config.json] [--vocab vocab.txt | --tokenizer tokenizer.json]
                        [--pooling mean|cls|max|mean_sqrt_len] [--no-normalize] [--max-seq-length L] [--position-ids] [--cased] --out DIR
           bench encode --model DIR --batch B --seq T --threads N [--seconds S]
-          index build  --vectors base.fvecs --kind flat|ivf [--nlist N] [--seed S] [--metric ip|l2] --out FILE
-          index search --index FILE --queries q.fvecs --k K [--nprobe N] [--threads N] [--batch-size B] --out ids.ivecs
+          index build  --vectors base.fvecs --kind flat|ivf|hnsw [--nlist N] [--seed S] [--m M] [--ef-construction E] [--ef-search S] [--metric ip|l2] --out FILE
+          index search --index FILE --queries q.fvecs --k K [--nprobe N | --ef-search S] [--threads N] [--batch-size B] --out ids.ivecs
           data synth   --n N --dim D --clusters C --seed S --out FILE.fvecs
           collection   create|add|upsert|update|get|query|delete|count|list|drop --path DIR ...
           collection   check  --path DIR --name NAME          (reports damage, changes nothing; exit 1 when damaged)
           collection   repair --path DIR --name NAME [--yes]  (quarantines a damaged log tail; without --yes: dry run)
-          search       --model DIR --corpus FILE [--k K] [--index flat|ivf] [--nlist N] [--nprobe N] [--min-score S] [--save INDEX] [--json] QUERY [QUERY...]
-          search       --model DIR --load INDEX [--k K] [--nprobe N] [--min-score S] [--json] QUERY [QUERY...]
+          search       --model DIR --corpus FILE [--k K] [--index flat|ivf|hnsw] [--nlist N] [--nprobe N] [--ef-search S] [--min-score S] [--save INDEX] [--json] QUERY [QUERY...]
+          search       --model DIR --load INDEX [--k K] [--nprobe N | --ef-search S] [--min-score S] [--json] QUERY [QUERY...]
           eval pairs   --model DIR [--model DIR...] --input pairs.tsv [--threshold 0.5] [--json]
           eval sts     --model DIR [--model DIR...] --input sts.tsv [--json]
           cluster      --model DIR --input sentences.txt --k K [--seed S] [--restarts R] [--json]

@@ -6,8 +6,8 @@ namespace ManagedEmbed.Index;
 
 /// <summary>
 /// Reads and writes indexes in FAISS's binary format (little-endian, as faiss.write_index / faiss.read_index):
-/// IndexFlatIP "IxFI", IndexFlatL2 "IxF2", and IndexIVFFlat "IwFl" with its flat quantizer and "ilar"
-/// (ArrayInvertedLists) lists. Loading checks every field and every size against the bytes actually left, so a
+/// IndexFlatIP "IxFI", IndexFlatL2 "IxF2", IndexIVFFlat "IwFl" with its flat quantizer and "ilar"
+/// (ArrayInvertedLists) lists, and IndexHNSWFlat "IHNf" (the HNSW graph, then its flat storage). Loading checks every field and every size against the bytes actually left, so a
 /// truncated, corrupted or hostile file fails with a <see cref="ManagedEmbedException"/> before any large allocation.
 /// </summary>
 public static class FaissIndexIO
@@ -38,12 +38,13 @@ public static class FaissIndexIO
         {
             case FlatIndex f: WriteFlat(w, f); break;
             case IvfIndex ivf: WriteIvf(w, ivf); break;
+            case HnswIndex h: WriteHnsw(w, h); break;
             default: throw new ManagedEmbedException($"cannot write index type {index.GetType().Name} in FAISS format");
         }
         w.Flush();
     }
 
-    /// <summary>Reads a FAISS index file (IndexFlatIP, IndexFlatL2 or IndexIVFFlat).</summary>
+    /// <summary>Reads a FAISS index file (IndexFlatIP, IndexFlatL2, IndexIVFFlat or IndexHNSWFlat).</summary>
     public static IVectorIndex Read(string path)
     {
         if (!File.Exists(path)) throw new ManagedEmbedException($"index file not found: {path}");
@@ -161,8 +162,12 @@ public static class FaissIndexIO
                 return ReadIvfBody(r);
             case "IwFl":
                 throw r.Error("an IVF index cannot be the quantizer of another IVF index");
+            case "IHNf" when allowIvf:
+                return ReadHnswBody(r);
+            case "IHNf":
+                throw r.Error("an HNSW index cannot be nested in another index");
             default:
-                throw r.Error($"unsupported or corrupt index type '{Printable(h)}' (supported: IxFI, IxF2, IwFl)");
+                throw r.Error($"unsupported or corrupt index type '{Printable(h)}' (supported: IxFI, IxF2, IwFl, IHNf)");
         }
     }
 
@@ -265,6 +270,75 @@ public static class FaissIndexIO
         return ivf;
     }
 
+    private static void WriteHnsw(Writer w, HnswIndex h)
+    {
+        if (h.DeletedCount > 0)
+            throw new ManagedEmbedException($"the HNSW index has {h.DeletedCount} removed vectors and FAISS files cannot record removals; compact it first");
+        var g = h.Graph;
+        w.FourCC("IHNf");
+        WriteHeader(w, h, trained: true);
+        w.Vector<double>(g.Probas);
+        w.Vector<int>(g.Cum);
+        w.Vector(g.Levels.Span);
+        w.Vector(g.Offsets.Span);
+        w.Vector(g.Neighbors.Span);
+        w.I32(h.EntryPoint);
+        w.I32(h.MaxLevel);
+        w.I32(h.EfConstruction);
+        w.I32(h.EfSearch);
+        w.I32(1); // upper_beam: FAISS's default and the only search mode implemented
+        WriteFlat(w, h.Storage);
+    }
+
+    /// <summary>
+    /// IndexHNSWFlat: header, HNSW struct (assign_probas, cum_nneighbor_per_level, levels, offsets, neighbors,
+    /// entry_point, max_level, efConstruction, efSearch, upper_beam), then the flat storage. Every graph invariant a
+    /// search relies on is checked, so a corrupt file fails here and never walks out of its arrays.
+    /// </summary>
+    private static HnswIndex ReadHnswBody(Reader r)
+    {
+        const string K = "IHNf";
+        var hd = ReadHeader(r, K);
+        if (hd.NTotal > int.MaxValue - 1) throw r.Error($"{K}: {hd.NTotal} vectors are too many");
+        int n = (int)hd.NTotal;
+        var probas = r.Vector<double>($"{K}: assign_probas", max: 64);
+        if (probas.Length == 0) throw r.Error($"{K}: assign_probas is empty");
+        foreach (double p in probas)
+            if (!(p >= 0 && p <= 1)) throw r.Error($"{K}: level probability {p} is not in [0, 1]");
+        var cum = r.Vector<int>($"{K}: cum_nneighbor_per_level", expected: probas.Length + 1);
+        if (cum[0] != 0) throw r.Error($"{K}: cum_nneighbor_per_level starts at {cum[0]}, not 0");
+        for (int i = 1; i < cum.Length; i++)
+            if (cum[i] <= cum[i - 1] || cum[i] > 1 << 20) throw r.Error($"{K}: cum_nneighbor_per_level is not increasing or too large at level {i - 1}");
+        var levels = r.Vector<int>($"{K}: levels", expected: n);
+        for (int i = 0; i < n; i++)
+            if (levels[i] < 1 || levels[i] >= cum.Length) throw r.Error($"{K}: node {i} has level {levels[i] - 1}, outside [0, {cum.Length - 2}]");
+        var offsets = r.Vector<long>($"{K}: offsets", expected: (long)n + 1);
+        if (offsets[0] != 0) throw r.Error($"{K}: offsets start at {offsets[0]}, not 0");
+        for (int i = 0; i < n; i++)
+            if (offsets[i + 1] - offsets[i] != cum[levels[i]]) throw r.Error($"{K}: node {i} has {offsets[i + 1] - offsets[i]} neighbour slots, its level needs {cum[levels[i]]}");
+        var neighbors = r.Vector<int>($"{K}: neighbors", expected: offsets[n]);
+        for (int i = 0; i < n; i++)
+            for (int level = 0; level < levels[i]; level++)
+                for (long j = offsets[i] + cum[level]; j < offsets[i] + cum[level + 1]; j++)
+                {
+                    int v = neighbors[j];
+                    if (v < -1 || v >= n) throw r.Error($"{K}: node {i} links to {v}, outside [0, {n})");
+                    // A search reads the lists of a neighbour at the same level: it must exist there.
+                    if (v >= 0 && levels[v] <= level) throw r.Error($"{K}: node {i} links to node {v} at level {level}, above that node's level {levels[v] - 1}");
+                }
+        int entry = r.I32("entry_point"), maxLevel = r.I32("max_level");
+        if (n == 0 ? entry != -1 || maxLevel != -1 : (uint)entry >= (uint)n || maxLevel != levels[entry] - 1)
+            throw r.Error($"{K}: entry point {entry} at max level {maxLevel} does not match the graph");
+        int efC = r.I32("efConstruction"), efS = r.I32("efSearch"), upperBeam = r.I32("upper_beam");
+        if (efC < 1) throw r.Error($"{K}: efConstruction {efC} must be positive");
+        if (efS < 1) throw r.Error($"{K}: efSearch {efS} must be positive");
+        if (upperBeam != 1) throw r.Error($"{K}: upper_beam {upperBeam} is not supported (only 1, FAISS's default)");
+        var storage = ReadIndex(r, allowIvf: false) as FlatIndex ?? throw r.Error($"{K}: storage is not a flat index");
+        if (storage.Dimension != hd.Dim || storage.Metric != hd.Metric || storage.Count != n)
+            throw r.Error($"{K}: storage ({storage.Count} vectors, dimension {storage.Dimension}) does not match the header ({n}, {hd.Dim}) or its metric");
+        return HnswIndex.FromParts(storage, probas, cum, levels, offsets, neighbors, entry, maxLevel, efC, efS);
+    }
+
     private static long ListSize(Reader r, long ntotal)
     {
         ulong s = r.U64("list size");
@@ -289,6 +363,8 @@ public static class FaissIndexIO
         public void U64(ulong v) { BinaryPrimitives.WriteUInt64LittleEndian(_b, v); _s.Write(_b, 0, 8); }
         public void Floats(ReadOnlySpan<float> v) { CheckLE(); _s.Write(MemoryMarshal.AsBytes(v)); }
         public void Longs(ReadOnlySpan<long> v) { CheckLE(); _s.Write(MemoryMarshal.AsBytes(v)); }
+        /// <summary>A FAISS std::vector: its length as u64, then the elements.</summary>
+        public void Vector<T>(ReadOnlySpan<T> v) where T : unmanaged { CheckLE(); U64((ulong)v.Length); _s.Write(MemoryMarshal.AsBytes(v)); }
         public void Flush() => _s.Flush();
     }
 
@@ -345,6 +421,23 @@ public static class FaissIndexIO
             CheckLE();
             Ensure((ulong)dst.Length, sizeof(long), "id data");
             _s.ReadExactly(MemoryMarshal.AsBytes(dst));
+        }
+
+        /// <summary>
+        /// A FAISS std::vector (u64 length, then elements) whose length must be <paramref name="expected"/> when
+        /// given, else at most <paramref name="max"/>; checked against the bytes left before allocating.
+        /// </summary>
+        public T[] Vector<T>(string what, long expected = -1, long max = long.MaxValue) where T : unmanaged
+        {
+            CheckLE();
+            ulong n = U64(what + " length");
+            if (expected >= 0 && n != (ulong)expected) throw Error($"{what} holds {n} entries, expected {expected}");
+            if (n > (ulong)max) throw Error($"{what} holds {n} entries, more than the {max} allowed");
+            Ensure(n, (ulong)System.Runtime.CompilerServices.Unsafe.SizeOf<T>(), what);
+            if (n > (ulong)Array.MaxLength) throw Error($"{what} with {n} entries is too large");
+            var a = new T[n];
+            _s.ReadExactly(MemoryMarshal.AsBytes(a.AsSpan()));
+            return a;
         }
     }
 }

@@ -33,6 +33,9 @@ public sealed class FlatIndex : IVectorIndex
     /// <summary>All stored vectors, row-major [Count, Dimension].</summary>
     public ReadOnlySpan<float> Vectors => _data.AsSpan(0, _count * Dimension);
 
+    /// <summary>The backing array (row-major, at least Count × Dimension long); replaced when Add grows it.</summary>
+    internal float[] RawData => _data;
+
     /// <summary>The stored vector with id <paramref name="id"/>.</summary>
     public ReadOnlySpan<float> GetVector(long id)
     {

@@ -48,13 +48,47 @@ public class IndexCommandsTests
     }
 
     [Fact]
+    public void Build_and_search_hnsw_and_reject_its_corrupt_files()
+    {
+        string d = TestPaths.NewTempDir("membed-cli-hnsw");
+        string b = Path.Combine(d, "b.fvecs"), q = Path.Combine(d, "q.fvecs"), idx = Path.Combine(d, "h.index");
+        Assert.Equal(0, Run("data", "synth", "--n", "800", "--dim", "16", "--clusters", "8", "--seed", "1", "--out", b));
+        Assert.Equal(0, Run("data", "synth", "--n", "20", "--dim", "16", "--clusters", "8", "--seed", "2", "--out", q));
+        Assert.Equal(0, Run("index", "build", "--vectors", b, "--kind", "hnsw", "--m", "8", "--ef-construction", "50", "--ef-search", "900",
+            "--metric", "l2", "--threads", "2", "--out", idx));
+        var h = Assert.IsType<HnswIndex>(FaissIndexIO.Read(idx));
+        Assert.Equal((8, 50, 900, Metric.L2, 800L), (h.M, h.EfConstruction, h.EfSearch, h.Metric, h.Count));
+        // A beam wider than the data visits the whole (connected) graph: exact.
+        string o = Path.Combine(d, "o.ivecs");
+        Assert.Equal(0, Run("index", "search", "--index", idx, "--queries", q, "--k", "5", "--out", o));
+        var exact = new FlatIndex(16, Metric.L2);
+        exact.Add(VecsFile.ReadFvecs(b).Data);
+        Assert.Equal(exact.Search(VecsFile.ReadFvecs(q).Data, 5).Labels.Select(l => (int)l).ToArray(), VecsFile.ReadIvecs(o).Data);
+        Assert.Equal(0, Run("index", "search", "--index", idx, "--queries", q, "--k", "5", "--ef-search", "4", "--out", o));
+        Assert.Equal(2, Run("index", "search", "--index", idx, "--queries", q, "--k", "5", "--ef-search", "0", "--out", o));
+        Assert.Equal(2, Run("index", "search", "--index", idx, "--queries", q, "--k", "5", "--nprobe", "3", "--out", o));
+        byte[] bytes = File.ReadAllBytes(idx);
+        string bad = Path.Combine(d, "bad.index"), o2 = Path.Combine(d, "o2.ivecs");
+        foreach (int cut in new[] { 10, 60, 200, bytes.Length / 2, bytes.Length - 1 })
+        {
+            File.WriteAllBytes(bad, bytes[..cut]);
+            Assert.Equal(2, Run("index", "search", "--index", bad, "--queries", q, "--k", "5", "--out", o2));
+        }
+        Assert.False(File.Exists(o2));
+    }
+
+    [Fact]
     public void Bad_input_exits_2_and_writes_nothing()
     {
         string d = TestPaths.NewTempDir("membed-cli-index");
         string b = Path.Combine(d, "b.fvecs"), q = Path.Combine(d, "q.fvecs"), idx = Path.Combine(d, "x.index"), o = Path.Combine(d, "o.ivecs");
         Assert.Equal(0, Run("data", "synth", "--n", "50", "--dim", "8", "--clusters", "2", "--seed", "1", "--out", b));
         Assert.Equal(0, Run("data", "synth", "--n", "3", "--dim", "9", "--clusters", "2", "--seed", "1", "--out", q));
-        Assert.Equal(2, Run("index", "build", "--vectors", b, "--kind", "hnsw", "--out", idx));
+        Assert.Equal(2, Run("index", "build", "--vectors", b, "--kind", "annoy", "--out", idx));
+        Assert.Equal(2, Run("index", "build", "--vectors", b, "--kind", "hnsw", "--m", "1", "--out", idx));
+        Assert.Equal(2, Run("index", "build", "--vectors", b, "--kind", "hnsw", "--ef-construction", "0", "--out", idx));
+        Assert.Equal(2, Run("index", "build", "--vectors", b, "--kind", "flat", "--ef-search", "8", "--out", idx));
+        Assert.Equal(2, Run("index", "build", "--vectors", b, "--kind", "hnsw", "--nlist", "4", "--out", idx));
         Assert.Equal(2, Run("index", "build", "--vectors", b, "--kind", "flat", "--nlist", "4", "--out", idx));
         Assert.Equal(2, Run("index", "build", "--vectors", b, "--kind", "ivf", "--nlist", "51", "--out", idx));
         Assert.Equal(2, Run("index", "build", "--vectors", b, "--kind", "flat", "--bogus", "1", "--out", idx));
@@ -64,6 +98,7 @@ public class IndexCommandsTests
         Assert.Equal(2, Run("index", "search", "--index", idx, "--queries", q, "--k", "3", "--out", o));   // dim 9 vs 8
         Assert.Equal(2, Run("index", "search", "--index", idx, "--queries", b, "--k", "0", "--out", o));
         Assert.Equal(2, Run("index", "search", "--index", idx, "--queries", b, "--k", "3", "--nprobe", "2", "--out", o)); // flat
+        Assert.Equal(2, Run("index", "search", "--index", idx, "--queries", b, "--k", "3", "--ef-search", "9", "--out", o)); // flat
         File.WriteAllBytes(Path.Combine(d, "bad.index"), File.ReadAllBytes(idx)[..40]);
         Assert.Equal(2, Run("index", "search", "--index", Path.Combine(d, "bad.index"), "--queries", b, "--k", "3", "--out", o));
         Assert.False(File.Exists(o));

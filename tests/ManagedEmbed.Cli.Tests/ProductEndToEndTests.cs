@@ -111,6 +111,23 @@ public sealed class ProductEndToEndTests(SyntheticModels models) : IClassFixture
     }
 
     [Fact]
+    public void Search_Hnsw_OnASmallCorpus_EqualsFlat_AndSavesAFaissHnswFile()
+    {
+        string[] common = ["--model", models.ModelA, "--corpus", Sample("corpus.txt"), "--k", "5", .. Queries];
+        var flat = Ok(["search", .. common]);
+        // 15 documents and a beam of 16: the graph search visits every node, so it is exact.
+        Assert.Equal(flat.Stdout, Ok(["search", "--index", "hnsw", "--ef-search", "16", .. common]).Stdout);
+        string index = Path.Combine(TestPaths.NewTempDir("membed-hnsw-save"), "kb.faiss");
+        Ok(["search", "--model", models.ModelA, "--corpus", Sample("corpus.txt"), "--index", "hnsw", "--save", index]);
+        Assert.Equal("IHNf", System.Text.Encoding.ASCII.GetString(File.ReadAllBytes(index), 0, 4));
+        var loaded = Ok(["search", "--model", models.ModelA, "--load", index, "--ef-search", "20", "--k", "5", .. Queries]);
+        Assert.Equal(flat.Stdout, loaded.Stdout);
+        string flatIndex = Path.Combine(Path.GetDirectoryName(index)!, "flat.faiss");
+        Ok(["search", "--model", models.ModelA, "--corpus", Sample("corpus.txt"), "--save", flatIndex]);
+        Fails("not an HNSW index", ["search", "--model", models.ModelA, "--load", flatIndex, "--ef-search", "8", "q"]);
+    }
+
+    [Fact]
     public void Search_SaveThenLoad_GivesTheSameAnswers_AndBadSidecarsAreRefused()
     {
         string dir = TestPaths.NewTempDir("membed-save");
@@ -270,7 +287,9 @@ public sealed class ProductEndToEndTests(SyntheticModels models) : IClassFixture
         Fails("--corpus FILE", ["search", "--model", models.ModelA, "q"]);
         Fails("at least one QUERY", ["search", "--model", models.ModelA, "--corpus", Sample("corpus.txt")]);
         Fails("unknown option '--top'", ["search", "--model", models.ModelA, "--corpus", Sample("corpus.txt"), "--top", "3", "q"]);
-        Fails("--index must be one of flat|ivf", ["search", "--model", models.ModelA, "--corpus", Sample("corpus.txt"), "--index", "hnsw", "q"]);
+        Fails("--index must be one of flat|ivf|hnsw", ["search", "--model", models.ModelA, "--corpus", Sample("corpus.txt"), "--index", "annoy", "q"]);
+        Fails("--ef-search applies to --index hnsw", ["search", "--model", models.ModelA, "--corpus", Sample("corpus.txt"), "--ef-search", "8", "q"]);
+        Fails("--ef-search must be", ["search", "--model", models.ModelA, "--corpus", Sample("corpus.txt"), "--index", "hnsw", "--ef-search", "0", "q"]);
         Fails("nlist must be in [1, 15]", ["search", "--model", models.ModelA, "--corpus", Sample("corpus.txt"), "--index", "ivf", "--nlist", "99", "q"]);
         string bad = Path.Combine(TestPaths.NewTempDir("membed-bad"), "corpus.txt");
         File.WriteAllBytes(bad, [.. "fine\n"u8, 0xFF, 0x0A]);

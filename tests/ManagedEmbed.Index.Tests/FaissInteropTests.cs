@@ -16,7 +16,7 @@ public class FaissInteropTests
     private const string Python = "/usr/bin/python3";
     private static string Script => Path.Combine(TestPaths.RepoRoot, "tests", "ManagedEmbed.Index.Tests", "faiss_interop.py");
 
-    private static void RunPython(params string[] args)
+    internal static void RunPython(params string[] args)
     {
         var psi = new ProcessStartInfo(Python) { RedirectStandardError = true, RedirectStandardOutput = true };
         psi.ArgumentList.Add(Script);
@@ -41,7 +41,7 @@ public class FaissInteropTests
     /// Same results up to float rounding: distances agree closely; where labels differ the two ids must be a
     /// near-tie (our exact score for FAISS's id is within tolerance of that rank's distance).
     /// </summary>
-    private static void AssertSameResults(SearchResult ours, float[] D, long[] I, float[] data, float[] queries, int dim, Metric metric)
+    internal static void AssertSameResults(SearchResult ours, float[] D, long[] I, float[] data, float[] queries, int dim, Metric metric)
     {
         Assert.Equal(ours.Labels.Length, I.Length);
         int k = ours.K;

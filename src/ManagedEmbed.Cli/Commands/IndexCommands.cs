@@ -28,20 +28,26 @@ internal static class IndexCommands
         return Synth(args[1..]);
     }
 
-    // membed index build --vectors base.fvecs --kind flat|ivf [--nlist N] [--seed S] [--metric ip|l2] [--threads N] --out FILE
+    // membed index build --vectors base.fvecs --kind flat|ivf|hnsw [--nlist N] [--seed S] [--m M] [--ef-construction E]
+    //                   [--ef-search S] [--metric ip|l2] [--threads N] --out FILE
     private static int Build(string[] argv)
     {
-        var a = Args.Parse(argv, ["--vectors", "--kind", "--nlist", "--seed", "--metric", "--threads", "--out"]);
+        var a = Args.Parse(argv, ["--vectors", "--kind", "--nlist", "--seed", "--m", "--ef-construction", "--ef-search", "--metric", "--threads", "--out"]);
         a.NoPositional();
         string vectors = a.Require("--vectors");
         a.Require("--kind");
-        string kind = a.GetChoice("--kind", "", "flat", "ivf");
+        string kind = a.GetChoice("--kind", "", "flat", "ivf", "hnsw");
         string outPath = a.Require("--out");
         var metric = a.GetChoice("--metric", "ip", "ip", "l2") == "l2" ? Metric.L2 : Metric.InnerProduct;
         int seed = a.GetInt("--seed", 1234);
         int threads = a.GetInt("--threads", Environment.ProcessorCount, 1, 1024);
-        if (kind == "flat" && a.Has("--nlist")) throw new ManagedEmbedException("option --nlist applies only to --kind ivf");
-        if (kind == "flat" && a.Has("--seed")) throw new ManagedEmbedException("option --seed applies only to --kind ivf");
+        if (kind != "ivf" && a.Has("--nlist")) throw new ManagedEmbedException("option --nlist applies only to --kind ivf");
+        if (kind != "ivf" && a.Has("--seed")) throw new ManagedEmbedException("option --seed applies only to --kind ivf");
+        foreach (string o in new[] { "--m", "--ef-construction", "--ef-search" })
+            if (kind != "hnsw" && a.Has(o)) throw new ManagedEmbedException($"option {o} applies only to --kind hnsw");
+        int m = a.GetInt("--m", HnswIndex.DefaultM, 2, 4096);
+        int efC = a.GetInt("--ef-construction", HnswIndex.DefaultEfConstruction, 1, 1 << 20);
+        int efS = a.GetInt("--ef-search", HnswIndex.DefaultEfSearch, 1, 1 << 20);
 
         var data = VecsFile.ReadFvecs(vectors);
         CheckMagnitudes(data, vectors);
@@ -55,6 +61,13 @@ internal static class IndexCommands
             index = new FlatIndex(data.Dimension, metric) { Threads = threads };
             index.Add(data.Data);
             Console.Out.WriteLine($"add_seconds: {sw.Elapsed.TotalSeconds.ToString("F3", Inv)}");
+        }
+        else if (kind == "hnsw")
+        {
+            index = new HnswIndex(data.Dimension, m, metric) { EfConstruction = efC, EfSearch = efS, Threads = threads };
+            index.Add(data.Data);
+            Console.Out.WriteLine($"add_seconds: {sw.Elapsed.TotalSeconds.ToString("F3", Inv)}");
+            Console.Out.WriteLine($"add_cpu_seconds: {(Cpu() - cpu0).ToString("F3", Inv)}");
         }
         else
         {
@@ -81,10 +94,10 @@ internal static class IndexCommands
         return 0;
     }
 
-    // membed index search --index FILE --queries q.fvecs --k K [--nprobe N] [--threads N] [--batch-size B] --out ids.ivecs
+    // membed index search --index FILE --queries q.fvecs --k K [--nprobe N | --ef-search S] [--threads N] [--batch-size B] --out ids.ivecs
     private static int Search(string[] argv)
     {
-        var a = Args.Parse(argv, ["--index", "--queries", "--k", "--nprobe", "--threads", "--batch-size", "--out"]);
+        var a = Args.Parse(argv, ["--index", "--queries", "--k", "--nprobe", "--ef-search", "--threads", "--batch-size", "--out"]);
         a.NoPositional();
         string indexPath = a.Require("--index");
         string queriesPath = a.Require("--queries");
@@ -100,6 +113,8 @@ internal static class IndexCommands
             ivf.Nprobe = a.GetInt("--nprobe", ivf.Nprobe, 1, int.MaxValue);
         }
         else if (a.Has("--nprobe")) throw new ManagedEmbedException("option --nprobe applies only to IVF indexes");
+        if (index is HnswIndex hnsw) hnsw.EfSearch = a.GetInt("--ef-search", hnsw.EfSearch, 1, 1 << 20);
+        else if (a.Has("--ef-search")) throw new ManagedEmbedException("option --ef-search applies only to HNSW indexes");
 
         var q = VecsFile.ReadFvecs(queriesPath);
         CheckMagnitudes(q, queriesPath);
@@ -126,7 +141,7 @@ internal static class IndexCommands
         }
         proc.Refresh();
         double cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds;
-        Console.Out.WriteLine($"searched {q.Count} queries, k {kEff}, batch size {batch}, threads {threads}{(index is IvfIndex iv ? $", nprobe {iv.Nprobe}" : "")}");
+        Console.Out.WriteLine($"searched {q.Count} queries, k {kEff}, batch size {batch}, threads {threads}{(index is IvfIndex iv ? $", nprobe {iv.Nprobe}" : "")}{(index is HnswIndex hn ? $", ef_search {hn.EfSearch}" : "")}");
         Console.Out.WriteLine($"seconds: {secs.ToString("F4", Inv)}");
         // Process CPU time of the timed pass: a load-independent view on a shared machine.
         Console.Out.WriteLine($"cpu_seconds: {cpu.ToString("F4", Inv)}");

@@ -19,12 +19,12 @@ internal static class ProductCommands
     // ------------------------------------------------------------------ search
 
     /// <summary>
-    /// `membed search [--model M] (--corpus FILE | --load INDEX) [--k K] [--index flat|ivf] [--nlist N] [--nprobe N]
+    /// `membed search [--model M] (--corpus FILE | --load INDEX) [--k K] [--index flat|ivf|hnsw] [--nlist N] [--nprobe N] [--ef-search S]
     /// [--min-score S] [--save INDEX] [--threads N] [--json] QUERY [QUERY...]`.
     /// </summary>
     public static int Search(string[] args)
     {
-        var a = Args.Parse(args, ["--model", "--corpus", "--k", "--index", "--nlist", "--nprobe", "--min-score", "--save", "--load", "--threads", "--batch-size"], ["--json"]);
+        var a = Args.Parse(args, ["--model", "--corpus", "--k", "--index", "--nlist", "--nprobe", "--ef-search", "--min-score", "--save", "--load", "--threads", "--batch-size"], ["--json"]);
         string? corpus = a.Get("--corpus"), load = a.Get("--load"), save = a.Get("--save");
         if ((corpus is null) == (load is null))
             throw new ManagedEmbedException(corpus is null
@@ -37,12 +37,15 @@ internal static class ProductCommands
             throw new ManagedEmbedException("search needs at least one QUERY, e.g. membed search --corpus samples/corpus.txt \"How do transformers work?\"");
         int k = a.GetInt("--k", 3, 1, 100_000);
         float? minScore = a.Has("--min-score") ? (float)a.GetDouble("--min-score", 0) : null;
-        string kind = a.GetChoice("--index", "flat", "flat", "ivf");
-        if (kind == "flat" && (a.Has("--nlist") || a.Has("--nprobe")) && load is null)
+        string kind = a.GetChoice("--index", "flat", "flat", "ivf", "hnsw");
+        if (kind != "ivf" && (a.Has("--nlist") || a.Has("--nprobe")) && load is null)
             throw new ManagedEmbedException("--nlist and --nprobe apply to --index ivf");
+        if (kind != "hnsw" && a.Has("--ef-search") && load is null)
+            throw new ManagedEmbedException("--ef-search applies to --index hnsw");
         var options = new SemanticSearchOptions
         {
-            Kind = kind == "ivf" ? SearchIndexKind.Ivf : SearchIndexKind.Flat,
+            Kind = kind switch { "ivf" => SearchIndexKind.Ivf, "hnsw" => SearchIndexKind.Hnsw, _ => SearchIndexKind.Flat },
+            EfSearch = a.Has("--ef-search") ? a.GetInt("--ef-search", 0, 1, 1 << 20) : null,
             NList = a.Has("--nlist") ? a.GetInt("--nlist", 0, 1, int.MaxValue) : null,
             NProbe = a.Has("--nprobe") ? a.GetInt("--nprobe", 0, 1, int.MaxValue) : null,
             BatchSize = a.GetInt("--batch-size", 32, 1, 1 << 20),
@@ -63,7 +66,7 @@ internal static class ProductCommands
                 // On a terminal, say when IVF training starts (it has no progress of its own); end the bar's line first.
                 engine = new SemanticSearch(encoder, bar is null ? options : new SemanticSearchOptions
                 {
-                    Kind = options.Kind, NList = options.NList, NProbe = options.NProbe, BatchSize = options.BatchSize,
+                    Kind = options.Kind, NList = options.NList, NProbe = options.NProbe, EfSearch = options.EfSearch, BatchSize = options.BatchSize,
                     Status = msg => { bar.Dispose(); Console.Error.WriteLine("membed: " + msg); },
                 });
                 engine.Index(docs, bar);

@@ -14,6 +14,8 @@ public enum SearchIndexKind
     Flat,
     /// <summary>Approximate IVF-Flat search (FAISS IndexIVFFlat): k-means partitions, <c>nprobe</c> of them searched.</summary>
     Ivf,
+    /// <summary>Approximate HNSW search (FAISS IndexHNSWFlat): a navigable graph, <c>efSearch</c> candidates per query.</summary>
+    Hnsw,
 }
 
 /// <summary>One search result.</summary>
@@ -32,6 +34,8 @@ public sealed class SemanticSearchOptions
     public int? NList { get; init; }
     /// <summary>IVF partitions searched per query; default min(nlist, 10).</summary>
     public int? NProbe { get; init; }
+    /// <summary>HNSW beam width per query; default <see cref="HnswIndex.DefaultEfSearch"/> (or the loaded file's).</summary>
+    public int? EfSearch { get; init; }
     /// <summary>Seed of the IVF k-means.</summary>
     public int Seed { get; init; } = 1234;
     /// <summary>Documents per encoder batch.</summary>
@@ -88,6 +92,10 @@ public sealed class SemanticSearch
         if (_options.Kind == SearchIndexKind.Flat)
         {
             index = new FlatIndex(emb.Dimension, Metric.InnerProduct);
+        }
+        else if (_options.Kind == SearchIndexKind.Hnsw)
+        {
+            index = new HnswIndex(emb.Dimension, HnswIndex.DefaultM, Metric.InnerProduct) { EfSearch = _options.EfSearch ?? HnswIndex.DefaultEfSearch };
         }
         else
         {
@@ -342,7 +350,12 @@ public sealed class SemanticSearch
                 throw new ManagedEmbedException($"{sidecar} line {lines[i].Number}: invalid document record ({OneLine(e.Message)})");
             }
         }
-        var options2 = options ?? new SemanticSearchOptions { Kind = index is IvfIndex ? SearchIndexKind.Ivf : SearchIndexKind.Flat };
+        var options2 = options ?? new SemanticSearchOptions { Kind = index switch { IvfIndex => SearchIndexKind.Ivf, HnswIndex => SearchIndexKind.Hnsw, _ => SearchIndexKind.Flat } };
+        if (options2.EfSearch is int ef)
+        {
+            if (index is not HnswIndex hnsw) throw new ManagedEmbedException($"{indexPath} is not an HNSW index; efSearch applies only to HNSW");
+            hnsw.EfSearch = ef;
+        }
         if (index is IvfIndex ivf && options2.NProbe is int p)
         {
             if (p < 1 || p > ivf.NList) throw new ManagedEmbedException($"nprobe must be in [1, {ivf.NList}] (nlist), got {p}");
