@@ -69,8 +69,6 @@ public sealed class CollectionOptions
     /// Null: collections with a model can still be read, and queried or written with explicit embeddings.
     /// </summary>
     public IEmbeddingFunctionResolver? EmbeddingFunctionResolver { get; init; }
-    /// <summary>Timeout of each <c>$regex</c> match of a where_document clause (default 1 s): a hostile pattern cannot hang a query.</summary>
-    public TimeSpan RegexTimeout { get; init; } = TimeSpan.FromSeconds(1);
     /// <summary>Test seam: the durable file operations (write, fsync, rename, directory fsync) the store uses.</summary>
     internal IFileOps FileOps { get; init; } = RealFileOps.Instance;
     /// <summary>Default options.</summary>
