@@ -145,14 +145,15 @@ public sealed partial class Collection : IDisposable
             string? legacy = _manifest.LegacyModelPath;
             string? model = _modelOverride ?? recorded?.Model ?? legacy;
             if (model is null) return null;
-            var resolver = Resolver ?? throw new ManagedEmbedException(
-                $"collection '{Name}' embeds with {model}, but its store was opened without an embedding function resolver (CollectionOptions.EmbeddingFunctionResolver); pass embeddings instead");
+            var resolver = Resolver ?? throw new EmbeddingFunctionException(
+                $"collection '{Name}' embeds with {model}, but its store was opened without an embedding function resolver (CollectionOptions.EmbeddingFunctionResolver); pass embeddings instead",
+                EmbeddingFunctionProblem.NoResolver);
             ResolvedEmbeddingFunction r;
             try { r = resolver.Resolve(model); }
             catch (ManagedEmbedException e) when (_modelOverride is null && recorded is null)
             {
-                throw new ManagedEmbedException($"collection '{Name}' was written by an older membed and names its model by a directory path, {legacy}, which cannot be loaded here ({e.Message}); " +
-                    "open it with the model overridden by name (e.g. sentence-transformers/all-MiniLM-L6-v2) to use and record that model", e);
+                throw new EmbeddingFunctionException($"collection '{Name}' was written by an older membed and names its model by a directory path, {legacy}, which cannot be loaded here ({e.Message}); " +
+                    "open it with the model overridden by name (e.g. sentence-transformers/all-MiniLM-L6-v2) to use and record that model", EmbeddingFunctionProblem.LegacyPathUnavailable, e);
             }
             Accept(r, overridden: _modelOverride is not null);
             return _generator;
@@ -182,12 +183,12 @@ public sealed partial class Collection : IDisposable
         int dim = Dimension;
         var recorded = _manifest.EmbeddingFunction;
         if (dim != 0 && found.Dimension != dim)
-            throw new EmbeddingFunctionMismatchException(
-                $"model {found.Model} produces {found.Dimension}-dimensional embeddings, but collection '{Name}' holds {dim}-dimensional ones", "dimension");
+            throw new EmbeddingFunctionException(
+                $"model {found.Model} produces {found.Dimension}-dimensional embeddings, but collection '{Name}' holds {dim}-dimensional ones", EmbeddingFunctionProblem.DimensionMismatch);
         if (!overridden && recorded?.Fingerprint is { } fp && found.Fingerprint != fp)
-            throw new EmbeddingFunctionMismatchException(
+            throw new EmbeddingFunctionException(
                 $"collection '{Name}' was built with {recorded.Model} whose weights have fingerprint {fp}, but the model found here has {found.Fingerprint ?? "no fingerprint"} " +
-                "(different weights give incomparable embeddings); override the model knowingly to use it anyway", "fingerprint");
+                "(different weights give incomparable embeddings); override the model knowingly to use it anyway", EmbeddingFunctionProblem.FingerprintMismatch);
     }
 
     // ---------------------------------------------------------------- loading

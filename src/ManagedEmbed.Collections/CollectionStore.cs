@@ -122,14 +122,15 @@ public sealed class CollectionStore : IDisposable
     /// <summary>Resolves a model for recording in a new collection: it must have a name, not just a directory.</summary>
     private ResolvedEmbeddingFunction ResolveForRecord(string model)
     {
-        var resolver = Options.EmbeddingFunctionResolver ?? throw new ManagedEmbedException(
-            $"cannot use model '{model}': the store was opened without an embedding function resolver (CollectionOptions.EmbeddingFunctionResolver)");
+        var resolver = Options.EmbeddingFunctionResolver ?? throw new EmbeddingFunctionException(
+            $"cannot use model '{model}': the store was opened without an embedding function resolver (CollectionOptions.EmbeddingFunctionResolver)", EmbeddingFunctionProblem.NoResolver);
         var r = resolver.Resolve(model);
         if (r.Spec.IsPath)
         {
             r.Generator.Dispose();
-            throw new ManagedEmbedException($"model directory {r.Spec.Model} has no model name (it was not fetched into the model cache); " +
-                "collections record their model by name so that they open on other machines: place it in the model cache as ORG/NAME and name it so");
+            throw new EmbeddingFunctionException($"model directory {r.Spec.Model} has no model name (it was not fetched into the model cache); " +
+                "collections record their model by name so that they open on other machines: place it in the model cache as ORG/NAME and name it so",
+                EmbeddingFunctionProblem.UnnamedModel);
         }
         return r;
     }

@@ -40,12 +40,30 @@ public interface IEmbeddingFunctionResolver
     ResolvedEmbeddingFunction Resolve(string model);
 }
 
-/// <summary>The recorded embedding function and the model found for it disagree (see <see cref="Reason"/>).</summary>
-public sealed class EmbeddingFunctionMismatchException : ManagedEmbedException
+/// <summary>Why a collection's embedding function cannot be used as it stands.</summary>
+public enum EmbeddingFunctionProblem
+{
+    /// <summary>The model found has other weights than recorded (same width): usable only overridden knowingly.</summary>
+    FingerprintMismatch,
+    /// <summary>The model found produces embeddings of another width: never usable for this collection.</summary>
+    DimensionMismatch,
+    /// <summary>A format-1 collection names its model by a directory path that cannot be loaded here: name the model.</summary>
+    LegacyPathUnavailable,
+    /// <summary>The model is a directory without a name to record (not in the model cache, no pull manifest).</summary>
+    UnnamedModel,
+    /// <summary>The store was opened without an <see cref="IEmbeddingFunctionResolver"/>.</summary>
+    NoResolver,
+}
+
+/// <summary>A collection's embedding function cannot be used as it stands (see <see cref="Problem"/>).</summary>
+public sealed class EmbeddingFunctionException : ManagedEmbedException
 {
     /// <summary>Creates the error.</summary>
-    public EmbeddingFunctionMismatchException(string message, string reason) : base(message) { Reason = reason; }
+    public EmbeddingFunctionException(string message, EmbeddingFunctionProblem problem) : base(message) { Problem = problem; }
 
-    /// <summary>"fingerprint" (same width, different weights: overridable knowingly) or "dimension" (never usable).</summary>
-    public string Reason { get; }
+    /// <summary>Creates the error with its cause.</summary>
+    public EmbeddingFunctionException(string message, EmbeddingFunctionProblem problem, Exception inner) : base(message, inner) { Problem = problem; }
+
+    /// <summary>What is wrong, for callers that add their own hint (the CLI names the flag that fixes it).</summary>
+    public EmbeddingFunctionProblem Problem { get; }
 }

@@ -129,8 +129,8 @@ public sealed class ModelTests : IDisposable
         {
             var c = bare.GetCollection("m");
             Assert.Equal(2, c.Count());
-            var ex = Assert.Throws<ManagedEmbedException>(() => c.Query(queryTexts: ["x"]));
-            Assert.Contains("without an embedding function resolver", ex.Message);
+            var ex = Assert.Throws<EmbeddingFunctionException>(() => c.Query(queryTexts: ["x"]));
+            Assert.Equal(EmbeddingFunctionProblem.NoResolver, ex.Problem);
         }
     }
 
@@ -146,8 +146,8 @@ public sealed class ModelTests : IDisposable
         SynthModel("test/other", 7);
         using var s2 = CollectionStore.Open(Path.Combine(_dir, "db"), readOnly: true, Opts(new CountingResolver(Cache)));
         var c = s2.GetCollection("m");
-        var e = Assert.Throws<EmbeddingFunctionMismatchException>(() => c.Query(queryTexts: ["x"]));
-        Assert.Equal("fingerprint", e.Reason);
+        var e = Assert.Throws<EmbeddingFunctionException>(() => c.Query(queryTexts: ["x"]));
+        Assert.Equal(EmbeddingFunctionProblem.FingerprintMismatch, e.Problem);
         Assert.Contains("sha256:", e.Message);
         // Overridden knowingly: the fingerprint is not checked.
         var o = s2.GetCollection("m", model: "test/other");
@@ -162,8 +162,8 @@ public sealed class ModelTests : IDisposable
         using var store = CollectionStore.Open(Path.Combine(_dir, "db"), options: Opts(new CountingResolver(Cache)));
         store.CreateCollection("m", model: "test/synth").Add(["a"], [Docs[0]]);
         var c = store.GetCollection("m", model: "test/tiny");
-        var e = Assert.Throws<EmbeddingFunctionMismatchException>(() => c.Query(queryTexts: ["x"]));
-        Assert.Equal("dimension", e.Reason);
+        var e = Assert.Throws<EmbeddingFunctionException>(() => c.Query(queryTexts: ["x"]));
+        Assert.Equal(EmbeddingFunctionProblem.DimensionMismatch, e.Problem);
     }
 
     [Fact]
@@ -177,7 +177,8 @@ public sealed class ModelTests : IDisposable
             Seed = 5,
         }, loose);
         using var store = CollectionStore.Open(Path.Combine(_dir, "db"), options: new CollectionOptions { EmbeddingFunctionResolver = new ManagedEmbedFunctionResolver(m => m) });
-        var e = Assert.Throws<ManagedEmbedException>(() => store.CreateCollection("m", model: loose));
+        var e = Assert.Throws<EmbeddingFunctionException>(() => store.CreateCollection("m", model: loose));
+        Assert.Equal(EmbeddingFunctionProblem.UnnamedModel, e.Problem);
         Assert.Contains("has no model name", e.Message);
         Assert.Empty(store.ListCollections());
     }
@@ -254,7 +255,8 @@ public sealed class ModelTests : IDisposable
         {
             var c = w.GetCollection("old"); // opens: readable without the model
             Assert.Equal(0, c.Count());
-            var e = Assert.Throws<ManagedEmbedException>(() => c.Query(queryTexts: ["x"]));
+            var e = Assert.Throws<EmbeddingFunctionException>(() => c.Query(queryTexts: ["x"]));
+            Assert.Equal(EmbeddingFunctionProblem.LegacyPathUnavailable, e.Problem);
             Assert.Contains("older membed", e.Message);
             Assert.Contains("/nonexistent/models/minilm", e.Message);
             Assert.Contains("model overridden by name", e.Message);

@@ -59,19 +59,17 @@ internal static class CollectionCommands
     {
         Collection c;
         try { c = store.GetCollection(name, model); }
-        catch (EmbeddingFunctionMismatchException e) { throw Hint(e); }
+        catch (EmbeddingFunctionException e) { throw Hint(e); }
         foreach (var f in c.RecoveryReport.Findings) Console.Error.WriteLine("membed: warning: " + f);
         return c;
     }
 
     /// <summary>A library error about the collection's model, with the flag that resolves it.</summary>
-    private static ManagedEmbedException Hint(ManagedEmbedException e) => e switch
+    private static ManagedEmbedException Hint(ManagedEmbedException e) => e is not EmbeddingFunctionException ef ? e : ef.Problem switch
     {
-        EmbeddingFunctionMismatchException { Reason: "fingerprint" } => new ManagedEmbedException(e.Message + " (pass --model NAME to use it anyway)", e),
-        _ when e.Message.Contains("names its model by a directory path", StringComparison.Ordinal) =>
-            new ManagedEmbedException(e.Message + " (pass --model NAME, e.g. --model " + HubModels.DefaultRepoId + ")", e),
-        _ when e.Message.Contains("has no model name", StringComparison.Ordinal) =>
-            new ManagedEmbedException(e.Message + $" (under {ModelCache.Root}) and pass --model ORG/NAME", e),
+        EmbeddingFunctionProblem.FingerprintMismatch => new ManagedEmbedException(e.Message + " (pass --model NAME to use it anyway)", e),
+        EmbeddingFunctionProblem.LegacyPathUnavailable => new ManagedEmbedException(e.Message + $" (pass --model NAME, e.g. --model {HubModels.DefaultRepoId})", e),
+        EmbeddingFunctionProblem.UnnamedModel => new ManagedEmbedException(e.Message + $" (under {ModelCache.Root}) and pass --model ORG/NAME", e),
         _ => e,
     };
 
