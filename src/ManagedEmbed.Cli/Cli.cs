@@ -80,7 +80,7 @@ public static class Cli
           index build  --vectors base.fvecs --kind flat|ivf [--nlist N] [--seed S] [--metric ip|l2] --out FILE
           index search --index FILE --queries q.fvecs --k K [--nprobe N] [--threads N] [--batch-size B] --out ids.ivecs
           data synth   --n N --dim D --clusters C --seed S --out FILE.fvecs
-          collection   create|add|upsert|update|get|peek|query|delete|count|list|modify|drop --path DIR ...  (membed collection for details)
+          collection   create|add|upsert|update|get|peek|query|delete|count|list|modify|drop --path DIR ...  (membed collection --help)
           collection   check  --path DIR --name NAME          (reports damage, changes nothing; exit 1 when damaged)
           collection   repair --path DIR --name NAME [--yes]  (quarantines a damaged log tail; without --yes: dry run)
           search       --model DIR --corpus FILE [--k K] [--index flat|ivf] [--nlist N] [--nprobe N] [--min-score S] [--save INDEX] [--json] QUERY [QUERY...]

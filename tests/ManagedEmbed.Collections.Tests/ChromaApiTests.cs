@@ -48,7 +48,7 @@ public sealed class ChromaApiTests : IDisposable
     {
         using (var store = CollectionStore.Open(_dir))
         {
-            var c = store.CreateCollection("old", DistanceSpace.L2, metadata: M(("v", 1L)));
+            var c = store.CreateCollection("old", DistanceSpace.L2, metadata: M(("v", 1L), ("w", "gone after modify")));
             c.Add(["a", "b"], ["doc a", "doc b"], embeddings: [[1f, 0f], [0f, 1f]]);
             store.CreateCollection("taken");
             Assert.Contains("already exists", Assert.Throws<ManagedEmbedException>(() => store.ModifyCollection("old", newName: "taken")).Message);
@@ -63,6 +63,8 @@ public sealed class ChromaApiTests : IDisposable
         var n = ro.GetCollection("new");
         Assert.Equal(3, n.Count());
         Assert.Equal(2L, n.Metadata["v"].AsInteger);
+        // Replaced, not merged (as real Chroma 1.0's modify does: metadata {a:1} then modify {b:2} reads back {b:2}).
+        Assert.False(n.Metadata.ContainsKey("w"));
         Assert.Equal(["a", "b", "c"], n.Get().Ids);
     }
 

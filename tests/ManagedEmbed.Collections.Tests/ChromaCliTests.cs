@@ -155,6 +155,10 @@ public sealed class ChromaCliTests : IDisposable
         Assert.Contains("drop", help.Out + help.Err);
         var usage = H.Run("collection");
         Assert.Contains("drop", usage.Err);
+        var full = H.Run("collection", "--help");
+        Assert.Equal(0, full.Exit);
+        Assert.Contains("collection   drop   --path DIR --name NAME [--yes]", full.Out);
+        Assert.Contains("--format jsonl|table|chroma", full.Out);
     }
 
     private string WriteFile(string name, string content)

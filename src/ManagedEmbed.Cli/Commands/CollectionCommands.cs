@@ -13,7 +13,7 @@ internal static class CollectionCommands
 {
     private const string Usage = "usage: membed collection create|add|upsert|update|get|peek|query|delete|count|list|modify|drop|check|repair --path DIR [--name NAME] ...";
 
-    /// <summary>The usage lines of `membed --help` (Cli.cs shows them).</summary>
+    /// <summary>The usage lines of `membed collection --help`.</summary>
     public const string HelpLines = """
           collection   create --path DIR --name NAME [--model M | --no-model] [--space cosine|l2|ip] [--metadata JSON] [--get-or-create]
           collection   add|upsert|update --path DIR --name NAME --input FILE|- [--batch-size N] [--model M]
@@ -24,13 +24,22 @@ internal static class CollectionCommands
                               [--limit N] [--offset N] [--include documents,metadatas,embeddings] [--format jsonl|chroma]
           collection   peek   --path DIR --name NAME [--limit 10]
           collection   delete --path DIR --name NAME [--ids A,B | --input FILE|-] [--where JSON] [--where-document JSON] [--yes]
-          collection   count|drop --path DIR --name NAME [--yes]      collection list --path DIR
+          collection   count  --path DIR --name NAME                 (prints the number)
+          collection   list   --path DIR
+          collection   drop   --path DIR --name NAME [--yes]
+          collection   check  --path DIR --name NAME
+          collection   repair --path DIR --name NAME [--yes]
           collection   modify --path DIR --name NAME [--new-name NAME] [--metadata JSON]
 """;
 
     public static int Collection(string[] args)
     {
-        if (args.Length == 0) throw new ManagedEmbedException(Usage);
+        if (args.Length == 0) throw new ManagedEmbedException(Usage + " (membed collection --help for every option)");
+        if (args[0] is "--help" or "-h" or "help")
+        {
+            Console.Out.Write(HelpLines);
+            return 0;
+        }
         string sub = args[0];
         var rest = args[1..];
         return sub switch
