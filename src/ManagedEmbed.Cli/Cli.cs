@@ -82,7 +82,7 @@ public static class Cli
           index build  --vectors base.fvecs --kind flat|ivf|hnsw [--nlist N] [--seed S] [--m M] [--ef-construction E] [--ef-search S] [--metric ip|l2] --out FILE
           index search --index FILE --queries q.fvecs --k K [--nprobe N | --ef-search S] [--threads N] [--batch-size B] --out ids.ivecs
           data synth   --n N --dim D --clusters C --seed S --out FILE.fvecs
-          collection   create|add|upsert|update|get|query|delete|count|list|drop --path DIR ...
+          collection   create|add|upsert|update|get|peek|query|delete|count|list|modify|drop --path DIR ...  (membed collection --help)
           collection   check  --path DIR --name NAME          (reports damage, changes nothing; exit 1 when damaged)
           collection   repair --path DIR --name NAME [--yes]  (quarantines a damaged log tail; without --yes: dry run)
           search       --model DIR --corpus FILE [--k K] [--index flat|ivf|hnsw] [--nlist N] [--nprobe N] [--ef-search S] [--min-score S] [--save INDEX] [--json] QUERY [QUERY...]

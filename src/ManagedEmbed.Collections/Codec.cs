@@ -83,15 +83,25 @@ internal sealed class ByteWriter
         foreach (var (k, v) in m)
         {
             Str16(k);
-            U8((byte)v.Kind);
-            switch (v.Kind)
-            {
-                case MetadataKind.String: Str32(v.AsString); break;
-                case MetadataKind.Integer: I64(v.AsInteger); break;
-                case MetadataKind.Float: F64(v.AsFloat); break;
-                case MetadataKind.Bool: U8((byte)(v.AsBool ? 1 : 0)); break;
-                default: throw new InvalidOperationException("null metadata value cannot be stored");
-            }
+            Value(v);
+        }
+    }
+
+    // kind byte, then the value; a list is its element count (u32) and its elements, each a kind byte and a value.
+    private void Value(MetadataValue v)
+    {
+        U8((byte)v.Kind);
+        switch (v.Kind)
+        {
+            case MetadataKind.String: Str32(v.AsString); break;
+            case MetadataKind.Integer: I64(v.AsInteger); break;
+            case MetadataKind.Float: F64(v.AsFloat); break;
+            case MetadataKind.Bool: U8((byte)(v.AsBool ? 1 : 0)); break;
+            case MetadataKind.List:
+                U32((uint)v.AsList.Count);
+                foreach (var x in v.AsList) Value(x);
+                break;
+            default: throw new InvalidOperationException("null metadata value cannot be stored");
         }
     }
 }
@@ -144,17 +154,29 @@ internal ref struct ByteReader
         for (int i = 0; i < count; i++)
         {
             string k = KeyPool.Intern(Str16());
-            var kind = (MetadataKind)U8();
-            MetadataValue v = kind switch
-            {
-                MetadataKind.String => MetadataValue.From(Str32()),
-                MetadataKind.Integer => MetadataValue.From(I64()),
-                MetadataKind.Float => MetadataValue.From(F64()),
-                MetadataKind.Bool => U8() switch { 0 => MetadataValue.From(false), 1 => MetadataValue.From(true), _ => throw new InvalidDataException("bad bool") },
-                _ => throw new InvalidDataException("bad metadata kind"),
-            };
+            var v = Value(allowList: true);
             if (!m!.TryAdd(k, v)) throw new InvalidDataException("duplicate metadata key");
         }
         return new Rec { Id = id, Document = doc, Metadata = m is null ? null : MetaMap.From(m) };
+    }
+
+    private MetadataValue Value(bool allowList)
+    {
+        var kind = (MetadataKind)U8();
+        switch (kind)
+        {
+            case MetadataKind.String: return MetadataValue.From(Str32());
+            case MetadataKind.Integer: return MetadataValue.From(I64());
+            case MetadataKind.Float: return MetadataValue.From(F64());
+            case MetadataKind.Bool: return U8() switch { 0 => MetadataValue.From(false), 1 => MetadataValue.From(true), _ => throw new InvalidDataException("bad bool") };
+            case MetadataKind.List when allowList:
+                uint n = U32();
+                if (n == 0 || n > Remaining) throw new InvalidDataException("bad metadata list length");
+                var items = new MetadataValue[n];
+                for (int i = 0; i < n; i++) items[i] = Value(allowList: false);
+                try { return MetadataValue.From(items); }
+                catch (ManagedEmbedException e) { throw new InvalidDataException(e.Message); }
+            default: throw new InvalidDataException("bad metadata kind");
+        }
     }
 }

@@ -1,5 +1,6 @@
 using System.Text;
 using ManagedEmbed.Kernels;
+using Microsoft.Extensions.AI;
 
 namespace ManagedEmbed.Collections;
 
@@ -16,7 +17,7 @@ public sealed partial class Collection : IDisposable
     /// <summary>Maximum metadata key length in UTF-8 bytes.</summary>
     public const int MaxKeyBytes = 256;
 
-    private readonly string _dir;
+    private string _dir;                        // changes only on rename (under the write gate and the compaction lock)
     private readonly CollectionOptions _opts;
     private readonly bool _readOnly;
     private FileStream? _lock;
@@ -38,11 +39,17 @@ public sealed partial class Collection : IDisposable
     private string? _failed;
     private bool _disposed;
     private readonly ByteWriter _enc = new(1 << 16);
-    private Func<IReadOnlyList<string>, float[][]>? _embed;
+    private readonly object _embedGate = new();
+    private IEmbeddingGenerator<string, Embedding<float>>? _generator; // set by the caller, or resolved on first use
+    private bool _ownsGenerator;
+    private string? _modelOverride;
 
     internal Collection(string dir, Manifest manifest, bool readOnly, FileStream? lockFile, CollectionOptions opts)
     {
         _dir = dir;
+        // The directory's name is the collection's name: a rename cut short by a crash (directory moved, manifest
+        // not yet rewritten) is a completed rename.
+        manifest.Name = Path.GetFileName(dir);
         _manifest = manifest;
         _readOnly = readOnly;
         _lock = lockFile;
@@ -53,8 +60,27 @@ public sealed partial class Collection : IDisposable
     public string Name => _manifest.Name;
     /// <summary>The distance space.</summary>
     public DistanceSpace Space => _manifest.Space;
-    /// <summary>The model directory used to embed documents and query texts, or null.</summary>
-    public string? Model => _manifest.Model;
+    /// <summary>
+    /// The embedding function recorded for this collection (model name, dimension, normalization, weights fingerprint),
+    /// or null for a bring-your-own-vectors collection.
+    /// </summary>
+    public EmbeddingFunctionSpec? EmbeddingFunction { get { _rw.EnterReadLock(); try { return _manifest.EmbeddingFunction; } finally { _rw.ExitReadLock(); } } }
+
+    /// <summary>
+    /// A model directory recorded by a collection written before membed recorded models by name (format 1), or null.
+    /// Such a collection still opens; the path is resolved as a model id would be, and a writable open with a resolver
+    /// records the model by name (<see cref="CollectionStore.GetCollection(string, string?)"/>).
+    /// </summary>
+    public string? LegacyModelPath { get { _rw.EnterReadLock(); try { return _manifest.LegacyModelPath; } finally { _rw.ExitReadLock(); } } }
+
+    /// <summary>True when documents and query texts can be embedded (a recorded model, an override, or a generator).</summary>
+    public bool HasEmbeddingFunction => _generator is not null || _modelOverride is not null || _manifest.EmbeddingFunction is not null || _manifest.LegacyModelPath is not null;
+
+    /// <summary>The collection's metadata (ChromaDB's collection metadata, e.g. <c>hnsw:space</c>); empty when none.</summary>
+    public IReadOnlyDictionary<string, MetadataValue> Metadata
+    {
+        get { _rw.EnterReadLock(); try { return _manifest.Metadata is { } m ? new Dictionary<string, MetadataValue>(m, StringComparer.Ordinal) : new Dictionary<string, MetadataValue>(); } finally { _rw.ExitReadLock(); } }
+    }
     /// <summary>The embedding dimension (0 until the first record arrives in a collection without a model).</summary>
     public int Dimension { get { _rw.EnterReadLock(); try { return _dim; } finally { _rw.ExitReadLock(); } } }
     /// <summary>True when opened through a read-only store.</summary>
@@ -72,13 +98,97 @@ public sealed partial class Collection : IDisposable
     public string? LastCompactionError { get; private set; }
 
     /// <summary>
-    /// The function computing embeddings from documents/query texts when none are given. Set automatically from
-    /// <see cref="Model"/>; may be replaced by the caller (like ChromaDB's embedding_function).
+    /// The generator computing embeddings from documents and query texts when none are given (ChromaDB's
+    /// embedding_function). Resolved on first use from <see cref="EmbeddingFunction"/> through the store's
+    /// <see cref="CollectionOptions.EmbeddingFunctionResolver"/>, which loads no model until something is embedded.
+    /// Setting it replaces the recorded model knowingly (no fingerprint check; the width must still match). A
+    /// generator set here is not disposed by the collection.
     /// </summary>
-    public Func<IReadOnlyList<string>, float[][]>? EmbeddingFunction
+    public IEmbeddingGenerator<string, Embedding<float>>? EmbeddingGenerator
     {
-        get => _embed;
-        set => _embed = value;
+        get { lock (_embedGate) return _generator; }
+        set
+        {
+            lock (_embedGate)
+            {
+                if (_ownsGenerator) _generator?.Dispose();
+                _generator = value;
+                _ownsGenerator = false;
+            }
+        }
+    }
+
+    /// <summary>The resolver of the store that opened this collection.</summary>
+    internal IEmbeddingFunctionResolver? Resolver => _opts.EmbeddingFunctionResolver;
+
+    /// <summary>Uses <paramref name="model"/> instead of the recorded one (knowingly: its fingerprint is not checked).</summary>
+    internal void SetModelOverride(string? model, ResolvedEmbeddingFunction? resolved = null)
+    {
+        lock (_embedGate)
+        {
+            if (model == _modelOverride && resolved is null) return;
+            if (_ownsGenerator) _generator?.Dispose();
+            _generator = null;
+            _ownsGenerator = false;
+            _modelOverride = model;
+            if (resolved is not null) Accept(resolved, overridden: model is not null);
+        }
+    }
+
+    /// <summary>The generator to embed with, resolving it on first use; null when the collection has no embedding function.</summary>
+    private IEmbeddingGenerator<string, Embedding<float>>? Generator()
+    {
+        lock (_embedGate)
+        {
+            if (_generator is not null) return _generator;
+            var recorded = _manifest.EmbeddingFunction;
+            string? legacy = _manifest.LegacyModelPath;
+            string? model = _modelOverride ?? recorded?.Model ?? legacy;
+            if (model is null) return null;
+            var resolver = Resolver ?? throw new EmbeddingFunctionException(
+                $"collection '{Name}' embeds with {model}, but its store was opened without an embedding function resolver (CollectionOptions.EmbeddingFunctionResolver); pass embeddings instead",
+                EmbeddingFunctionProblem.NoResolver);
+            ResolvedEmbeddingFunction r;
+            try { r = resolver.Resolve(model); }
+            catch (ManagedEmbedException e) when (_modelOverride is null && recorded is null)
+            {
+                throw new EmbeddingFunctionException($"collection '{Name}' was written by an older membed and names its model by a directory path, {legacy}, which cannot be loaded here ({e.Message}); " +
+                    "open it with the model overridden by name (e.g. sentence-transformers/all-MiniLM-L6-v2) to use and record that model", EmbeddingFunctionProblem.LegacyPathUnavailable, e);
+            }
+            Accept(r, overridden: _modelOverride is not null);
+            return _generator;
+        }
+    }
+
+    /// <summary>Checks a resolved model against the record and installs it (disposing it when refused). Caller holds _embedGate.</summary>
+    private void Accept(ResolvedEmbeddingFunction r, bool overridden)
+    {
+        try { CheckSpec(r.Spec, overridden); }
+        catch
+        {
+            r.Generator.Dispose();
+            throw;
+        }
+        _generator = r.Generator;
+        _ownsGenerator = true;
+        _resolvedSpec = r.Spec;
+    }
+
+    /// <summary>
+    /// The model found must produce vectors of the collection's width, and (unless overridden knowingly) carry the
+    /// recorded weights fingerprint: other weights of the same width would silently give incomparable vectors.
+    /// </summary>
+    internal void CheckSpec(EmbeddingFunctionSpec found, bool overridden)
+    {
+        int dim = Dimension;
+        var recorded = _manifest.EmbeddingFunction;
+        if (dim != 0 && found.Dimension != dim)
+            throw new EmbeddingFunctionException(
+                $"model {found.Model} produces {found.Dimension}-dimensional embeddings, but collection '{Name}' holds {dim}-dimensional ones", EmbeddingFunctionProblem.DimensionMismatch);
+        if (!overridden && recorded?.Fingerprint is { } fp && found.Fingerprint != fp)
+            throw new EmbeddingFunctionException(
+                $"collection '{Name}' was built with {recorded.Model} whose weights have fingerprint {fp}, but the model found here has {found.Fingerprint ?? "no fingerprint"} " +
+                "(different weights give incomparable embeddings); override the model knowingly to use it anyway", EmbeddingFunctionProblem.FingerprintMismatch);
     }
 
     // ---------------------------------------------------------------- loading
@@ -404,7 +514,7 @@ public sealed partial class Collection : IDisposable
             ValidateId(ids[i]);
             if (!seen.Add(ids[i])) throw new ManagedEmbedException($"{op}: duplicate id '{ids[i]}' in one call");
             if (documents?[i] is { } d) ValidateText(d, $"document of id '{ids[i]}'");
-            if (metadatas?[i] is { } m) ValidateMetadata(m, ids[i], allowNull: kind != WriteKind.Add);
+            if (metadatas?[i] is { } m) ValidateMetadata(m, $"id '{ids[i]}'", allowNull: kind != WriteKind.Add);
         }
         float[][]? vecs = null;
         if (embeddings is not null)
@@ -440,12 +550,12 @@ public sealed partial class Collection : IDisposable
                 for (int i = 0; i < n; i++)
                 {
                     bool newDoc = documents?[i] is not null;
-                    if (existing[i] is null || (newDoc && _embed is not null)) need.Add(i);
+                    if (existing[i] is null || (newDoc && HasEmbeddingFunction)) need.Add(i);
                 }
                 if (need.Count > 0)
                 {
-                    if (_embed is null)
-                        throw new ManagedEmbedException($"{op}: embeddings are required for id '{ids[need[0]]}': collection '{Name}' has no model");
+                    if (!HasEmbeddingFunction)
+                        throw new ManagedEmbedException($"{op}: embeddings are required for id '{ids[need[0]]}': collection '{Name}' has no embedding function (it was created without a model)");
                     var texts = need.Select(i => documents?[i] ?? throw new ManagedEmbedException($"{op}: id '{ids[i]}' needs a document or an embedding")).ToList();
                     var computed = EmbedTexts(texts, $"{op} documents");
                     vecs = new float[n][];
@@ -539,19 +649,26 @@ public sealed partial class Collection : IDisposable
         }
     }
 
-    private static void ValidateMetadata(IReadOnlyDictionary<string, MetadataValue> m, string id, bool allowNull)
+    private static void ValidateMetadata(IReadOnlyDictionary<string, MetadataValue> m, string owner, bool allowNull)
     {
         foreach (var (k, v) in m)
         {
-            if (string.IsNullOrEmpty(k)) throw new ManagedEmbedException($"metadata of id '{id}': empty key");
-            if (k.StartsWith('$')) throw new ManagedEmbedException($"metadata of id '{id}': key '{k}' must not start with '$'");
-            ValidateText(k, $"metadata key of id '{id}'");
-            if (Encoding.UTF8.GetByteCount(k) > MaxKeyBytes) throw new ManagedEmbedException($"metadata of id '{id}': key longer than {MaxKeyBytes} bytes");
+            if (string.IsNullOrEmpty(k)) throw new ManagedEmbedException($"metadata of {owner}: empty key");
+            if (k.StartsWith('$')) throw new ManagedEmbedException($"metadata of {owner}: key '{k}' must not start with '$'");
+            ValidateText(k, $"metadata key of {owner}");
+            if (Encoding.UTF8.GetByteCount(k) > MaxKeyBytes) throw new ManagedEmbedException($"metadata of {owner}: key longer than {MaxKeyBytes} bytes");
             switch (v.Kind)
             {
-                case MetadataKind.Null when !allowNull: throw new ManagedEmbedException($"metadata of id '{id}': key '{k}' has a null value (null only removes keys in update/upsert)");
-                case MetadataKind.String: ValidateText(v.AsString, $"metadata '{k}' of id '{id}'"); break;
-                case MetadataKind.Float when !double.IsFinite(v.AsFloat): throw new ManagedEmbedException($"metadata of id '{id}': key '{k}' is not a finite number");
+                case MetadataKind.Null when !allowNull: throw new ManagedEmbedException($"metadata of {owner}: key '{k}' has a null value (null only removes keys in update/upsert)");
+                case MetadataKind.String: ValidateText(v.AsString, $"metadata '{k}' of {owner}"); break;
+                case MetadataKind.Float when !double.IsFinite(v.AsFloat): throw new ManagedEmbedException($"metadata of {owner}: key '{k}' is not a finite number");
+                case MetadataKind.List:
+                    foreach (var x in v.AsList)
+                    {
+                        if (x.Kind == MetadataKind.String) ValidateText(x.AsString, $"metadata '{k}' of {owner}");
+                        if (x.Kind == MetadataKind.Float && !double.IsFinite(x.AsFloat)) throw new ManagedEmbedException($"metadata of {owner}: list '{k}' holds a non-finite number");
+                    }
+                    break;
             }
         }
     }
@@ -600,10 +717,16 @@ public sealed partial class Collection : IDisposable
 
     private float[][] EmbedTexts(IReadOnlyList<string> texts, string what)
     {
-        var f = _embed ?? throw new ManagedEmbedException($"{what} need a model: collection '{Name}' has none (pass embeddings instead)");
-        var r = f(texts);
-        if (r.Length != texts.Count) throw new ManagedEmbedException($"embedding function returned {r.Length} vectors for {texts.Count} texts");
-        foreach (var v in r) CheckVector(v, "computed embedding");
+        var g = Generator() ?? throw new ManagedEmbedException($"{what} need an embedding function: collection '{Name}' was created without a model (pass embeddings instead)");
+        // The seam is asynchronous; the store's API is synchronous (a write holds the writer gate while it embeds).
+        var gen = g.GenerateAsync(texts).GetAwaiter().GetResult();
+        if (gen.Count != texts.Count) throw new ManagedEmbedException($"embedding function returned {gen.Count} vectors for {texts.Count} texts");
+        var r = new float[gen.Count][];
+        for (int i = 0; i < r.Length; i++)
+        {
+            r[i] = gen[i].Vector.ToArray();
+            CheckVector(r[i], "computed embedding");
+        }
         return r;
     }
 
@@ -633,6 +756,11 @@ public sealed partial class Collection : IDisposable
                 _wal?.Dispose();
                 _lock?.Dispose();
                 _lock = null;
+                lock (_embedGate)
+                {
+                    if (_ownsGenerator) _generator?.Dispose();
+                    _generator = null;
+                }
             }
             finally { _rw.ExitWriteLock(); }
         }

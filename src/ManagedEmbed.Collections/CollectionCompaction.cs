@@ -187,12 +187,12 @@ public sealed partial class Collection
             newWal.Dispose();
             throw;
         }
-        var m = new Manifest
-        {
-            Name = s.Old.Name, Space = s.Old.Space, Model = s.Old.Model, Dim = s.Dim,
-            Generation = s.Gen, WalGeneration = s.Gen, NextSeq = s.Seq,
-            Segment = new SegmentInfo(b.Docs, b.DocsBytes, b.DocsCrc, b.Index, b.Kind, b.IndexBytes, b.IndexCrc, s.Live.Count),
-        };
+        var m = s.Old.Derive();
+        m.Dim = s.Dim;
+        m.Generation = s.Gen;
+        m.WalGeneration = s.Gen;
+        m.NextSeq = s.Seq;
+        m.Segment = new SegmentInfo(b.Docs, b.DocsBytes, b.DocsCrc, b.Index, b.Kind, b.IndexBytes, b.IndexCrc, s.Live.Count);
         try { FileSys.AtomicWrite(_opts.FileOps, Path.Combine(_dir, Manifest.FileName), m.Serialize()); }
         catch (Exception e)
         {

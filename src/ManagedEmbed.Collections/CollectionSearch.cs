@@ -77,17 +77,25 @@ public sealed partial class Collection
         // The filter scan chases pointers through every record (memory-latency bound): split it across cores.
         const int Chunk = 16384;
         int chunks = (_rows.Count + Chunk - 1) / Chunk;
-        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = chunks > 1 ? Environment.ProcessorCount : 1 }, ci =>
+        try
         {
-            int local = 0, end = Math.Min(_rows.Count, (ci + 1) * Chunk);
-            for (int row = ci * Chunk; row < end; row++)
+            Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = chunks > 1 ? Environment.ProcessorCount : 1 }, ci =>
             {
-                if (!accept(row)) continue;
-                mask[row] = true;
-                local++;
-            }
-            Interlocked.Add(ref allowed, local);
-        });
+                int local = 0, end = Math.Min(_rows.Count, (ci + 1) * Chunk);
+                for (int row = ci * Chunk; row < end; row++)
+                {
+                    if (!accept(row)) continue;
+                    mask[row] = true;
+                    local++;
+                }
+                Interlocked.Add(ref allowed, local);
+            });
+        }
+        catch (AggregateException e) when (e.InnerExceptions.FirstOrDefault(x => x is ManagedEmbedException) is { } inner)
+        {
+            // A filter's own error (a $regex timeout) is the one-line error, not an aggregate.
+            throw inner;
+        }
         return (mask, allowed);
     }
 

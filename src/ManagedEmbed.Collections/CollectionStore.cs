@@ -74,67 +74,162 @@ public sealed class CollectionStore : IDisposable
             throw new ManagedEmbedException($"invalid collection name '{name}': use 1-63 characters of A-Z a-z 0-9 . _ - starting with a letter or digit");
     }
 
+    /// <summary>ChromaDB's collection metadata key for the distance space ("l2", "ip" or "cosine").</summary>
+    public const string SpaceKey = "hnsw:space";
+
     /// <summary>
-    /// Creates a collection. <paramref name="model"/> is a sentence-transformers model directory used to embed
-    /// documents and query texts when embeddings are not given.
+    /// Creates a collection. <paramref name="model"/> names the model that embeds documents and query texts when
+    /// embeddings are not given (a model id such as <c>sentence-transformers/all-MiniLM-L6-v2</c>, resolved through
+    /// <see cref="CollectionOptions.EmbeddingFunctionResolver"/>; the collection records its name, width,
+    /// normalization and weights fingerprint, never a path); null makes a bring-your-own-vectors collection.
+    /// <paramref name="space"/> defaults to the metadata's <c>hnsw:space</c>, else cosine.
     /// </summary>
-    public Collection CreateCollection(string name, DistanceSpace space = DistanceSpace.Cosine, string? model = null)
+    public Collection CreateCollection(string name, DistanceSpace? space = null, string? model = null, IReadOnlyDictionary<string, MetadataValue>? metadata = null)
     {
         ValidateName(name);
+        var sp = SpaceOf(space, metadata);
         lock (_gate)
         {
             CheckWritable();
             string dir = Path.Combine(Root, name);
             if (Directory.Exists(dir))
                 throw new ManagedEmbedException(File.Exists(Path.Combine(dir, Manifest.FileName)) ? $"collection '{name}' already exists" : Damaged(name));
-            string? modelDir = null;
-            int dim = 0;
-            if (model is not null)
+            ResolvedEmbeddingFunction? ef = model is null ? null : ResolveForRecord(model);
+            try
             {
-                modelDir = Path.GetFullPath(model);
-                dim = ModelEmbedding.Dimension(modelDir);
+                var c = CreateCore(name, dir, sp, ef?.Spec, metadata);
+                if (ef is not null) c.SetModelOverride(null, ef);
+                ef = null;
+                return c;
             }
-            string tmp = Path.Combine(Root, $".creating-{name}-{Guid.NewGuid():N}");
-            Directory.CreateDirectory(tmp);
-            var m = new Manifest { Name = name, Space = space, Model = modelDir, Dim = dim };
-            Wal.Create(Options.FileOps, Path.Combine(tmp, Wal.FileName(0)), 0);
-            FileSys.AtomicWrite(Options.FileOps, Path.Combine(tmp, Manifest.FileName), m.Serialize());
-            try { Directory.Move(tmp, dir); }
-            catch (IOException)
-            {
-                Directory.Delete(tmp, true);
-                throw new ManagedEmbedException($"collection '{name}' already exists");
-            }
-            Options.FileOps.FsyncDirectory(Root);
-            return OpenCollection(name, dir);
+            finally { ef?.Generator.Dispose(); }
         }
+    }
+
+    /// <summary>The space named by <paramref name="space"/> and/or the metadata's hnsw:space (they must agree); cosine by default.</summary>
+    internal static DistanceSpace SpaceOf(DistanceSpace? space, IReadOnlyDictionary<string, MetadataValue>? metadata)
+    {
+        if (metadata is not null) Collection.ValidateCollectionMetadata(metadata);
+        if (metadata is null || !metadata.TryGetValue(SpaceKey, out var v) || v.Kind == MetadataKind.Null) return space ?? DistanceSpace.Cosine;
+        if (v.Kind != MetadataKind.String || v.AsString is not ("l2" or "ip" or "cosine"))
+            throw new ManagedEmbedException($"collection metadata \"{SpaceKey}\" must be \"l2\", \"ip\" or \"cosine\", got {v}");
+        var fromMeta = Manifest.ParseSpace(v.AsString);
+        if (space is { } s && s != fromMeta)
+            throw new ManagedEmbedException($"the space {Manifest.SpaceName(s)} disagrees with the collection metadata \"{SpaceKey}\": \"{v.AsString}\"");
+        return fromMeta;
+    }
+
+    /// <summary>Resolves a model for recording in a new collection: it must have a name, not just a directory.</summary>
+    private ResolvedEmbeddingFunction ResolveForRecord(string model)
+    {
+        var resolver = Options.EmbeddingFunctionResolver ?? throw new EmbeddingFunctionException(
+            $"cannot use model '{model}': the store was opened without an embedding function resolver (CollectionOptions.EmbeddingFunctionResolver)", EmbeddingFunctionProblem.NoResolver);
+        var r = resolver.Resolve(model);
+        if (r.Spec.IsPath)
+        {
+            r.Generator.Dispose();
+            throw new EmbeddingFunctionException($"model directory {r.Spec.Model} has no model name (it was not fetched into the model cache); " +
+                "collections record their model by name so that they open on other machines: place it in the model cache as ORG/NAME and name it so",
+                EmbeddingFunctionProblem.UnnamedModel);
+        }
+        return r;
+    }
+
+    private Collection CreateCore(string name, string dir, DistanceSpace space, EmbeddingFunctionSpec? ef, IReadOnlyDictionary<string, MetadataValue>? metadata)
+    {
+        string tmp = Path.Combine(Root, $".creating-{name}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(tmp);
+        var m = new Manifest
+        {
+            Name = name, Space = space, EmbeddingFunction = ef, Dim = ef?.Dimension ?? 0,
+            Metadata = metadata is null || metadata.Count == 0 ? null : new Dictionary<string, MetadataValue>(metadata, StringComparer.Ordinal),
+        };
+        Wal.Create(Options.FileOps, Path.Combine(tmp, Wal.FileName(0)), 0);
+        FileSys.AtomicWrite(Options.FileOps, Path.Combine(tmp, Manifest.FileName), m.Serialize());
+        try { Directory.Move(tmp, dir); }
+        catch (IOException)
+        {
+            Directory.Delete(tmp, true);
+            throw new ManagedEmbedException($"collection '{name}' already exists");
+        }
+        Options.FileOps.FsyncDirectory(Root);
+        return OpenCollection(name, dir);
     }
 
     /// <summary>A collection directory without its MANIFEST: neither "unknown" nor "already exists" describes it.</summary>
     private string Damaged(string name) =>
         $"collection '{name}' in {Root} is damaged: its directory exists but its {Manifest.FileName} is missing; run 'membed collection repair --path {Root} --name {name}'";
 
-    /// <summary>Opens an existing collection (the same instance on repeated calls).</summary>
-    public Collection GetCollection(string name)
+    /// <summary>
+    /// Opens an existing collection (the same instance on repeated calls). <paramref name="model"/> overrides the
+    /// recorded model knowingly (its weights fingerprint is not checked; its width must match); on a writable store it
+    /// is recorded when the collection had no model by name yet (a bring-your-own-vectors or format-1 collection).
+    /// Without it, a format-1 collection (model recorded by path) opened writable with a resolver is migrated: the
+    /// path's model, when it has a name, is recorded by name.
+    /// </summary>
+    public Collection GetCollection(string name, string? model = null)
     {
         ValidateName(name);
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_open.TryGetValue(name, out var c)) return c;
-            string dir = Path.Combine(Root, name);
-            if (!File.Exists(Path.Combine(dir, Manifest.FileName)))
-                throw new ManagedEmbedException(Directory.Exists(dir) ? Damaged(name) : $"unknown collection '{name}' in {Root}");
-            return OpenCollection(name, dir);
+            if (!_open.TryGetValue(name, out var c))
+            {
+                string dir = Path.Combine(Root, name);
+                if (!File.Exists(Path.Combine(dir, Manifest.FileName)))
+                    throw new ManagedEmbedException(Directory.Exists(dir) ? Damaged(name) : $"unknown collection '{name}' in {Root}");
+                c = OpenCollection(name, dir);
+            }
+            if (model is not null) c.SetModelOverride(model);
+            if (!IsReadOnly && c.EmbeddingFunction is null && (model is not null || c.LegacyModelPath is not null) && Options.EmbeddingFunctionResolver is not null)
+                c.RecordEmbeddingFunction(model);
+            return c;
         }
     }
 
-    /// <summary>Gets the collection, creating it when missing.</summary>
-    public Collection GetOrCreateCollection(string name, DistanceSpace space = DistanceSpace.Cosine, string? model = null)
+    /// <summary>
+    /// Gets the collection, creating it when missing (ChromaDB's get_or_create_collection). For an existing
+    /// collection the arguments are not applied (nor compared), as in ChromaDB.
+    /// </summary>
+    public Collection GetOrCreateCollection(string name, DistanceSpace? space = null, string? model = null, IReadOnlyDictionary<string, MetadataValue>? metadata = null)
     {
+        ValidateName(name);
         lock (_gate)
         {
-            return Directory.Exists(Path.Combine(Root, name)) ? GetCollection(name) : CreateCollection(name, space, model);
+            return File.Exists(Path.Combine(Root, name, Manifest.FileName)) ? GetCollection(name) : CreateCollection(name, space, model, metadata);
+        }
+    }
+
+    /// <summary>
+    /// Renames a collection (its directory: atomic) and/or replaces its metadata (ChromaDB's modify). The metadata's
+    /// <c>hnsw:space</c>, if any, must equal the collection's space: a space cannot change once vectors are stored.
+    /// </summary>
+    public void ModifyCollection(string name, string? newName = null, IReadOnlyDictionary<string, MetadataValue>? metadata = null)
+    {
+        ValidateName(name);
+        if (newName is not null) ValidateName(newName);
+        lock (_gate)
+        {
+            CheckWritable();
+            var c = GetCollection(name);
+            if (metadata is not null)
+            {
+                var sp = SpaceOf(null, metadata);
+                if (metadata.ContainsKey(SpaceKey) && sp != c.Space)
+                    throw new ManagedEmbedException($"collection '{name}' has space {Manifest.SpaceName(c.Space)}; the space cannot be changed once created");
+            }
+            string? newDir = null;
+            if (newName is not null && newName != name)
+            {
+                newDir = Path.Combine(Root, newName);
+                if (Directory.Exists(newDir)) throw new ManagedEmbedException($"collection '{newName}' already exists");
+            }
+            c.Modify(newDir, newName, metadata, Root);
+            if (newName is not null && newName != name)
+            {
+                _open.Remove(name);
+                _open[newName] = c;
+            }
         }
     }
 
@@ -145,7 +240,6 @@ public sealed class CollectionStore : IDisposable
         try
         {
             var c = Collection.Load(dir, IsReadOnly, lk, Options);
-            if (c.Model is not null) c.EmbeddingFunction = ModelEmbedding.Create(c.Model);
             _open[name] = c;
             return c;
         }

@@ -18,17 +18,22 @@ public enum DistanceSpace
 /// <summary>
 /// The collection's root of truth, replaced atomically (write MANIFEST.tmp, fsync, rename, fsync directory).
 /// Layout: "MEMBMAN\0" | u32 format version | u32 payload length | u32 CRC-32C(payload) | payload (UTF-8 JSON) with
-/// the collection name, space, model, dimension, the live segment (files, sizes, checksums) and the WAL generation.
+/// the collection name, space, embedding function (name + configuration, never a path), collection metadata, dimension,
+/// the live segment (files, sizes, checksums) and the WAL generation. Format 1 (older builds) recorded the model as a
+/// directory path in "model"; it is read as <see cref="LegacyModelPath"/> and rewritten as format 2 on the next publish.
 /// </summary>
 internal sealed class Manifest
 {
-    public const uint FormatVersion = 1;
+    public const uint FormatVersion = 2;
     public const string FileName = "MANIFEST";
     private static ReadOnlySpan<byte> Magic => "MEMBMAN\0"u8;
 
     public required string Name;
     public DistanceSpace Space;
-    public string? Model;
+    public EmbeddingFunctionSpec? EmbeddingFunction;
+    /// <summary>Format 1's model directory path (kept until the model is recorded by name).</summary>
+    public string? LegacyModelPath;
+    public Dictionary<string, MetadataValue>? Metadata;
     public int Dim;
     public ulong Generation;
     public ulong WalGeneration;
@@ -54,7 +59,23 @@ internal sealed class Manifest
             j.WriteNumber("format", FormatVersion);
             j.WriteString("name", Name);
             j.WriteString("space", SpaceName(Space));
-            if (Model is null) j.WriteNull("model"); else j.WriteString("model", Model);
+            if (EmbeddingFunction is { } ef)
+            {
+                // ChromaDB's shape: {"name": ..., "config": {...}}.
+                j.WriteStartObject("embeddingFunction");
+                j.WriteString("name", ef.Name);
+                j.WriteStartObject("config");
+                j.WriteString("model_name", ef.Model);
+                j.WriteNumber("dimension", ef.Dimension);
+                j.WriteBoolean("normalize_embeddings", ef.Normalize);
+                if (ef.Fingerprint is null) j.WriteNull("fingerprint"); else j.WriteString("fingerprint", ef.Fingerprint);
+                j.WriteEndObject();
+                j.WriteEndObject();
+            }
+            else j.WriteNull("embeddingFunction");
+            if (LegacyModelPath is not null) j.WriteString("legacyModelPath", LegacyModelPath);
+            j.WritePropertyName("metadata");
+            MetadataJson.Write(j, Metadata);
             j.WriteNumber("dim", Dim);
             j.WriteNumber("generation", Generation);
             j.WriteNumber("walGeneration", WalGeneration);
@@ -89,7 +110,7 @@ internal sealed class Manifest
         catch (FileNotFoundException) { throw new ManagedEmbedException($"{dir} is not a collection (no MANIFEST)"); }
         if (b.Length < 20 || !b.AsSpan(0, 8).SequenceEqual(Magic)) throw new ManagedEmbedException($"manifest {path} is damaged (bad header); refusing to open");
         uint ver = BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(8));
-        if (ver != FormatVersion) throw new ManagedEmbedException($"manifest {path} has format version {ver}; this build reads version {FormatVersion}");
+        if (ver is not 1 and not FormatVersion) throw new ManagedEmbedException($"manifest {path} has format version {ver}; this build reads version {FormatVersion}");
         uint len = BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(12));
         if (len != b.Length - 20) throw new ManagedEmbedException($"manifest {path} is damaged (length mismatch); refusing to open");
         var payload = b.AsSpan(20);
@@ -103,7 +124,12 @@ internal sealed class Manifest
             {
                 Name = r.GetProperty("name").GetString()!,
                 Space = ParseSpace(r.GetProperty("space").GetString()!),
-                Model = r.GetProperty("model").ValueKind == JsonValueKind.Null ? null : r.GetProperty("model").GetString(),
+                LegacyModelPath = ver == 1
+                    ? (r.GetProperty("model").ValueKind == JsonValueKind.Null ? null : r.GetProperty("model").GetString())
+                    : r.TryGetProperty("legacyModelPath", out var lp) ? lp.GetString() : null,
+                EmbeddingFunction = ver == 1 ? null : ReadEmbeddingFunction(r.GetProperty("embeddingFunction")),
+                Metadata = ver == 1 || r.GetProperty("metadata").ValueKind == JsonValueKind.Null ? null
+                    : MetadataJson.Parse(r.GetProperty("metadata"), "collection metadata", allowNull: false),
                 Dim = r.GetProperty("dim").GetInt32(),
                 Generation = r.GetProperty("generation").GetUInt64(),
                 WalGeneration = r.GetProperty("walGeneration").GetUInt64(),
@@ -119,11 +145,32 @@ internal sealed class Manifest
             }
             return m;
         }
+        catch (ManagedEmbedException e)
+        {
+            throw new ManagedEmbedException($"manifest {path} has unexpected content ({e.Message}); refusing to open");
+        }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or InvalidDataException)
         {
             throw new ManagedEmbedException($"manifest {path} has unexpected content ({e.Message}); refusing to open");
         }
     }
+
+    private static EmbeddingFunctionSpec? ReadEmbeddingFunction(JsonElement e)
+    {
+        if (e.ValueKind == JsonValueKind.Null) return null;
+        var c = e.GetProperty("config");
+        var fp = c.GetProperty("fingerprint");
+        return new EmbeddingFunctionSpec(e.GetProperty("name").GetString()!, c.GetProperty("model_name").GetString()!,
+            c.GetProperty("dimension").GetInt32(), c.GetProperty("normalize_embeddings").GetBoolean(),
+            fp.ValueKind == JsonValueKind.Null ? null : fp.GetString());
+    }
+
+    /// <summary>A copy of the descriptive fields (name, space, embedding function, metadata, dimension) for a new publish.</summary>
+    public Manifest Derive() => new()
+    {
+        Name = Name, Space = Space, EmbeddingFunction = EmbeddingFunction, LegacyModelPath = LegacyModelPath,
+        Metadata = Metadata, Dim = Dim, Generation = Generation, WalGeneration = WalGeneration, NextSeq = NextSeq, Segment = Segment,
+    };
 
     private static string SafeName(string s) =>
         s.Length > 0 && s.IndexOfAny(['/', '\\']) < 0 && s is not "." and not ".." ? s : throw new InvalidDataException("bad file name");

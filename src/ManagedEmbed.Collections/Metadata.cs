@@ -15,15 +15,18 @@ public enum MetadataKind : byte
     Float = 3,
     /// <summary>A boolean.</summary>
     Bool = 4,
+    /// <summary>A non-empty list of strings, integers, floats or bools, all of one kind (ChromaDB 1.5's array metadata).</summary>
+    List = 5,
 }
 
-/// <summary>One metadata value: string, integer (long), float (double) or bool.</summary>
+/// <summary>One metadata value: string, integer (long), float (double), bool, or a list of one of them.</summary>
 public readonly struct MetadataValue : IEquatable<MetadataValue>
 {
-    private readonly string? _s;
+    private readonly object? _o; // the string, or the list's MetadataValue[]
     private readonly long _i; // integer, bool (0/1) or the bits of the double: 24 bytes per value
 
-    private MetadataValue(MetadataKind kind, string? s, long i) { Kind = kind; _s = s; _i = i; }
+    private MetadataValue(MetadataKind kind, object? o, long i) { Kind = kind; _o = o; _i = i; }
+    private string? _s => _o as string;
     private double _f => BitConverter.Int64BitsToDouble(_i);
 
     /// <summary>The value's type.</summary>
@@ -36,6 +39,8 @@ public readonly struct MetadataValue : IEquatable<MetadataValue>
     public double AsFloat => Kind == MetadataKind.Float ? _f : throw new InvalidOperationException("not a float");
     /// <summary>The bool value (Kind == Bool).</summary>
     public bool AsBool => Kind == MetadataKind.Bool ? _i != 0 : throw new InvalidOperationException("not a bool");
+    /// <summary>The list's elements (Kind == List).</summary>
+    public IReadOnlyList<MetadataValue> AsList => Kind == MetadataKind.List ? (MetadataValue[])_o! : throw new InvalidOperationException("not a list");
     /// <summary>True for Integer and Float.</summary>
     public bool IsNumber => Kind is MetadataKind.Integer or MetadataKind.Float;
     /// <summary>The numeric value as double (Integer or Float).</summary>
@@ -49,6 +54,26 @@ public readonly struct MetadataValue : IEquatable<MetadataValue>
     public static MetadataValue From(double f) => new(MetadataKind.Float, null, BitConverter.DoubleToInt64Bits(f));
     /// <summary>A bool value.</summary>
     public static MetadataValue From(bool b) => new(MetadataKind.Bool, null, b ? 1 : 0);
+    /// <summary>
+    /// A list value: non-empty, every element a string, integer, float or bool, all of one kind (an integer/float mix
+    /// is a list of floats, as in JSON).
+    /// </summary>
+    /// <exception cref="ManagedEmbedException">The list is empty, nested or mixes kinds.</exception>
+    public static MetadataValue From(IEnumerable<MetadataValue> items)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        var a = items.ToArray();
+        if (a.Length == 0) throw new ManagedEmbedException("a metadata list must not be empty");
+        bool anyFloat = a.Any(x => x.Kind == MetadataKind.Float);
+        for (int i = 0; i < a.Length; i++)
+        {
+            if (a[i].Kind is MetadataKind.Null or MetadataKind.List) throw new ManagedEmbedException("a metadata list holds strings, numbers or bools, not null or lists");
+            if (anyFloat && a[i].Kind == MetadataKind.Integer) a[i] = From((double)a[i].AsInteger);
+            if (a[i].Kind != a[0].Kind) throw new ManagedEmbedException($"a metadata list must hold values of one type (found {a[0].Kind} and {a[i].Kind})");
+        }
+        return new(MetadataKind.List, a, 0);
+    }
+
     /// <summary>The key-removal marker for Update/Upsert.</summary>
     public static MetadataValue Null => default;
 
@@ -69,12 +94,13 @@ public readonly struct MetadataValue : IEquatable<MetadataValue>
         MetadataKind.String => string.Equals(_s, o._s, StringComparison.Ordinal),
         MetadataKind.Float => _f.Equals(o._f),
         MetadataKind.Null => true,
+        MetadataKind.List => ((MetadataValue[])_o!).AsSpan().SequenceEqual((MetadataValue[])o._o!),
         _ => _i == o._i,
     };
     /// <inheritdoc/>
     public override bool Equals(object? obj) => obj is MetadataValue v && Equals(v);
     /// <inheritdoc/>
-    public override int GetHashCode() => HashCode.Combine(Kind, _s, _i);
+    public override int GetHashCode() => HashCode.Combine(Kind, _o is MetadataValue[] l ? l.Length : _o?.GetHashCode() ?? 0, _i);
     /// <summary>Equality operator.</summary>
     public static bool operator ==(MetadataValue a, MetadataValue b) => a.Equals(b);
     /// <summary>Inequality operator.</summary>
@@ -87,6 +113,7 @@ public readonly struct MetadataValue : IEquatable<MetadataValue>
         MetadataKind.Integer => _i.ToString(CultureInfo.InvariantCulture),
         MetadataKind.Float => _f.ToString("R", CultureInfo.InvariantCulture),
         MetadataKind.Bool => _i != 0 ? "true" : "false",
+        MetadataKind.List => "[" + string.Join(",", (MetadataValue[])_o!) + "]",
         _ => "null",
     };
 }

@@ -64,6 +64,11 @@ public sealed class CollectionOptions
     public TimeSpan CompactionRetryDelay { get; init; } = TimeSpan.FromSeconds(1);
     /// <summary>Upper bound of the automatic compaction retry wait (default 5 minutes).</summary>
     public TimeSpan CompactionMaxRetryDelay { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>
+    /// Turns the model ids that collections record into embedding generators (the store itself loads no models).
+    /// Null: collections with a model can still be read, and queried or written with explicit embeddings.
+    /// </summary>
+    public IEmbeddingFunctionResolver? EmbeddingFunctionResolver { get; init; }
     /// <summary>Test seam: the durable file operations (write, fsync, rename, directory fsync) the store uses.</summary>
     internal IFileOps FileOps { get; init; } = RealFileOps.Instance;
     /// <summary>Default options.</summary>

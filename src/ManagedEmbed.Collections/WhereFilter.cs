@@ -1,14 +1,18 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 
 namespace ManagedEmbed.Collections;
 
 /// <summary>
 /// A parsed ChromaDB <c>where</c> clause over metadata. Grammar (one key per object, like ChromaDB):
-/// <c>{"k": v}</c> (= $eq), <c>{"k": {"$op": v}}</c> with $eq $ne $gt $gte $lt $lte $in $nin, and
+/// <c>{"k": v}</c> (= $eq), <c>{"k": {"$op": v}}</c> with $eq $ne $gt $gte $lt $lte $in $nin, $contains and
+/// $not_contains (on list values, ChromaDB 1.5's array metadata: the list holds / does not hold the value), and
 /// <c>{"$and": [w, ...]}</c> / <c>{"$or": [w, ...]}</c> nested up to <see cref="MaxNesting"/> levels; <c>{}</c> matches everything.
 /// Semantics: integers and floats compare numerically with each other; a string never equals a number or bool;
 /// $gt/$gte/$lt/$lte take a number and only match numeric values; a missing key fails $eq/$in/$gt.. and passes
-/// $ne/$nin (they are the exact negations of $eq/$in). Unknown operators and wrong operand types are errors.
+/// $ne/$nin (they are the exact negations of $eq/$in), and likewise $not_contains of $contains; a list value never
+/// equals a scalar and is not a number; $contains on a scalar value is false. Unknown operators and wrong operand
+/// types are errors.
 /// </summary>
 public sealed class WhereFilter
 {
@@ -90,6 +94,8 @@ public sealed class WhereFilter
             case "$gte": return new CmpNode(key, Op.Gte, [Number(op.Value, key, op.Name)]);
             case "$lt": return new CmpNode(key, Op.Lt, [Number(op.Value, key, op.Name)]);
             case "$lte": return new CmpNode(key, Op.Lte, [Number(op.Value, key, op.Name)]);
+            case "$contains": return new CmpNode(key, Op.Contains, [Scalar(op.Value, key, op.Name)]);
+            case "$not_contains": return new CmpNode(key, Op.NotContains, [Scalar(op.Value, key, op.Name)]);
             case "$in":
             case "$nin":
                 if (op.Value.ValueKind != JsonValueKind.Array || op.Value.GetArrayLength() == 0)
@@ -156,7 +162,7 @@ public sealed class WhereFilter
         return (d - t).CompareTo(0.0);
     }
 
-    private enum Op { Eq, Ne, Gt, Gte, Lt, Lte, In, Nin }
+    private enum Op { Eq, Ne, Gt, Gte, Lt, Lte, In, Nin, Contains, NotContains }
 
     private abstract class Node
     {
@@ -223,10 +229,19 @@ public sealed class WhereFilter
                 case Op.Ne: return !(has && ValueEquals(x, values[0]));
                 case Op.In: return has && AnyEquals(x);
                 case Op.Nin: return !(has && AnyEquals(x));
+                case Op.Contains: return has && ListContains(x);
+                case Op.NotContains: return !(has && ListContains(x));
             }
             if (!has || !x.IsNumber) return false;
             int c = Compare(x, values[0]);
             return op switch { Op.Gt => c > 0, Op.Gte => c >= 0, Op.Lt => c < 0, _ => c <= 0 };
+        }
+
+        private bool ListContains(MetadataValue x)
+        {
+            if (x.Kind != MetadataKind.List) return false;
+            foreach (var e in x.AsList) if (ValueEquals(e, values[0])) return true;
+            return false;
         }
 
         private bool AnyEquals(MetadataValue x)
@@ -239,26 +254,31 @@ public sealed class WhereFilter
 
 /// <summary>
 /// A parsed ChromaDB <c>where_document</c> clause: <c>{"$contains": "s"}</c>, <c>{"$not_contains": "s"}</c>,
-/// combined with <c>$and</c>/<c>$or</c>. Matching is ordinal (case-sensitive) substring search; a record without a
-/// document fails $contains and passes $not_contains.
+/// <c>{"$regex": "p"}</c>, <c>{"$not_regex": "p"}</c>, combined with <c>$and</c>/<c>$or</c>. $contains is ordinal
+/// (case-sensitive) substring search; $regex searches the document with a .NET pattern run by the non-backtracking
+/// engine (linear time, like ChromaDB's Rust regex: no backreferences or lookarounds) and a per-match timeout, so a
+/// hostile pattern cannot hang a query. A record without a document fails $contains/$regex and passes the negations.
 /// </summary>
 public sealed class WhereDocumentFilter
 {
     private readonly Func<string?, bool> _eval;
     private WhereDocumentFilter(Func<string?, bool> eval) { _eval = eval; }
 
-    /// <summary>Parses a where_document clause from JSON text.</summary>
-    public static WhereDocumentFilter Parse(string json)
+    /// <summary>The default timeout of one $regex match (1 s).</summary>
+    public static readonly TimeSpan DefaultRegexTimeout = TimeSpan.FromSeconds(1);
+
+    /// <summary>Parses a where_document clause from JSON text; <paramref name="regexTimeout"/> bounds each $regex match.</summary>
+    public static WhereDocumentFilter Parse(string json, TimeSpan? regexTimeout = null)
     {
         ArgumentNullException.ThrowIfNull(json);
         JsonDocument doc;
         try { doc = JsonDocument.Parse(json, WhereFilter.JsonOptions); }
         catch (JsonException e) { throw new ManagedEmbedException($"invalid where_document: {WhereFilter.JsonError(e)}"); }
-        using (doc) return Parse(doc.RootElement);
+        using (doc) return Parse(doc.RootElement, regexTimeout);
     }
 
     /// <summary>Parses a where_document clause from a JSON element.</summary>
-    public static WhereDocumentFilter Parse(JsonElement e) => new(ParseNode(e, 0));
+    public static WhereDocumentFilter Parse(JsonElement e, TimeSpan? regexTimeout = null) => new(ParseNode(e, 0, regexTimeout ?? DefaultRegexTimeout));
 
     /// <summary>A $contains clause.</summary>
     public static WhereDocumentFilter Contains(string s) => new(d => d is not null && d.Contains(s, StringComparison.Ordinal));
@@ -268,7 +288,7 @@ public sealed class WhereDocumentFilter
 
     private static ManagedEmbedException Err(string what) => new($"invalid where_document: {what}");
 
-    private static Func<string?, bool> ParseNode(JsonElement e, int depth)
+    private static Func<string?, bool> ParseNode(JsonElement e, int depth, TimeSpan timeout)
     {
         if (depth > WhereFilter.MaxNesting) throw Err($"nested deeper than {WhereFilter.MaxNesting} levels (the limit)");
         if (e.ValueKind != JsonValueKind.Object) throw Err("expected an object");
@@ -289,10 +309,27 @@ public sealed class WhereDocumentFilter
             case "$or":
                 if (prop.Value.ValueKind != JsonValueKind.Array || prop.Value.GetArrayLength() == 0)
                     throw Err($"{prop.Name} needs a non-empty array");
-                var kids = prop.Value.EnumerateArray().Select(c => ParseNode(c, depth + 1)).ToArray();
+                var kids = prop.Value.EnumerateArray().Select(c => ParseNode(c, depth + 1, timeout)).ToArray();
                 if (prop.Name == "$and") return d => kids.All(k => k(d));
                 return d => kids.Any(k => k(d));
-            default: throw Err($"unknown operator '{prop.Name}' (expected $contains, $not_contains, $and, $or)");
+            case "$regex":
+            case "$not_regex":
+                if (prop.Value.ValueKind != JsonValueKind.String || prop.Value.GetString()!.Length == 0)
+                    throw Err($"{prop.Name} needs a non-empty string");
+                string pattern = prop.Value.GetString()!;
+                Regex re;
+                try { re = new Regex(pattern, RegexOptions.NonBacktracking | RegexOptions.CultureInvariant, timeout); }
+                catch (ArgumentException ex) { throw Err($"{prop.Name} pattern is not a valid regular expression ({ex.Message.ReplaceLineEndings(" ")})"); }
+                catch (NotSupportedException ex) { throw Err($"{prop.Name} pattern uses a construct the linear-time engine does not support ({ex.Message.ReplaceLineEndings(" ")})"); }
+                string opName = prop.Name; // not prop: its document is disposed after parsing
+                bool negate = opName == "$not_regex";
+                return d =>
+                {
+                    if (d is null) return negate;
+                    try { return re.IsMatch(d) != negate; }
+                    catch (RegexMatchTimeoutException) { throw new ManagedEmbedException($"where_document {opName} timed out after {timeout.TotalSeconds:0.###} s on one document; simplify the pattern"); }
+                };
+            default: throw Err($"unknown operator '{prop.Name}' (expected $contains, $not_contains, $regex, $not_regex, $and, $or)");
         }
     }
 }

@@ -54,16 +54,18 @@ public sealed class ManagedEmbedGenerator : IEmbeddingGenerator<string, Embeddin
         _metadata = new EmbeddingGeneratorMetadata("ManagedEmbed", null, ModelId, _encoder.Dimension);
     }
 
-    /// <summary>Wraps an already loaded <paramref name="encoder"/> (not disposed with this generator).</summary>
+    /// <summary>Wraps an already loaded <paramref name="encoder"/>.</summary>
     /// <param name="encoder">The encoder.</param>
     /// <param name="modelId">The id reported in metadata and on each embedding.</param>
     /// <param name="batchSize">Texts per forward pass.</param>
-    public ManagedEmbedGenerator(SentenceEncoder encoder, string modelId, int batchSize = 32)
+    /// <param name="ownsEncoder">Whether disposing this generator disposes the encoder (default false).</param>
+    public ManagedEmbedGenerator(SentenceEncoder encoder, string modelId, int batchSize = 32, bool ownsEncoder = false)
     {
         ArgumentNullException.ThrowIfNull(encoder);
         ArgumentException.ThrowIfNullOrEmpty(modelId);
         ValidateBatchSize(batchSize);
         _encoder = encoder;
+        _ownsEncoder = ownsEncoder;
         _batchSize = batchSize;
         ModelId = modelId;
         _metadata = new EmbeddingGeneratorMetadata("ManagedEmbed", null, ModelId, _encoder.Dimension);

@@ -2,6 +2,7 @@ using ManagedEmbed.Clustering;
 using ManagedEmbed.Collections;
 using ManagedEmbed.Encoder;
 using ManagedEmbed.Evaluation;
+using ManagedEmbed.Extensions.AI;
 using ManagedEmbed.Index;
 using ManagedEmbed.Search;
 using ManagedEmbed.Testing;
@@ -85,8 +86,10 @@ public sealed class ReadmeExamplesTests(SyntheticModels models) : IClassFixture<
     public void Collection_WithMetadataFilters_UpdateDelete()
     {
         string dbPath = TestPaths.NewTempDir("membed-readme");
-        using var client = CollectionStore.Open(dbPath);                   // chromadb.PersistentClient(path)
-        var collection = client.CreateCollection("ml_knowledge_base", DistanceSpace.Cosine, model: ModelDir);
+        // The synthetic model stands in for the name (the host's resolver decides what a name loads).
+        var options = new CollectionOptions { EmbeddingFunctionResolver = new ManagedEmbedFunctionResolver(_ => ModelDir) };
+        using var client = CollectionStore.Open(dbPath, options: options);   // chromadb.PersistentClient(path)
+        var collection = client.GetOrCreateCollection("ml_knowledge_base", model: "sentence-transformers/all-MiniLM-L6-v2");
         collection.Add(
             ids: ["doc1", "doc2", "doc3", "doc4", "doc5"],
             documents:

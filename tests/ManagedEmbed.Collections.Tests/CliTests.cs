@@ -42,7 +42,7 @@ public sealed class CliTests : IDisposable
     [Fact]
     public void TutorialFlow()
     {
-        Ok("collection", "create", "--path", Store, "--name", "docs", "--space", "cosine");
+        Ok("collection", "create", "--path", Store, "--name", "docs", "--space", "cosine", "--no-model");
         string input = Input("in.jsonl", """
             {"id":"id1","document":"This is a document about pineapple","metadata":{"source":"notion","page":1},"embedding":[1,0,0]}
             {"id":"id2","document":"This is a document about oranges","metadata":{"source":"google-docs","page":2},"embedding":[0.8,0.6,0]}
@@ -88,7 +88,7 @@ public sealed class CliTests : IDisposable
     [Fact]
     public void ErrorsAreOneLineAndChangeNothing()
     {
-        Ok("collection", "create", "--path", Store, "--name", "c", "--space", "l2");
+        Ok("collection", "create", "--path", Store, "--name", "c", "--space", "l2", "--no-model");
         Ok("collection", "add", "--path", Store, "--name", "c", "--input", Input("a.jsonl", """{"id":"a","embedding":[1,2]}""" + "\n"));
         Assert.Contains("already exists", Fail("collection", "add", "--path", Store, "--name", "c", "--input", Input("b.jsonl", """{"id":"b","embedding":[1,2]}""" + "\n" + """{"id":"a","embedding":[1,2]}""" + "\n")));
         Assert.Contains("dimension", Fail("collection", "add", "--path", Store, "--name", "c", "--input", Input("d.jsonl", """{"id":"d","embedding":[1,2,3]}""" + "\n")));
@@ -100,8 +100,8 @@ public sealed class CliTests : IDisposable
         Assert.Contains("invalid where", Fail("collection", "query", "--path", Store, "--name", "c", "--embedding", "[1,2]", "--n", "1", "--where", "{bad"));
         Assert.Contains("unknown collection 'zz'", Fail("collection", "count", "--path", Store, "--name", "zz"));
         Assert.Contains("unknown option", Fail("collection", "count", "--path", Store, "--name", "c", "--bogus", "1"));
-        Assert.Contains("missing required option --n", Fail("collection", "query", "--path", Store, "--name", "c", "--embedding", "[1,2]"));
-        Assert.Contains("has no model", Fail("collection", "add", "--path", Store, "--name", "c", "--input", Input("t.jsonl", """{"id":"t","document":"text only"}""" + "\n")));
+        Assert.Contains("option --n must be an integer in [1,", Fail("collection", "query", "--path", Store, "--name", "c", "--embedding", "[1,2]", "--n", "0"));
+        Assert.Contains("created with --no-model", Fail("collection", "add", "--path", Store, "--name", "c", "--input", Input("t.jsonl", """{"id":"t","document":"text only"}""" + "\n")));
         // NaN is not a JSON number: rejected as such (the message never said "NaN"; the appended text hid that).
         Assert.Contains("--embedding must be a JSON array of numbers", Fail("collection", "query", "--path", Store, "--name", "c", "--embedding", "[NaN,1]", "--n", "1"));
         Assert.Equal("1", Ok("collection", "count", "--path", Store, "--name", "c").Trim().Split(' ')[^1]);

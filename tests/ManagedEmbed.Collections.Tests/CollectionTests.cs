@@ -148,14 +148,14 @@ public sealed class CollectionTests : IDisposable
         Bad(() => c.Add(["n1"], metadatas: [H.Meta(("$k", 1L))], embeddings: [[1f, 0f, 0f]]), "must not start with '$'");
         Bad(() => c.Add(["n1"], metadatas: [H.Meta(("k", double.NaN))], embeddings: [[1f, 0f, 0f]]), "not a finite number");
         Bad(() => c.Add(["n1"], metadatas: [H.Meta(("k", MetadataValue.Null))], embeddings: [[1f, 0f, 0f]]), "null value");
-        Bad(() => c.Add(["n1"], documents: ["d"]), "has no model");
+        Bad(() => c.Add(["n1"], documents: ["d"]), "created without a model");
         Bad(() => c.Add([], embeddings: []), "ids must not be empty");
         Bad(() => c.Add(["n1"], documents: ["a", "b"], embeddings: [[1f, 0f, 0f]]), "2 documents for 1 ids");
         Bad(() => c.Update(["nope"], documents: ["d"]), "id 'nope' does not exist");
         Bad(() => c.Update(["a"], embeddings: [[1f, 0f]]), "dimension");
         Bad(() => c.Delete(where: WhereFilter.Parse("{\"k\":{\"$bogus\":1}}")), "unknown operator");
         Bad(() => c.Query(queryEmbeddings: [[1f, 0f]]), "dimension 2");
-        Bad(() => c.Query(queryTexts: ["hello"]), "need a model");
+        Bad(() => c.Query(queryTexts: ["hello"]), "need an embedding function");
         Bad(() => store.GetCollection("nope"), "unknown collection 'nope'");
         Bad(() => store.CreateCollection("b"), "already exists");
         Bad(() => store.CreateCollection("../evil"), "invalid collection name");

@@ -60,6 +60,20 @@ internal static class H
 
     public static (int Exit, string Out, string Err) Run(params string[] args) => RunEnv(null, args);
 
+    /// <summary>Runs membed with <paramref name="stdin"/> piped to it (stdin is then never a terminal).</summary>
+    public static (int Exit, string Out, string Err) RunStdin(string stdin, IDictionary<string, string>? env, params string[] args)
+    {
+        var psi = Psi(args, env);
+        psi.RedirectStandardInput = true;
+        using var p = Process.Start(psi)!;
+        var so = p.StandardOutput.ReadToEndAsync();
+        var se = p.StandardError.ReadToEndAsync();
+        p.StandardInput.Write(stdin);
+        p.StandardInput.Close();
+        if (!p.WaitForExit(300_000)) { p.Kill(true); throw new TimeoutException("membed did not finish"); }
+        return (p.ExitCode, so.Result, se.Result);
+    }
+
     public static (int Exit, string Out, string Err) RunEnv(IDictionary<string, string>? env, params string[] args)
     {
         using var p = Process.Start(Psi(args, env))!;

@@ -33,7 +33,7 @@ public sealed class HostileInputTests : IDisposable
     [Fact]
     public void Subnormal_vectors_are_rejected_and_queries_never_print_partial_output()
     {
-        Ok(H.Run("collection", "create", "--path", Store, "--name", "c", "--space", "cosine"));
+        Ok(H.Run("collection", "create", "--path", Store, "--name", "c", "--space", "cosine", "--no-model"));
         Ok(H.Run("collection", "add", "--path", Store, "--name", "c", "--input",
             Input("ok.jsonl", "{\"id\":\"a\",\"embedding\":[1,0,0,0,0,0,0,0]}\n{\"id\":\"b\",\"embedding\":[0,1,0,0,0,0,0,0]}\n")));
         string e = OneError(H.Run("collection", "add", "--path", Store, "--name", "c", "--input",
@@ -66,10 +66,10 @@ public sealed class HostileInputTests : IDisposable
     [Fact]
     public void Missing_manifest_is_reported_as_damaged_by_every_command()
     {
-        Ok(H.Run("collection", "create", "--path", Store, "--name", "c"));
+        Ok(H.Run("collection", "create", "--path", Store, "--name", "c", "--no-model"));
         File.Delete(Path.Combine(Store, "c", "MANIFEST"));
         string count = OneError(H.Run("collection", "count", "--path", Store, "--name", "c"));
-        string create = OneError(H.Run("collection", "create", "--path", Store, "--name", "c"));
+        string create = OneError(H.Run("collection", "create", "--path", Store, "--name", "c", "--no-model"));
         foreach (string e in new[] { count, create })
         {
             Assert.Contains("damaged", e);
@@ -80,28 +80,28 @@ public sealed class HostileInputTests : IDisposable
     [Fact]
     public void Duplicate_json_keys_are_rejected_naming_the_line()
     {
-        Ok(H.Run("collection", "create", "--path", Store, "--name", "c", "--space", "l2"));
+        Ok(H.Run("collection", "create", "--path", Store, "--name", "c", "--space", "l2", "--no-model"));
         string e = OneError(H.Run("collection", "add", "--path", Store, "--name", "c", "--input",
             Input("dup.jsonl", "{\"id\":\"a\",\"embedding\":[1,0]}\n{\"id\":\"b\",\"id\":\"c\",\"embedding\":[0,1]}\n")));
         Assert.Contains("dup.jsonl:2", e);
         Assert.Contains("\"id\" appears twice", e);
-        Assert.Equal("count 0", H.Run("collection", "count", "--path", Store, "--name", "c").Out.Trim());
+        Assert.Equal("0", H.Run("collection", "count", "--path", Store, "--name", "c").Out.Trim());
     }
 
     [Fact]
     public void Jsonl_with_a_byte_order_mark_is_read()
     {
-        Ok(H.Run("collection", "create", "--path", Store, "--name", "c", "--space", "l2"));
+        Ok(H.Run("collection", "create", "--path", Store, "--name", "c", "--space", "l2", "--no-model"));
         string p = Path.Combine(_dir, "bom.jsonl");
         File.WriteAllBytes(p, [0xEF, 0xBB, 0xBF, .. "{\"id\":\"a\",\"embedding\":[1,0]}\n"u8.ToArray()]);
         Ok(H.Run("collection", "add", "--path", Store, "--name", "c", "--input", p));
-        Assert.Equal("count 1", H.Run("collection", "count", "--path", Store, "--name", "c").Out.Trim());
+        Assert.Equal("1", H.Run("collection", "count", "--path", Store, "--name", "c").Out.Trim());
     }
 
     [Fact]
     public void The_whole_file_is_validated_before_the_first_batch_commits()
     {
-        Ok(H.Run("collection", "create", "--path", Store, "--name", "c", "--space", "l2"));
+        Ok(H.Run("collection", "create", "--path", Store, "--name", "c", "--space", "l2", "--no-model"));
         // Batch 1 (lines 1-2) is fine; batch 2 mixes a line with an embedding and one without.
         string input = Input("mixed.jsonl",
             "{\"id\":\"a\",\"embedding\":[1,0]}\n{\"id\":\"b\",\"embedding\":[0,1]}\n" +
@@ -109,11 +109,11 @@ public sealed class HostileInputTests : IDisposable
         var r = H.Run("collection", "add", "--path", Store, "--name", "c", "--batch-size", "2", "--input", input);
         Assert.Contains("mixed.jsonl:4", OneError(r));
         Assert.Equal("", r.Out);   // no "committed" acknowledgment: nothing was written
-        Assert.Equal("count 0", H.Run("collection", "count", "--path", Store, "--name", "c").Out.Trim());
+        Assert.Equal("0", H.Run("collection", "count", "--path", Store, "--name", "c").Out.Trim());
         // A wrong dimension in a later batch is caught up front too.
         string dims = Input("dims.jsonl", "{\"id\":\"a\",\"embedding\":[1,0]}\n{\"id\":\"b\",\"embedding\":[0,1,0]}\n");
         Assert.Contains("dims.jsonl:2", OneError(H.Run("collection", "add", "--path", Store, "--name", "c", "--batch-size", "1", "--input", dims)));
-        Assert.Equal("count 0", H.Run("collection", "count", "--path", Store, "--name", "c").Out.Trim());
+        Assert.Equal("0", H.Run("collection", "count", "--path", Store, "--name", "c").Out.Trim());
     }
 
     private static string Nested(string op, int levels, string leaf)
@@ -144,7 +144,7 @@ public sealed class HostileInputTests : IDisposable
     public void A_store_path_that_is_a_file_is_named_plainly()
     {
         string file = Input("not-a-dir", "x");
-        string e = OneError(H.Run("collection", "create", "--path", file, "--name", "c"));
+        string e = OneError(H.Run("collection", "create", "--path", file, "--name", "c", "--no-model"));
         Assert.Contains("is a file, not a directory", e);
         Assert.Contains(file, e);
     }

