@@ -178,7 +178,7 @@ public class EmbedStreamingTests(StreamingFixture fx)
         Assert.Equal(2, o.Code);
         Assert.Contains($"line {StreamingFixture.Lines + 1}: not valid UTF-8", o.Stderr);
         Assert.Equal("previous", File.ReadAllText(outPath));
-        Assert.Empty(Directory.GetFiles(fx.Root, "kept.jsonl.tmp-*"));
+        Assert.Empty(TempFiles.LeftIn(fx.Root).Where(f => Path.GetFileName(f).StartsWith(".kept.jsonl.", StringComparison.Ordinal)));
         File.Delete(bad);
     }
 }

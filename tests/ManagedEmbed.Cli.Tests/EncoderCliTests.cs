@@ -150,7 +150,7 @@ public class EncoderCliTests(EncoderCliDirs dirs) : IClassFixture<EncoderCliDirs
             Assert.Equal(dim, BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(o)));
             for (int j = 0; j < dim; j++) Assert.Equal(json[i][j], BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(o + 4 + 4 * j)));
         }
-        Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(outPath)!, "*.tmp-*"));
+        Assert.Empty(TempFiles.LeftIn(Path.GetDirectoryName(outPath)!));
     }
 
     [Fact]

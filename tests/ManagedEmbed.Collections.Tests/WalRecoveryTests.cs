@@ -60,8 +60,11 @@ public sealed class WalRecoveryTests : IDisposable
 
             using (var s = CollectionStore.Open(_dir))
             {
-                var e = Assert.Throws<ManagedEmbedException>(() => s.GetCollection("c"));
+                var e = Assert.Throws<CollectionDamagedException>(() => s.GetCollection("c"));
                 Assert.Contains("repair", e.Message);
+                Assert.Equal(("c", _dir), (e.Name, e.StoreRoot));
+                LibraryWording.AssertNoCliWords(e.Message); // the CLI adds the command (WalTrustCliTests)
+                Assert.DoesNotContain("membed", Assert.Single(OpenRead(_dir).Report.Findings).ToString());
             }
             Assert.Equal(bad, File.ReadAllBytes(WalPath));
             Assert.Empty(Quarantined);
@@ -82,6 +85,21 @@ public sealed class WalRecoveryTests : IDisposable
         }
         Assert.Equal(before.Count + 1, OpenRead(_dir).Snap.Count);
         Assert.NotEqual(after, before);
+    }
+
+    [Fact]
+    public void MissingManifest_IsATypedDamageWithoutCliWords()
+    {
+        using (var store = CollectionStore.Open(_dir)) store.CreateCollection("c", DistanceSpace.L2);
+        File.Delete(Path.Combine(CollDir, "MANIFEST"));
+        using var s = CollectionStore.Open(_dir);
+        foreach (var e in new[] { Assert.Throws<CollectionDamagedException>(() => s.GetCollection("c")),
+                                  Assert.Throws<CollectionDamagedException>(() => s.CreateCollection("c")) })
+        {
+            Assert.Equal(("c", _dir), (e.Name, e.StoreRoot));
+            Assert.Contains("damaged", e.Message);
+            LibraryWording.AssertNoCliWords(e.Message);
+        }
     }
 
     [Fact]

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using ManagedEmbed.Collections;
+using ManagedEmbed.Text;
 
 namespace ManagedEmbed.Cli;
 
@@ -35,9 +36,13 @@ internal static class CollectionCommands
     private static Collection Open(CollectionStore store, string name)
     {
         var c = store.GetCollection(name);
-        foreach (var f in c.RecoveryReport.Findings) Console.Error.WriteLine("membed: warning: " + f);
+        foreach (var f in c.RecoveryReport.Findings) Console.Error.WriteLine("membed: warning: " + f + RepairHint(store.Root, name, f));
         return c;
     }
+
+    /// <summary>The command that acts on a finding only a repair may act on (the library names no commands).</summary>
+    private static string RepairHint(string root, string name, RecoveryFinding f) =>
+        f.Kind == RecoveryFindingKind.CorruptTail && f.QuarantineFile is null ? $" (run 'membed collection repair --path {root} --name {name}')" : "";
 
     private static int Check(string[] argv)
     {
@@ -47,7 +52,7 @@ internal static class CollectionCommands
         using var store = CollectionStore.Open(a.Require("--path"), readOnly: true);
         var r = store.CheckCollection(name);
         if (r.IsClean) { Console.Out.WriteLine($"collection {name}: ok"); return 0; }
-        foreach (var f in r.Findings) Console.Out.WriteLine("damaged: " + f);
+        foreach (var f in r.Findings) Console.Out.WriteLine("damaged: " + f + RepairHint(store.Root, name, f));
         return 1;
     }
 
@@ -167,17 +172,19 @@ internal static class CollectionCommands
         return 0;
     }
 
-    /// <summary>The file's records, parsed and checked, in batches of at most <paramref name="batchSize"/>; one batch in memory at a time.</summary>
+    /// <summary>
+    /// The file's records, parsed and checked, in batches of at most <paramref name="batchSize"/>; one batch in memory
+    /// at a time. Lines come from <see cref="TextInput.StreamLines"/>, the one line reader (BOM skipped, invalid UTF-8
+    /// named with its line).
+    /// </summary>
     private static IEnumerable<Batch> Batches(string input, string op, int batchSize)
     {
         var cur = new Batch();
-        int lineNo = 0;
-        foreach (var line in ReadLines(input))
+        using var stream = TextInput.OpenInput(input);
+        foreach (var line in TextInput.StreamLines(stream, input))
         {
-            lineNo++;
-            if (line.Length == 0 || line.AsSpan().Trim(" \t\r"u8).Length == 0) continue;
-            if (!System.Text.Unicode.Utf8.IsValid(line)) throw new ManagedEmbedException($"{input}:{lineNo}: not valid UTF-8");
-            ParseRecord(line, input, lineNo, op, cur);
+            if (line.Text.AsSpan().Trim(" \t\r").Length == 0) continue;
+            ParseRecord(line.Text, input, line.Number, op, cur);
             if (cur.Ids.Count >= batchSize) { yield return Checked(cur, input); cur = new Batch(); }
         }
         if (cur.Ids.Count > 0) yield return Checked(cur, input);
@@ -188,33 +195,7 @@ internal static class CollectionCommands
             ? throw new ManagedEmbedException($"{input}:{Math.Max(w, wo)}: give an embedding on every line of a batch or on none")
             : b;
 
-    private static IEnumerable<byte[]> ReadLines(string path)
-    {
-        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        var buf = new MemoryStream();
-        var chunk = new byte[1 << 16];
-        int n;
-        bool first = true;
-        while ((n = fs.Read(chunk, 0, chunk.Length)) > 0)
-        {
-            int start = 0;
-            // A UTF-8 byte order mark is skipped, as the text inputs do (editors on Windows add one).
-            if (first && n >= 3 && chunk[0] == 0xEF && chunk[1] == 0xBB && chunk[2] == 0xBF) start = 3;
-            first = false;
-            for (int i = 0; i < n; i++)
-            {
-                if (chunk[i] != (byte)'\n') continue;
-                buf.Write(chunk, start, i - start);
-                yield return buf.ToArray();
-                buf.SetLength(0);
-                start = i + 1;
-            }
-            buf.Write(chunk, start, n - start);
-        }
-        if (buf.Length > 0) yield return buf.ToArray();
-    }
-
-    private static void ParseRecord(byte[] line, string file, int lineNo, string op, Batch b)
+    private static void ParseRecord(string line, string file, int lineNo, string op, Batch b)
     {
         string where = $"{file}:{lineNo}";
         JsonDocument doc;
