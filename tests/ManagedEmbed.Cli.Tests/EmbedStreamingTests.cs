@@ -79,6 +79,7 @@ public class EmbedStreamingTests(StreamingFixture fx)
         {
             RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
         };
+        psi.Environment["DOTNET_EnableDiagnostics"] = "0"; // no runtime IPC pipes in $TMPDIR: a killed child leaves them behind
         psi.ArgumentList.Add(CliRunner.MembedDll);
         foreach (string a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
