@@ -179,7 +179,7 @@ public class EmbedStreamingTests(StreamingFixture fx)
         Assert.Equal(2, o.Code);
         Assert.Contains($"line {StreamingFixture.Lines + 1}: not valid UTF-8", o.Stderr);
         Assert.Equal("previous", File.ReadAllText(outPath));
-        Assert.Empty(TempFiles.LeftIn(fx.Root).Where(f => Path.GetFileName(f).StartsWith(".kept.jsonl.", StringComparison.Ordinal)));
+        Assert.DoesNotContain(TempFiles.LeftIn(fx.Root), f => Path.GetFileName(f).StartsWith(".kept.jsonl.", StringComparison.Ordinal));
         File.Delete(bad);
     }
 }
