@@ -117,7 +117,7 @@ public sealed class WalRecoveryTests : IDisposable
         Assert.Equal(before, snap);
         Assert.Equal(RecoveryFindingKind.CorruptTail, Assert.Single(rep.Findings).Kind);
         using var s = CollectionStore.Open(_dir);
-        Assert.Throws<ManagedEmbedException>(() => s.GetCollection("c"));
+        Assert.Throws<CollectionDamagedException>(() => s.GetCollection("c"));
         Assert.Equal(bad, File.ReadAllBytes(WalPath));
     }
 

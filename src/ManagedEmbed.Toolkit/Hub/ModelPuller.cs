@@ -300,7 +300,7 @@ public static class ModelPuller
 
             string? digest = expectedSha ?? linkedSha;
             if (digest is null && file.Path == "model.safetensors")
-                throw new UnpinnedWeightsException(model.RepoId, model.Revision, $"no SHA-256 is known for {model.RepoId}@{model.Revision} model.safetensors (not pinned in membed and the server sent no X-Linked-Etag), so it cannot be verified");
+                throw new UnpinnedWeightsException(model.RepoId, model.Revision, $"no SHA-256 is known for {model.RepoId}@{model.Revision} model.safetensors (not in the pinned-model table and the server sent no X-Linked-Etag), so it cannot be verified");
 
             long offset = 0;
             long? total = r.Content.Headers.ContentLength;
