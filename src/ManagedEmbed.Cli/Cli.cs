@@ -44,7 +44,7 @@ public static class Cli
         {
             return handler(args[1..]);
         }
-        catch (ManagedEmbedException e) { return Fail(e.Message, ExitBadInput); }
+        catch (ManagedEmbedException e) { return Fail(e.Message + Hints.For(e, args[0]), ExitBadInput); }
         catch (FileNotFoundException e) { return Fail(e.Message, ExitBadInput); }
         catch (DirectoryNotFoundException e) { return Fail(e.Message, ExitBadInput); }
         catch (IOException e) { return Fail(e.Message, ExitBadInput); }

@@ -257,8 +257,8 @@ public sealed partial class Collection : IDisposable
                 // A complete record failing its checksum may be an acknowledged write that rotted: only an explicit
                 // repair may drop it. A torn tail was never acknowledged, but its bytes are still kept, not destroyed.
                 if (d.Kind == RecoveryFindingKind.CorruptTail && !repair)
-                    throw new ManagedEmbedException($"collection '{m.Name}' refuses to open for writing: {Finding(walPath, d, null)}; " +
-                        "data before it is intact and readable read-only; run 'membed collection repair' (CollectionStore.RepairCollection) to quarantine it");
+                    throw new CollectionDamagedException(Path.GetDirectoryName(_dir) ?? ".", m.Name, $"collection '{m.Name}' refuses to open for writing: {Finding(walPath, d, null)}; " +
+                        "data before it is intact and readable read-only; a repair (CollectionStore.RepairCollection) quarantines it");
                 quarantine = Wal.Quarantine(_opts.FileOps, walPath, d.Offset);
             }
             RecoveryReport = new RecoveryReport([Finding(walPath, d, quarantine)]);

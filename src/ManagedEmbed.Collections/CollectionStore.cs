@@ -93,7 +93,7 @@ public sealed class CollectionStore : IDisposable
             CheckWritable();
             string dir = Path.Combine(Root, name);
             if (Directory.Exists(dir))
-                throw new ManagedEmbedException(File.Exists(Path.Combine(dir, Manifest.FileName)) ? $"collection '{name}' already exists" : Damaged(name));
+                throw File.Exists(Path.Combine(dir, Manifest.FileName)) ? new ManagedEmbedException($"collection '{name}' already exists") : new CollectionDamagedException(Root, name, Damaged(name));
             ResolvedEmbeddingFunction? ef = model is null ? null : ResolveForRecord(model);
             try
             {
@@ -158,7 +158,7 @@ public sealed class CollectionStore : IDisposable
 
     /// <summary>A collection directory without its MANIFEST: neither "unknown" nor "already exists" describes it.</summary>
     private string Damaged(string name) =>
-        $"collection '{name}' in {Root} is damaged: its directory exists but its {Manifest.FileName} is missing; run 'membed collection repair --path {Root} --name {name}'";
+        $"collection '{name}' in {Root} is damaged: its directory exists but its {Manifest.FileName} is missing";
 
     /// <summary>
     /// Opens an existing collection (the same instance on repeated calls). <paramref name="model"/> overrides the
@@ -177,7 +177,7 @@ public sealed class CollectionStore : IDisposable
             {
                 string dir = Path.Combine(Root, name);
                 if (!File.Exists(Path.Combine(dir, Manifest.FileName)))
-                    throw new ManagedEmbedException(Directory.Exists(dir) ? Damaged(name) : $"unknown collection '{name}' in {Root}");
+                    throw Directory.Exists(dir) ? new CollectionDamagedException(Root, name, Damaged(name)) : new ManagedEmbedException($"unknown collection '{name}' in {Root}");
                 c = OpenCollection(name, dir);
             }
             if (model is not null) c.SetModelOverride(model);
@@ -334,7 +334,7 @@ public sealed class CollectionStore : IDisposable
             CheckWritable();
             string dir = Path.Combine(Root, name);
             if (!File.Exists(Path.Combine(dir, Manifest.FileName)))
-                throw new ManagedEmbedException(Directory.Exists(dir) ? Damaged(name) : $"unknown collection '{name}' in {Root}");
+                throw Directory.Exists(dir) ? new CollectionDamagedException(Root, name, Damaged(name)) : new ManagedEmbedException($"unknown collection '{name}' in {Root}");
             if (_open.Remove(name, out var c)) c.Dispose();
             using (AcquireLock(dir, name))
             {

@@ -52,7 +52,7 @@ public sealed class RecoveryFinding
         if (QuarantineFile is not null) return $"collection '{Collection}': dropped {what} from {where}; the bytes were moved to {QuarantineFile}";
         string advice = Kind == RecoveryFindingKind.TornTail
             ? "the next writable open moves it to a quarantine file"
-            : "showing the data before it; writable opens refuse until 'membed collection repair' quarantines it";
+            : "showing the data before it; writable opens refuse until a repair (CollectionStore.RepairCollection) quarantines it";
         return $"collection '{Collection}': ignored {what} at the end of {where}; nothing changed on disk ({advice})";
     }
 }

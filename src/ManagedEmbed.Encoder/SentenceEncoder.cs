@@ -15,7 +15,7 @@ namespace ManagedEmbed.Encoder;
 /// one instance concurrently (each call takes its own scratch workspace). <see cref="Dispose"/> must not race with them.
 /// </para>
 /// </summary>
-public sealed partial class SentenceEncoder : IDisposable
+public sealed class SentenceEncoder : IDisposable
 {
     private readonly IEncoderModel _model;
     private readonly ITokenizer _tokenizer;

@@ -34,11 +34,11 @@ public sealed class SyntheticModelOptions
 /// benchmarks run end to end without downloads. The output is byte-identical for the same arguments on every run and
 /// machine.
 /// <para>
-/// Weights generator (documented so it can be reproduced): SplitMix64 seeded with <c>seed</c>; each normal sample takes
-/// one 64-bit draw, splits it into four 16-bit integers a₀..a₃ (low bits first), and returns
-/// z = (Σ (aᵢ + 0.5) / 65536 − 2) · √3 (Irwin–Hall with 4 terms: mean 0, variance 1). Only integer arithmetic and
-/// correctly rounded IEEE operations are used — unlike Box–Muller's log/cos, whose last bits differ between math
-/// libraries — so every machine produces the same bytes. Tensors are generated in file order (element size
+/// Weights generator (documented so it can be reproduced): <see cref="Kernels.SplitMix64"/> seeded with <c>seed</c>;
+/// each normal sample z is one <see cref="Kernels.SplitMix64.NextNormal"/>: one 64-bit draw split into four 16-bit
+/// integers a₀..a₃ (low bits first), z = (Σ (aᵢ + 0.5) / 65536 − 2) · √3 (Irwin–Hall with 4 terms: mean 0,
+/// variance 1). Only integer arithmetic and correctly rounded IEEE operations are used — unlike Box–Muller's
+/// log/cos, whose last bits differ between math libraries — so every machine produces the same bytes. Tensors are generated in file order (element size
 /// descending, then name): embeddings, Linear weights and biases ~ initializer_range · z (config.json, default 0.02),
 /// LayerNorm gamma = 1 + 0.1 · z, beta = 0.05 · z, each value rounded once from double to float.
 /// The optional tensors real checkpoints carry are written too (ignored by the encoder): embeddings.position_ids as
@@ -47,32 +47,6 @@ public sealed class SyntheticModelOptions
 /// </summary>
 public static class SyntheticModel
 {
-    /// <summary>SplitMix64 (Steele, Lea, Flood 2014): a tiny, well-mixed, platform-independent 64-bit generator.</summary>
-    public struct SplitMix64
-    {
-        private ulong _state;
-        /// <summary>Seeds the generator.</summary>
-        public SplitMix64(ulong seed) { _state = seed; }
-        /// <summary>Next 64-bit value.</summary>
-        public ulong Next()
-        {
-            ulong z = _state += 0x9E3779B97F4A7C15UL;
-            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-            return z ^ (z >> 31);
-        }
-        /// <summary>A sample with mean 0 and variance 1 (Irwin–Hall, 4 terms; see <see cref="SyntheticModel"/>).</summary>
-        public double NextNormal()
-        {
-            ulong u = Next();
-            // Σ(aᵢ + 0.5) over four 16-bit chunks, exact in integers (as 2·Σaᵢ + 4 halves).
-            long s2 = 2L * ((long)(u & 0xFFFF) + (long)((u >> 16) & 0xFFFF) + (long)((u >> 32) & 0xFFFF) + (long)(u >> 48)) + 4;
-            // s2 / 131072 is the uniform sum in (0, 4); centre and scale to unit variance.
-            return (s2 - 4 * 65536) / 131072.0 * Sqrt3;
-        }
-        private static readonly double Sqrt3 = Math.Sqrt(3.0);
-    }
-
     /// <summary>Largest synthetic weights file (element count × 4 bytes); synthetic models are for tests and benchmarks.</summary>
     public const long MaxWeightBytes = 16L << 30;
 
@@ -208,7 +182,7 @@ public static class SyntheticModel
     /// <summary>Writes the synthetic weights of <paramref name="config"/> as safetensors to <paramref name="output"/>.</summary>
     public static void WriteWeights(TransformerConfig config, ulong seed, Stream output)
     {
-        var rng = new SplitMix64(seed);
+        var rng = new Kernels.SplitMix64(seed);
         double std = config.InitializerRange;
         var entries = new List<SafeTensorEntry>();
         foreach (var spec in EncoderRegistry.Describe(config))

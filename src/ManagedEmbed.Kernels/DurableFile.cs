@@ -60,6 +60,83 @@ public static partial class DurableFile
         return Path.Combine(directory, $".{Path.GetFileName(fullPath)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
     }
 
+    /// <summary>
+    /// True when <paramref name="path"/>'s file name has the form of <see cref="TempPath"/>'s names,
+    /// <c>.NAME.PID.GUID.tmp</c> (GUID as 32 lowercase hex digits): what an interrupted write could leave behind.
+    /// </summary>
+    public static bool IsTempName(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ReadOnlySpan<char> name = Path.GetFileName(path.AsSpan());
+        if (name.Length < 2 || name[0] != '.' || !name.EndsWith(".tmp", StringComparison.Ordinal)) return false;
+        ReadOnlySpan<char> core = name[1..^4];                     // NAME.PID.GUID
+        int g = core.LastIndexOf('.');
+        if (g < 0 || core.Length - g - 1 != 32 || core[(g + 1)..].ContainsAnyExcept("0123456789abcdef")) return false;
+        core = core[..g];                                           // NAME.PID
+        int p = core.LastIndexOf('.');
+        return p > 0 && p < core.Length - 1 && !core[(p + 1)..].ContainsAnyExceptInRange('0', '9');
+    }
+
+    /// <summary>
+    /// Creates <paramref name="path"/> (it must not exist yet), fills it with <paramref name="write"/> and fsyncs it,
+    /// without a rename: for a file inside a staging directory that <see cref="PublishDirectory"/> later makes visible
+    /// as a whole. If <paramref name="write"/> throws, the file is removed.
+    /// </summary>
+    public static void WriteNew<TState>(string path, TState state, StreamWriter<TState> write) where TState : allows ref struct
+    {
+        ArgumentNullException.ThrowIfNull(write);
+        var fs = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
+        try
+        {
+            write(fs, state);
+            fs.Flush(flushToDisk: true);
+            fs.Dispose();
+        }
+        catch
+        {
+            fs.Dispose();
+            TryDelete(path);
+            throw;
+        }
+    }
+
+    /// <summary>Like <see cref="WriteNew{TState}"/> with a plain callback.</summary>
+    public static void WriteNew(string path, Action<Stream> write)
+    {
+        ArgumentNullException.ThrowIfNull(write);
+        WriteNew(path, write, static (s, w) => w(s));
+    }
+
+    /// <summary>
+    /// Opens a file in a staging directory for streaming into it: created (or truncated), or appended to when
+    /// <paramref name="append"/> (a resumed download). The caller makes what it wrote durable with <see cref="Sync"/>.
+    /// </summary>
+    public static FileStream OpenStaged(string path, bool append) =>
+        new(path, append ? FileMode.Append : FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
+
+    /// <summary>Flushes <paramref name="file"/> through to the device (fsync), so its bytes survive a power loss.</summary>
+    public static void Sync(FileStream file)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        file.Flush(flushToDisk: true);
+    }
+
+    /// <summary>
+    /// Makes the complete staging directory <paramref name="staging"/> appear as <paramref name="target"/> in one
+    /// rename: fsyncs every directory inside it and itself (its files must be durable already, e.g. written with
+    /// <see cref="WriteNew{TState}"/>), removes <paramref name="target"/> if it is an empty directory, renames, and
+    /// fsyncs the parent. A reader sees no directory or the complete one.
+    /// </summary>
+    public static void PublishDirectory(string staging, string target)
+    {
+        foreach (string dir in Directory.EnumerateDirectories(staging, "*", SearchOption.AllDirectories)) FsyncDirectory(dir);
+        FsyncDirectory(staging);
+        string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(target));
+        if (Directory.Exists(full)) Directory.Delete(full); // throws unless empty: a complete directory is never replaced
+        Directory.Move(staging, full);
+        FsyncDirectory(Path.GetDirectoryName(full) ?? ".");
+    }
+
     /// <summary>Renames an already fsynced temporary file over <paramref name="path"/> and fsyncs the directory.</summary>
     public static void Publish(string tmp, string path)
     {

@@ -18,6 +18,7 @@ internal static class CliRunner
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
+        psi.Environment["DOTNET_EnableDiagnostics"] = "0"; // no runtime IPC pipes in $TMPDIR: a killed child leaves them behind
         psi.ArgumentList.Add(MembedDll);
         foreach (string a in args) psi.ArgumentList.Add(a);
         if (env is not null) foreach (var (k, v) in env) psi.Environment[k] = v;

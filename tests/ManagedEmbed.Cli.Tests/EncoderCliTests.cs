@@ -45,6 +45,7 @@ public class EncoderCliTests(EncoderCliDirs dirs) : IClassFixture<EncoderCliDirs
         {
             RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
         };
+        psi.Environment["DOTNET_EnableDiagnostics"] = "0"; // no runtime IPC pipes in $TMPDIR: a killed child leaves them behind
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "membed.dll"));
         foreach (string a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
@@ -150,7 +151,7 @@ public class EncoderCliTests(EncoderCliDirs dirs) : IClassFixture<EncoderCliDirs
             Assert.Equal(dim, BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(o)));
             for (int j = 0; j < dim; j++) Assert.Equal(json[i][j], BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(o + 4 + 4 * j)));
         }
-        Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(outPath)!, "*.tmp-*"));
+        Assert.Empty(TempFiles.LeftIn(Path.GetDirectoryName(outPath)!));
     }
 
     [Fact]

@@ -8,6 +8,23 @@ public class IndexCommandsTests
 {
     private static int Run(params string[] args) => ManagedEmbed.Cli.Cli.Run(args);
 
+    [Theory]
+    [InlineData("clustered-n40-d12-c3-s7.fvecs", new[] { "--n", "40", "--dim", "12", "--clusters", "3", "--seed", "7" })]
+    [InlineData("clustered-n6-d5-c2-sneg3-cs9-spread0.5.fvecs", new[] { "--n", "6", "--dim", "5", "--clusters", "2", "--seed", "-3", "--center-seed", "9", "--spread", "0.5" })]
+    public void Data_synth_writes_the_bytes_of_the_independent_reference(string fixture, string[] args)
+    {
+        // tools/gen_synth_vectors.py wrote the fixture from the documented generator (SplitMix64, Irwin–Hall normals):
+        // the same bytes on every machine, unlike System.Random's Box–Muller.
+        string d = TestPaths.NewTempDir("membed-cli-synth");
+        try
+        {
+            string o = Path.Combine(d, "x.fvecs");
+            Assert.Equal(0, Run(["data", "synth", .. args, "--out", o]));
+            Assert.Equal(File.ReadAllBytes(Path.Combine(TestPaths.Fixtures, "synth", fixture)), File.ReadAllBytes(o));
+        }
+        finally { Directory.Delete(d, true); }
+    }
+
     [Fact]
     public void Synth_build_search_flat_and_ivf()
     {
@@ -160,7 +177,7 @@ public class IndexCommandsTests
             VecsFile.WriteFvecs(q, new float[] { 1, 1, 1, 1 }, 4);
             Assert.Equal(2, Run("index", "search", "--index", idx, "--queries", q, "--k", "3", "--out", o));
             Assert.False(File.Exists(o));
-            Assert.Empty(Directory.GetFiles(d, "*.tmp"));
+            Assert.Empty(TempFiles.LeftIn(d));
         }
         finally { Directory.Delete(d, true); }
     }

@@ -117,8 +117,9 @@ public sealed class PullTests : IDisposable
         var files = SyntheticModel();
         using var s = Server(files);
         s.SendLinkedEtag = false;
-        var e = await Assert.ThrowsAnyAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(Repo, Options(s)));
-        Assert.Contains("--sha256", e.Message);
+        var e = await Assert.ThrowsAsync<UnpinnedWeightsException>(() => ModelPuller.PullAsync(Repo, Options(s)));
+        Assert.Equal((Repo, Rev), (e.RepoId, e.Revision));
+        LibraryWording.AssertNoCliWords(e.Message); // the CLI adds "pass --sha256 HEX" (Cli_AddsTheHintsTheLibraryLeavesOut)
         Assert.False(Directory.Exists(Path.Combine(_root, "models", "tiny-model")));
 
         var r = await ModelPuller.PullAsync(Repo, Options(s, sha: LocalHubServer.Sha256Hex(files["model.safetensors"]).ToUpperInvariant()));
@@ -278,7 +279,8 @@ public sealed class PullTests : IDisposable
         var e = await Assert.ThrowsAnyAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(Repo, opts));
         Assert.IsType<SourceUnreachableException>(e); // typed, so the NuGet fallback needs no message matching
         Assert.Contains("cannot reach", e.Message);
-        Assert.Contains("--model DIR", e.Message);
+        Assert.Equal(Repo, ((SourceUnreachableException)e).RepoId);
+        LibraryWording.AssertNoCliWords(e.Message);
         Assert.Empty(Leftovers());
     }
 
@@ -309,8 +311,10 @@ public sealed class PullTests : IDisposable
         string dir = Path.Combine(_root, "models", "tiny-model");
         Directory.CreateDirectory(dir);
         File.WriteAllText(Path.Combine(dir, "mine.txt"), "keep");
-        var e = await Assert.ThrowsAnyAsync<ManagedEmbedException>(() => ModelPuller.PullAsync(Repo, Options(s)));
-        Assert.Contains("not written by 'membed pull'", e.Message);
+        var e = await Assert.ThrowsAsync<TargetDirectoryConflictException>(() => ModelPuller.PullAsync(Repo, Options(s)));
+        Assert.Contains("not written by a model pull", e.Message);
+        Assert.Equal(dir, e.Directory);
+        LibraryWording.AssertNoCliWords(e.Message);
         Assert.Equal("keep", File.ReadAllText(Path.Combine(dir, "mine.txt")));
     }
 
@@ -366,6 +370,54 @@ public sealed class PullTests : IDisposable
         Assert.Contains("resuming", second.Stderr); // the note on stderr
         Assert.Contains(s.Requests, q => q.Path == "/cdn/model.safetensors" && q.Range == "bytes=65536-");
         AssertSameFiles(files, dir);
+    }
+
+    [Fact]
+    public void Cli_AddsTheHintsTheLibraryLeavesOut()
+    {
+        // Unreachable hub: the command to run elsewhere and the flag that uses its result.
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        int port = ((IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        string dir = Path.Combine(_root, "models", "tiny-model");
+        var r = CliRunner.Run(["pull", Repo, "--source", "hub", "--endpoint", $"http://127.0.0.1:{port}", "--revision", Rev, "--dir", dir]);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("cannot reach", r.Stderr);
+        Assert.Contains($"Run 'membed pull {Repo}' where the hub is reachable", r.Stderr);
+        Assert.Contains("--model DIR", r.Stderr);
+
+        var files = SyntheticModel();
+        using var s = Server(files);
+        s.SendLinkedEtag = false;
+        r = CliRunner.Run(["pull", Repo, "--source", "hub", "--endpoint", s.Endpoint.AbsoluteUri, "--revision", Rev, "--dir", dir]);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("no SHA-256 is known", r.Stderr);
+        Assert.Contains("pass --sha256 HEX to pin one", r.Stderr);
+
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "mine.txt"), "keep");
+        r = CliRunner.Run(["pull", Repo, "--source", "hub", "--endpoint", s.Endpoint.AbsoluteUri, "--revision", Rev, "--dir", dir]);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("not written by a model pull", r.Stderr);
+        Assert.Contains("choose another with --dir", r.Stderr);
+        Assert.Single(r.Stderr.TrimEnd('\n').Split('\n'));
+    }
+
+    [Fact]
+    public void Resolver_NamesTheRepositoryNotTheCommand()
+    {
+        var e = Assert.Throws<ModelNotFoundException>(() => ModelResolver.Resolve("some-org/not-cached-anywhere"));
+        Assert.Equal("some-org/not-cached-anywhere", e.RepoId);
+        Assert.Null(e.FetchFailure);
+        LibraryWording.AssertNoCliWords(e.Message); // the CLI adds "fetch it with 'membed pull …'" (ProductEndToEndTests)
+        var f = Assert.Throws<ModelNotFoundException>(() => ModelResolver.Resolve("some-org/not-cached-anywhere", _ => throw new SourceUnreachableException("cannot reach x") { RepoId = "some-org/not-cached-anywhere" }));
+        Assert.IsType<SourceUnreachableException>(f.FetchFailure);
+        LibraryWording.AssertNoCliWords(f.Message);
+        string file = Path.Combine(_root, "a-file");
+        File.WriteAllText(file, "x");
+        LibraryWording.AssertNoCliWords(Assert.Throws<ManagedEmbedException>(() => ModelResolver.Resolve(file)).Message);
+        LibraryWording.AssertNoCliWords(Assert.Throws<ManagedEmbedException>(() => ModelResolver.Resolve("")).Message);
     }
 
     [Fact]

@@ -143,7 +143,7 @@ public sealed class CorruptionTests : IDisposable
             Assert.Throws<ManagedEmbedException>(() => Reopen());
         }
         File.Delete(file);
-        Assert.Throws<ManagedEmbedException>(() => Reopen());
+        Assert.ThrowsAny<ManagedEmbedException>(() => Reopen()); // a missing MANIFEST is a CollectionDamagedException
         File.WriteAllBytes(file, full);
         Assert.Equal(states[^1].Snap, Reopen());
     }

@@ -52,6 +52,7 @@ internal static class H
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        psi.Environment["DOTNET_EnableDiagnostics"] = "0"; // no runtime IPC pipes in $TMPDIR: a killed child leaves them behind
         psi.ArgumentList.Add(MembedDll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         if (env is not null) foreach (var (k, v) in env) psi.Environment[k] = v;

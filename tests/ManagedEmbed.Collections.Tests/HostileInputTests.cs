@@ -99,6 +99,19 @@ public sealed class HostileInputTests : IDisposable
     }
 
     [Fact]
+    public void Jsonl_with_invalid_utf8_names_the_line_and_commits_nothing()
+    {
+        // The shared line reader (TextInput.StreamLines): BOM skipped, line numbers count from the first line.
+        Ok(H.Run("collection", "create", "--path", Store, "--name", "c", "--space", "l2"));
+        string p = Path.Combine(_dir, "bad-utf8.jsonl");
+        File.WriteAllBytes(p, [0xEF, 0xBB, 0xBF, .. "{\"id\":\"a\",\"embedding\":[1,0]}\n\n{\"id\":\"b\",\"document\":\"x"u8.ToArray(), 0xC3, 0x28,
+            .. "\",\"embedding\":[0,1]}\n"u8.ToArray()]);
+        string e = OneError(H.Run("collection", "add", "--path", Store, "--name", "c", "--input", p, "--batch-size", "1"));
+        Assert.Contains("bad-utf8.jsonl line 3: not valid UTF-8", e);
+        Assert.Equal("count 0", H.Run("collection", "count", "--path", Store, "--name", "c").Out.Trim());
+    }
+
+    [Fact]
     public void The_whole_file_is_validated_before_the_first_batch_commits()
     {
         Ok(H.Run("collection", "create", "--path", Store, "--name", "c", "--space", "l2", "--no-model"));

@@ -57,11 +57,14 @@ public sealed class WalRecoveryTests : IDisposable
             var f = Assert.Single(rep.Findings);
             Assert.Equal((RecoveryFindingKind.CorruptTail, last, good.Length - last, (int?)1, (string?)null, WalPath),
                 (f.Kind, f.Offset, f.Length, f.Records, f.QuarantineFile, f.File));
+            LibraryWording.AssertNoCliWords(f.ToString()); // the CLI appends the repair command to its warning
 
             using (var s = CollectionStore.Open(_dir))
             {
-                var e = Assert.Throws<ManagedEmbedException>(() => s.GetCollection("c"));
+                var e = Assert.Throws<CollectionDamagedException>(() => s.GetCollection("c"));
                 Assert.Contains("repair", e.Message);
+                Assert.Equal(("c", _dir), (e.Name, e.StoreRoot));
+                LibraryWording.AssertNoCliWords(e.Message); // the CLI adds the command (WalTrustCliTests)
             }
             Assert.Equal(bad, File.ReadAllBytes(WalPath));
             Assert.Empty(Quarantined);
@@ -85,6 +88,21 @@ public sealed class WalRecoveryTests : IDisposable
     }
 
     [Fact]
+    public void MissingManifest_IsATypedDamageWithoutCliWords()
+    {
+        using (var store = CollectionStore.Open(_dir)) store.CreateCollection("c", DistanceSpace.L2);
+        File.Delete(Path.Combine(CollDir, "MANIFEST"));
+        using var s = CollectionStore.Open(_dir);
+        foreach (var e in new[] { Assert.Throws<CollectionDamagedException>(() => s.GetCollection("c")),
+                                  Assert.Throws<CollectionDamagedException>(() => s.CreateCollection("c")) })
+        {
+            Assert.Equal(("c", _dir), (e.Name, e.StoreRoot));
+            Assert.Contains("damaged", e.Message);
+            LibraryWording.AssertNoCliWords(e.Message);
+        }
+    }
+
+    [Fact]
     public void FlippedLengthField_IsNotMistakenForATornWrite()
     {
         // With v1's framing, a length flipped past the end of the file looked exactly like a torn write and the
@@ -99,7 +117,7 @@ public sealed class WalRecoveryTests : IDisposable
         Assert.Equal(before, snap);
         Assert.Equal(RecoveryFindingKind.CorruptTail, Assert.Single(rep.Findings).Kind);
         using var s = CollectionStore.Open(_dir);
-        Assert.Throws<ManagedEmbedException>(() => s.GetCollection("c"));
+        Assert.Throws<CollectionDamagedException>(() => s.GetCollection("c"));
         Assert.Equal(bad, File.ReadAllBytes(WalPath));
     }
 

@@ -100,7 +100,7 @@ public class SeedModelTests
             Assert.Contains("tokenizer_class \"GPT2Tokenizer\" is not supported",
                 Assert.Throws<ManagedEmbedException>(() => EncoderRegistry.LoadTokenizer(dir)).Message);
             File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), """{"tokenizer_class": "MPNetTokenizerFast", "cls_token": "[CLS]"}""");
-            Assert.Equal("WordPiece (vocab.txt)", EncoderRegistry.LoadTokenizer(dir).Description);
+            Assert.Equal("WordPiece (vocab.txt, lowercase)", EncoderRegistry.LoadTokenizer(dir).Description);
             File.Delete(Path.Combine(dir, "tokenizer_config.json"));
             File.Delete(Path.Combine(dir, "vocab.txt"));
             File.WriteAllText(Path.Combine(dir, "tokenizer.json"), """{"version": "1.0", "model": {"type": "BPE", "vocab": {}, "merges": []}}""");

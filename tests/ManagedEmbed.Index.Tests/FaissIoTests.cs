@@ -59,7 +59,7 @@ public class FaissIoTests
         string dir = TestPaths.NewTempDir();
         string path = Path.Combine(dir, "x.index");
         FaissIndexIO.Write(idx, path);
-        Assert.Empty(Directory.GetFiles(dir, "*.tmp"));
+        Assert.Empty(TempFiles.LeftIn(dir));
         var back = FaissIndexIO.Read(path);
         Assert.Equal(idx.GetType(), back.GetType());
         Assert.Equal(idx.Dimension, back.Dimension);

@@ -78,6 +78,12 @@ internal static class TestPaths
         return root;
     });
 
+    /// <summary>Removes this process's root with everything in it, if one was made (at the end of the run).</summary>
+    internal static void RemoveProcessRoot()
+    {
+        if (ProcessRoot.IsValueCreated) TryDelete(ProcessRoot.Value);
+    }
+
     private static bool Alive(int pid)
     {
         try

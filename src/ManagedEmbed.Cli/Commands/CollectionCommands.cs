@@ -69,7 +69,7 @@ internal static class CollectionCommands
         Collection c;
         try { c = store.GetCollection(name, model); }
         catch (EmbeddingFunctionException e) { throw Hint(e); }
-        foreach (var f in c.RecoveryReport.Findings) Console.Error.WriteLine("membed: warning: " + f);
+        foreach (var f in c.RecoveryReport.Findings) Console.Error.WriteLine("membed: warning: " + f + RepairHint(store.Root, name, f));
         return c;
     }
 
@@ -89,6 +89,10 @@ internal static class CollectionCommands
         catch (ManagedEmbedException e) when (Hint(e) is { } h && !ReferenceEquals(h, e)) { throw h; }
     }
 
+    /// <summary>The command that acts on a finding only a repair may act on (the library names no commands).</summary>
+    private static string RepairHint(string root, string name, RecoveryFinding f) =>
+        f.Kind == RecoveryFindingKind.CorruptTail && f.QuarantineFile is null ? $" (run 'membed collection repair --path {root} --name {name}')" : "";
+
     private static int Check(string[] argv)
     {
         var a = Args.Parse(argv, ["--path", "--name"]);
@@ -97,7 +101,7 @@ internal static class CollectionCommands
         using var store = CollectionStore.Open(a.Require("--path"), readOnly: true);
         var r = store.CheckCollection(name);
         if (r.IsClean) { Console.Out.WriteLine($"collection {name}: ok"); return 0; }
-        foreach (var f in r.Findings) Console.Out.WriteLine("damaged: " + f);
+        foreach (var f in r.Findings) Console.Out.WriteLine("damaged: " + f + RepairHint(store.Root, name, f));
         return 1;
     }
 
@@ -309,17 +313,19 @@ internal static class CollectionCommands
         return 0;
     }
 
-    /// <summary>The file's records, parsed and checked, in batches of at most <paramref name="batchSize"/>; one batch in memory at a time.</summary>
+    /// <summary>
+    /// The file's records, parsed and checked, in batches of at most <paramref name="batchSize"/>; one batch in memory
+    /// at a time. Lines come from <see cref="TextInput.StreamLines"/>, the one line reader (BOM skipped, invalid UTF-8
+    /// named with its line); errors name <paramref name="label"/> (the file, or stdin spooled to <paramref name="input"/>).
+    /// </summary>
     private static IEnumerable<Batch> Batches(string input, string label, string op, int batchSize)
     {
         var cur = new Batch();
-        int lineNo = 0;
-        foreach (var line in ReadLines(input))
+        using var stream = TextInput.OpenInput(input);
+        foreach (var line in TextInput.StreamLines(stream, label))
         {
-            lineNo++;
-            if (line.Length == 0 || line.AsSpan().Trim(" \t\r"u8).Length == 0) continue;
-            if (!System.Text.Unicode.Utf8.IsValid(line)) throw new ManagedEmbedException($"{label}:{lineNo}: not valid UTF-8");
-            ParseRecord(line, label, lineNo, op, cur);
+            if (line.Text.AsSpan().Trim(" \t\r").Length == 0) continue;
+            ParseRecord(line.Text, label, line.Number, op, cur);
             if (cur.Ids.Count >= batchSize) { yield return Checked(cur, label); cur = new Batch(); }
         }
         if (cur.Ids.Count > 0) yield return Checked(cur, label);
@@ -330,38 +336,7 @@ internal static class CollectionCommands
             ? throw new ManagedEmbedException($"{input}:{Math.Max(w, wo)}: give an embedding on every line of a batch or on none")
             : b;
 
-    private static IEnumerable<byte[]> ReadLines(string path)
-    {
-        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        foreach (var l in ReadLines(fs)) yield return l;
-    }
-
-    private static IEnumerable<byte[]> ReadLines(Stream fs)
-    {
-        var buf = new MemoryStream();
-        var chunk = new byte[1 << 16];
-        int n;
-        bool first = true;
-        while ((n = fs.Read(chunk, 0, chunk.Length)) > 0)
-        {
-            int start = 0;
-            // A UTF-8 byte order mark is skipped, as the text inputs do (editors on Windows add one).
-            if (first && n >= 3 && chunk[0] == 0xEF && chunk[1] == 0xBB && chunk[2] == 0xBF) start = 3;
-            first = false;
-            for (int i = 0; i < n; i++)
-            {
-                if (chunk[i] != (byte)'\n') continue;
-                buf.Write(chunk, start, i - start);
-                yield return buf.ToArray();
-                buf.SetLength(0);
-                start = i + 1;
-            }
-            buf.Write(chunk, start, n - start);
-        }
-        if (buf.Length > 0) yield return buf.ToArray();
-    }
-
-    private static void ParseRecord(byte[] line, string file, int lineNo, string op, Batch b)
+    private static void ParseRecord(string line, string file, int lineNo, string op, Batch b)
     {
         string where = $"{file}:{lineNo}";
         JsonDocument doc;

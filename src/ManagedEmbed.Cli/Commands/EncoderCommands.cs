@@ -285,7 +285,7 @@ internal static class EncoderCommands
         sb.Append("architecture: ").Append(ManagedEmbed.Encoder.Models.EncoderRegistry.Architecture(b).DisplayName).Append(", ").Append(b.NumHiddenLayers).Append(" layers, hidden ").Append(b.HiddenSize)
           .Append(", ").Append(b.NumAttentionHeads).Append(" heads, FFN ").Append(b.IntermediateSize).Append(", vocab ").Append(b.VocabSize)
           .Append(", ").Append(b.HiddenAct).Append(", weights float32\n");
-        sb.Append("tokenizer: ").Append(tokenizer.Description).Append(", ").Append(config.DoLowerCase ? "lowercase" : "cased").Append('\n');
+        sb.Append("tokenizer: ").Append(tokenizer.Description).Append('\n');
         sb.Append("pipeline: pooling ").Append(PoolingName(config.Pooling)).Append(", normalize ").Append(config.Normalize ? "yes" : "no")
           .Append(", max_seq_length ").Append(config.MaxSeqLength).Append(", dimension ").Append(b.HiddenSize).Append('\n');
         if (p.Prompts.Count == 0) sb.Append("prompts: none\n");

@@ -248,35 +248,13 @@ internal static class IndexCommands
         // share the same clusters.
         int centerSeed = a.GetInt("--center-seed", 42);
         double spread = a.GetDouble("--spread", 2.0);
-        if (spread < 0) throw new ManagedEmbedException("option --spread must be non-negative");
+        if (!(spread >= 0) || !double.IsFinite(spread)) throw new ManagedEmbedException("option --spread must be a finite non-negative number");
         string outPath = a.Require("--out");
         if ((long)n * dim > Array.MaxLength) throw new ManagedEmbedException($"--n {n} x --dim {dim} is too large");
 
-        var crng = new Random(centerSeed);
-        var centers = new float[(long)clusters * dim];
-        for (int i = 0; i < centers.Length; i++) centers[i] = Gaussian(crng);
-        for (int c = 0; c < clusters; c++) Kernels.VectorMath.L2Normalize(centers.AsSpan(c * dim, dim));
-
-        var rng = new Random(seed);
-        var x = new float[(long)n * dim];
-        float sigma = (float)(spread / Math.Sqrt(dim));   // noise of norm ≈ spread around a unit centre
-        for (int i = 0; i < n; i++)
-        {
-            int c = rng.Next(clusters);
-            var row = x.AsSpan(i * dim, dim);
-            var cen = centers.AsSpan(c * dim, dim);
-            for (int j = 0; j < dim; j++) row[j] = cen[j] + sigma * Gaussian(rng);
-            Kernels.VectorMath.L2Normalize(row);
-        }
+        float[] x = SyntheticVectors.Clustered(n, dim, clusters, seed, centerSeed, spread);
         VecsFile.WriteFvecs(outPath, x, dim);
         Console.Out.WriteLine($"wrote {n} unit vectors of dimension {dim} in {clusters} clusters to {outPath}");
         return 0;
-    }
-
-    private static float Gaussian(Random r)
-    {
-        // Box–Muller.
-        double u1 = 1.0 - r.NextDouble(), u2 = r.NextDouble();
-        return (float)(Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
     }
 }

@@ -458,6 +458,8 @@ internal static class ProductCommands
         }
         else if (ep is not null && (!Uri.TryCreate(ep, UriKind.Absolute, out endpoint!) || endpoint.Scheme is not ("http" or "https")))
             throw new ManagedEmbedException($"option --endpoint must be an http(s) URL, got '{ep}'");
+        if (a.Get("--sha256") is { } sha && (sha.Trim().Length != 64 || !sha.Trim().All(char.IsAsciiHexDigit)))
+            throw new ManagedEmbedException($"--sha256 must be 64 hex digits, got '{sha}'");
         PullResult result = RunPull(repo, source, endpoint, feed, a.Get("--revision"), a.Get("--dir"), a.Get("--sha256"));
         string rev = result.Revision.Length == 40 ? result.Revision[..12] : result.Revision;
         Console.Out.WriteLine(result.AlreadyPresent

@@ -19,8 +19,6 @@ public sealed class SentenceModelConfig
     public required PoolingMode Pooling { get; init; }
     /// <summary>True when modules.json lists a Normalize module after pooling.</summary>
     public required bool Normalize { get; init; }
-    /// <summary>tokenizer_config.json's do_lower_case (default true).</summary>
-    public required bool DoLowerCase { get; init; }
     /// <summary>
     /// The model's sentence-transformers settings: prompts, default prompt and similarity function
     /// (config_sentence_transformers.json, all optional).
@@ -98,17 +96,9 @@ public sealed class SentenceModelConfig
         }
         maxSeq = Math.Min(maxSeq, transformer.MaxSequenceLength);
 
-        bool lower = true;
-        string tokPath = Path.Combine(directory, "tokenizer_config.json");
-        if (File.Exists(tokPath))
-        {
-            using var doc = JsonFile.Load(tokPath);
-            lower = JsonFile.GetBool(JsonFile.RequireObject(doc, tokPath), "do_lower_case", tokPath) ?? true;
-        }
-
         return new SentenceModelConfig
         {
-            Directory = directory, Transformer = transformer, MaxSeqLength = maxSeq, Pooling = pooling, Normalize = normalize, DoLowerCase = lower,
+            Directory = directory, Transformer = transformer, MaxSeqLength = maxSeq, Pooling = pooling, Normalize = normalize,
             SentenceTransformers = SentenceTransformersConfig.Load(directory), PoolingIncludesPrompt = includePrompt,
         };
     }

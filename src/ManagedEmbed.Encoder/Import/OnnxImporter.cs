@@ -548,7 +548,7 @@ public static partial class OnnxImporter
         private string InferredJson(Inference i)
         {
             ManagedEmbedException Need(string what, string why) =>
-                new($"{Src}: cannot infer {what} from the graph ({why}); pass the model's config.json (--config)");
+                new($"{Src}: cannot infer {what} from the graph ({why}); pass the model's config.json");
             int heads = i.Heads ?? throw Need("num_attention_heads", i.HeadsWhy);
             float eps = i.Eps ?? throw Need("layer_norm_eps", i.EpsWhy);
             string act = i.Act ?? throw Need("hidden_act", i.ActWhy);

@@ -1,26 +1,24 @@
 using System.Buffers.Binary;
-using System.IO.MemoryMappedFiles;
 using Microsoft.Win32.SafeHandles;
 using System.Text.Json;
 
 namespace ManagedEmbed.Encoder.SafeTensors;
 
 /// <summary>
-/// A memory-mapped safetensors file: an 8-byte little-endian header length N, N bytes of JSON header, then the data
+/// A safetensors file: an 8-byte little-endian header length N, N bytes of JSON header, then the data
 /// section. The whole header is validated on open (length in bounds, valid JSON object, known dtypes, shape × dtype
 /// size equal to each byte range, ranges inside the data section and not overlapping); every error names the file
-/// and the offending tensor. F32 tensors are read in place (zero-copy); F16/BF16 are converted to float32 on read.
+/// and the offending tensor. Tensors are read with positional file reads (no memory map: the encoder repacks its
+/// weights at load time, so mapped pages would only stay resident as a second copy); F16/BF16/F64 are converted
+/// to float32 on read.
 /// Names are looked up exactly: prefix fallbacks (bert., distilbert., …) belong to the model loader (ModelWeights).
 /// </summary>
-public sealed unsafe class SafeTensorsFile : IDisposable
+public sealed class SafeTensorsFile : IDisposable
 {
     /// <summary>Largest header accepted (the format's own limit).</summary>
     public const long MaxHeaderLength = 100_000_000;
 
     private readonly SafeFileHandle _handle;
-    private readonly MemoryMappedFile? _map;
-    private readonly MemoryMappedViewAccessor? _view;
-    private byte* _base;
     private readonly Dictionary<string, SafeTensorInfo> _byName;
     private bool _disposed;
 
@@ -38,19 +36,13 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     public bool IsTruncated { get; }
 
     private SafeTensorsFile(string path, long dataOffset, long dataLength, List<SafeTensorInfo> tensors, Dictionary<string, string> metadata,
-                            SafeFileHandle handle, MemoryMappedFile? map, MemoryMappedViewAccessor? view)
+                            SafeFileHandle handle)
     {
         _handle = handle;
-        Path = path; DataOffset = dataOffset; DataLength = dataLength; Tensors = tensors; Metadata = metadata; _map = map; _view = view;
+        Path = path; DataOffset = dataOffset; DataLength = dataLength; Tensors = tensors; Metadata = metadata;
         _byName = new Dictionary<string, SafeTensorInfo>(StringComparer.Ordinal);
         foreach (var t in tensors) _byName[t.Name] = t;
         IsTruncated = tensors.Any(t => !t.IsComplete);
-        if (view is not null)
-        {
-            byte* p = null;
-            view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-            _base = p + view.PointerOffset;
-        }
     }
 
     /// <summary>
@@ -78,20 +70,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         var (tensors, metadata) = ParseHeader(header, dataLength, allowTruncated, path);
         fs.Dispose();
 
-        var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
-        MemoryMappedFile? map = null;
-        try
-        {
-            map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-            var view = map.CreateViewAccessor(0, fileLength, MemoryMappedFileAccess.Read);
-            return new SafeTensorsFile(path, dataOffset, dataLength, tensors, metadata, handle, map, view);
-        }
-        catch
-        {
-            map?.Dispose();
-            handle.Dispose();
-            throw;
-        }
+        return new SafeTensorsFile(path, dataOffset, dataLength, tensors, metadata, File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read));
     }
 
     /// <summary>
@@ -206,62 +185,19 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         throw new ManagedEmbedException($"safetensors file '{Path}': tensor '{name}' is missing");
     }
 
-    /// <summary>The raw bytes of a tensor, in place.</summary>
+    /// <summary>The raw bytes of a tensor (a new copy).</summary>
     public ReadOnlySpan<byte> GetBytes(SafeTensorInfo info)
     {
         ThrowIfDisposed();
         EnsureComplete(info);
-        return new ReadOnlySpan<byte>(_base + DataOffset + info.Begin, checked((int)info.ByteLength));
+        return ReadRaw(info);
     }
 
-    /// <summary>
-    /// The tensor as float32: zero-copy for F32, converted for F16, BF16 and F64. Other dtypes are an error.
-    /// </summary>
-    public FloatTensor ReadFloat(SafeTensorInfo info)
-    {
-        ThrowIfDisposed();
-        EnsureComplete(info);
-        var shape = info.Shape.ToArray();
-        int n = checked((int)info.ElementCount);
-        byte* p = _base + DataOffset + info.Begin;
-        switch (info.DType)
-        {
-            case SafeTensorDType.F32:
-                return new FloatTensor(info.Name, shape, (float*)p, n, this);
-            case SafeTensorDType.F16:
-            {
-                var a = new float[n];
-                for (int i = 0; i < n; i++) a[i] = (float)BitConverter.UInt16BitsToHalf(BinaryPrimitives.ReadUInt16LittleEndian(new ReadOnlySpan<byte>(p + 2L * i, 2)));
-                return new FloatTensor(info.Name, shape, a);
-            }
-            case SafeTensorDType.BF16:
-            {
-                var a = new float[n];
-                // bfloat16 is the upper half of an IEEE single: widening is exact.
-                for (int i = 0; i < n; i++) a[i] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(new ReadOnlySpan<byte>(p + 2L * i, 2)) << 16);
-                return new FloatTensor(info.Name, shape, a);
-            }
-            case SafeTensorDType.F64:
-            {
-                var a = new float[n];
-                for (int i = 0; i < n; i++) a[i] = (float)BinaryPrimitives.ReadDoubleLittleEndian(new ReadOnlySpan<byte>(p + 8L * i, 8));
-                return new FloatTensor(info.Name, shape, a);
-            }
-            default:
-                throw new ManagedEmbedException($"safetensors file '{Path}': tensor '{info.Name}' has dtype {SafeTensorDTypes.Name(info.DType)}, expected a floating-point type (F32, F16, BF16)");
-        }
-    }
+    /// <summary>The tensor as float32 with its shape: F32, or F16, BF16 and F64 converted. Other dtypes are an error.</summary>
+    public FloatTensor ReadFloat(SafeTensorInfo info) => new(info.Name, info.Shape.ToArray(), ReadFloatArray(info));
 
-    /// <summary>
-    /// The tensor as a new float32 array, read with ordinary file reads rather than through the mapping, so weights
-    /// that are re-packed at load time do not stay resident twice (once packed, once as mapped pages).
-    /// F16/BF16/F64 are converted; other dtypes are an error.
-    /// </summary>
-    public float[] ReadFloatArray(SafeTensorInfo info)
+    private byte[] ReadRaw(SafeTensorInfo info)
     {
-        ThrowIfDisposed();
-        EnsureComplete(info);
-        int n = checked((int)info.ElementCount);
         var bytes = new byte[checked((int)info.ByteLength)];
         int read = 0;
         while (read < bytes.Length)
@@ -270,6 +206,18 @@ public sealed unsafe class SafeTensorsFile : IDisposable
             if (r <= 0) throw new ManagedEmbedException($"safetensors file '{Path}': tensor '{info.Name}' could not be read: the file shrank while open");
             read += r;
         }
+        return bytes;
+    }
+
+    /// <summary>
+    /// The tensor as a new float32 array. F16/BF16/F64 are converted; other dtypes are an error.
+    /// </summary>
+    public float[] ReadFloatArray(SafeTensorInfo info)
+    {
+        ThrowIfDisposed();
+        EnsureComplete(info);
+        int n = checked((int)info.ElementCount);
+        var bytes = ReadRaw(info);
         var a = new float[n];
         switch (info.DType)
         {
@@ -291,9 +239,8 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     }
 
     /// <summary>
-    /// Copies a tensor as float32 into <paramref name="destination"/> (length = element count). F32 data is read with
-    /// positional file reads rather than through the mapping, so weights that are repacked at load time (the
-    /// encoder's dense layers) never become resident mapped pages: the process holds only the packed copy.
+    /// Copies a tensor as float32 into <paramref name="destination"/> (length = element count); F32 data is read
+    /// straight into it, so weights that are repacked at load time (the encoder's dense layers) are never held twice.
     /// </summary>
     public void ReadFloatInto(SafeTensorInfo info, Span<float> destination)
     {
@@ -323,8 +270,8 @@ public sealed unsafe class SafeTensorsFile : IDisposable
 
     /// <summary>
     /// Copies row <paramref name="row"/> of the 2-D F32 tensor <paramref name="info"/> into <paramref name="destination"/>
-    /// (length = columns) with a positional file read, not through the mapping, so gathering a few rows of a large table
-    /// (the word embeddings) leaves no mapped pages resident. Thread-safe (positional reads share no file offset) and
+    /// (length = columns) with a positional file read, so gathering a few rows of a large table (the word embeddings)
+    /// reads only those rows. Thread-safe (positional reads share no file offset) and
     /// allocation-free; after <see cref="Dispose"/> it throws <see cref="ObjectDisposedException"/>.
     /// </summary>
     public void ReadRowF32(SafeTensorInfo info, int row, Span<float> destination)
@@ -381,18 +328,11 @@ public sealed unsafe class SafeTensorsFile : IDisposable
 
     internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
-    /// <summary>Unmaps the file. Zero-copy views obtained from it become invalid.</summary>
+    /// <summary>Closes the file; later reads throw <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose()
     {
         if (_disposed) return;
         _disposed = true;
-        if (_view is not null)
-        {
-            _view.SafeMemoryMappedViewHandle.ReleasePointer();
-            _view.Dispose();
-        }
-        _map?.Dispose();
         _handle.Dispose();
-        _base = null;
     }
 }

@@ -49,7 +49,8 @@ public sealed partial class BertTokenizer
         {
             // Name the framing when it is not BERT's (MPNet: <s> … </s>), so `membed info` shows what the model uses.
             string framing = options.ClsToken == "[CLS]" && options.SepToken == "[SEP]" ? "" : $"; {options.ClsToken} … {options.SepToken}";
-            return new BertTokenizer(vocab, options) { Description = $"WordPiece ({Path.GetFileName(source)}{framing})" };
+            string casing = options.LowerCase ? "lowercase" : "cased";
+            return new BertTokenizer(vocab, options) { Description = $"WordPiece ({Path.GetFileName(source)}, {casing}{framing})" };
         }
         catch (ArgumentException e)
         {

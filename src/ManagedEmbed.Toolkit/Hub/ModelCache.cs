@@ -22,7 +22,7 @@ public static class ModelCache
                 ? h
                 : Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
             if (string.IsNullOrEmpty(home))
-                throw new ManagedEmbedException("cannot locate the model cache: neither XDG_CACHE_HOME nor HOME is set; pass --dir or --model DIR");
+                throw new ManagedEmbedException("cannot locate the model cache: neither XDG_CACHE_HOME nor HOME is set; give a model directory instead");
             return Path.Combine(home, ".cache", "managedembed");
         }
     }

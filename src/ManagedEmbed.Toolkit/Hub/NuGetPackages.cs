@@ -120,7 +120,7 @@ public static class NuGetPackages
         long? total = resp.Content.Headers.ContentLength;
         if (total > MaxPackageBytes)
             throw new ManagedEmbedException($"{packageUrl} announces {total:N0} bytes, more than the {MaxPackageBytes:N0} a model package may have");
-        await HttpBody.CopyToFileAsync(resp, destination, total, MaxPackageBytes, file, packageUrl, progress, stallTimeout, ct).ConfigureAwait(false);
+        await HttpBody.CopyToFileAsync(resp, destination, 0, total, MaxPackageBytes, file, packageUrl, progress, stallTimeout, keepPartial: false, ct).ConfigureAwait(false);
         return true;
     }
 
@@ -174,4 +174,7 @@ public class SourceUnreachableException : ManagedEmbedException
 {
     /// <summary>Creates the exception with a one-line message and its cause.</summary>
     public SourceUnreachableException(string message, Exception? inner = null) : base(message, inner ?? new IOException(message)) { }
+
+    /// <summary>The model the pull was for, when the source is a model hub (null for a package feed).</summary>
+    public string? RepoId { get; init; }
 }

@@ -66,7 +66,7 @@ public static class OnnxModelImport
             throw new ManagedEmbedException($"max_seq_length {maxSeq} must be in [2, {config.MaxPositionEmbeddings}] (max_position_embeddings)");
         byte[]? vocab = o.VocabTxt is null ? null : NormalizeVocab(o.VocabTxt, config.VocabSize);
 
-        string parent = Path.GetDirectoryName(target) ?? throw new ManagedEmbedException($"--out '{outDir}' has no parent directory");
+        string parent = Path.GetDirectoryName(target) ?? throw new ManagedEmbedException($"output directory '{outDir}' has no parent directory");
         Directory.CreateDirectory(parent);
         string staging = Path.Combine(parent, "." + Path.GetFileName(target) + ".import-" + Guid.NewGuid().ToString("N")[..8]);
         try
@@ -92,11 +92,7 @@ public static class OnnxModelImport
             using (var st = SafeTensorsFile.Open(Path.Combine(staging, "model.safetensors")))
                 if (st.Tensors.Count != result.Tensors.Count) throw new InvalidOperationException("model.safetensors did not read back");
 
-            DurableFile.FsyncDirectory(Path.Combine(staging, "1_Pooling"));
-            DurableFile.FsyncDirectory(staging);
-            if (Directory.Exists(target)) Directory.Delete(target); // empty (checked above); rename needs it gone
-            Directory.Move(staging, target);
-            DurableFile.FsyncDirectory(parent);
+            DurableFile.PublishDirectory(staging, target); // target is absent or empty (checked above)
         }
         catch
         {
@@ -108,9 +104,9 @@ public static class OnnxModelImport
 
     private static void CheckTarget(string target, string outDir)
     {
-        if (File.Exists(target)) throw new ManagedEmbedException($"--out '{outDir}' is a file");
+        if (File.Exists(target)) throw new TargetDirectoryConflictException(target, $"output directory '{outDir}' is a file");
         if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any())
-            throw new ManagedEmbedException($"--out '{outDir}' already exists and is not empty; choose a new directory");
+            throw new TargetDirectoryConflictException(target, $"output directory '{outDir}' already exists and is not empty; choose a new directory");
     }
 
     /// <summary>Validates vocab.txt (UTF-8, the BERT special tokens, at most vocab_size tokens) and normalizes CRLF to LF.</summary>
@@ -130,10 +126,6 @@ public static class OnnxModelImport
         return StrictUtf8.GetBytes(string.Join('\n', tokens) + "\n");
     }
 
-    private static void Write(string dir, string rel, Action<Stream> write)
-    {
-        using var fs = new FileStream(Path.Combine(dir, rel.Replace('/', Path.DirectorySeparatorChar)), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
-        write(fs);
-        fs.Flush(flushToDisk: true);
-    }
+    private static void Write(string dir, string rel, Action<Stream> write) =>
+        DurableFile.WriteNew(Path.Combine(dir, rel.Replace('/', Path.DirectorySeparatorChar)), write);
 }

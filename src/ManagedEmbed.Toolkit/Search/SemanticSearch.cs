@@ -318,7 +318,7 @@ public sealed class SemanticSearch
             throw new ManagedEmbedException($"{indexPath} holds {dim}-dimensional vectors but the model {encoder.Config.Directory} produces {encoder.Dimension}");
         string currentFingerprint = ModelFingerprint(encoder.Config.Directory);
         if (currentFingerprint != fingerprint)
-            throw new ManagedEmbedException($"{indexPath} was built with a different model ({model}) than {encoder.Config.Directory}; use that model or rebuild the index with --save");
+            throw new ManagedEmbedException($"{indexPath} was built with a different model ({model}) than {encoder.Config.Directory}; use that model or rebuild the index with this one");
 
         IVectorIndex index = FaissIndexIO.Read(indexFile);
         if (index.Count != count || index.Dimension != dim)

@@ -129,7 +129,8 @@ public class OnnxImportSyntheticTests
         byte[] bytes = File.ReadAllBytes(Fixture("tiny-gelu-no-heads.onnx"));
         var e = Assert.Throws<ManagedEmbedException>(() => OnnxImporter.Import(bytes, null));
         Assert.Contains("cannot infer num_attention_heads", e.Message);
-        Assert.Contains("--config", e.Message);
+        Assert.Contains("pass the model's config.json", e.Message);
+        LibraryWording.AssertNoCliWords(e.Message);
         var r = OnnxImporter.Import(bytes, File.ReadAllText(Fixture("tiny-gelu-config.json")));
         Assert.Equal(4, r.Config.NumAttentionHeads);
     }
