@@ -313,11 +313,13 @@ internal sealed unsafe class GemmJob : KernelWork
     private void Epilogue(int row0, int rows, int j0, int ncols)
     {
         float* bias = _bias == null ? null : _bias + j0;
+        // The whole tile in one call (a tile row is only NR wide), then the scalar tails of its rows.
+        int done = SimdMath.Epilogue(_c + row0 * _ldc + j0, _ldc, rows, bias, _res == null ? null : _res + row0 * _ldr + j0, _ldr, ncols, _act);
+        if (done == ncols) return;
         for (int r = row0; r < row0 + rows; r++)
         {
             float* y = _c + r * _ldc + j0;
             float* res = _res == null ? null : _res + r * _ldr + j0;
-            int done = SimdMath.Epilogue(y, bias, res, ncols, _act);
             for (int j = done; j < ncols; j++)
             {
                 float v = y[j] + (bias == null ? 0f : bias[j]);
