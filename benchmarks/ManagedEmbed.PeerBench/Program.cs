@@ -27,8 +27,11 @@ Console.WriteLine($"ONNX Runtime {OrtEnv.Instance().GetVersionString()} CPU EP, 
 Console.WriteLine($"model: {modelDir} ({config.ModelType}, hidden {config.HiddenSize}, layers {config.NumHiddenLayers}, heads {config.NumAttentionHeads}, ffn {config.IntermediateSize})");
 Console.WriteLine($"clock {ghz:F2} GHz (measured), peak {Clock.FlopsPerCycle * ghz:F0} GFLOP/s per core; {rounds} alternating rounds of {seconds} s each");
 Console.WriteLine();
-Console.WriteLine("| shape (B x T) | threads | ManagedEmbed tokens/s | ms/batch | ONNX Runtime tokens/s | ms/batch | ratio | ours GFLOP/s | % of peak | max abs diff |");
-Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
+// "ratio" is of the median wall times; "best ratio" of the fastest runs; "CPU ratio" of the process CPU time per
+// forward pass over whole rounds (robust to a loaded machine, where wall times include time spent descheduled; at
+// 2 threads it includes both engines' spinning).
+Console.WriteLine("| shape (B x T) | threads | ManagedEmbed tokens/s | ms/batch | ONNX Runtime tokens/s | ms/batch | ratio | best ratio | CPU ms ours | CPU ms ORT | CPU ratio | ours GFLOP/s | % of peak | max abs diff |");
+Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
 
 var allocations = new List<string>();
 foreach (var (b, t, threads) in shapes)
@@ -91,14 +94,16 @@ foreach (var (b, t, threads) in shapes)
     // and ours both spin briefly after work) and each engine gets both cores to itself.
     var ourTimes = new List<double>();
     var ortTimes = new List<double>();
-    Measure(Ours, [], 1.0);
-    Measure(() => OrtRun(false), [], 1.0);
+    var ourCpu = new CpuTally();
+    var ortCpu = new CpuTally();
+    Measure(Ours, [], 1.0, null);
+    Measure(() => OrtRun(false), [], 1.0, null);
     for (int r = 0; r < rounds; r++)
     {
         Thread.Sleep(200);
-        Measure(Ours, ourTimes, seconds);
+        Measure(Ours, ourTimes, seconds, ourCpu);
         Thread.Sleep(200);
-        Measure(() => OrtRun(false), ortTimes, seconds);
+        Measure(() => OrtRun(false), ortTimes, seconds, ortCpu);
     }
     // Steady state allocates nothing: workspace, packed panels and per-thread scratch are all reused.
     long allocBefore = GC.GetTotalAllocatedBytes(precise: true);
@@ -109,14 +114,17 @@ foreach (var (b, t, threads) in shapes)
     double ourTps = b * t / (ourMs / 1000), ortTps = b * t / (ortMs / 1000);
     double flops = Flops(config, b, t);
     double gflops = flops / (ourMs / 1000) / 1e9;
-    Console.WriteLine($"| {b} x {t} | {threads} | {ourTps:F0} | {ourMs:F2} | {ortTps:F0} | {ortMs:F2} | {ourTps / ortTps:F2} | {gflops:F0} | {100 * gflops / (threads * Clock.FlopsPerCycle * ghz):F0}% | {maxDiff:E1} |");
+    double bestRatio = ortTimes.Min() / ourTimes.Min();
+    Console.WriteLine($"| {b} x {t} | {threads} | {ourTps:F0} | {ourMs:F2} | {ortTps:F0} | {ortMs:F2} | {ourTps / ortTps:F2} | {bestRatio:F2} | {ourCpu.MsPerRun:F2} | {ortCpu.MsPerRun:F2} | {ortCpu.MsPerRun / ourCpu.MsPerRun:F2} | {gflops:F0} | {100 * gflops / (threads * Clock.FlopsPerCycle * ghz):F0}% | {maxDiff:E1} |");
 }
 
 Console.WriteLine();
 foreach (var line in allocations) Console.WriteLine(line);
 
-static void Measure(Action run, List<double> times, double seconds)
+static void Measure(Action run, List<double> times, double seconds, CpuTally? cpu)
 {
+    using var self = Process.GetCurrentProcess();
+    TimeSpan cpu0 = self.TotalProcessorTime;
     var sw = Stopwatch.StartNew();
     int n = 0;
     while (sw.Elapsed.TotalSeconds < seconds || n < 3)
@@ -126,6 +134,8 @@ static void Measure(Action run, List<double> times, double seconds)
         times.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
         n++;
     }
+    self.Refresh();
+    cpu?.Add((self.TotalProcessorTime - cpu0).TotalMilliseconds, n);
 }
 
 static double Median(List<double> xs) { var s = xs.OrderBy(x => x).ToList(); return s[s.Count / 2]; }
@@ -148,6 +158,15 @@ static Dictionary<string, string> ParseArgs(string[] a)
         d[a[i]] = a[++i];
     }
     return d;
+}
+
+/// <summary>Process CPU time over whole measured rounds, per run.</summary>
+sealed class CpuTally
+{
+    private double _ms;
+    private long _runs;
+    public void Add(double ms, int runs) { _ms += ms; _runs += runs; }
+    public double MsPerRun => _runs == 0 ? double.NaN : _ms / _runs;
 }
 
 static class Clock

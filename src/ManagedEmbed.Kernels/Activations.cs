@@ -12,7 +12,7 @@ public static class Activations
         if (activation == Activation.None || x.IsEmpty) return;
         fixed (float* p = x)
         {
-            int done = SimdMath.Epilogue(p, null, null, x.Length, activation);
+            int done = SimdMath.Epilogue(p, 0, 1, null, null, 0, x.Length, activation);
             for (int i = done; i < x.Length; i++) p[i] = ApplyScalar(p[i], activation);
         }
     }

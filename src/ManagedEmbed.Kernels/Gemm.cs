@@ -253,7 +253,7 @@ internal sealed unsafe class GemmJob : KernelWork
                 {
                     int ie = Math.Min(r1, ic + mcMax);
                     int fullEnd = ic + (ie - ic) / mr * mr;
-                    if (fullEnd < ie)
+                    if (fullEnd < ie && (_narrow || GemmKernels.PartialRows(ie - fullEnd) != ie - fullEnd))
                     {
                         // Rows past the end are zero in a small copy of the last partial row group.
                         int rows = ie - fullEnd;
@@ -279,18 +279,26 @@ internal sealed unsafe class GemmJob : KernelWork
                             }
                             else
                             {
-                                // Partial tile: compute through a full-size scratch tile, copy the valid part back.
-                                if (accumulate)
+                                // A partial row group runs on a shorter tile where there is one (kr rows); rows it
+                                // covers beyond the matrix come from the zero-padded copy tailA.
+                                int kr = _narrow ? mr : GemmKernels.PartialRows(mrows);
+                                float* ap = mrows == kr ? _a + ir * _lda + pc : tailA;
+                                nint lda = mrows == kr ? _lda : kc;
+                                if (mrows == kr && ncols == nr)
+                                    GemmKernels.TileRows(kr, ap, lda, bp, cp, _ldc, kc, accumulate);
+                                else
                                 {
+                                    // Compute through a scratch tile, copy the valid part back.
+                                    if (accumulate)
+                                    {
+                                        for (int r = 0; r < mrows; r++)
+                                            new ReadOnlySpan<float>(cp + r * _ldc, ncols).CopyTo(new Span<float>(tile + r * nr, ncols));
+                                    }
+                                    if (_narrow) GemmKernels.Kernel512x32(ap, lda, bp, tile, nr, kc, accumulate);
+                                    else GemmKernels.TileRows(kr, ap, lda, bp, tile, nr, kc, accumulate);
                                     for (int r = 0; r < mrows; r++)
-                                        new ReadOnlySpan<float>(cp + r * _ldc, ncols).CopyTo(new Span<float>(tile + r * nr, ncols));
+                                        new ReadOnlySpan<float>(tile + r * nr, ncols).CopyTo(new Span<float>(cp + r * _ldc, ncols));
                                 }
-                                float* ap = mrows == mr ? _a + ir * _lda + pc : tailA;
-                                nint lda = mrows == mr ? _lda : kc;
-                                if (_narrow) GemmKernels.Kernel512x32(ap, lda, bp, tile, nr, kc, accumulate);
-                                else GemmKernels.Tile(ap, lda, bp, tile, nr, kc, accumulate);
-                                for (int r = 0; r < mrows; r++)
-                                    new ReadOnlySpan<float>(tile + r * nr, ncols).CopyTo(new Span<float>(cp + r * _ldc, ncols));
                             }
                             if (last && (_bias != null || _res != null || _act != Activation.None))
                                 Epilogue(ir, mrows, j0, ncols);
@@ -305,11 +313,13 @@ internal sealed unsafe class GemmJob : KernelWork
     private void Epilogue(int row0, int rows, int j0, int ncols)
     {
         float* bias = _bias == null ? null : _bias + j0;
+        // The whole tile in one call (a tile row is only NR wide), then the scalar tails of its rows.
+        int done = SimdMath.Epilogue(_c + row0 * _ldc + j0, _ldc, rows, bias, _res == null ? null : _res + row0 * _ldr + j0, _ldr, ncols, _act);
+        if (done == ncols) return;
         for (int r = row0; r < row0 + rows; r++)
         {
             float* y = _c + r * _ldc + j0;
             float* res = _res == null ? null : _res + r * _ldr + j0;
-            int done = SimdMath.Epilogue(y, bias, res, ncols, _act);
             for (int j = done; j < ncols; j++)
             {
                 float v = y[j] + (bias == null ? 0f : bias[j]);

@@ -78,6 +78,31 @@ internal static partial class GemmKernels
         }
     }
 
+    /// <summary>
+    /// Rows of the tile that computes a partial row group of <paramref name="rows"/> (&lt; MR) rows: 2 or 4 on the
+    /// Vector256/Vector128 paths (their 6-row tile would multiply up to 5 rows of zero padding, a third of the work
+    /// at 16 tokens), MR elsewhere.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int PartialRows(int rows) => Isa is 1 or 2 ? (rows <= 2 ? 2 : rows <= 4 ? 4 : MR) : MR;
+
+    /// <summary>Runs the micro-kernel of <paramref name="rows"/> rows (MR, or a value from <see cref="PartialRows"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static unsafe void TileRows(int rows, float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate)
+    {
+        if (rows == MR) Tile(a, lda, b, c, ldc, kc, accumulate);
+        else if (Isa == 2)
+        {
+            if (rows == 4) Kernel256x4(a, lda, b, c, ldc, kc, accumulate);
+            else Kernel256x2(a, lda, b, c, ldc, kc, accumulate);
+        }
+        else
+        {
+            if (rows == 4) Kernel128x4(a, lda, b, c, ldc, kc, accumulate);
+            else Kernel128x2(a, lda, b, c, ldc, kc, accumulate);
+        }
+    }
+
     /// <summary>Narrow tile for products with at most 32 output columns (AVX-512 only): 12 x 32.</summary>
     internal const int NarrowMR = 12, NarrowNR = 32;
 

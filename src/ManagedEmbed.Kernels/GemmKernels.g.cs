@@ -435,4 +435,200 @@ internal static partial class GemmKernels
         c50.Store(c + 5 * ldc + 0);
         c51.Store(c + 5 * ldc + 4);
     }
+
+    /// <summary>4x16 tile on Vector256&lt;float&gt;.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static unsafe void Kernel256x4(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate)
+    {
+        Vector256<float> c00, c01, c10, c11, c20, c21, c30, c31;
+        if (accumulate)
+        {
+            c00 = Vector256.Load(c + 0 * ldc + 0);
+            c01 = Vector256.Load(c + 0 * ldc + 8);
+            c10 = Vector256.Load(c + 1 * ldc + 0);
+            c11 = Vector256.Load(c + 1 * ldc + 8);
+            c20 = Vector256.Load(c + 2 * ldc + 0);
+            c21 = Vector256.Load(c + 2 * ldc + 8);
+            c30 = Vector256.Load(c + 3 * ldc + 0);
+            c31 = Vector256.Load(c + 3 * ldc + 8);
+        }
+        else
+        {
+            c00 = Vector256<float>.Zero;
+            c01 = Vector256<float>.Zero;
+            c10 = Vector256<float>.Zero;
+            c11 = Vector256<float>.Zero;
+            c20 = Vector256<float>.Zero;
+            c21 = Vector256<float>.Zero;
+            c30 = Vector256<float>.Zero;
+            c31 = Vector256<float>.Zero;
+        }
+        float* a0 = a + 0 * lda;
+        float* a1 = a + 1 * lda;
+        float* a2 = a + 2 * lda;
+        float* a3 = a + 3 * lda;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector256<float> b0 = Vector256.Load(b + 0);
+            Vector256<float> b1 = Vector256.Load(b + 8);
+            b += 16;
+            Vector256<float> x0 = Vector256.Create(a0[p]);
+            c00 = Vector256.MultiplyAddEstimate(x0, b0, c00);
+            c01 = Vector256.MultiplyAddEstimate(x0, b1, c01);
+            Vector256<float> x1 = Vector256.Create(a1[p]);
+            c10 = Vector256.MultiplyAddEstimate(x1, b0, c10);
+            c11 = Vector256.MultiplyAddEstimate(x1, b1, c11);
+            Vector256<float> x2 = Vector256.Create(a2[p]);
+            c20 = Vector256.MultiplyAddEstimate(x2, b0, c20);
+            c21 = Vector256.MultiplyAddEstimate(x2, b1, c21);
+            Vector256<float> x3 = Vector256.Create(a3[p]);
+            c30 = Vector256.MultiplyAddEstimate(x3, b0, c30);
+            c31 = Vector256.MultiplyAddEstimate(x3, b1, c31);
+        }
+        c00.Store(c + 0 * ldc + 0);
+        c01.Store(c + 0 * ldc + 8);
+        c10.Store(c + 1 * ldc + 0);
+        c11.Store(c + 1 * ldc + 8);
+        c20.Store(c + 2 * ldc + 0);
+        c21.Store(c + 2 * ldc + 8);
+        c30.Store(c + 3 * ldc + 0);
+        c31.Store(c + 3 * ldc + 8);
+    }
+
+    /// <summary>2x16 tile on Vector256&lt;float&gt;.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static unsafe void Kernel256x2(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate)
+    {
+        Vector256<float> c00, c01, c10, c11;
+        if (accumulate)
+        {
+            c00 = Vector256.Load(c + 0 * ldc + 0);
+            c01 = Vector256.Load(c + 0 * ldc + 8);
+            c10 = Vector256.Load(c + 1 * ldc + 0);
+            c11 = Vector256.Load(c + 1 * ldc + 8);
+        }
+        else
+        {
+            c00 = Vector256<float>.Zero;
+            c01 = Vector256<float>.Zero;
+            c10 = Vector256<float>.Zero;
+            c11 = Vector256<float>.Zero;
+        }
+        float* a0 = a + 0 * lda;
+        float* a1 = a + 1 * lda;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector256<float> b0 = Vector256.Load(b + 0);
+            Vector256<float> b1 = Vector256.Load(b + 8);
+            b += 16;
+            Vector256<float> x0 = Vector256.Create(a0[p]);
+            c00 = Vector256.MultiplyAddEstimate(x0, b0, c00);
+            c01 = Vector256.MultiplyAddEstimate(x0, b1, c01);
+            Vector256<float> x1 = Vector256.Create(a1[p]);
+            c10 = Vector256.MultiplyAddEstimate(x1, b0, c10);
+            c11 = Vector256.MultiplyAddEstimate(x1, b1, c11);
+        }
+        c00.Store(c + 0 * ldc + 0);
+        c01.Store(c + 0 * ldc + 8);
+        c10.Store(c + 1 * ldc + 0);
+        c11.Store(c + 1 * ldc + 8);
+    }
+
+    /// <summary>4x8 tile on Vector128&lt;float&gt;.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static unsafe void Kernel128x4(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate)
+    {
+        Vector128<float> c00, c01, c10, c11, c20, c21, c30, c31;
+        if (accumulate)
+        {
+            c00 = Vector128.Load(c + 0 * ldc + 0);
+            c01 = Vector128.Load(c + 0 * ldc + 4);
+            c10 = Vector128.Load(c + 1 * ldc + 0);
+            c11 = Vector128.Load(c + 1 * ldc + 4);
+            c20 = Vector128.Load(c + 2 * ldc + 0);
+            c21 = Vector128.Load(c + 2 * ldc + 4);
+            c30 = Vector128.Load(c + 3 * ldc + 0);
+            c31 = Vector128.Load(c + 3 * ldc + 4);
+        }
+        else
+        {
+            c00 = Vector128<float>.Zero;
+            c01 = Vector128<float>.Zero;
+            c10 = Vector128<float>.Zero;
+            c11 = Vector128<float>.Zero;
+            c20 = Vector128<float>.Zero;
+            c21 = Vector128<float>.Zero;
+            c30 = Vector128<float>.Zero;
+            c31 = Vector128<float>.Zero;
+        }
+        float* a0 = a + 0 * lda;
+        float* a1 = a + 1 * lda;
+        float* a2 = a + 2 * lda;
+        float* a3 = a + 3 * lda;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector128<float> b0 = Vector128.Load(b + 0);
+            Vector128<float> b1 = Vector128.Load(b + 4);
+            b += 8;
+            Vector128<float> x0 = Vector128.Create(a0[p]);
+            c00 = Vector128.MultiplyAddEstimate(x0, b0, c00);
+            c01 = Vector128.MultiplyAddEstimate(x0, b1, c01);
+            Vector128<float> x1 = Vector128.Create(a1[p]);
+            c10 = Vector128.MultiplyAddEstimate(x1, b0, c10);
+            c11 = Vector128.MultiplyAddEstimate(x1, b1, c11);
+            Vector128<float> x2 = Vector128.Create(a2[p]);
+            c20 = Vector128.MultiplyAddEstimate(x2, b0, c20);
+            c21 = Vector128.MultiplyAddEstimate(x2, b1, c21);
+            Vector128<float> x3 = Vector128.Create(a3[p]);
+            c30 = Vector128.MultiplyAddEstimate(x3, b0, c30);
+            c31 = Vector128.MultiplyAddEstimate(x3, b1, c31);
+        }
+        c00.Store(c + 0 * ldc + 0);
+        c01.Store(c + 0 * ldc + 4);
+        c10.Store(c + 1 * ldc + 0);
+        c11.Store(c + 1 * ldc + 4);
+        c20.Store(c + 2 * ldc + 0);
+        c21.Store(c + 2 * ldc + 4);
+        c30.Store(c + 3 * ldc + 0);
+        c31.Store(c + 3 * ldc + 4);
+    }
+
+    /// <summary>2x8 tile on Vector128&lt;float&gt;.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static unsafe void Kernel128x2(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate)
+    {
+        Vector128<float> c00, c01, c10, c11;
+        if (accumulate)
+        {
+            c00 = Vector128.Load(c + 0 * ldc + 0);
+            c01 = Vector128.Load(c + 0 * ldc + 4);
+            c10 = Vector128.Load(c + 1 * ldc + 0);
+            c11 = Vector128.Load(c + 1 * ldc + 4);
+        }
+        else
+        {
+            c00 = Vector128<float>.Zero;
+            c01 = Vector128<float>.Zero;
+            c10 = Vector128<float>.Zero;
+            c11 = Vector128<float>.Zero;
+        }
+        float* a0 = a + 0 * lda;
+        float* a1 = a + 1 * lda;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector128<float> b0 = Vector128.Load(b + 0);
+            Vector128<float> b1 = Vector128.Load(b + 4);
+            b += 8;
+            Vector128<float> x0 = Vector128.Create(a0[p]);
+            c00 = Vector128.MultiplyAddEstimate(x0, b0, c00);
+            c01 = Vector128.MultiplyAddEstimate(x0, b1, c01);
+            Vector128<float> x1 = Vector128.Create(a1[p]);
+            c10 = Vector128.MultiplyAddEstimate(x1, b0, c10);
+            c11 = Vector128.MultiplyAddEstimate(x1, b1, c11);
+        }
+        c00.Store(c + 0 * ldc + 0);
+        c01.Store(c + 0 * ldc + 4);
+        c10.Store(c + 1 * ldc + 0);
+        c11.Store(c + 1 * ldc + 4);
+    }
 }

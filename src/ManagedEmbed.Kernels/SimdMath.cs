@@ -6,12 +6,16 @@ namespace ManagedEmbed.Kernels;
 /// <summary>Width dispatch for the element-wise vector loops (widest accelerated vector, chosen once by the JIT/AOT).</summary>
 internal static partial class SimdMath
 {
-    /// <summary>Vector part of y = act(y + bias) + res; returns how many leading elements were done (the rest is the caller's scalar tail).</summary>
-    internal static unsafe int Epilogue(float* y, float* bias, float* res, int len, Activation activation)
+    /// <summary>
+    /// Vector part of y = act(y + bias) + res over <paramref name="rows"/> rows of <paramref name="len"/> (strides
+    /// <paramref name="ldy"/>, <paramref name="ldr"/>); returns how many leading elements of each row were done (the
+    /// rest is the caller's scalar tail).
+    /// </summary>
+    internal static unsafe int Epilogue(float* y, nint ldy, int rows, float* bias, float* res, nint ldr, int len, Activation activation)
     {
-        if (Vector512.IsHardwareAccelerated) return Epilogue512(y, bias, res, len, activation);
-        if (Vector256.IsHardwareAccelerated) return Epilogue256(y, bias, res, len, activation);
-        if (Vector128.IsHardwareAccelerated) return Epilogue128(y, bias, res, len, activation);
+        if (Vector512.IsHardwareAccelerated) return Epilogue512(y, ldy, rows, bias, res, ldr, len, activation);
+        if (Vector256.IsHardwareAccelerated) return Epilogue256(y, ldy, rows, bias, res, ldr, len, activation);
+        if (Vector128.IsHardwareAccelerated) return Epilogue128(y, ldy, rows, bias, res, ldr, len, activation);
         return 0;
     }
 

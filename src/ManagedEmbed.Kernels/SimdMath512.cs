@@ -119,19 +119,24 @@ internal static partial class SimdMath
     }
 
     /// <summary>
-    /// y[i] = act(y[i] + bias[i]) + res[i] over <paramref name="len"/> floats (bias/res may be null);
-    /// the GEMM epilogue and the standalone activation share this loop.
+    /// y[r, i] = act(y[r, i] + bias[i]) + res[r, i] over <paramref name="rows"/> rows of <paramref name="len"/> floats
+    /// (row strides <paramref name="ldy"/>, <paramref name="ldr"/>; bias/res may be null); the GEMM epilogue (one call
+    /// per output tile, not per row) and the standalone activation share this loop. Returns how many leading
+    /// elements of each row were done.
     /// </summary>
-    internal static unsafe int Epilogue512(float* y, float* bias, float* res, int len, Activation activation)
+    internal static unsafe int Epilogue512(float* y, nint ldy, int rows, float* bias, float* res, nint ldr, int len, Activation activation)
     {
         int i = 0;
-        for (; i <= len - Vector512<float>.Count; i += Vector512<float>.Count)
+        for (int r = 0; r < rows; r++, y += ldy, res = res == null ? null : res + ldr)
         {
-            Vector512<float> v = Vector512.Load(y + i);
-            if (bias != null) v += Vector512.Load(bias + i);
-            v = Activate(v, activation);
-            if (res != null) v += Vector512.Load(res + i);
-            v.Store(y + i);
+            for (i = 0; i <= len - Vector512<float>.Count; i += Vector512<float>.Count)
+            {
+                Vector512<float> v = Vector512.Load(y + i);
+                if (bias != null) v += Vector512.Load(bias + i);
+                v = Activate(v, activation);
+                if (res != null) v += Vector512.Load(res + i);
+                v.Store(y + i);
+            }
         }
         return i;
     }

@@ -265,10 +265,26 @@ public class EncoderCliTests(EncoderCliDirs dirs) : IClassFixture<EncoderCliDirs
 
     public static IEnumerable<object[]> ParityFixtures()
     {
-        string dir = Path.Combine(TestPaths.Fixtures, "encoder");
-        var files = Directory.Exists(dir) ? Directory.GetFiles(dir, "*.json").OrderBy(f => f, StringComparer.Ordinal).ToList() : [];
+        // encoder/ (vocabulary used as is) and encoder-mpnet/ (MPNet, vocabulary derived from BERT's).
+        var files = new List<string>();
+        foreach (string sub in new[] { "encoder", "encoder-mpnet" })
+        {
+            string dir = Path.Combine(TestPaths.Fixtures, sub);
+            if (Directory.Exists(dir)) files.AddRange(Directory.GetFiles(dir, "*.json").Select(f => sub + "/" + Path.GetFileName(f)));
+        }
+        files.Sort(StringComparer.Ordinal);
         if (files.Count == 0) yield return ["<none>"]; // fails below: no fixture is an error, not a skip
-        foreach (var f in files) yield return [Path.GetFileName(f)];
+        foreach (var f in files) yield return [f];
+    }
+
+    /// <summary>The seed architectures each have a CLI fixture (so EmbedReproducesReferenceFixtures covers them).</summary>
+    [Fact]
+    public void EverySeedArchitectureHasACliFixture()
+    {
+        var arches = ParityFixtures().Select(f => (string)f[0]).Where(f => f != "<none>")
+            .Select(f => JsonDocument.Parse(File.ReadAllBytes(Path.Combine(TestPaths.Fixtures, f))).RootElement.GetProperty("model"))
+            .Select(m => m.TryGetProperty("arch", out var a) ? a.GetString() : "bert").ToHashSet();
+        Assert.Superset(new HashSet<string?> { "bert", "distilbert", "mpnet" }, arches);
     }
 
     /// <summary>
@@ -279,17 +295,24 @@ public class EncoderCliTests(EncoderCliDirs dirs) : IClassFixture<EncoderCliDirs
     [MemberData(nameof(ParityFixtures))]
     public void EmbedReproducesReferenceFixtures(string fixture)
     {
-        string path = Path.Combine(TestPaths.Fixtures, "encoder", fixture);
+        string path = Path.Combine(TestPaths.Fixtures, fixture);
         Assert.True(File.Exists(path), $"no encoder parity fixture in {Path.GetDirectoryName(path)}");
         using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
         var m = doc.RootElement.GetProperty("model");
         string Resolve(string p) => p.StartsWith("shared:", StringComparison.Ordinal) ? Path.Combine(TestPaths.Shared, p[7..]) : Path.Combine(TestPaths.RepoRoot, p[5..]);
-        string model = Path.Combine(dirs.New("membed-cli-parity"), "m");
-        var synth = new List<string> { "model", "synth", "--config", Resolve(m.GetProperty("config").GetString()!), "--vocab", Resolve(m.GetProperty("vocab").GetString()!),
+        string root = dirs.New("membed-cli-parity"), model = Path.Combine(root, "m");
+        string vocab = Resolve(m.GetProperty("vocab").GetString()!);
+        if (m.TryGetProperty("vocab_transform", out var vt) && vt.ValueKind == JsonValueKind.String)
+        {
+            Assert.Equal("mpnet", vt.GetString());
+            vocab = SeedVocab.WriteMpnet(vocab, Path.Combine(root, "mpnet-vocab.txt"));
+        }
+        var synth = new List<string> { "model", "synth", "--config", Resolve(m.GetProperty("config").GetString()!), "--vocab", vocab,
             "--seed", m.GetProperty("seed").GetUInt64().ToString(CultureInfo.InvariantCulture), "--pooling", m.GetProperty("pooling").GetString()!,
             "--max-seq-length", m.GetProperty("max_seq_length").GetInt32().ToString(CultureInfo.InvariantCulture), "--out", model };
         bool normalize = m.GetProperty("normalize").GetBoolean();
         if (!normalize) synth.Add("--no-normalize");
+        if (m.TryGetProperty("arch", out var arch)) synth.AddRange(["--arch", arch.GetString()!]); // as a user names it
         Assert.Equal(0, Membed([.. synth]).Code);
         if (m.TryGetProperty("do_lower_case", out var lower) && !lower.GetBoolean())
         {

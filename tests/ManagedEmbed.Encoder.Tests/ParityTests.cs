@@ -82,14 +82,11 @@ public class ParityTests(Xunit.Abstractions.ITestOutputHelper output, ParityMode
             if (m.TryGetProperty("vocab_transform", out var vt) && vt.ValueKind == JsonValueKind.String)
             {
                 Assert.Equal("mpnet", vt.GetString());
-                string derived = Path.Combine(root, "mpnet-vocab.txt");
-                var lines = File.ReadAllText(vocabPath).Split('\n').ToList();
-                if (lines[^1].Length == 0) lines.RemoveAt(lines.Count - 1);
-                File.WriteAllText(derived, string.Join("\n", new[] { "<s>", "<pad>", "</s>", "<unk>" }.Concat(lines).Append("<mask>")) + "\n");
+                string derived = SeedVocab.WriteMpnet(vocabPath, Path.Combine(root, "mpnet-vocab.txt"));
                 // The derived file is byte-identical to the published all-mpnet-base-v2 vocab.txt (SHA-256 from
                 // ../shared/models/PUBLISHED-CONFIGS.md), so the fixture's ids are the real model's ids.
                 using (var fs = File.OpenRead(derived))
-                    Assert.Equal("dbd90cb94e2247bd4d4ccaecbf616d2290e66691d7d5e5bb81f063c2d0649ada", Convert.ToHexStringLower(SHA256.HashData(fs)));
+                    Assert.Equal(SeedVocab.MpnetSha256, Convert.ToHexStringLower(SHA256.HashData(fs)));
                 vocabPath = derived;
             }
             SyntheticModel.Write(new SyntheticModelOptions

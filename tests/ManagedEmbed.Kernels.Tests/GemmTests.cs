@@ -58,11 +58,35 @@ public class GemmTests
             Assert.Equal(y1, y2);
         });
 
+    /// <summary>
+    /// Row counts that leave a partial row group (m = 6q + 1..5: the 4- and 2-row tiles, with and without zero-padded
+    /// rows), at widths that are whole panels (stored straight into y) and not, with every epilogue (K-blocked partial groups: LinearAtModelShapesMatchesReference).
+    /// </summary>
+    [Property(MaxTest = 120)]
+    public Property PartialRowGroupsMatchReference() => Prop.ForAll(
+        Shapes.Of(Gen.Choose(0, 4).SelectMany(q => Gen.Choose(1, 5).Select(r => 6 * q + r)),
+            Gen.Elements(8, 16, 32, 48, 5, 17, 40), Gen2.Size(1)),
+        ((int m, int n, int k, int seed) t) =>
+        {
+            var (m, n, k, seed) = t;
+            var act = (Activation)(seed % 4);
+            var x = Gen2.Floats(seed, m * k, 2); var wv = Gen2.Floats(seed + 1, n * k); var b = seed % 2 == 0 ? Gen2.Floats(seed + 2, n) : [];
+            var res = seed % 3 == 0 ? Gen2.Floats(seed + 3, m * n) : null;
+            var y = Enumerable.Repeat(float.NaN, m * n).ToArray();
+            Gemm.Linear(x, m, PackedMatrix.FromRowMajor(wv, n, k), b, y, act, res, null);
+            CheckLinear(x, m, wv, n, k, b, y, act, res);
+            // In place (y += x·Wᵀ + b): the partial tiles load their accumulators from y.
+            var acc = Gen2.Floats(seed + 4, m * n);
+            var y2 = (float[])acc.Clone();
+            Gemm.Linear(x, m, PackedMatrix.FromRowMajor(wv, n, k), b, y2, Activation.None, y2, null);
+            CheckLinear(x, m, wv, n, k, b, y2, Activation.None, acc);
+        });
+
     [Fact]
     public void LinearAtModelShapesMatchesReference()
     {
         // includes K > 2048 (K-blocked path, with a row tail) and m above one L2 row block
-        foreach (var (m, n, k) in new[] { (16, 1152, 384), (67, 1536, 384), (33, 384, 1536), (300, 384, 384), (21, 100, 2500), (9, 50, 4100) })
+        foreach (var (m, n, k) in new[] { (16, 1152, 384), (67, 1536, 384), (33, 384, 1536), (300, 384, 384), (21, 100, 2500), (9, 50, 4100), (16, 48, 2100), (14, 40, 2100) })
         {
             var x = Gen2.Floats(m, m * k, 3); var wv = Gen2.Floats(n, n * k, 0.1f); var b = Gen2.Floats(k, n);
             var res = Gen2.Floats(7, m * n);

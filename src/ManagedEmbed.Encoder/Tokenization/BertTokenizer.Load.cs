@@ -45,6 +45,12 @@ public sealed partial class BertTokenizer
         else
             throw new ManagedEmbedException($"no vocabulary in {modelDirectory}: expected vocab.txt or tokenizer.json");
 
+        // Added tokens: tokenizer.json's list is what HF's fast tokenizer matches; without one, a newer
+        // tokenizer_config.json's added_tokens_decoder carries the same entries.
+        var addedTokens = File.Exists(jsonPath) ? ReadAddedTokens(jsonPath)
+            : File.Exists(configPath) ? ReadAddedTokensDecoder(configPath) : [];
+        if (addedTokens.Count > 0) options = With(options, addedTokens);
+
         try
         {
             // Name the framing when it is not BERT's (MPNet: <s> … </s>), so `membed info` shows what the model uses.
@@ -56,6 +62,83 @@ public sealed partial class BertTokenizer
         {
             throw new ManagedEmbedException($"{source}: {FirstLine(WithoutParameterName(e))}", e);
         }
+    }
+
+    private static BertTokenizerOptions With(BertTokenizerOptions o, IReadOnlyList<BertAddedToken> added) => new()
+    {
+        LowerCase = o.LowerCase, StripAccents = o.StripAccents, TokenizeChineseChars = o.TokenizeChineseChars,
+        UnknownToken = o.UnknownToken, ClsToken = o.ClsToken, SepToken = o.SepToken, PadToken = o.PadToken, MaskToken = o.MaskToken,
+        ContinuingSubwordPrefix = o.ContinuingSubwordPrefix, MaxInputCharsPerWord = o.MaxInputCharsPerWord,
+        LowercaseFinalSigma = o.LowercaseFinalSigma, RecognizeSpecialTokensInText = o.RecognizeSpecialTokensInText, AddedTokens = added,
+    };
+
+    /// <summary>tokenizer.json's top-level "added_tokens", read without materializing the (large) vocabulary.</summary>
+    private static List<BertAddedToken> ReadAddedTokens(string path)
+    {
+        byte[] bytes = ReadAll(path);
+        var list = new List<BertAddedToken>();
+        try
+        {
+            var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow });
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return list; // ReadTokenizerJson/registry report it
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                bool isAdded = reader.ValueTextEquals("added_tokens"u8);
+                reader.Read();
+                if (!isAdded || reader.TokenType != JsonTokenType.StartArray)
+                {
+                    reader.Skip();
+                    continue;
+                }
+                using var doc = JsonDocument.ParseValue(ref reader);
+                int i = 0;
+                foreach (JsonElement e in doc.RootElement.EnumerateArray())
+                {
+                    int id = e.ValueKind == JsonValueKind.Object && e.TryGetProperty("id", out JsonElement v) && v.TryGetInt32(out int x) ? x
+                        : throw new ManagedEmbedException($"{path}: added_tokens[{i}] has no integer \"id\"");
+                    list.Add(AddedToken(e, id, $"added_tokens[{i}]", path));
+                    i++;
+                }
+                break;
+            }
+        }
+        catch (JsonException e)
+        {
+            throw new ManagedEmbedException($"{path} is not valid JSON: {FirstLine(e.Message)}", e);
+        }
+        return list;
+    }
+
+    /// <summary>tokenizer_config.json's "added_tokens_decoder" (id → AddedToken), written by transformers ≥ 4.34.</summary>
+    private static List<BertAddedToken> ReadAddedTokensDecoder(string path)
+    {
+        using JsonDocument doc = ParseJson(path);
+        var list = new List<BertAddedToken>();
+        if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("added_tokens_decoder", out JsonElement d)
+            || d.ValueKind == JsonValueKind.Null)
+            return list;
+        if (d.ValueKind != JsonValueKind.Object) throw new ManagedEmbedException($"{path}: \"added_tokens_decoder\" must be an object");
+        foreach (JsonProperty p in d.EnumerateObject())
+        {
+            if (!int.TryParse(p.Name, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int id))
+                throw new ManagedEmbedException($"{path}: added_tokens_decoder key \"{p.Name}\" is not an id");
+            list.Add(AddedToken(p.Value, id, $"added_tokens_decoder[\"{p.Name}\"]", path));
+        }
+        return list;
+    }
+
+    /// <summary>One AddedToken object. "normalized" defaults to !special, as in the tokenizers library.</summary>
+    private static BertAddedToken AddedToken(JsonElement e, int id, string where, string path)
+    {
+        if (e.ValueKind != JsonValueKind.Object || !e.TryGetProperty("content", out JsonElement c) || c.ValueKind != JsonValueKind.String
+            || c.GetString() is not { Length: > 0 } content)
+            throw new ManagedEmbedException($"{path}: {where} has no non-empty \"content\"");
+        bool special = Bool(e, "special", path) ?? false;
+        // single_word would need word-boundary checks that no BERT-family model uses; refuse rather than mis-tokenize.
+        if (Bool(e, "single_word", path) == true)
+            throw new ManagedEmbedException($"{path}: {where} (\"{content}\") has single_word true, which is not supported");
+        // lstrip/rstrip only move whitespace into the token's span; BERT pre-tokenization drops that whitespace anyway.
+        return new BertAddedToken(content, id, Bool(e, "normalized", path) ?? !special);
     }
 
     /// <summary>Tokenizer classes whose slow and fast versions follow exactly the BERT rules implemented here.</summary>

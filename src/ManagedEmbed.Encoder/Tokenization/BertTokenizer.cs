@@ -40,6 +40,9 @@ public sealed partial class BertTokenizer : ITokenizer
     private readonly string[] _specialTokens; // longest first
     private readonly int[] _specialIds;
     private readonly SearchValues<char>? _specialFirstChars;
+    private readonly string[] _normalizedTokens; // added tokens matched after normalization, normalized, longest first
+    private readonly int[] _normalizedIds;
+    private readonly SearchValues<char>? _normalizedFirstChars;
 
     /// <summary>Id of the [CLS] token that starts every encoded sequence.</summary>
     public int ClsId { get; }
@@ -105,15 +108,39 @@ public sealed partial class BertTokenizer : ITokenizer
         _chineseChars = options.TokenizeChineseChars;
         _maxCharsPerWord = options.MaxInputCharsPerWord;
 
+        // Added tokens (tokenizer.json) override the configured specials of the same text, as they are what HF's
+        // fast tokenizer matches; raw ones join the specials, normalized ones are matched after normalization.
+        var added = options.AddedTokens ?? [];
+        foreach (var a in added)
+        {
+            ArgumentException.ThrowIfNullOrEmpty(a?.Content, nameof(options.AddedTokens));
+            if ((uint)a.Id >= (uint)vocabulary.Count)
+                throw new ArgumentException($"added token '{a.Content}' has id {a.Id}, outside the vocabulary of {vocabulary.Count}", nameof(vocabulary));
+        }
         var specials = new List<(string Token, int Id)>();
         foreach (string? t in new[] { options.UnknownToken, options.ClsToken, options.SepToken, options.PadToken, options.MaskToken })
-            if (!string.IsNullOrEmpty(t) && frozen.TryGetValue(t, out int sid) && !specials.Exists(s => s.Token == t))
+            if (!string.IsNullOrEmpty(t) && frozen.TryGetValue(t, out int sid) && !specials.Exists(s => s.Token == t)
+                && !added.Any(a => a.Content == t))
                 specials.Add((t, sid));
+        foreach (var a in added)
+            if (!a.Normalized && !specials.Exists(s => s.Token == a.Content)) specials.Add((a.Content, a.Id));
         specials.Sort((a, b) => b.Token.Length.CompareTo(a.Token.Length));
         _specialTokens = options.RecognizeSpecialTokensInText ? specials.ConvertAll(s => s.Token).ToArray() : [];
         _specialIds = options.RecognizeSpecialTokensInText ? specials.ConvertAll(s => s.Id).ToArray() : [];
         _specialFirstChars = _specialTokens.Length == 0 ? null
             : SearchValues.Create(string.Concat(_specialTokens.Select(t => t[0]).Distinct()));
+
+        var normalized = new List<(string Token, int Id)>();
+        if (options.RecognizeSpecialTokensInText)
+            foreach (var a in added)
+                if (a.Normalized && NormalizeText(a.Content) is { Length: > 0 } n && !normalized.Exists(x => x.Token == n))
+                    normalized.Add((n, a.Id));
+        normalized.Sort((a, b) => b.Token.Length.CompareTo(a.Token.Length));
+        _normalizedTokens = normalized.ConvertAll(x => x.Token).ToArray();
+        _normalizedIds = normalized.ConvertAll(x => x.Id).ToArray();
+        // ASCII text normalizes by lowercasing (and dropping controls), so a match needs a first character in either case.
+        _normalizedFirstChars = _normalizedTokens.Length == 0 ? null
+            : SearchValues.Create(string.Concat(_normalizedTokens.SelectMany(t => new[] { t[0], char.ToUpperInvariant(t[0]) }).Distinct()));
 
         _wordPiece = CreateWordPiece(_idToToken, frozen, options);
     }
@@ -250,7 +277,7 @@ public sealed partial class BertTokenizer : ITokenizer
         if (ids.Full) return;
         if (_specialFirstChars is null)
         {
-            Segment(text, ref ids, s);
+            NormalizedSplit(text, ref ids, s);
             return;
         }
         int start = 0, i = 0;
@@ -267,14 +294,89 @@ public sealed partial class BertTokenizer : ITokenizer
                 i++;
                 continue;
             }
-            if (!Segment(text[start..i], ref ids, s)) return;
+            if (!NormalizedSplit(text[start..i], ref ids, s)) return;
             s.Collect?.Add((_specialTokens[match], true));
             ids.Add(_specialIds[match]);
             if (ids.Full) return;
             i += _specialTokens[match].Length;
             start = i;
         }
-        Segment(text[start..], ref ids, s);
+        NormalizedSplit(text[start..], ref ids, s);
+    }
+
+    /// <summary>
+    /// HF's second added-token pass: tokens marked normalized are matched (leftmost, longest first) in the normalized
+    /// text of a segment; the text between them is tokenized as usual. Returns false once the id budget is full.
+    /// </summary>
+    private bool NormalizedSplit(ReadOnlySpan<char> seg, ref IdBuffer ids, Scratch s)
+    {
+        if (_normalizedFirstChars is null || seg.IsEmpty || (Ascii.IsValid(seg) && seg.IndexOfAny(_normalizedFirstChars) < 0))
+            return Segment(seg, ref ids, s);
+        ReadOnlySpan<char> text = NormalizeText(seg);
+        int start = 0, i = 0;
+        while (i < text.Length)
+        {
+            int k = text[i..].IndexOfAny(_normalizedFirstChars);
+            if (k < 0) break;
+            i += k;
+            int match = -1;
+            for (int t = 0; t < _normalizedTokens.Length; t++)
+                if (text[i..].StartsWith(_normalizedTokens[t], StringComparison.Ordinal)) { match = t; break; }
+            if (match < 0)
+            {
+                i++;
+                continue;
+            }
+            if (!Segment(text[start..i], ref ids, s)) return false;
+            s.Collect?.Add((_normalizedTokens[match], true));
+            ids.Add(_normalizedIds[match]);
+            if (ids.Full) return false;
+            i += _normalizedTokens[match].Length;
+            start = i;
+        }
+        // Without a match the raw segment goes on unchanged (normalizing again is then a no-op anyway).
+        return start == 0 ? Segment(seg, ref ids, s) : Segment(text[start..], ref ids, s);
+    }
+
+    /// <summary>
+    /// The whole-text normalization of HF's BertNormalizer with this tokenizer's settings: drop controls, whitespace
+    /// to ' ', spaces around CJK ideographs, lowercase, strip accents (per code point, no final sigma).
+    /// </summary>
+    private string NormalizeText(ReadOnlySpan<char> text)
+    {
+        var sb = new StringBuilder(text.Length + 8);
+        Span<int> one = stackalloc int[1], lower = stackalloc int[2], nfd = stackalloc int[8];
+        for (int i = 0; i < text.Length;)
+        {
+            int cp = Rune.DecodeFromUtf16(text[i..], out Rune r, out int used) == OperationStatus.Done ? r.Value : 0xFFFD;
+            i += used;
+            if (UnicodeTables.IsDropped(cp)) continue;
+            if (UnicodeTables.IsWhitespace(cp))
+            {
+                sb.Append(' ');
+                continue;
+            }
+            if (_chineseChars && UnicodeTables.IsCjkIdeograph(cp))
+            {
+                sb.Append(' ').Append(r.ToString()).Append(' ');
+                continue;
+            }
+            one[0] = cp;
+            ReadOnlySpan<int> lowered = _lowerCase ? lower[..UnicodeTables.Lower(one, lower)] : one;
+            foreach (int c in lowered)
+            {
+                if (!_stripAccents)
+                {
+                    sb.Append(new Rune(c).ToString());
+                    continue;
+                }
+                one[0] = c;
+                int n = UnicodeTables.Nfd(one, nfd);
+                for (int j = 0; j < n; j++)
+                    if (!UnicodeTables.IsNonSpacingMark(nfd[j])) sb.Append(new Rune(nfd[j]).ToString());
+            }
+        }
+        return sb.ToString();
     }
 
     /// <summary>Clean + whitespace/CJK split of a plain segment. Returns false once the id budget is full.</summary>

@@ -54,4 +54,20 @@ public sealed class BertTokenizerOptions
     /// does ("a [SEP] b" encodes [SEP] as its id, not as "[", "sep", "]"). Default true.
     /// </summary>
     public bool RecognizeSpecialTokensInText { get; init; } = true;
+
+    /// <summary>
+    /// Further added tokens matched in the text (tokenizer.json "added_tokens" or tokenizer_config.json
+    /// "added_tokens_decoder"), as Hugging Face's fast tokenizers match them: those with Normalized=false on the raw
+    /// text together with the special tokens above, those with Normalized=true on the normalized (cleaned, lowercased,
+    /// accent-stripped) text. all-mpnet-base-v2 lists "&lt;unk&gt;" (id 3) this way. Ignored when
+    /// <see cref="RecognizeSpecialTokensInText"/> is false.
+    /// </summary>
+    public IReadOnlyList<BertAddedToken> AddedTokens { get; init; } = [];
 }
+
+/// <summary>An added token of a tokenizers-library tokenizer: its text, its id, and whether it is matched after
+/// normalization (true) or on the raw text (false).</summary>
+/// <param name="Content">The token text.</param>
+/// <param name="Id">The id it encodes to.</param>
+/// <param name="Normalized">Matched on the normalized text rather than on the raw text.</param>
+public sealed record BertAddedToken(string Content, int Id, bool Normalized);
