@@ -33,6 +33,7 @@ internal static class Hints
         TargetDirectoryConflictException when command == "pull" => " (or choose another with --dir)",
         TargetDirectoryConflictException when command == "model" => " (or choose another with --out)",
         UnpinnedWeightsException => "; pass --sha256 HEX to pin one",
+        ManagedEmbed.Encoder.Import.ConfigNeededException => " (--config FILE)",
         CollectionDamagedException c => $"; run 'membed collection repair --path {c.StoreRoot} --name {c.Name}'",
         _ => null,
     };

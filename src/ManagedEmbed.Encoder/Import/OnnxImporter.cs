@@ -548,7 +548,7 @@ public static partial class OnnxImporter
         private string InferredJson(Inference i)
         {
             ManagedEmbedException Need(string what, string why) =>
-                new($"{Src}: cannot infer {what} from the graph ({why}); pass the model's config.json");
+                new ConfigNeededException($"{Src}: cannot infer {what} from the graph ({why}); pass the model's config.json");
             int heads = i.Heads ?? throw Need("num_attention_heads", i.HeadsWhy);
             float eps = i.Eps ?? throw Need("layer_norm_eps", i.EpsWhy);
             string act = i.Act ?? throw Need("hidden_act", i.ActWhy);
@@ -699,3 +699,6 @@ public static partial class OnnxImporter
         }
     }
 }
+
+/// <summary>The ONNX graph does not determine the architecture: the importer needs the model's config.json.</summary>
+public sealed class ConfigNeededException(string message) : ManagedEmbedException(message);
