@@ -127,7 +127,7 @@ public class OnnxImportSyntheticTests
     public void NoConstantHeadCount_RefusesToGuessButAcceptsAConfig()
     {
         byte[] bytes = File.ReadAllBytes(Fixture("tiny-gelu-no-heads.onnx"));
-        var e = Assert.Throws<ManagedEmbedException>(() => OnnxImporter.Import(bytes, null));
+        var e = Assert.Throws<ConfigNeededException>(() => OnnxImporter.Import(bytes, null));
         Assert.Contains("cannot infer num_attention_heads", e.Message);
         Assert.Contains("pass the model's config.json", e.Message);
         LibraryWording.AssertNoCliWords(e.Message);
