@@ -267,9 +267,7 @@ internal static class ProductCommands
         int restarts = a.GetInt("--restarts", 10, 1, 1000);
         if (lines.Count < k) throw new ManagedEmbedException($"cannot make {k} clusters from {lines.Count} sentences");
         using var enc = LoadEncoder(a);
-        EmbeddingMatrix emb;
-        using (var bar = EncodeBar($"encoding {lines.Count} sentences"))
-            emb = enc.Encode(lines.Select(l => l.Text).ToList(), a.GetInt("--batch-size", 32, 1, 1 << 20), null, bar);
+        EmbeddingMatrix emb = EncodeLines(a, enc, lines);
         ClusteringResult r = TopicClustering.Cluster(emb, k, seed, restarts);
 
         // Number clusters by first appearance in the input, so the output reads top-down.
@@ -289,15 +287,7 @@ internal static class ProductCommands
                 {
                     w.WriteStartObject();
                     w.WriteNumber("cluster", id);
-                    w.WriteStartArray("members");
-                    foreach (int i in r.Members(old))
-                    {
-                        w.WriteStartObject();
-                        w.WriteNumber("line", lines[i].Number);
-                        w.WriteString("text", lines[i].Text);
-                        w.WriteEndObject();
-                    }
-                    w.WriteEndArray();
+                    WriteMembers(w, r.Members(old), lines, withIndex: false);
                     w.WriteEndObject();
                 }
                 w.WriteEndArray();
@@ -317,6 +307,28 @@ internal static class ProductCommands
         return 0;
     }
 
+    /// <summary>Embeds the input sentences of cluster / mine-paraphrases (--batch-size, with the progress bar).</summary>
+    private static EmbeddingMatrix EncodeLines(Args a, SentenceEncoder enc, IReadOnlyList<InputLine> lines)
+    {
+        using var bar = EncodeBar($"encoding {lines.Count} sentences");
+        return enc.Encode(lines.Select(l => l.Text).ToList(), a.GetInt("--batch-size", 32, 1, 1 << 20), null, bar);
+    }
+
+    /// <summary>A cluster's "members" array: each sentence's file line and text, and its 0-based index when asked.</summary>
+    private static void WriteMembers(Utf8JsonWriter w, IEnumerable<int> members, IReadOnlyList<InputLine> lines, bool withIndex)
+    {
+        w.WriteStartArray("members");
+        foreach (int i in members)
+        {
+            w.WriteStartObject();
+            if (withIndex) w.WriteNumber("index", i);
+            w.WriteNumber("line", lines[i].Number);
+            w.WriteString("text", lines[i].Text);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
     /// <summary>
     /// `cluster --method community`: sentence-transformers' community_detection (fast clustering) over the
     /// normalized embeddings: groups of at least --min-size sentences at cosine ≥ --threshold, largest first.
@@ -330,9 +342,7 @@ internal static class ProductCommands
         int minSize = a.GetInt("--min-size", 10, 1, int.MaxValue);
         var lines = TextInput.ReadTexts(a.Require("--input"));
         using var enc = LoadEncoder(a);
-        EmbeddingMatrix emb;
-        using (var bar = EncodeBar($"encoding {lines.Count} sentences"))
-            emb = enc.Encode(lines.Select(l => l.Text).ToList(), a.GetInt("--batch-size", 32, 1, 1 << 20), null, bar);
+        EmbeddingMatrix emb = EncodeLines(a, enc, lines);
         var communities = SentenceUtil.CommunityDetection(emb, (float)threshold, minSize);
         int unassigned = lines.Count - communities.Sum(c => c.Count);
         var o = Console.Out;
@@ -350,16 +360,7 @@ internal static class ProductCommands
                 {
                     w.WriteStartObject();
                     w.WriteNumber("cluster", c);
-                    w.WriteStartArray("members");
-                    foreach (int i in communities[c])
-                    {
-                        w.WriteStartObject();
-                        w.WriteNumber("index", i);
-                        w.WriteNumber("line", lines[i].Number);
-                        w.WriteString("text", lines[i].Text);
-                        w.WriteEndObject();
-                    }
-                    w.WriteEndArray();
+                    WriteMembers(w, communities[c], lines, withIndex: true);
                     w.WriteEndObject();
                 }
                 w.WriteEndArray();
@@ -393,9 +394,7 @@ internal static class ProductCommands
         var lines = TextInput.ReadTexts(a.Require("--input"));
         if (lines.Count < 2) throw new ManagedEmbedException($"paraphrase mining needs at least 2 sentences, got {lines.Count}");
         using var enc = LoadEncoder(a);
-        EmbeddingMatrix emb;
-        using (var bar = EncodeBar($"encoding {lines.Count} sentences"))
-            emb = enc.Encode(lines.Select(l => l.Text).ToList(), a.GetInt("--batch-size", 32, 1, 1 << 20), null, bar);
+        EmbeddingMatrix emb = EncodeLines(a, enc, lines);
         var pairs = SentenceUtil.ParaphraseMining(emb, topK, maxPairs, threshold is double th ? (float)th : null,
             enc.Config.SentenceTransformers.Similarity);
         var o = Console.Out;
