@@ -1,8 +1,15 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
 using System.Text;
 
 namespace ManagedEmbed.Cli;
 
-/// <summary>Top-level dispatch: `membed GROUP [SUB] [options]`. Every error is one line on stderr and a non-zero exit.</summary>
+/// <summary>
+/// Top-level dispatch: `membed GROUP [SUB] [options]`, parsed by System.CommandLine against the declarations in
+/// <see cref="Commands"/>. Every error is one line on stderr and a non-zero exit.
+/// </summary>
 public static class Cli
 {
     /// <summary>Exit code for bad input (usage, files, data).</summary>
@@ -10,39 +17,81 @@ public static class Cli
     /// <summary>Exit code for an unexpected internal failure.</summary>
     public const int ExitInternal = 70;
 
-    private static readonly Dictionary<string, Func<string[], int>> Groups = new(StringComparer.Ordinal)
+    /// <summary>The map of commands: path → one-line help → declared options → handler (→ positional arguments).</summary>
+    internal static readonly Cmd[] Commands =
+    [
+        new("embed", "encode texts (one per line) to vectors", EncoderCommands.EmbedOptions, EncoderCommands.Embed),
+        new("tokenize", "print the token ids of each input line", EncoderCommands.TokenizeOptions, EncoderCommands.Tokenize),
+        new("similarity", "similarity matrix of two or more texts", EncoderCommands.SimilarityOptions, EncoderCommands.Similarity, "TEXT: two or more texts"),
+        new("info", "version, CPU features, and a model's configuration", EncoderCommands.InfoOptions, EncoderCommands.Info),
+        new("model synth", "write a random-weight model of a given configuration (tests, benchmarks)", EncoderCommands.ModelSynthOptions, EncoderCommands.ModelSynth),
+        new("model import", "import an ONNX or .NET-assembly model into a model directory", EncoderCommands.ModelImportOptions, EncoderCommands.ModelImport),
+        new("bench encode", "encoder throughput at a fixed batch and sequence length", BenchCommands.EncodeOptions, BenchCommands.Encode),
+        new("index build", "build a flat/IVF/HNSW index from an .fvecs file", IndexCommands.BuildOptions, IndexCommands.Build),
+        new("index search", "k nearest neighbours of .fvecs queries in an index", IndexCommands.SearchOptions, IndexCommands.Search),
+        new("data synth", "write clustered random vectors as .fvecs", IndexCommands.SynthOptions, IndexCommands.Synth),
+        new("collection create", "create a collection", CollectionCommands.CreateOptions, CollectionCommands.Create),
+        new("collection add", "add records (JSON Lines: id, document, metadata, embedding)", CollectionCommands.WriteOptions, a => CollectionCommands.Write("add", a)),
+        new("collection upsert", "add or replace records", CollectionCommands.WriteOptions, a => CollectionCommands.Write("upsert", a)),
+        new("collection update", "change existing records", CollectionCommands.WriteOptions, a => CollectionCommands.Write("update", a)),
+        new("collection query", "nearest records to texts or embeddings", CollectionCommands.QueryOptions, CollectionCommands.Query),
+        new("collection get", "records by id and/or filter", CollectionCommands.GetOptions, CollectionCommands.Get),
+        new("collection peek", "the first records", CollectionCommands.PeekOptions, CollectionCommands.Peek),
+        new("collection delete", "delete records by id and/or filter", CollectionCommands.DeleteOptions, CollectionCommands.Delete),
+        new("collection count", "print the number of records", CollectionCommands.CountOptions, CollectionCommands.Count),
+        new("collection list", "print the collections' names", CollectionCommands.ListOptions, CollectionCommands.List),
+        new("collection modify", "rename a collection or change its metadata", CollectionCommands.ModifyOptions, CollectionCommands.Modify),
+        new("collection drop", "delete a collection", CollectionCommands.DropOptions, CollectionCommands.Drop),
+        new("collection check", "report damage, change nothing (exit 1 when damaged)", CollectionCommands.CheckOptions, CollectionCommands.Check),
+        new("collection repair", "quarantine a damaged log tail (a dry run without --yes)", CollectionCommands.RepairOptions, CollectionCommands.Repair),
+        new("search", "semantic search of a corpus (one document per line) or a saved index", ProductCommands.SearchOptions, ProductCommands.Search, "QUERY: query texts"),
+        new("eval pairs", "accuracy on labelled pairs (text1<TAB>text2<TAB>0|1)", ProductCommands.EvalPairsOptions, ProductCommands.EvalPairs),
+        new("eval sts", "Spearman and Pearson correlation on scored pairs (text1<TAB>text2<TAB>score)", ProductCommands.EvalStsOptions, ProductCommands.EvalSts),
+        new("cluster", "k-means or community clustering of sentences", ProductCommands.ClusterOptions, ProductCommands.Cluster),
+        new("mine-paraphrases", "the most similar sentence pairs of a file", ProductCommands.MineOptions, ProductCommands.MineParaphrases),
+        new("pull", "download a model from the Hugging Face hub", ProductCommands.PullOptions, ProductCommands.Pull, "REPO: a hub repository id (org/name)"),
+        new("serve", "HTTP embeddings server (OpenAI /v1/embeddings, TEI /embed; Chroma /api/v2 with --path)", ServeCommands.Options, ServeCommands.Serve),
+        new("completion", "print a shell completion script (bash, zsh or pwsh)", [], Completion, "SHELL: bash, zsh or pwsh"),
+    ];
+
+    /// <summary>The one-line help of the command groups.</summary>
+    private static readonly Dictionary<string, string> Groups = new(StringComparer.Ordinal)
     {
-        ["embed"] = EncoderCommands.Embed,
-        ["tokenize"] = EncoderCommands.Tokenize,
-        ["similarity"] = EncoderCommands.Similarity,
-        ["info"] = EncoderCommands.Info,
-        ["model"] = EncoderCommands.Model,
-        ["bench"] = BenchCommands.Bench,
-        ["index"] = IndexCommands.Index,
-        ["data"] = IndexCommands.Data,
-        ["collection"] = CollectionCommands.Collection,
-        ["search"] = ProductCommands.Search,
-        ["eval"] = ProductCommands.Eval,
-        ["cluster"] = ProductCommands.Cluster,
-        ["mine-paraphrases"] = ProductCommands.MineParaphrases,
-        ["pull"] = ProductCommands.Pull,
-        ["serve"] = ServeCommands.Serve,
+        ["model"] = "make model directories (synth, import)",
+        ["bench"] = "benchmarks",
+        ["index"] = "vector indexes over .fvecs files (build, search)",
+        ["data"] = "synthetic data",
+        ["collection"] = "a persistent document store, like Chroma's PersistentClient",
+        ["eval"] = "evaluate models (pairs, sts)",
     };
+
+    private const string Description = """
+        membed — sentence embeddings and vector search in one binary.
+        MODEL is a directory or a hub model name (org/name, fetched into ~/.cache/managedembed on first use; MEMBED_OFFLINE=1 forbids downloads).
+        Options may also be read from a file: membed search @options.rsp QUERY. Completion: membed completion bash|zsh|pwsh.
+        """;
+
+    /// <summary>Help text width: fixed, so help reads the same on every terminal (and the snapshots are stable).</summary>
+    private const int HelpWidth = 120;
 
     /// <summary>Runs one command line and returns the process exit code.</summary>
     public static int Run(string[] args)
     {
-        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
-        {
-            Console.Out.WriteLine(Usage);
-            return args.Length == 0 ? ExitBadInput : 0;
-        }
-        if (args[0] is "--version") { Console.Out.WriteLine(Version); return 0; }
-        if (!Groups.TryGetValue(args[0], out var handler))
-            return Fail($"unknown command '{args[0]}' (try 'membed --help')", ExitBadInput);
+        if (args is ["help", .. var rest]) args = [.. rest, "--help"]; // `membed help search` = `membed search --help`
+        var (root, leaves) = Build();
+        var parse = root.Parse(args);
         try
         {
-            return handler(args[1..]);
+            if (parse.Action is not null and not ParseErrorAction)
+                return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false }); // help, version, [suggest]
+            if (args.Length == 0)
+            {
+                root.Parse(["--help"]).Invoke();
+                return ExitBadInput;
+            }
+            if (UsageError(parse, leaves) is { } usage) return Fail(usage, ExitBadInput);
+            var (cmd, options, positional) = leaves[parse.CommandResult.Command];
+            return cmd.Run(Args.From(parse, options, positional));
         }
         catch (ManagedEmbedException e) { return Fail(e.Message + Hints.For(e, args[0]), ExitBadInput); }
         catch (FileNotFoundException e) { return Fail(e.Message, ExitBadInput); }
@@ -57,6 +106,188 @@ public static class Cli
     /// <summary>The version string printed by --version and `membed info`.</summary>
     public static string Version => typeof(Cli).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 
+    private sealed record Leaf(Cmd Cmd, List<(Opt, Option)> Options, Argument? Positional);
+
+    /// <summary>The System.CommandLine tree of <see cref="Commands"/>, and each leaf's declaration.</summary>
+    private static (RootCommand Root, Dictionary<Command, Leaf> Leaves) Build()
+    {
+        var root = new RootCommand(Description);
+        var help = new HelpAction { MaxWidth = HelpWidth };
+        // -h/--help only (the library's default also answers -? and /?, which are not POSIX spellings).
+        foreach (var o in root.Options.Where(o => o is HelpOption or VersionOption).ToList()) root.Options.Remove(o);
+        root.Options.Add(new HelpOption("--help", "-h") { Action = help, Recursive = true });
+        root.Options.Add(new VersionOption("--version") { Action = new PrintVersion() });
+        var leaves = new Dictionary<Command, Leaf>();
+        foreach (var cmd in Commands)
+        {
+            Command parent = root;
+            var words = cmd.Path.Split(' ');
+            foreach (string group in words[..^1])
+            {
+                var g = parent.Subcommands.FirstOrDefault(c => c.Name == group);
+                if (g is null) parent.Subcommands.Add(g = new Command(group, Groups[group]));
+                parent = g;
+            }
+            var c = new Command(words[^1], cmd.Help);
+            var opts = new List<(Opt, Option)>();
+            foreach (var d in cmd.Options)
+            {
+                var names = d.Aliases;
+                Option o = d.Value is null
+                    ? new Option<bool>(d.Name, [.. names.Where(n => n != d.Name)]) { Arity = ArgumentArity.Zero }
+                    : d.Repeat
+                        ? new Option<string[]>(d.Name, [.. names.Where(n => n != d.Name)]) { Arity = ArgumentArity.OneOrMore, AllowMultipleArgumentsPerToken = false, HelpName = d.Value }
+                        : new Option<string>(d.Name, [.. names.Where(n => n != d.Name)]) { Arity = ArgumentArity.ExactlyOne, HelpName = d.Value };
+                o.Description = d.Help + (d.Required ? " (required)" : "") + (d.Repeat ? " (repeatable)" : "")
+                    + (d.Default ?? d.DefaultText) switch { null => "", var v => $" [default: {v}]" };
+                c.Options.Add(o);
+                opts.Add((d, o));
+            }
+            Argument? positional = null;
+            if (cmd.Positional is { } p)
+            {
+                string[] ph = p.Split(": ", 2);
+                positional = new Argument<string[]>(ph[0]) { Arity = ArgumentArity.ZeroOrMore, Description = ph.Length > 1 ? ph[1] : null };
+                c.Arguments.Add(positional);
+            }
+            parent.Subcommands.Add(c);
+            leaves[c] = new Leaf(cmd, opts, positional);
+        }
+        return (root, leaves);
+    }
+
+    /// <summary>
+    /// The one-line message of a command line the declarations reject, or null when it parses: unknown commands and
+    /// options (with the nearest spelling), missing or repeated values.
+    /// </summary>
+    private static string? UsageError(ParseResult parse, Dictionary<Command, Leaf> leaves)
+    {
+        var command = parse.CommandResult.Command;
+        if (parse.UnmatchedTokens.Count > 0)
+        {
+            string t = parse.UnmatchedTokens[0];
+            if (!leaves.ContainsKey(command))
+                return $"unknown command '{Path(command)}{t}'{DidYouMean(t, command.Subcommands.Select(s => s.Name))}"
+                    + (command is RootCommand ? " (try 'membed --help')" : $" (try 'membed {Path(command)}--help')");
+            if (t.StartsWith('-')) return $"unknown option '{t}'{DidYouMean(t, OptionNames(command))}";
+            return $"unexpected argument '{t}'";
+        }
+        if (!leaves.TryGetValue(command, out var leaf))
+            return $"'membed {Path(command).TrimEnd()}' needs a command: {string.Join(", ", command.Subcommands.Select(s => s.Name))} (try 'membed {Path(command)}--help')";
+        // An unknown "--x" before "--" lands among the positionals (the library takes it for a value): it is an unknown option.
+        if (leaf.Positional is not null && parse.GetResult(leaf.Positional) is { } pos)
+        {
+            int dd = parse.Tokens.ToList().FindIndex(t => t.Type == TokenType.DoubleDash);
+            var beforeDash = parse.Tokens.Take(dd < 0 ? int.MaxValue : dd).Select(t => t.Value).ToHashSet(StringComparer.Ordinal);
+            foreach (var t in pos.Tokens)
+                if (t.Value.StartsWith("--", StringComparison.Ordinal) && t.Value.Length > 2 && beforeDash.Contains(t.Value))
+                    return $"unknown option '{t.Value}'{DidYouMean(t.Value, OptionNames(command))}";
+        }
+        foreach (var e in parse.Errors)
+        {
+            if (e.SymbolResult is OptionResult o && o.Option.Arity.MaximumNumberOfValues > 0)
+                return o.Tokens.Count == 0 ? $"option {o.Option.Name} needs a value" : $"option {o.Option.Name} given more than once";
+            return OneLine(e.Message);
+        }
+        return null;
+    }
+
+    private static string Path(Command c)
+    {
+        var words = new List<string>();
+        for (Symbol? s = c; s is Command x and not RootCommand; s = s.Parents.FirstOrDefault()) words.Insert(0, x.Name);
+        return words.Count == 0 ? "" : string.Join(' ', words) + " ";
+    }
+
+    private static IEnumerable<string> OptionNames(Command c) =>
+        c.Options.Concat(c.Parents.OfType<Command>().SelectMany(p => p.Options.Where(o => o.Recursive))).SelectMany(o => o.Aliases.Prepend(o.Name));
+
+    /// <summary>
+    /// "; did you mean 'X'?" for the candidate nearest to <paramref name="typo"/> (Levenshtein distance at most a third
+    /// of its length, at least 1), else "". The library's own suggestions print several lines and no error prefix.
+    /// </summary>
+    internal static string DidYouMean(string typo, IEnumerable<string> candidates)
+    {
+        string? best = null;
+        int bestD = int.MaxValue;
+        foreach (string c in candidates.Distinct())
+        {
+            int d = Levenshtein(typo, c);
+            if (d < bestD) (best, bestD) = (c, d);
+        }
+        return best is not null && bestD <= Math.Max(1, typo.Length / 3) ? $"; did you mean '{best}'?" : "";
+    }
+
+    private static int Levenshtein(string a, string b)
+    {
+        var row = new int[b.Length + 1];
+        for (int j = 0; j <= b.Length; j++) row[j] = j;
+        for (int i = 1; i <= a.Length; i++)
+        {
+            int diag = row[0];
+            row[0] = i;
+            for (int j = 1; j <= b.Length; j++)
+            {
+                int up = row[j];
+                row[j] = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diag + (a[i - 1] == b[j - 1] ? 0 : 1));
+                diag = up;
+            }
+        }
+        return row[b.Length];
+    }
+
+    private sealed class PrintVersion : SynchronousCommandLineAction
+    {
+        public override int Invoke(ParseResult parseResult)
+        {
+            Console.Out.WriteLine(Version);
+            return 0;
+        }
+    }
+
+    /// <summary>
+    /// `membed completion bash|zsh|pwsh`: a script that asks membed itself for completions through System.CommandLine's
+    /// [suggest:POSITION] directive (the same protocol dotnet-suggest uses).
+    /// </summary>
+    private static int Completion(Args a)
+    {
+        if (a.Positional.Count != 1) throw new ManagedEmbedException("completion needs one shell: bash, zsh or pwsh");
+        Console.Out.Write(a.Positional[0] switch
+        {
+            "bash" => """
+                # membed completion for bash: eval "$(membed completion bash)"
+                _membed_complete() {
+                  local IFS=$'\n'
+                  COMPREPLY=( $(membed "[suggest:${COMP_POINT}]" "${COMP_LINE}" 2>/dev/null) )
+                }
+                complete -o default -F _membed_complete membed
+
+                """,
+            "zsh" => """
+                # membed completion for zsh: eval "$(membed completion zsh)"
+                _membed_complete() {
+                  local -a items
+                  items=("${(@f)$(membed "[suggest:${#BUFFER[1,CURSOR]}]" "$BUFFER" 2>/dev/null)}")
+                  compadd -a items
+                }
+                compdef _membed_complete membed
+
+                """,
+            "pwsh" => """
+                # membed completion for PowerShell: membed completion pwsh | Out-String | Invoke-Expression
+                Register-ArgumentCompleter -Native -CommandName membed -ScriptBlock {
+                  param($wordToComplete, $commandAst, $cursorPosition)
+                  membed "[suggest:$cursorPosition]" "$commandAst" | ForEach-Object {
+                    [System.Management.Automation.CompletionResult]::new($_, $_, 'ParameterValue', $_)
+                  }
+                }
+
+                """,
+            var s => throw new ManagedEmbedException($"unknown shell '{s}' (expected bash, zsh or pwsh)"),
+        });
+        return 0;
+    }
+
     private static int Fail(string message, int code)
     {
         Console.Error.WriteLine("membed: error: " + OneLine(message));
@@ -64,43 +295,4 @@ public static class Cli
     }
 
     private static string OneLine(string s) => s.ReplaceLineEndings(" ").Trim();
-
-    private const string Usage = """
-        membed — sentence embeddings and vector search in one binary
-
-        usage: membed COMMAND [options]
-
-          embed        --model DIR [--input FILE] [--batch-size N] [--threads N] [--normalize] [--format jsonl|fvecs] [--output FILE]
-                       [--prompt-name NAME | --prompt TEXT] [--dim D]
-          tokenize     --model DIR [--input FILE]
-          similarity   --model DIR [--prompt-name NAME | --prompt TEXT] [--dim D] [--normalize] [--similarity cosine|dot|euclidean|manhattan] TEXT TEXT [TEXT...]
-          info
-          model synth  --config C --vocab V --seed N [--pooling mean|cls|max|mean_sqrt_len] [--max-seq-length L] [--no-normalize] --out DIR
-          model import --onnx F.onnx | --assembly F.dll [--resource NAME]  [--config config.json] [--vocab vocab.txt | --tokenizer tokenizer.json]
-                       [--pooling mean|cls|max|mean_sqrt_len] [--no-normalize] [--max-seq-length L] [--position-ids] [--cased] --out DIR
-          bench encode --model DIR --batch B --seq T --threads N [--seconds S]
-          index build  --vectors base.fvecs --kind flat|ivf|hnsw [--nlist N] [--seed S] [--m M] [--ef-construction E] [--ef-search S] [--metric ip|l2] --out FILE
-          index search --index FILE --queries q.fvecs --k K [--nprobe N | --ef-search S] [--threads N] [--batch-size B] --out ids.ivecs
-          data synth   --n N --dim D --clusters C --seed S --out FILE.fvecs
-          collection   create|add|upsert|update|get|peek|query|delete|count|list|modify|drop --path DIR ...  (membed collection --help)
-          collection   check  --path DIR --name NAME          (reports damage, changes nothing; exit 1 when damaged)
-          collection   repair --path DIR --name NAME [--yes]  (quarantines a damaged log tail; without --yes: dry run)
-          search       --model DIR --corpus FILE [--k K] [--index flat|ivf|hnsw] [--nlist N] [--nprobe N] [--ef-search S] [--min-score S] [--save INDEX] [--json] QUERY [QUERY...]
-          search       --model DIR --load INDEX [--k K] [--nprobe N | --ef-search S] [--min-score S] [--json] QUERY [QUERY...]
-          eval pairs   --model DIR [--model DIR...] --input pairs.tsv [--threshold 0.5] [--json]
-          eval sts     --model DIR [--model DIR...] --input sts.tsv [--json]
-          cluster      --model DIR --input sentences.txt --k K [--seed S] [--restarts R] [--json]
-          cluster      --model DIR --input sentences.txt --method community [--threshold 0.75] [--min-size 10] [--json]
-          mine-paraphrases --model DIR --input sentences.txt [--top-k 100] [--max-pairs 500000] [--threshold T] [--json]
-          pull         sentence-transformers/all-MiniLM-L6-v2 [--dir DIR] [--endpoint URL] [--revision REV] [--sha256 HEX]
-          serve        [--model M] [--host 127.0.0.1] [--port 8080] [--max-batch-tokens 16384] [--max-concurrent-requests 512]
-                       [--max-inputs 2048] [--max-body-bytes 8388608] [--auto-truncate] [--threads N] [--shutdown-timeout 30]
-                       [--path DIR] [--auth-token T | --insecure]
-                       (OpenAI /v1/embeddings, TEI /embed; with --path also Chroma's HTTP API /api/v2 over that
-                       collection store, port 8000 by default as 'chroma run --path DIR'; SIGTERM finishes in-flight
-                       requests; a non-loopback --host needs --auth-token or --insecure)
-
-        --model takes a directory or a hub model name (org/name, fetched into ~/.cache/managedembed on first use;
-        default sentence-transformers/all-MiniLM-L6-v2; MEMBED_OFFLINE=1 forbids downloads).
-        """;
 }

@@ -6,23 +6,18 @@ namespace ManagedEmbed.Cli;
 
 internal static class BenchCommands
 {
-    public static int Bench(string[] args)
-    {
-        if (args.Length == 0) throw new ManagedEmbedException("usage: membed bench encode --model DIR --batch B --seq T --threads N [--seconds S]");
-        return args[0] switch
-        {
-            "encode" => Encode(args[1..]),
-            _ => throw new ManagedEmbedException($"unknown bench command '{args[0]}' (expected: encode)"),
-        };
-    }
-
     /// <summary>
     /// Forward-pass throughput on random token ids: B sequences of exactly T real tokens (no padding), N threads.
     /// Warms up, then runs whole batches for at least S seconds; prints per-batch times and, last, `tokens/s: X`.
     /// </summary>
-    private static int Encode(string[] argv)
+    internal static readonly Opt[] EncodeOptions =
+    [
+        Opt.Req("--model", "DIR", "model directory"), Opt.Req("--batch", "B", "sequences per batch"), Opt.Req("--seq", "T", "tokens per sequence"),
+        Common.Threads, Opt.V("--seconds", "S", "minimum measured time", "5"), Opt.V("--seed", "N", "random token ids' seed", "1"),
+    ];
+
+    internal static int Encode(Args a)
     {
-        var a = Args.Parse(argv, ["--model", "--batch", "--seq", "--threads", "--seconds", "--seed"]);
         a.NoPositional();
         string dir = a.Require("--model");
         int batch = a.RequireInt("--batch", 1, 1_000_000);

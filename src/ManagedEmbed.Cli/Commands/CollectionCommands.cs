@@ -11,54 +11,6 @@ namespace ManagedEmbed.Cli;
 /// <summary>`membed collection create|add|upsert|update|get|peek|query|delete|count|list|modify|drop|check|repair --path DIR ...`.</summary>
 internal static class CollectionCommands
 {
-    private const string Usage = "usage: membed collection create|add|upsert|update|get|peek|query|delete|count|list|modify|drop|check|repair --path DIR [--name NAME] ...";
-
-    /// <summary>The usage lines of `membed collection --help`.</summary>
-    public const string HelpLines = """
-          collection   create --path DIR --name NAME [--model M | --no-model] [--space cosine|l2|ip] [--metadata JSON] [--get-or-create]
-          collection   add|upsert|update --path DIR --name NAME --input FILE|- [--batch-size N] [--model M]
-          collection   query  --path DIR --name NAME (--text T... | --embedding JSON... | --input FILE|-) [--n 10] [--where JSON]
-                              [--where-document JSON] [--min-score S] [--include documents,metadatas,distances,embeddings]
-                              [--format jsonl|table|chroma] [--model M]
-          collection   get    --path DIR --name NAME [--ids A,B | --input FILE|-] [--where JSON] [--where-document JSON]
-                              [--limit N] [--offset N] [--include documents,metadatas,embeddings] [--format jsonl|chroma]
-          collection   peek   --path DIR --name NAME [--limit 10]
-          collection   delete --path DIR --name NAME [--ids A,B | --input FILE|-] [--where JSON] [--where-document JSON] [--yes]
-          collection   count  --path DIR --name NAME                 (prints the number)
-          collection   list   --path DIR
-          collection   drop   --path DIR --name NAME [--yes]
-          collection   check  --path DIR --name NAME
-          collection   repair --path DIR --name NAME [--yes]
-          collection   modify --path DIR --name NAME [--new-name NAME] [--metadata JSON]
-""";
-
-    public static int Collection(string[] args)
-    {
-        if (args.Length == 0) throw new ManagedEmbedException(Usage + " (membed collection --help for every option)");
-        if (args[0] is "--help" or "-h" or "help")
-        {
-            Console.Out.Write(HelpLines);
-            return 0;
-        }
-        string sub = args[0];
-        var rest = args[1..];
-        return sub switch
-        {
-            "create" => Create(rest),
-            "add" or "upsert" or "update" => Write(sub, rest),
-            "get" => Get(rest),
-            "peek" => Peek(rest),
-            "modify" => Modify(rest),
-            "query" => Query(rest),
-            "delete" => Delete(rest),
-            "count" => Count(rest),
-            "list" => List(rest),
-            "drop" => Drop(rest),
-            "check" => Check(rest),
-            "repair" => Repair(rest),
-            _ => throw new ManagedEmbedException($"unknown collection command '{sub}' ({Usage})"),
-        };
-    }
 
     /// <summary>
     /// Opens a collection (with the --model override, when given) and prints one warning line per recovery finding
@@ -93,9 +45,10 @@ internal static class CollectionCommands
     private static string RepairHint(string root, string name, RecoveryFinding f) =>
         f.Kind == RecoveryFindingKind.CorruptTail && f.QuarantineFile is null ? $" (run 'membed collection repair --path {root} --name {name}')" : "";
 
-    private static int Check(string[] argv)
+    internal static readonly Opt[] CheckOptions = [Common.StorePath, Common.Name];
+
+    internal static int Check(Args a)
     {
-        var a = Args.Parse(argv, ["--path", "--name"]);
         a.NoPositional();
         string name = a.Require("--name");
         using var store = CollectionStore.Open(a.Require("--path"), readOnly: true);
@@ -105,9 +58,10 @@ internal static class CollectionCommands
         return 1;
     }
 
-    private static int Repair(string[] argv)
+    internal static readonly Opt[] RepairOptions = [Common.StorePath, Common.Name, Opt.F("--yes", "quarantine for real (without it: a dry run)")];
+
+    internal static int Repair(Args a)
     {
-        var a = Args.Parse(argv, ["--path", "--name"], ["--yes"]);
         a.NoPositional();
         string name = a.Require("--name"), path = a.Require("--path");
         if (!a.Has("--yes"))
@@ -156,9 +110,15 @@ internal static class CollectionCommands
         catch (JsonException e) { throw new ManagedEmbedException($"--metadata is not valid JSON ({e.Message.Split('.')[0]})"); }
     }
 
-    private static int Create(string[] argv)
+    internal static readonly Opt[] CreateOptions =
+    [
+        Common.StorePath, Common.Name, Opt.V("--space", "SPACE", "cosine|l2|ip (Chroma's hnsw:space)", "cosine"), Common.Model,
+        Opt.F("--no-model", "no embedding function: records bring their own embeddings"), Opt.V("--metadata", "JSON", "collection metadata"),
+        Opt.F("--get-or-create", "open the collection when it exists"),
+    ];
+
+    internal static int Create(Args a)
     {
-        var a = Args.Parse(argv, ["--path", "--name", "--space", "--model", "--metadata"], ["--no-model", "--get-or-create"]);
         a.NoPositional();
         if (a.Has("--no-model") && a.Has("--model")) throw new ManagedEmbedException("give --model or --no-model, not both");
         DistanceSpace? space = a.Has("--space") ? Manifest(a.GetChoice("--space", "cosine", "cosine", "l2", "ip")) : null;
@@ -188,9 +148,10 @@ internal static class CollectionCommands
             throw new ManagedEmbedException($"{what}; stdin is not a terminal, so pass --yes to confirm");
     }
 
-    private static int Drop(string[] argv)
+    internal static readonly Opt[] DropOptions = [Common.StorePath, Common.Name, Opt.F("--yes", "confirm (needed when stdin is not a terminal)")];
+
+    internal static int Drop(Args a)
     {
-        var a = Args.Parse(argv, ["--path", "--name"], ["--yes"]);
         a.NoPositional();
         string name = a.Require("--name");
         using var store = CollectionStore.Open(a.Require("--path"), options: Options());
@@ -201,9 +162,10 @@ internal static class CollectionCommands
         return 0;
     }
 
-    private static int Modify(string[] argv)
+    internal static readonly Opt[] ModifyOptions = [Common.StorePath, Common.Name, Opt.V("--new-name", "NAME", "rename to"), Opt.V("--metadata", "JSON", "new collection metadata")];
+
+    internal static int Modify(Args a)
     {
-        var a = Args.Parse(argv, ["--path", "--name", "--new-name", "--metadata"]);
         a.NoPositional();
         var meta = CollectionMetadata(a);
         string? newName = a.Get("--new-name");
@@ -253,9 +215,15 @@ internal static class CollectionCommands
         public int? FirstLineWithEmbedding, FirstLineWithout;
     }
 
-    private static int Write(string op, string[] argv)
+    internal static readonly Opt[] WriteOptions =
+    [
+        Common.StorePath, Common.Name, Opt.Req("-i|--input", "FILE", "records, JSON Lines ('-' = stdin)"),
+        new("--batch-size", "N", "records per committed batch") { DefaultText = "all (one atomic batch)" },
+        Opt.V("--model", "MODEL", "embed with this model instead of the collection's"),
+    ];
+
+    internal static int Write(string op, Args a)
     {
-        var a = Args.Parse(argv, ["--path", "--name", "--input", "--batch-size", "--model"]);
         a.NoPositional();
         string input = a.Require("--input");
         int batchSize = a.GetInt("--batch-size", int.MaxValue, 1);
@@ -517,16 +485,38 @@ internal static class CollectionCommands
         j.WriteEndArray();
     }
 
-    private static int Get(string[] argv)
+    private static readonly Opt Ids_ = Opt.V("--ids", "A,B", "record ids");
+    private static readonly Opt IdsInput = Opt.V("-i|--input", "FILE", "record ids, one per line ('-' = stdin)");
+    private static readonly Opt WhereOpt = Opt.V("--where", "JSON", "metadata filter, Chroma syntax ({\"topic\": \"ml\"}, $and, $in, ...)");
+    private static readonly Opt WhereDocOpt = Opt.V("--where-document", "JSON", "document filter ({\"$contains\": \"word\"})");
+    private static readonly Opt Format = Opt.V("--format", "FORMAT", "jsonl (one record per line) | chroma (one document, Chroma's parallel lists)", "jsonl");
+    private static readonly Opt JsonDoc = Opt.F("--json", "one JSON document (= --format chroma)");
+    private static readonly Opt JsonLines = Opt.F("--jsonl", "one JSON object per line (= --format jsonl)");
+
+    /// <summary>--format, or its spelling as the --json / --jsonl convention of every results command.</summary>
+    private static string FormatOf(Args a, params string[] allowed)
     {
-        var a = Args.Parse(argv, ["--path", "--name", "--ids", "--input", "--where", "--where-document", "--limit", "--offset", "--include", "--format"], ["--include-embeddings"]);
+        string conv = a.OutputFormat();
+        if (conv != "text" && a.Has("--format")) throw new ManagedEmbedException($"give --format or --{conv}, not both");
+        return conv switch { "json" => "chroma", "jsonl" => "jsonl", _ => a.GetChoice("--format", "jsonl", allowed) };
+    }
+
+    internal static readonly Opt[] GetOptions =
+    [
+        Common.StorePath, Common.Name, Ids_, IdsInput, WhereOpt, WhereDocOpt, Opt.V("--limit", "N", "at most N records"), Opt.V("--offset", "N", "skip N records", "0"),
+        Opt.V("--include", "FIELDS", "documents,metadatas,embeddings", "documents,metadatas"), Opt.F("--include-embeddings", "add embeddings to --include"),
+        Format, JsonDoc, JsonLines,
+    ];
+
+    internal static int Get(Args a)
+    {
         a.NoPositional();
         var ids = IdsOrInput(a);
         var where = Where(a);
         var wd = WhereDoc(a);
         int? limit = a.Get("--limit") is null ? null : a.GetInt("--limit", 0, 0);
         int offset = a.GetInt("--offset", 0, 0);
-        string format = a.GetChoice("--format", "jsonl", "jsonl", "chroma");
+        string format = FormatOf(a, "jsonl", "chroma");
         var inc = ParseInclude(a, Include.Documents | Include.Metadatas, query: false);
         using var store = OpenReadOnly(a);
         var c = Open(store, a.Require("--name"));
@@ -534,12 +524,13 @@ internal static class CollectionCommands
         return 0;
     }
 
-    private static int Peek(string[] argv)
+    internal static readonly Opt[] PeekOptions = [Common.StorePath, Common.Name, Opt.V("--limit", "N", "records", "10"), Format, JsonDoc, JsonLines];
+
+    internal static int Peek(Args a)
     {
-        var a = Args.Parse(argv, ["--path", "--name", "--limit", "--format"]);
         a.NoPositional();
         int limit = a.GetInt("--limit", 10, 0);
-        string format = a.GetChoice("--format", "jsonl", "jsonl", "chroma");
+        string format = FormatOf(a, "jsonl", "chroma");
         using var store = OpenReadOnly(a);
         var c = Open(store, a.Require("--name"));
         PrintGet(c.Peek(limit), Include.Documents | Include.Metadatas | Include.Embeddings, format);
@@ -584,19 +575,26 @@ internal static class CollectionCommands
         });
     }
 
-    private static int Query(string[] argv)
+    internal static readonly Opt[] QueryOptions =
+    [
+        Common.StorePath, Common.Name, Opt.Many("--text", "TEXT", "a query text"), Opt.Many("--embedding", "JSON", "a query embedding ([0.1, ...])"),
+        Opt.V("-i|--input", "FILE", "query texts, one per line ('-' = stdin)"), Opt.V("-k|--k|--n|--n-results", "K", "results per query (Chroma's n_results)", "10"),
+        WhereOpt, WhereDocOpt, Opt.V("--min-score", "S", "drop results scoring below S (cosine: in [-1, 1])"),
+        Opt.V("--include", "FIELDS", "documents,metadatas,distances,embeddings", "documents,metadatas,distances"),
+        Opt.V("--format", "FORMAT", "jsonl (one result per line) | table | chroma (one document, Chroma's QueryResult)", "jsonl"), JsonDoc, JsonLines,
+        Opt.V("--model", "MODEL", "embed the query texts with this model instead of the collection's"),
+    ];
+
+    internal static int Query(Args a)
     {
-        var a = Args.Parse(argv, ["--path", "--name", "--text*", "--embedding*", "--input", "--n", "--n-results", "--where", "--where-document",
-            "--min-score", "--include", "--format", "--model"]);
         a.NoPositional();
         int sources = (a.Has("--text") ? 1 : 0) + (a.Has("--embedding") ? 1 : 0) + (a.Has("--input") ? 1 : 0);
         if (sources != 1) throw new ManagedEmbedException("query needs exactly one of --text (repeatable), --embedding (repeatable) or --input FILE|- (one query text per line)");
-        if (a.Has("--n") && a.Has("--n-results")) throw new ManagedEmbedException("give --n or --n-results, not both");
-        int n = a.Has("--n-results") ? a.GetInt("--n-results", 10, 1) : a.GetInt("--n", 10, 1); // ChromaDB's n_results default
+        int n = a.GetInt("--k", 10, 1); // ChromaDB's n_results default
         double? minScore = a.Has("--min-score") ? a.GetDouble("--min-score", 0) : null;
         var where = Where(a);
         var wd = WhereDoc(a);
-        string format = a.GetChoice("--format", "jsonl", "jsonl", "table", "chroma");
+        string format = FormatOf(a, "jsonl", "table", "chroma");
         var inc = ParseInclude(a, Include.Documents | Include.Metadatas | Include.Distances, query: true);
         List<float[]>? embs = null;
         if (a.Has("--embedding"))
@@ -738,9 +736,13 @@ internal static class CollectionCommands
         return s.Length <= max ? s : s[..(max - 1)] + "…";
     }
 
-    private static int Delete(string[] argv)
+    internal static readonly Opt[] DeleteOptions =
+    [
+        Common.StorePath, Common.Name, Ids_, IdsInput, WhereOpt, WhereDocOpt, Opt.F("--yes", "confirm removing every record (needed when stdin is not a terminal)"),
+    ];
+
+    internal static int Delete(Args a)
     {
-        var a = Args.Parse(argv, ["--path", "--name", "--ids", "--input", "--where", "--where-document"], ["--yes"]);
         a.NoPositional();
         var ids = IdsOrInput(a);
         var where = Where(a);
@@ -756,22 +758,31 @@ internal static class CollectionCommands
         return 0;
     }
 
-    private static int Count(string[] argv)
+    internal static readonly Opt[] CountOptions = [Common.StorePath, Common.Name, Common.Json, Common.Jsonl];
+
+    internal static int Count(Args a)
     {
-        var a = Args.Parse(argv, ["--path", "--name"]);
         a.NoPositional();
+        string output = a.OutputFormat();
         using var store = OpenReadOnly(a);
         var c = Open(store, a.Require("--name"));
-        Console.Out.WriteLine(c.Count().ToString(System.Globalization.CultureInfo.InvariantCulture));
+        int count = c.Count();
+        if (output == "text") Console.Out.WriteLine(count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        else WriteJsonLines(1, (j, _) => j.WriteNumber("count", count));
         return 0;
     }
 
-    private static int List(string[] argv)
+    internal static readonly Opt[] ListOptions = [Common.StorePath, Common.Json, Common.Jsonl];
+
+    internal static int List(Args a)
     {
-        var a = Args.Parse(argv, ["--path"]);
         a.NoPositional();
+        string output = a.OutputFormat();
         using var store = CollectionStore.Open(a.Require("--path"), readOnly: true);
-        foreach (var n in store.ListCollections()) Console.Out.WriteLine(n);
+        var names = store.ListCollections().ToList();
+        if (output == "json") WriteJsonLines(1, (j, _) => { j.WriteStartArray("collections"); foreach (var n in names) j.WriteStringValue(n); j.WriteEndArray(); });
+        else if (output == "jsonl") WriteJsonLines(names.Count, (j, i) => j.WriteString("name", names[i]));
+        else foreach (var n in names) Console.Out.WriteLine(n);
         return 0;
     }
 }

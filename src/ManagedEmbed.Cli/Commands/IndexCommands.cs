@@ -10,29 +10,19 @@ internal static class IndexCommands
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public static int Index(string[] args)
-    {
-        if (args.Length == 0) throw new ManagedEmbedException("usage: membed index build|search [options] (try 'membed --help')");
-        return args[0] switch
-        {
-            "build" => Build(args[1..]),
-            "search" => Search(args[1..]),
-            _ => throw new ManagedEmbedException($"unknown index command '{args[0]}' (expected build or search)"),
-        };
-    }
-
-    public static int Data(string[] args)
-    {
-        if (args.Length == 0 || args[0] != "synth")
-            throw new ManagedEmbedException(args.Length == 0 ? "usage: membed data synth --n N --dim D --clusters C --seed S --out FILE.fvecs" : $"unknown data command '{args[0]}' (expected synth)");
-        return Synth(args[1..]);
-    }
-
     // membed index build --vectors base.fvecs --kind flat|ivf|hnsw [--nlist N] [--seed S] [--m M] [--ef-construction E]
     //                   [--ef-search S] [--metric ip|l2] [--threads N] --out FILE
-    private static int Build(string[] argv)
+    internal static readonly Opt[] BuildOptions =
+    [
+        Opt.Req("--vectors", "FILE", "base vectors (.fvecs)"), Opt.Req("--kind", "KIND", "flat|ivf|hnsw"), new("--nlist", "N", "IVF lists") { DefaultText = "4·sqrt(n)" },
+        Opt.V("--seed", "S", "IVF k-means seed", "1234"), Opt.V("--m", "M", "HNSW links per node", $"{HnswIndex.DefaultM}"),
+        Opt.V("--ef-construction", "E", "HNSW build beam", $"{HnswIndex.DefaultEfConstruction}"),
+        Opt.V("--ef-search", "S", "HNSW search beam stored in the index", $"{HnswIndex.DefaultEfSearch}"), Opt.V("--metric", "METRIC", "ip|l2", "ip"), Common.Threads,
+        Opt.Req("--out", "FILE", "index file to write (FAISS format)"),
+    ];
+
+    internal static int Build(Args a)
     {
-        var a = Args.Parse(argv, ["--vectors", "--kind", "--nlist", "--seed", "--m", "--ef-construction", "--ef-search", "--metric", "--threads", "--out"]);
         a.NoPositional();
         string vectors = a.Require("--vectors");
         a.Require("--kind");
@@ -95,9 +85,17 @@ internal static class IndexCommands
     }
 
     // membed index search --index FILE --queries q.fvecs --k K [--nprobe N | --ef-search S] [--threads N] [--batch-size B] --out ids.ivecs
-    private static int Search(string[] argv)
+    internal static readonly Opt[] SearchOptions =
+    [
+        Opt.Req("--index", "FILE", "index file (FAISS format)"), Opt.Req("--queries", "FILE", "query vectors (.fvecs)"),
+        Opt.V("-k|--k", "K", "neighbours per query", "10"), Opt.V("--nprobe", "N", "IVF lists probed (more than nlist: clamped to nlist)"),
+        Opt.V("--ef-search", "S", "HNSW search beam"), Common.Threads, new("--batch-size", "B", "queries per batch") { DefaultText = "all" },
+        Opt.V("--out", "FILE", "ids of the neighbours (.ivecs)"), Opt.V("--out-scores", "FILE", "their scores (.fvecs: inner products, or squared L2 distances)"),
+        Common.Json, Common.Jsonl,
+    ];
+
+    internal static int Search(Args a)
     {
-        var a = Args.Parse(argv, ["--index", "--queries", "--k", "--nprobe", "--ef-search", "--threads", "--batch-size", "--out"]);
         a.NoPositional();
         string indexPath = a.Require("--index");
         string queriesPath = a.Require("--queries");
@@ -236,9 +234,15 @@ internal static class IndexCommands
     }
 
     // membed data synth --n N --dim D --clusters C --seed S [--center-seed S2] [--spread X] --out FILE.fvecs
-    private static int Synth(string[] argv)
+    internal static readonly Opt[] SynthOptions =
+    [
+        Opt.Req("--n", "N", "vectors"), Opt.Req("--dim", "D", "dimension"), Opt.Req("--clusters", "C", "clusters"), Opt.Req("--seed", "S", "seed of the points"),
+        Opt.V("--center-seed", "S", "seed of the cluster centres", "42"), Opt.V("--spread", "X", "spread around the centres", "2.0"),
+        Opt.Req("--out", "FILE", ".fvecs file to write"),
+    ];
+
+    internal static int Synth(Args a)
     {
-        var a = Args.Parse(argv, ["--n", "--dim", "--clusters", "--seed", "--center-seed", "--spread", "--out"]);
         a.NoPositional();
         int n = a.RequireInt("--n", 1, int.MaxValue);
         int dim = a.RequireInt("--dim", 1, 1 << 16);

