@@ -614,6 +614,9 @@ internal static class CollectionCommands
         if (texts is { Count: 0 }) throw new ManagedEmbedException($"{(a.Get("--input") == "-" ? "<stdin>" : a.Get("--input"))}: no query texts");
         using var store = OpenReadOnly(a);
         var c = Open(store, a.Require("--name"), a.Get("--model"));
+        // A score outside the space's range would silently keep everything or nothing (Collection.Score: 1 − distance, or 1 − distance/2 for l2).
+        if (minScore is double ms && (c.Space == DistanceSpace.Cosine ? ms is < -1 or > 1 : c.Space == DistanceSpace.L2 && ms > 1))
+            throw new ManagedEmbedException($"option --min-score must be {(c.Space == DistanceSpace.Cosine ? "in [-1, 1]" : "at most 1")} for the {SpaceName(c.Space)} collection '{c.Name}', got '{a.Get("--min-score")}'");
         // Distances are always computed (the table's score and --min-score use them); --include only controls output.
         var r = Embedding(() => c.Query(queryTexts: texts, queryEmbeddings: embs, nResults: n, where: where, whereDocument: wd,
             include: inc | Include.Distances, minScore: minScore));

@@ -99,8 +99,9 @@ internal static class IndexCommands
         a.NoPositional();
         string indexPath = a.Require("--index");
         string queriesPath = a.Require("--queries");
-        int k = a.RequireInt("--k", 1, 1 << 20);
-        string outPath = a.Require("--out");
+        int k = a.GetInt("--k", 10, 1, 1 << 20);
+        string? outPath = a.Get("--out"), scoresPath = a.Get("--out-scores");
+        string format = a.OutputFormat();
         int threads = a.GetInt("--threads", Environment.ProcessorCount, 1, 1024);
 
         var index = FaissIndexIO.Read(indexPath);
@@ -109,6 +110,12 @@ internal static class IndexCommands
         {
             if (!ivf.IsTrained) throw new ManagedEmbedException($"{indexPath}: the IVF index is not trained");
             ivf.Nprobe = a.GetInt("--nprobe", ivf.Nprobe, 1, int.MaxValue);
+            // FAISS's rule: more lists than exist means all of them; said once on stderr, not an error.
+            if (ivf.Nprobe > ivf.NList)
+            {
+                Console.Error.WriteLine($"membed: note: --nprobe {ivf.Nprobe} exceeds nlist {ivf.NList}: searching all {ivf.NList} lists (as FAISS does)");
+                ivf.Nprobe = ivf.NList;
+            }
         }
         else if (a.Has("--nprobe")) throw new ManagedEmbedException("option --nprobe applies only to IVF indexes");
         if (index is HnswIndex hnsw) hnsw.EfSearch = a.GetInt("--ef-search", hnsw.EfSearch, 1, 1 << 20);
@@ -127,23 +134,29 @@ internal static class IndexCommands
         batch = (int)Math.Max(1, Math.Min(batch, BatchBudgetBytes / (12L * kEff)));
         batch = Math.Min(batch, q.Count);
 
-        RunAll(index, q, kEff, batch, 1, null);   // warm-up (untimed, one batch): JIT, page cache, thread pool
+        RunAll(index, q, kEff, batch, 1, null, null, null);   // warm-up (untimed, one batch): JIT, page cache, thread pool
         var proc = Process.GetCurrentProcess();
         proc.Refresh();
         var cpu0 = proc.TotalProcessorTime;
         double secs;
-        using (var writer = new IvecsWriter(outPath, kEff))
+        // With --json/--jsonl the results own stdout and the timings go to stderr.
+        var stats = format == "text" ? Console.Out : Console.Error;
+        using (var ids = outPath is null ? null : new VecsWriter(outPath, kEff))
+        using (var scores = scoresPath is null ? null : new VecsWriter(scoresPath, kEff))
+        using (var json = format == "text" ? null : new ResultJson(format == "json", kEff, index.Metric))
         {
-            secs = RunAll(index, q, kEff, batch, int.MaxValue, writer);
-            writer.Commit();
+            secs = RunAll(index, q, kEff, batch, int.MaxValue, ids, scores, json);
+            ids?.Commit();
+            scores?.Commit();
+            json?.End();
         }
         proc.Refresh();
         double cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds;
-        Console.Out.WriteLine($"searched {q.Count} queries, k {kEff}, batch size {batch}, threads {threads}{(index is IvfIndex iv ? $", nprobe {iv.Nprobe}" : "")}{(index is HnswIndex hn ? $", ef_search {hn.EfSearch}" : "")}");
-        Console.Out.WriteLine($"seconds: {secs.ToString("F4", Inv)}");
+        stats.WriteLine($"searched {q.Count} queries, k {kEff}, batch size {batch}, threads {threads}{(index is IvfIndex iv ? $", nprobe {iv.Nprobe}" : "")}{(index is HnswIndex hn ? $", ef_search {hn.EfSearch}" : "")}");
+        stats.WriteLine($"seconds: {secs.ToString("F4", Inv)}");
         // Process CPU time of the timed pass: a load-independent view on a shared machine.
-        Console.Out.WriteLine($"cpu_seconds: {cpu.ToString("F4", Inv)}");
-        Console.Out.WriteLine($"queries/s: {(q.Count / secs).ToString("F1", Inv)}");
+        stats.WriteLine($"cpu_seconds: {cpu.ToString("F4", Inv)}");
+        stats.WriteLine($"queries/s: {(q.Count / secs).ToString("F1", Inv)}");
         return 0;
     }
 
@@ -166,8 +179,11 @@ internal static class IndexCommands
     /// <summary>Largest result buffer of one search batch (labels + distances).</summary>
     private const long BatchBudgetBytes = 64L << 20;
 
-    /// <summary>Searches up to <paramref name="maxBatches"/> batches, streaming each batch's labels to <paramref name="writer"/>; returns the search seconds (writes excluded).</summary>
-    private static double RunAll(IVectorIndex index, VecsData<float> q, int k, int batch, int maxBatches, IvecsWriter? writer)
+    /// <summary>
+    /// Searches up to <paramref name="maxBatches"/> batches, streaming each batch's labels to <paramref name="ids"/>,
+    /// its scores to <paramref name="scores"/> and both to <paramref name="json"/>; returns the search seconds (writes excluded).
+    /// </summary>
+    private static double RunAll(IVectorIndex index, VecsData<float> q, int k, int batch, int maxBatches, VecsWriter? ids, VecsWriter? scores, ResultJson? json)
     {
         int d = q.Dimension;
         var sw = new Stopwatch();
@@ -178,7 +194,7 @@ internal static class IndexCommands
             sw.Start();
             var r = index.Search(q.Data.AsSpan(start * d, m * d), k);
             sw.Stop();
-            if (writer is null) continue;
+            if (ids is null && scores is null && json is null) continue;
             for (int i = 0; i < m; i++)
             {
                 ReadOnlySpan<long> labels = r.LabelsOf(i);
@@ -190,21 +206,81 @@ internal static class IndexCommands
                         throw new ManagedEmbedException($"query {start + i}: result label {l} does not fit the int32 ivecs output (labels must be in [-1, {int.MaxValue}])");
                     row[j] = (int)l;
                 }
-                writer.WriteRow(row);
+                ids?.WriteRow(System.Runtime.InteropServices.MemoryMarshal.AsBytes(row.AsSpan()));
+                scores?.WriteRow(System.Runtime.InteropServices.MemoryMarshal.AsBytes(r.DistancesOf(i)));
+                json?.Write(start + i, row, r.DistancesOf(i));
             }
         }
         return sw.Elapsed.TotalSeconds;
     }
 
-    /// <summary>Streams .ivecs rows to a temporary file beside the target; <see cref="Commit"/> renames it into place, disposing without it deletes it.</summary>
-    private sealed class IvecsWriter : IDisposable
+    /// <summary>
+    /// The results as JSON on stdout: --jsonl one object per query ({"query", "ids", "scores"}), --json one document
+    /// ({"k", "metric", "results": [...]}). Scores are FAISS's D: inner products (ip) or squared L2 distances (l2).
+    /// </summary>
+    private sealed class ResultJson : IDisposable
+    {
+        private readonly Stream _out = new BufferedStream(Console.OpenStandardOutput(), 1 << 16);
+        private readonly System.Text.Json.Utf8JsonWriter _w;
+        private readonly bool _document;
+
+        public ResultJson(bool document, int k, Metric metric)
+        {
+            _document = document;
+            _w = new System.Text.Json.Utf8JsonWriter(_out);
+            if (!document) return;
+            _w.WriteStartObject();
+            _w.WriteNumber("k", k);
+            _w.WriteString("metric", metric == Metric.L2 ? "l2" : "ip");
+            _w.WriteStartArray("results");
+        }
+
+        public void Write(int query, ReadOnlySpan<int> ids, ReadOnlySpan<float> scores)
+        {
+            _w.WriteStartObject();
+            _w.WriteNumber("query", query);
+            _w.WriteStartArray("ids");
+            foreach (int id in ids) _w.WriteNumberValue(id);
+            _w.WriteEndArray();
+            _w.WriteStartArray("scores");
+            foreach (float s in scores)
+                if (float.IsFinite(s)) _w.WriteNumberValue(s); else _w.WriteNullValue(); // no neighbour (id -1)
+            _w.WriteEndArray();
+            _w.WriteEndObject();
+            if (_document) return;
+            _w.Flush();
+            _out.WriteByte((byte)'\n');
+            _w.Reset();
+        }
+
+        public void End()
+        {
+            if (_document)
+            {
+                _w.WriteEndArray();
+                _w.WriteEndObject();
+                _w.Flush();
+                _out.WriteByte((byte)'\n');
+            }
+            _out.Flush();
+        }
+
+        public void Dispose()
+        {
+            _w.Dispose();
+            _out.Dispose();
+        }
+    }
+
+    /// <summary>Streams .ivecs/.fvecs rows (4-byte items) to a temporary file beside the target; <see cref="Commit"/> renames it into place, disposing without it deletes it.</summary>
+    private sealed class VecsWriter : IDisposable
     {
         private readonly string _path, _tmp;
         private readonly FileStream _fs;
         private readonly byte[] _head = new byte[4];
         private bool _committed;
 
-        public IvecsWriter(string path, int dim)
+        public VecsWriter(string path, int dim)
         {
             _tmp = DurableFile.TempPath(path, out _path, out string dir);
             if (!Directory.Exists(dir)) throw new ManagedEmbedException($"cannot write {path}: directory {dir} does not exist");
@@ -212,10 +288,10 @@ internal static class IndexCommands
             System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(_head, dim);
         }
 
-        public void WriteRow(ReadOnlySpan<int> row)
+        public void WriteRow(ReadOnlySpan<byte> row)
         {
             _fs.Write(_head);
-            _fs.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(row));
+            _fs.Write(row);
         }
 
         public void Commit()

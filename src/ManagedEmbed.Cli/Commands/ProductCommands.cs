@@ -45,7 +45,7 @@ internal static class ProductCommands
         if (a.Positional.Count == 0 && save is null)
             throw new ManagedEmbedException("search needs at least one QUERY, e.g. membed search --corpus samples/corpus.txt \"How do transformers work?\"");
         int k = a.GetInt("--k", 3, 1, 100_000);
-        float? minScore = a.Has("--min-score") ? (float)a.GetDouble("--min-score", 0) : null;
+        float? minScore = a.Has("--min-score") ? (float)a.GetDouble("--min-score", 0, -1, 1, "cosine similarity") : null;
         string kind = a.GetChoice("--index", "flat", "flat", "ivf", "hnsw");
         if (kind != "ivf" && (a.Has("--nlist") || a.Has("--nprobe")) && load is null)
             throw new ManagedEmbedException("--nlist and --nprobe apply to --index ivf");
@@ -59,17 +59,21 @@ internal static class ProductCommands
             NProbe = a.Has("--nprobe") ? a.GetInt("--nprobe", 0, 1, int.MaxValue) : null,
             BatchSize = a.GetInt("--batch-size", 32, 1, 1 << 20),
         };
-        bool json = a.Has("--json");
+        string format = a.OutputFormat();
+        bool json = format != "text";
 
         using var encoder = LoadEncoder(a);
         SemanticSearch engine;
+        List<InputLine>? sourceLines = null; // the corpus' lines: a result's 1-based file line beside its 0-based id
         if (load is not null)
         {
             engine = SemanticSearch.Load(encoder, load, options);
+            foreach (string w in engine.Warnings) Console.Error.WriteLine("membed: warning: " + w);
         }
         else
         {
-            var docs = TextInput.ReadTexts(corpus!).Select(l => l.Text).ToList();
+            sourceLines = TextInput.ReadTexts(corpus!);
+            var docs = sourceLines.Select(l => l.Text).ToList();
             using (var bar = EncodeBar($"encoding {docs.Count} documents"))
             {
                 // On a terminal, say when IVF training starts (it has no progress of its own); end the bar's line first.
@@ -91,29 +95,47 @@ internal static class ProductCommands
         var queries = a.Positional;
         var results = engine.Search(queries, k, minScore);
         var stdout = Console.Out;
-        for (int q = 0; q < queries.Count; q++)
+        void Hit(Utf8JsonWriter w, SearchHit h)
         {
-            if (json)
+            w.WriteNumber("rank", h.Rank);
+            w.WriteNumber("score", Math.Round(h.Score, 6));
+            w.WriteNumber("id", h.Id);
+            if (sourceLines is not null) w.WriteNumber("line", sourceLines[(int)h.Id].Number);
+            w.WriteString("document", h.Document);
+        }
+        // --json: one document, a result list per query; --jsonl: one line per result, naming its query.
+        if (format == "json")
+        {
+            stdout.WriteLine(Json(w =>
             {
-                stdout.WriteLine(Json(w =>
+                w.WriteStartObject();
+                w.WriteNumber("k", k);
+                w.WriteStartArray("queries");
+                for (int q = 0; q < queries.Count; q++)
                 {
                     w.WriteStartObject();
                     w.WriteString("query", queries[q]);
                     w.WriteStartArray("results");
-                    foreach (var h in results[q])
-                    {
-                        w.WriteStartObject();
-                        w.WriteNumber("rank", h.Rank);
-                        w.WriteNumber("score", Math.Round(h.Score, 6));
-                        w.WriteNumber("id", h.Id);
-                        w.WriteString("document", h.Document);
-                        w.WriteEndObject();
-                    }
+                    foreach (var h in results[q]) { w.WriteStartObject(); Hit(w, h); w.WriteEndObject(); }
                     w.WriteEndArray();
                     w.WriteEndObject();
-                }));
-                continue;
-            }
+                }
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }));
+            return 0;
+        }
+        if (format == "jsonl")
+        {
+            var sb = new StringBuilder();
+            for (int q = 0; q < queries.Count; q++)
+                foreach (var h in results[q])
+                    sb.Append(Json(w => { w.WriteStartObject(); w.WriteNumber("query", q); w.WriteString("text", queries[q]); Hit(w, h); w.WriteEndObject(); })).Append('\n');
+            stdout.Write(sb.ToString());
+            return 0;
+        }
+        for (int q = 0; q < queries.Count; q++)
+        {
             if (q > 0) stdout.WriteLine();
             stdout.WriteLine("query: " + queries[q]);
             if (results[q].Count == 0)
@@ -138,7 +160,7 @@ internal static class ProductCommands
     {
         a.NoPositional();
         var pairs = TextInput.ReadLabeledPairs(a.Require("--input"));
-        double threshold = a.GetDouble("--threshold", 0.5);
+        double threshold = a.GetDouble("--threshold", 0.5, -1, 1, "cosine similarity");
         int batch = a.GetInt("--batch-size", 32, 1, 1 << 20);
         var models = ModelArgs(a);
         var results = new List<PairEvaluationResult>();
@@ -150,9 +172,9 @@ internal static class ProductCommands
         }
 
         var o = Console.Out;
-        if (a.Has("--json"))
+        if (a.OutputFormat() != "text")
         {
-            o.WriteLine(Json(w =>
+            WriteResults(o, a, Json(w =>
             {
                 w.WriteStartObject();
                 w.WriteString("input", a.Require("--input"));
@@ -230,9 +252,9 @@ internal static class ProductCommands
             results.Add(EmbeddingEvaluation.EvaluateSts(enc, pairs, batch, bar));
         }
         var o = Console.Out;
-        if (a.Has("--json"))
+        if (a.OutputFormat() != "text")
         {
-            o.WriteLine(Json(w =>
+            WriteResults(o, a, Json(w =>
             {
                 w.WriteStartObject();
                 w.WriteString("input", a.Require("--input"));
@@ -288,9 +310,9 @@ internal static class ProductCommands
         var renumber = new Dictionary<int, int>();
         foreach (int l in r.Labels) if (!renumber.ContainsKey(l)) renumber[l] = renumber.Count;
         var o = Console.Out;
-        if (a.Has("--json"))
+        if (a.OutputFormat() != "text")
         {
-            o.WriteLine(Json(w =>
+            WriteResults(o, a, Json(w =>
             {
                 w.WriteStartObject();
                 w.WriteNumber("k", k);
@@ -301,7 +323,7 @@ internal static class ProductCommands
                 {
                     w.WriteStartObject();
                     w.WriteNumber("cluster", id);
-                    WriteMembers(w, r.Members(old), lines, withIndex: false);
+                    WriteMembers(w, r.Members(old), lines);
                     w.WriteEndObject();
                 }
                 w.WriteEndArray();
@@ -329,13 +351,13 @@ internal static class ProductCommands
     }
 
     /// <summary>A cluster's "members" array: each sentence's file line and text, and its 0-based index when asked.</summary>
-    private static void WriteMembers(Utf8JsonWriter w, IEnumerable<int> members, IReadOnlyList<InputLine> lines, bool withIndex)
+    private static void WriteMembers(Utf8JsonWriter w, IEnumerable<int> members, IReadOnlyList<InputLine> lines)
     {
         w.WriteStartArray("members");
         foreach (int i in members)
         {
             w.WriteStartObject();
-            if (withIndex) w.WriteNumber("index", i);
+            w.WriteNumber("id", i); // 0-based among the non-blank lines, as search's id
             w.WriteNumber("line", lines[i].Number);
             w.WriteString("text", lines[i].Text);
             w.WriteEndObject();
@@ -351,7 +373,7 @@ internal static class ProductCommands
     {
         foreach (string opt in new[] { "--k", "--seed", "--restarts" })
             if (a.Has(opt)) throw new ManagedEmbedException($"{opt} applies to --method kmeans only");
-        double threshold = a.GetDouble("--threshold", 0.75);
+        double threshold = a.GetDouble("--threshold", 0.75, -1, 1, "cosine similarity");
         if (threshold < -1 || threshold > 1) throw new ManagedEmbedException($"--threshold is a cosine similarity in [-1, 1], got {threshold.ToString(CultureInfo.InvariantCulture)}");
         int minSize = a.GetInt("--min-size", 10, 1, int.MaxValue);
         var lines = TextInput.ReadTexts(a.Require("--input"));
@@ -360,9 +382,9 @@ internal static class ProductCommands
         var communities = SentenceUtil.CommunityDetection(emb, (float)threshold, minSize);
         int unassigned = lines.Count - communities.Sum(c => c.Count);
         var o = Console.Out;
-        if (a.Has("--json"))
+        if (a.OutputFormat() != "text")
         {
-            o.WriteLine(Json(w =>
+            WriteResults(o, a, Json(w =>
             {
                 w.WriteStartObject();
                 w.WriteString("method", "community");
@@ -374,7 +396,7 @@ internal static class ProductCommands
                 {
                     w.WriteStartObject();
                     w.WriteNumber("cluster", c);
-                    WriteMembers(w, communities[c], lines, withIndex: true);
+                    WriteMembers(w, communities[c], lines);
                     w.WriteEndObject();
                 }
                 w.WriteEndArray();
@@ -409,7 +431,7 @@ internal static class ProductCommands
         a.NoPositional();
         int topK = a.GetInt("--top-k", 100, 1, 1_000_000);
         int maxPairs = a.GetInt("--max-pairs", 500_000, 2, 100_000_000);
-        double? threshold = a.Has("--threshold") ? a.GetDouble("--threshold", 0) : null;
+        double? threshold = a.Has("--threshold") ? a.GetDouble("--threshold", 0, -1, 1, "cosine similarity") : null;
         if (threshold is double t && (t < -1 || t > 1)) throw new ManagedEmbedException($"--threshold is a cosine similarity in [-1, 1], got {t.ToString(CultureInfo.InvariantCulture)}");
         var lines = TextInput.ReadTexts(a.Require("--input"));
         if (lines.Count < 2) throw new ManagedEmbedException($"paraphrase mining needs at least 2 sentences, got {lines.Count}");
@@ -418,9 +440,9 @@ internal static class ProductCommands
         var pairs = SentenceUtil.ParaphraseMining(emb, topK, maxPairs, threshold is double th ? (float)th : null,
             enc.Config.SentenceTransformers.Similarity);
         var o = Console.Out;
-        if (a.Has("--json"))
+        if (a.OutputFormat() != "text")
         {
-            o.WriteLine(Json(w =>
+            WriteResults(o, a, Json(w =>
             {
                 w.WriteStartObject();
                 w.WriteStartArray("pairs");
@@ -556,6 +578,21 @@ internal static class ProductCommands
     }
 
     private static EncodeProgressBar? EncodeBar(string label) => ProgressBar.Enabled ? new EncodeProgressBar(label) : null;
+
+    /// <summary>
+    /// Prints a results document: as is for --json; for --jsonl one line per element of its array (models, clusters,
+    /// pairs), so both spellings carry the same objects.
+    /// </summary>
+    private static void WriteResults(TextWriter o, Args a, string document)
+    {
+        if (a.OutputFormat() == "json") { o.WriteLine(document); return; }
+        using var d = JsonDocument.Parse(document);
+        var sb = new StringBuilder();
+        foreach (var p in d.RootElement.EnumerateObject())
+            if (p.Value.ValueKind == JsonValueKind.Array)
+                foreach (var item in p.Value.EnumerateArray()) sb.Append(Json(w => item.WriteTo(w))).Append('\n');
+        o.Write(sb.ToString());
+    }
 
     private static string Json(Action<Utf8JsonWriter> write)
     {
