@@ -203,8 +203,9 @@ public static class Cli
         c.Options.Concat(c.Parents.OfType<Command>().SelectMany(p => p.Options.Where(o => o.Recursive))).SelectMany(o => o.Aliases.Prepend(o.Name));
 
     /// <summary>
-    /// "; did you mean 'X'?" for the candidate nearest to <paramref name="typo"/> (Levenshtein distance at most a third
-    /// of its length, at least 1), else "". The library's own suggestions print several lines and no error prefix.
+    /// "; did you mean 'X'?" for the candidate nearest to <paramref name="typo"/> (edit distance, a swap of two
+    /// neighbours counting as one edit, at most a third of its length, at least 1), else "". The library's own
+    /// suggestions print several lines and no error prefix, which the one-line error contract cannot carry.
     /// </summary>
     internal static string DidYouMean(string typo, IEnumerable<string> candidates)
     {
@@ -212,28 +213,25 @@ public static class Cli
         int bestD = int.MaxValue;
         foreach (string c in candidates.Distinct())
         {
-            int d = Levenshtein(typo, c);
+            int d = EditDistance(typo, c);
             if (d < bestD) (best, bestD) = (c, d);
         }
         return best is not null && bestD <= Math.Max(1, typo.Length / 3) ? $"; did you mean '{best}'?" : "";
     }
 
-    private static int Levenshtein(string a, string b)
+    /// <summary>Optimal-string-alignment distance: insertions, deletions, substitutions and adjacent swaps.</summary>
+    private static int EditDistance(string a, string b)
     {
-        var row = new int[b.Length + 1];
-        for (int j = 0; j <= b.Length; j++) row[j] = j;
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (int i = 0; i <= a.Length; i++) d[i, 0] = i;
+        for (int j = 0; j <= b.Length; j++) d[0, j] = j;
         for (int i = 1; i <= a.Length; i++)
-        {
-            int diag = row[0];
-            row[0] = i;
             for (int j = 1; j <= b.Length; j++)
             {
-                int up = row[j];
-                row[j] = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diag + (a[i - 1] == b[j - 1] ? 0 : 1));
-                diag = up;
+                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
             }
-        }
-        return row[b.Length];
+        return d[a.Length, b.Length];
     }
 
     private sealed class PrintVersion : SynchronousCommandLineAction

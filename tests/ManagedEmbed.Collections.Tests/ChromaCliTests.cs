@@ -157,8 +157,11 @@ public sealed class ChromaCliTests : IDisposable
         Assert.Contains("drop", usage.Err);
         var full = H.Run("collection", "--help");
         Assert.Equal(0, full.Exit);
-        Assert.Contains("collection   drop   --path DIR --name NAME [--yes]", full.Out);
-        Assert.Contains("--format jsonl|table|chroma", full.Out);
+        Assert.Contains("drop", full.Out);
+        var query = H.Run("collection", "query", "--help");
+        Assert.Equal(0, query.Exit);
+        Assert.Contains("--format <FORMAT>", query.Out);
+        Assert.Contains("jsonl (one result per line) | table | chroma", query.Out);
     }
 
     private string WriteFile(string name, string content)

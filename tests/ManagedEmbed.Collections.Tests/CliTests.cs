@@ -100,7 +100,8 @@ public sealed class CliTests : IDisposable
         Assert.Contains("invalid where", Fail("collection", "query", "--path", Store, "--name", "c", "--embedding", "[1,2]", "--n", "1", "--where", "{bad"));
         Assert.Contains("unknown collection 'zz'", Fail("collection", "count", "--path", Store, "--name", "zz"));
         Assert.Contains("unknown option", Fail("collection", "count", "--path", Store, "--name", "c", "--bogus", "1"));
-        Assert.Contains("option --n must be an integer in [1,", Fail("collection", "query", "--path", Store, "--name", "c", "--embedding", "[1,2]", "--n", "0"));
+        // --n is an alias of -k/--k since issue 14: the message names the option's canonical spelling.
+        Assert.Contains("option --k must be an integer in [1,", Fail("collection", "query", "--path", Store, "--name", "c", "--embedding", "[1,2]", "--n", "0"));
         Assert.Contains("created with --no-model", Fail("collection", "add", "--path", Store, "--name", "c", "--input", Input("t.jsonl", """{"id":"t","document":"text only"}""" + "\n")));
         // NaN is not a JSON number: rejected as such (the message never said "NaN"; the appended text hid that).
         Assert.Contains("--embedding must be a JSON array of numbers", Fail("collection", "query", "--path", Store, "--name", "c", "--embedding", "[NaN,1]", "--n", "1"));

@@ -102,7 +102,8 @@ public sealed class SemanticSearch
             int n = documents.Count;
             int nlist = _options.NList ?? Math.Clamp((int)Math.Round(Math.Sqrt(n)), 1, n);
             if (nlist < 1 || nlist > n) throw new ManagedEmbedException($"nlist must be in [1, {n}] (the number of documents), got {nlist}");
-            if (_options.NProbe is int p && (p < 1 || p > nlist)) throw new ManagedEmbedException($"nprobe must be in [1, {nlist}] (nlist), got {p}");
+            if (_options.NProbe is int p && p < 1) throw new ManagedEmbedException($"nprobe must be at least 1, got {p}");
+            if (_options.NProbe is int big && big > nlist) Warnings.Add(NprobeClamped(big, nlist));
             var ivf = new IvfIndex(emb.Dimension, nlist, Metric.InnerProduct);
             _options.Status?.Invoke($"training the IVF index: k-means with {nlist} lists over {n} vectors");
             ivf.Train(emb.Data, _options.Seed);
@@ -358,11 +359,16 @@ public sealed class SemanticSearch
         }
         if (index is IvfIndex ivf && options2.NProbe is int p)
         {
-            if (p < 1 || p > ivf.NList) throw new ManagedEmbedException($"nprobe must be in [1, {ivf.NList}] (nlist), got {p}");
-            ivf.Nprobe = p;
+            if (p < 1) throw new ManagedEmbedException($"nprobe must be at least 1, got {p}");
+            ivf.Nprobe = Math.Min(p, ivf.NList);
         }
-        return new SemanticSearch(encoder, options2) { _index = index, _documents = docs };
+        var loaded = new SemanticSearch(encoder, options2) { _index = index, _documents = docs };
+        if (index is IvfIndex clamped && options2.NProbe is int asked && asked > clamped.NList) loaded.Warnings.Add(NprobeClamped(asked, clamped.NList));
+        return loaded;
     }
+
+    /// <summary>FAISS's rule for more probes than lists: all lists are searched; said, not refused.</summary>
+    private static string NprobeClamped(int nprobe, int nlist) => $"nprobe {nprobe} exceeds nlist {nlist}: searching all {nlist} lists (as FAISS does)";
 
     /// <summary>
     /// A cheap identity of a model directory: a checksum over config.json, the pooling/normalize files, vocab.txt, the
