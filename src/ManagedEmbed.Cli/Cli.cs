@@ -117,6 +117,7 @@ public static class Cli
         foreach (var o in root.Options.Where(o => o is HelpOption or VersionOption).ToList()) root.Options.Remove(o);
         root.Options.Add(new HelpOption("--help", "-h") { Action = help, Recursive = true });
         root.Options.Add(new VersionOption("--version") { Action = new PrintVersion() });
+        root.Directives.Add(new DiagramDirective()); // membed "[diagram]" ARGS... shows how a command line parses
         var leaves = new Dictionary<Command, Leaf>();
         foreach (var cmd in Commands)
         {

@@ -222,6 +222,26 @@ public sealed class CliConventionTests(SyntheticModels models) : IClassFixture<S
     }
 
     [Fact]
+    public void Similarity_Json_IsTheMatrix_Jsonl_OneRowPerLine()
+    {
+        var doc = JsonDocument.Parse(Ok("similarity", "--model", models.ModelA, "--json", "a cat", "a dog", "stocks fell").Stdout).RootElement;
+        Assert.Equal(["a cat", "a dog", "stocks fell"], doc.GetProperty("texts").EnumerateArray().Select(e => e.GetString()));
+        var rows = doc.GetProperty("similarity").EnumerateArray().Select(r => r.EnumerateArray().Select(e => e.GetDouble()).ToArray()).ToArray();
+        Assert.Equal(3, rows.Length);
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.Equal(3, rows[i].Length);
+            Assert.Equal(1.0, rows[i][i], 4); // cosine of a text with itself
+            for (int j = 0; j < 3; j++) Assert.Equal(rows[i][j], rows[j][i], 6);
+        }
+        var lines = Ok("similarity", "--model", models.ModelA, "--jsonl", "a cat", "a dog", "stocks fell").Stdout.TrimEnd('\n').Split('\n');
+        Assert.Equal(3, lines.Length);
+        var second = JsonDocument.Parse(lines[1]).RootElement;
+        Assert.Equal("a dog", second.GetProperty("text").GetString());
+        Assert.Equal(rows[1], second.GetProperty("scores").EnumerateArray().Select(e => e.GetDouble()));
+    }
+
+    [Fact]
     public void Embed_InputAndOutputDash_AreStdinAndStdout()
     {
         var a = CliRunner.Run(["embed", "--model", models.ModelA, "--input", "-", "--output", "-"], stdin: "one\ntwo\n");

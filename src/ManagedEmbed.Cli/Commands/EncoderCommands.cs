@@ -273,6 +273,43 @@ internal static class EncoderCommands
         // As sentence-transformers' model.similarity: the model's similarity_fn_name unless overridden.
         var sim = SimilarityFunctions.Matrix(fn ?? enc.Config.SentenceTransformers.Similarity, m, m);
         var sb = new StringBuilder();
+        string format = a.OutputFormat();
+        if (format != "text")
+        {
+            // --json: {"texts":[…],"similarity":[[…]]}; --jsonl: one row per line, {"i","text","scores":[…]}.
+            var buf = new System.Buffers.ArrayBufferWriter<byte>();
+            using (var w = new System.Text.Json.Utf8JsonWriter(buf, new System.Text.Json.JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+            {
+                void Row(int i) { w.WriteStartArray(); for (int j = 0; j < m.Count; j++) w.WriteNumberValue(Math.Round(sim[i, j], 6)); w.WriteEndArray(); }
+                if (format == "json")
+                {
+                    w.WriteStartObject();
+                    w.WriteStartArray("texts");
+                    foreach (var t in a.Positional) w.WriteStringValue(t);
+                    w.WriteEndArray();
+                    w.WritePropertyName("similarity");
+                    w.WriteStartArray();
+                    for (int i = 0; i < m.Count; i++) Row(i);
+                    w.WriteEndArray();
+                    w.WriteEndObject();
+                }
+                else
+                    for (int i = 0; i < m.Count; i++)
+                    {
+                        w.WriteStartObject();
+                        w.WriteNumber("i", i);
+                        w.WriteString("text", a.Positional[i]);
+                        w.WritePropertyName("scores");
+                        Row(i);
+                        w.WriteEndObject();
+                        w.Flush();
+                        System.Buffers.BuffersExtensions.Write(buf, "\n"u8);
+                        w.Reset();
+                    }
+            }
+            Console.Out.Write(Encoding.UTF8.GetString(buf.WrittenSpan).TrimEnd('\n') + "\n");
+            return 0;
+        }
         for (int i = 0; i < m.Count; i++)
         {
             for (int j = 0; j < m.Count; j++)
