@@ -266,7 +266,7 @@ public sealed class IvfIndex : IVectorIndex
         float sign = l2 ? -1f : 1f;
         var lists = _lists;
         int t = Math.Max(1, Math.Min(_threads, nq / 8));
-        const int QB = 32, RB = 128;
+        const int QB = 48, RB = 128;
         Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, w =>
         {
             int q0 = (int)((long)nq * w / t), q1 = (int)((long)nq * (w + 1) / t);
