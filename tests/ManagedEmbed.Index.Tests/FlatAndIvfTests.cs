@@ -148,6 +148,40 @@ public class FlatAndIvfTests
         Assert.True(ivf.IsTrained);
     }
 
+    [Theory]
+    // Query counts around the 3/2-row register tiles, the 48-query tiles and the 168/240-query super-blocks; row
+    // counts around the 4-row tiles and the 128-row blocks; dims with and without a lane tail; k = 1 (k-means/IVF add
+    // running best) and k > 1 (heaps). Duplicated rows force ties, which must go to the lower id.
+    [InlineData(5, 131, 16, 1, false)]
+    [InlineData(7, 127, 24, 5, true)]
+    [InlineData(49, 129, 17, 3, false)]
+    [InlineData(97, 257, 8, 1, true)]
+    [InlineData(241, 130, 40, 10, false)]
+    [InlineData(338, 255, 33, 1, false)]
+    [InlineData(481, 6, 16, 4, true)]
+    public void Blocked_batch_search_equals_the_scalar_reference_at_block_edges(int nq, int n, int d, int k, bool l2)
+    {
+        var metric = l2 ? Metric.L2 : Metric.InnerProduct;
+        var data = TestData.Random(nq * 31 + n, n, d);
+        for (int i = 3; i < n; i += 7) data.AsSpan((i - 3) * d, d).CopyTo(data.AsSpan(i * d, d));
+        var queries = TestData.Random(n * 17 + d, nq, d);
+        var (D, I) = TestData.BruteForce(data, n, queries, nq, d, k, metric);
+        foreach (int threads in new[] { 1, 2 })
+        {
+            var idx = new FlatIndex(d, metric) { Threads = threads };
+            idx.Add(data);
+            var r = idx.Search(queries, k);
+            Assert.Equal(I, r.Labels);
+            Assert.Equal(D.Select(BitConverter.SingleToInt32Bits), r.Distances.Select(BitConverter.SingleToInt32Bits));
+        }
+        float[] scores = new float[nq * n];
+        Kernels.Distance.ScoreBlock(queries, nq, data, n, d, scores, l2);
+        for (int q = 0; q < nq; q++)
+            for (int j = 0; j < n; j++)
+                Assert.Equal(BitConverter.SingleToInt32Bits(Kernels.Distance.ReferenceScore(queries.AsSpan(q * d, d), data.AsSpan(j * d, d), l2, Kernels.Distance.LaneCount)),
+                    BitConverter.SingleToInt32Bits(scores[q * n + j]));
+    }
+
     [Fact]
     public void Flat_threads_do_not_change_results_on_a_large_scan()
     {
