@@ -183,6 +183,42 @@ public class FlatAndIvfTests
     }
 
     [Fact]
+    public void Ivf_add_on_two_threads_fills_every_list_as_the_reference_assignment_does()
+    {
+        // The first Add is large enough to fill the lists on two workers, the second appends on one; the direct map
+        // is kept up to date.
+        int d = 64, n = 16_000, nlist = 37;
+        var data = TestData.Random(21, n, d, normalize: true);
+        var ivf = new IvfIndex(d, nlist) { Threads = 2 };
+        ivf.Train(data.AsSpan(0, 4000 * d), 5);
+        ivf.MakeDirectMap();
+        ivf.Add(data.AsSpan(0, 9000 * d));
+        ivf.Add(data.AsSpan(9000 * d));
+        var centroids = ivf.Quantizer.Vectors.ToArray();
+        var expected = new List<long>[nlist];
+        for (int c = 0; c < nlist; c++) expected[c] = new List<long>();
+        for (int i = 0; i < n; i++)
+        {
+            // Nearest centroid by the scalar reference score; ties to the lower centroid.
+            int best = 0; float bestScore = float.NegativeInfinity;
+            for (int c = 0; c < nlist; c++)
+            {
+                float sc = Kernels.Distance.ReferenceScore(data.AsSpan(i * d, d), centroids.AsSpan(c * d, d), false, Kernels.Distance.LaneCount);
+                if (sc > bestScore) { bestScore = sc; best = c; }
+            }
+            expected[best].Add(i);
+        }
+        for (int c = 0; c < nlist; c++)
+        {
+            Assert.Equal(expected[c], ivf.ListIds(c).ToArray());
+            var vecs = ivf.ListVectors(c);
+            for (int j = 0; j < expected[c].Count; j++)
+                Assert.True(vecs.Slice(j * d, d).SequenceEqual(data.AsSpan((int)expected[c][j] * d, d)), $"list {c} entry {j}");
+        }
+        for (int i = 0; i < n; i += 97) Assert.True(ivf.Reconstruct(i).SequenceEqual(data.AsSpan(i * d, d)), $"reconstruct {i}");
+    }
+
+    [Fact]
     public void Flat_threads_do_not_change_results_on_a_large_scan()
     {
         int d = 64, n = 40_000;
