@@ -119,15 +119,32 @@ public sealed class IvfIndex : IVectorIndex
         int n = Validation.Rows(vectors, Dimension, "add");
         Validation.Finite(vectors, Dimension, "add");
         if (n == 0) return;
-        var assign = Quantizer.Search(vectors, 1).Labels;
+        // Assignment is a k = 1 search of the quantizer (already validated, so straight to the batch path).
+        float[] xa = vectors.ToArray();
+        var assign = new long[n];
+        Quantizer.SearchInto(xa, n, 1, new float[n], assign, null);
         int d = Dimension;
+        // Each list grows once to its final size, then the lists are filled in parallel, each worker owning the lists
+        // l with l % t == w (FAISS IndexIVFFlat::add_core); within a list, vectors keep ascending id order.
+        var added = new int[NList];
+        for (int i = 0; i < n; i++) added[assign[i]]++;
+        for (int li = 0; li < added.Length; li++) if (added[li] > 0) _lists[li].Reserve(_lists[li].Count + added[li], d);
         if (_directMap is not null) EnsureMapCapacity(_count + n);
-        for (int i = 0; i < n; i++)
+        long first = _count;
+        var lists = _lists;
+        var map = _directMap;
+        int t = Math.Max(1, Math.Min(_threads, (int)Math.Min(NList, (long)n * d / (1 << 18))));
+        Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, w =>
         {
-            var l = _lists[(int)assign[i]];
-            if (_directMap is not null) _directMap[_count + i] = ((long)assign[i] << 32) | (uint)l.Count;
-            l.Append(vectors.Slice(i * d, d), _count + i, d);
-        }
+            for (int i = 0; i < n; i++)
+            {
+                int li = (int)assign[i];
+                if (li % t != w) continue;
+                var l = lists[li];
+                if (map is not null) map[first + i] = ((long)li << 32) | (uint)l.Count;
+                l.Append(xa.AsSpan(i * d, d), first + i, d);
+            }
+        });
         _count += n;
     }
 
@@ -266,7 +283,7 @@ public sealed class IvfIndex : IVectorIndex
         float sign = l2 ? -1f : 1f;
         var lists = _lists;
         int t = Math.Max(1, Math.Min(_threads, nq / 8));
-        const int QB = 32, RB = 128;
+        const int QB = 48, RB = 128;
         Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, w =>
         {
             int q0 = (int)((long)nq * w / t), q1 = (int)((long)nq * (w + 1) / t);
@@ -310,6 +327,17 @@ public sealed class IvfIndex : IVectorIndex
         public float[] Codes = [];
         public long[] Ids = [];
         public int Count;
+
+        /// <summary>Grows the arrays to hold at least <paramref name="capacity"/> vectors (doubling, as Append would).</summary>
+        public void Reserve(int capacity, int d)
+        {
+            if (capacity <= Ids.Length) return;
+            int cap = Math.Max(capacity, Math.Max(8, Ids.Length * 2));
+            if ((long)cap * d > Array.MaxLength) cap = capacity;
+            if ((long)cap * d > Array.MaxLength) throw new ManagedEmbedException("inverted list too large for one array");
+            Array.Resize(ref Ids, cap);
+            Array.Resize(ref Codes, cap * d);
+        }
 
         public void Append(ReadOnlySpan<float> v, long id, int d)
         {

