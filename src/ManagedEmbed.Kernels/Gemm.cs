@@ -268,6 +268,7 @@ internal sealed unsafe class GemmJob : KernelWork
                     // L1 across them (a whole 16-wide panel at K = 768-3072 is 48-192 KiB and would be re-read from
                     // L2 by every row tile). Panels still stream in order, slices of one panel back to back.
                     int ks = GemmKernels.KSlice(kc, ie - ic, nr, mr);
+                    float* bEnd = _b + (long)_panels * _panelStride;
                     for (int p = p0; p < p1; p++)
                     {
                         float* bpanel = _b + p * _panelStride + pc * nr;
@@ -280,7 +281,10 @@ internal sealed unsafe class GemmJob : KernelWork
                             // The first row tile of each slice prefetches the weights that follow it (the next slice
                             // or panel), so they stream in from memory while the other row tiles reuse this one
                             // (measured at 1 x 16, 1 thread, AVX2: the GEMMs 12-14% faster).
+                            // Nothing past the last panel: a small product (attention's) would only fetch unrelated
+                            // memory.
                             float* pfNext = bp + (long)kcs * nr;
+                            if (pfNext + (long)kcs * nr > bEnd) pfNext = bp;
                             for (int ir = ic; ir < ie; ir += mr)
                             {
                                 int mrows = Math.Min(mr, ie - ir);
