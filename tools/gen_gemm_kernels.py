@@ -13,7 +13,7 @@ def kernel(name, vec, lanes, mr, nv, fma):
     L = []
     L.append(f"    /// <summary>{mr}x{nr} tile on {vec}&lt;float&gt;.</summary>")
     L.append(f"    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
-    L.append(f"    internal static unsafe void {name}(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate)")
+    L.append(f"    internal static unsafe void {name}(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf)")
     L.append("    {")
     accs = [f"c{r}{v}" for r in range(mr) for v in range(nv)]
     L.append(f"        {vec}<float> " + ", ".join(accs) + ";")
@@ -36,6 +36,11 @@ def kernel(name, vec, lanes, mr, nv, fma):
     for v in range(nv):
         L.append(f"            {vec}<float> b{v} = {vec}.Load(b + {v * lanes});")
     L.append(f"            b += {nr};")
+    # One software prefetch per cache line of panel consumed (pf runs ahead over the weights the next tiles need,
+    # so the weight stream from memory overlaps the arithmetic; pf == b when there is nothing to fetch).
+    for q in range(max(1, nr * 4 // 64)):
+        L.append(f"            if (Sse.IsSupported) Sse.Prefetch0(pf + {q * 16});")
+    L.append(f"            pf += {nr};")
     for r in range(mr):
         L.append(f"            {vec}<float> x{r} = {vec}.Create(a{r}[p]);")
         for v in range(nv):

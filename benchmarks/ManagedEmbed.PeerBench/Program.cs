@@ -1,7 +1,8 @@
 // Peer benchmark: ManagedEmbed's BERT forward pass vs ONNX Runtime (CPU EP) on the same weights, alternating in one
 // process. Usage:
 //   dotnet run -c Release --project benchmarks/ManagedEmbed.PeerBench -- --model DIR --onnx FILE
-//       [--seconds S] [--rounds R] [--shapes 32x32/2,64x128/2,1x16/2,1x16/1,32x32/1]
+//       [--seconds S] [--rounds R] [--shapes 32x32/2,64x128/2,1x16/2,1x16/1,32x32/1] [--profile PASSES]
+// --profile PASSES prints a per-op time table of our forward pass for each shape instead (OpProfile.cs; no ORT run).
 // The ONNX file comes from tools/export_onnx.py run on the same model directory (see benchmarks/run-encoder-peer.sh).
 using System.Diagnostics;
 using System.Globalization;
@@ -13,7 +14,7 @@ using Microsoft.ML.OnnxRuntime;
 
 var opts = ParseArgs(args);
 string modelDir = opts.GetValueOrDefault("--model") ?? throw new ArgumentException("--model DIR is required");
-string onnxPath = opts.GetValueOrDefault("--onnx") ?? throw new ArgumentException("--onnx FILE is required");
+string onnxPath = opts.GetValueOrDefault("--onnx") ?? (opts.ContainsKey("--profile") ? "" : throw new ArgumentException("--onnx FILE is required"));
 double seconds = double.Parse(opts.GetValueOrDefault("--seconds") ?? "3", CultureInfo.InvariantCulture);
 int rounds = int.Parse(opts.GetValueOrDefault("--rounds") ?? "3", CultureInfo.InvariantCulture);
 var shapes = (opts.GetValueOrDefault("--shapes") ?? "32x32/2,64x128/2,1x16/2,1x16/1,32x32/1").Split(',')
@@ -23,6 +24,25 @@ var config = SentenceModelConfig.Load(modelDir).Transformer;
 using var model = EncoderRegistry.LoadModel(Path.Combine(modelDir, "model.safetensors"), config);
 double ghz = Clock.MeasureGHz();
 Console.WriteLine($"ManagedEmbed {KernelInfo.Describe()}");
+if (opts.TryGetValue("--profile", out var profilePasses))
+{
+    int passes = int.Parse(profilePasses, CultureInfo.InvariantCulture);
+    Console.WriteLine($"model: {modelDir} ({config.ModelType}); clock {ghz:F2} GHz (measured)");
+    foreach (var (b, t, threads) in shapes)
+    {
+        var rng = new Random(1234 + b * 31 + t);
+        var seqs = Enumerable.Range(0, b).Select(_ => Enumerable.Range(0, t).Select(_ => 4 + rng.Next(config.VocabSize - 4)).ToArray()).ToArray();
+        var batch = new TokenBatch(seqs);
+        var ws = new EncoderWorkspace();
+        using var pool = new KernelThreadPool(threads);
+        var times = new List<double>();
+        var cpu = new CpuTally();
+        Measure(() => model.Forward(batch, ws, pool), [], 1.0, null);
+        Measure(() => model.Forward(batch, ws, pool), times, seconds, cpu);
+        OpProfile.Run(config, b, t, threads, passes, Median(times), cpu.MsPerRun);
+    }
+    return;
+}
 Console.WriteLine($"ONNX Runtime {OrtEnv.Instance().GetVersionString()} CPU EP, ORT_ENABLE_ALL, inter-op 1 thread, intra-op = threads");
 Console.WriteLine($"model: {modelDir} ({config.ModelType}, hidden {config.HiddenSize}, layers {config.NumHiddenLayers}, heads {config.NumAttentionHeads}, ffn {config.IntermediateSize})");
 Console.WriteLine($"clock {ghz:F2} GHz (measured), peak {Clock.FlopsPerCycle * ghz:F0} GFLOP/s per core; {rounds} alternating rounds of {seconds} s each");
@@ -151,7 +171,7 @@ static double Flops(TransformerConfig c, int b, int t)
 static Dictionary<string, string> ParseArgs(string[] a)
 {
     var d = new Dictionary<string, string>();
-    string[] known = ["--model", "--onnx", "--seconds", "--rounds", "--shapes"];
+    string[] known = ["--model", "--onnx", "--seconds", "--rounds", "--shapes", "--profile"];
     for (int i = 0; i < a.Length; i++)
     {
         if (!known.Contains(a[i]) || i + 1 >= a.Length) throw new ArgumentException($"unknown option or missing value: {a[i]}");

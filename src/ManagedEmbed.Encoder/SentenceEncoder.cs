@@ -70,11 +70,14 @@ public sealed class SentenceEncoder : IDisposable
             maxSeq = m;
         }
         if (!File.Exists(config.WeightsPath)) throw new ManagedEmbedException($"missing model.safetensors: '{config.WeightsPath}' does not exist");
-        var tokenizer = EncoderRegistry.LoadTokenizer(modelDirectory);
-        if (tokenizer.VocabSize > config.Transformer.VocabSize)
-            throw new ManagedEmbedException($"model directory '{modelDirectory}': the vocabulary has {tokenizer.VocabSize} tokens but config.json vocab_size is {config.Transformer.VocabSize}");
+        // The model first: its weights are packed on a background thread while the tokenizer loads (cold start).
         var model = EncoderRegistry.LoadModel(config.WeightsPath, config.Transformer);
-        try { return new SentenceEncoder(config, model, tokenizer, threads, maxSeq); }
+        try
+        {
+            var tokenizer = EncoderRegistry.LoadTokenizer(modelDirectory);
+            SentenceTokenizer.CheckVocabulary(modelDirectory, tokenizer, config.Transformer);
+            return new SentenceEncoder(config, model, tokenizer, threads, maxSeq);
+        }
         catch { model.Dispose(); throw; }
     }
 
@@ -85,13 +88,7 @@ public sealed class SentenceEncoder : IDisposable
     public IEncoderModel Model => _model;
 
     /// <summary>Token ids of <paramref name="text"/> with the model's special tokens, truncated to <see cref="MaxSeqLength"/>.</summary>
-    public int[] Tokenize(string text)
-    {
-        ArgumentNullException.ThrowIfNull(text);
-        // sentence-transformers tokenizes str(text).strip(): Python's strip also removes U+2028/U+2029 (and other
-        // characters the BERT tokenizer drops or splits on anyway), which the tokenizer alone would keep as [UNK].
-        return _tokenizer.Encode(text.Trim(PythonWhitespace), MaxSeqLength);
-    }
+    public int[] Tokenize(string text) => SentenceTokenizer.Encode(_tokenizer, text, MaxSeqLength);
 
     /// <summary>The characters Python's <c>str.isspace()</c> accepts (what <c>str.strip()</c> removes).</summary>
     internal static readonly char[] PythonWhitespace =

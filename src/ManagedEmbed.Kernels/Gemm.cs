@@ -264,44 +264,64 @@ internal sealed unsafe class GemmJob : KernelWork
                             else new Span<float>(dst, kc).Clear();
                         }
                     }
+                    // Few rows: each panel is reused by only a few row tiles, so it is cut into K slices that stay in
+                    // L1 across them (a whole 16-wide panel at K = 768-3072 is 48-192 KiB and would be re-read from
+                    // L2 by every row tile). Panels still stream in order, slices of one panel back to back.
+                    int ks = GemmKernels.KSlice(kc, ie - ic, nr, mr);
+                    float* bEnd = _b + (long)_panels * _panelStride;
                     for (int p = p0; p < p1; p++)
                     {
-                        float* bp = _b + p * _panelStride + pc * nr;
+                        float* bpanel = _b + p * _panelStride + pc * nr;
                         int j0 = p * nr, ncols = Math.Min(nr, _n - j0);
-                        for (int ir = ic; ir < ie; ir += mr)
+                        for (int ps = 0; ps < kc; ps += ks)
                         {
-                            int mrows = Math.Min(mr, ie - ir);
-                            float* cp = _c + ir * _ldc + j0;
-                            if (mrows == mr && ncols == nr)
+                            int kcs = Math.Min(ks, kc - ps);
+                            bool acc = accumulate || ps > 0, lastSlice = last && ps + kcs == kc;
+                            float* bp = bpanel + ps * nr;
+                            // The first row tile of each slice prefetches the weights that follow it (the next slice
+                            // or panel), so they stream in from memory while the other row tiles reuse this one
+                            // (measured at 1 x 16, 1 thread, AVX2: the GEMMs 12-14% faster).
+                            // Nothing past the last panel: a small product (attention's) would only fetch unrelated
+                            // memory.
+                            float* pfNext = bp + (long)kcs * nr;
+                            if (pfNext + (long)kcs * nr > bEnd) pfNext = bp;
+                            for (int ir = ic; ir < ie; ir += mr)
                             {
-                                if (_narrow) GemmKernels.Kernel512x32(_a + ir * _lda + pc, _lda, bp, cp, _ldc, kc, accumulate);
-                                else GemmKernels.Tile(_a + ir * _lda + pc, _lda, bp, cp, _ldc, kc, accumulate);
-                            }
-                            else
-                            {
-                                // A partial row group runs on a shorter tile where there is one (kr rows); rows it
-                                // covers beyond the matrix come from the zero-padded copy tailA.
-                                int kr = _narrow ? mr : GemmKernels.PartialRows(mrows);
-                                float* ap = mrows == kr ? _a + ir * _lda + pc : tailA;
-                                nint lda = mrows == kr ? _lda : kc;
-                                if (mrows == kr && ncols == nr)
-                                    GemmKernels.TileRows(kr, ap, lda, bp, cp, _ldc, kc, accumulate);
+                                int mrows = Math.Min(mr, ie - ir);
+                                float* cp = _c + ir * _ldc + j0;
+                                float* ar = _a + ir * _lda + pc + ps;
+                                float* pf = ir == ic ? pfNext : bp;
+                                if (mrows == mr && ncols == nr)
+                                {
+                                    if (_narrow) GemmKernels.Kernel512x32(ar, _lda, bp, cp, _ldc, kcs, acc, pf);
+                                    else GemmKernels.Tile(ar, _lda, bp, cp, _ldc, kcs, acc, pf);
+                                }
                                 else
                                 {
-                                    // Compute through a scratch tile, copy the valid part back.
-                                    if (accumulate)
+                                    // A partial row group runs on a shorter tile where there is one (kr rows); rows it
+                                    // covers beyond the matrix come from the zero-padded copy tailA.
+                                    int kr = _narrow ? mr : GemmKernels.PartialRows(mrows);
+                                    float* ap = mrows == kr ? ar : tailA + ps;
+                                    nint lda = mrows == kr ? _lda : kc;
+                                    if (mrows == kr && ncols == nr)
+                                        GemmKernels.TileRows(kr, ap, lda, bp, cp, _ldc, kcs, acc, pf);
+                                    else
                                     {
+                                        // Compute through a scratch tile, copy the valid part back.
+                                        if (acc)
+                                        {
+                                            for (int r = 0; r < mrows; r++)
+                                                new ReadOnlySpan<float>(cp + r * _ldc, ncols).CopyTo(new Span<float>(tile + r * nr, ncols));
+                                        }
+                                        if (_narrow) GemmKernels.Kernel512x32(ap, lda, bp, tile, nr, kcs, acc, pf);
+                                        else GemmKernels.TileRows(kr, ap, lda, bp, tile, nr, kcs, acc, pf);
                                         for (int r = 0; r < mrows; r++)
-                                            new ReadOnlySpan<float>(cp + r * _ldc, ncols).CopyTo(new Span<float>(tile + r * nr, ncols));
+                                            new ReadOnlySpan<float>(tile + r * nr, ncols).CopyTo(new Span<float>(cp + r * _ldc, ncols));
                                     }
-                                    if (_narrow) GemmKernels.Kernel512x32(ap, lda, bp, tile, nr, kc, accumulate);
-                                    else GemmKernels.TileRows(kr, ap, lda, bp, tile, nr, kc, accumulate);
-                                    for (int r = 0; r < mrows; r++)
-                                        new ReadOnlySpan<float>(tile + r * nr, ncols).CopyTo(new Span<float>(cp + r * _ldc, ncols));
                                 }
+                                if (lastSlice && (_bias != null || _res != null || _act != Activation.None))
+                                    Epilogue(ir, mrows, j0, ncols);
                             }
-                            if (last && (_bias != null || _res != null || _act != Activation.None))
-                                Epilogue(ir, mrows, j0, ncols);
                         }
                     }
                 }

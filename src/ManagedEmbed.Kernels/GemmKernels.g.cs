@@ -9,7 +9,7 @@ internal static partial class GemmKernels
 {
     /// <summary>8x48 tile on Vector512&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Kernel512(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate)
+    internal static unsafe void Kernel512(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf)
     {
         Vector512<float> c00, c01, c02, c10, c11, c12, c20, c21, c22, c30, c31, c32, c40, c41, c42, c50, c51, c52, c60, c61, c62, c70, c71, c72;
         if (accumulate)
@@ -80,6 +80,10 @@ internal static partial class GemmKernels
             Vector512<float> b1 = Vector512.Load(b + 16);
             Vector512<float> b2 = Vector512.Load(b + 32);
             b += 48;
+            if (Sse.IsSupported) Sse.Prefetch0(pf + 0);
+            if (Sse.IsSupported) Sse.Prefetch0(pf + 16);
+            if (Sse.IsSupported) Sse.Prefetch0(pf + 32);
+            pf += 48;
             Vector512<float> x0 = Vector512.Create(a0[p]);
             c00 = Avx512F.FusedMultiplyAdd(x0, b0, c00);
             c01 = Avx512F.FusedMultiplyAdd(x0, b1, c01);
@@ -141,7 +145,7 @@ internal static partial class GemmKernels
 
     /// <summary>12x32 tile on Vector512&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Kernel512x32(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate)
+    internal static unsafe void Kernel512x32(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf)
     {
         Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71, c80, c81, c90, c91, c100, c101, c110, c111;
         if (accumulate)
@@ -215,6 +219,9 @@ internal static partial class GemmKernels
             Vector512<float> b0 = Vector512.Load(b + 0);
             Vector512<float> b1 = Vector512.Load(b + 16);
             b += 32;
+            if (Sse.IsSupported) Sse.Prefetch0(pf + 0);
+            if (Sse.IsSupported) Sse.Prefetch0(pf + 16);
+            pf += 32;
             Vector512<float> x0 = Vector512.Create(a0[p]);
             c00 = Avx512F.FusedMultiplyAdd(x0, b0, c00);
             c01 = Avx512F.FusedMultiplyAdd(x0, b1, c01);
@@ -280,7 +287,7 @@ internal static partial class GemmKernels
 
     /// <summary>6x16 tile on Vector256&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Kernel256(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate)
+    internal static unsafe void Kernel256(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf)
     {
         Vector256<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
         if (accumulate)
@@ -324,6 +331,8 @@ internal static partial class GemmKernels
             Vector256<float> b0 = Vector256.Load(b + 0);
             Vector256<float> b1 = Vector256.Load(b + 8);
             b += 16;
+            if (Sse.IsSupported) Sse.Prefetch0(pf + 0);
+            pf += 16;
             Vector256<float> x0 = Vector256.Create(a0[p]);
             c00 = Vector256.MultiplyAddEstimate(x0, b0, c00);
             c01 = Vector256.MultiplyAddEstimate(x0, b1, c01);
@@ -359,7 +368,7 @@ internal static partial class GemmKernels
 
     /// <summary>6x8 tile on Vector128&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Kernel128(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate)
+    internal static unsafe void Kernel128(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf)
     {
         Vector128<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
         if (accumulate)
@@ -403,6 +412,8 @@ internal static partial class GemmKernels
             Vector128<float> b0 = Vector128.Load(b + 0);
             Vector128<float> b1 = Vector128.Load(b + 4);
             b += 8;
+            if (Sse.IsSupported) Sse.Prefetch0(pf + 0);
+            pf += 8;
             Vector128<float> x0 = Vector128.Create(a0[p]);
             c00 = Vector128.MultiplyAddEstimate(x0, b0, c00);
             c01 = Vector128.MultiplyAddEstimate(x0, b1, c01);
@@ -438,7 +449,7 @@ internal static partial class GemmKernels
 
     /// <summary>4x16 tile on Vector256&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Kernel256x4(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate)
+    internal static unsafe void Kernel256x4(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf)
     {
         Vector256<float> c00, c01, c10, c11, c20, c21, c30, c31;
         if (accumulate)
@@ -472,6 +483,8 @@ internal static partial class GemmKernels
             Vector256<float> b0 = Vector256.Load(b + 0);
             Vector256<float> b1 = Vector256.Load(b + 8);
             b += 16;
+            if (Sse.IsSupported) Sse.Prefetch0(pf + 0);
+            pf += 16;
             Vector256<float> x0 = Vector256.Create(a0[p]);
             c00 = Vector256.MultiplyAddEstimate(x0, b0, c00);
             c01 = Vector256.MultiplyAddEstimate(x0, b1, c01);
@@ -497,7 +510,7 @@ internal static partial class GemmKernels
 
     /// <summary>2x16 tile on Vector256&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Kernel256x2(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate)
+    internal static unsafe void Kernel256x2(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf)
     {
         Vector256<float> c00, c01, c10, c11;
         if (accumulate)
@@ -521,6 +534,8 @@ internal static partial class GemmKernels
             Vector256<float> b0 = Vector256.Load(b + 0);
             Vector256<float> b1 = Vector256.Load(b + 8);
             b += 16;
+            if (Sse.IsSupported) Sse.Prefetch0(pf + 0);
+            pf += 16;
             Vector256<float> x0 = Vector256.Create(a0[p]);
             c00 = Vector256.MultiplyAddEstimate(x0, b0, c00);
             c01 = Vector256.MultiplyAddEstimate(x0, b1, c01);
@@ -536,7 +551,7 @@ internal static partial class GemmKernels
 
     /// <summary>4x8 tile on Vector128&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Kernel128x4(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate)
+    internal static unsafe void Kernel128x4(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf)
     {
         Vector128<float> c00, c01, c10, c11, c20, c21, c30, c31;
         if (accumulate)
@@ -570,6 +585,8 @@ internal static partial class GemmKernels
             Vector128<float> b0 = Vector128.Load(b + 0);
             Vector128<float> b1 = Vector128.Load(b + 4);
             b += 8;
+            if (Sse.IsSupported) Sse.Prefetch0(pf + 0);
+            pf += 8;
             Vector128<float> x0 = Vector128.Create(a0[p]);
             c00 = Vector128.MultiplyAddEstimate(x0, b0, c00);
             c01 = Vector128.MultiplyAddEstimate(x0, b1, c01);
@@ -595,7 +612,7 @@ internal static partial class GemmKernels
 
     /// <summary>2x8 tile on Vector128&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Kernel128x2(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate)
+    internal static unsafe void Kernel128x2(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf)
     {
         Vector128<float> c00, c01, c10, c11;
         if (accumulate)
@@ -619,6 +636,8 @@ internal static partial class GemmKernels
             Vector128<float> b0 = Vector128.Load(b + 0);
             Vector128<float> b1 = Vector128.Load(b + 4);
             b += 8;
+            if (Sse.IsSupported) Sse.Prefetch0(pf + 0);
+            pf += 8;
             Vector128<float> x0 = Vector128.Create(a0[p]);
             c00 = Vector128.MultiplyAddEstimate(x0, b0, c00);
             c01 = Vector128.MultiplyAddEstimate(x0, b1, c01);

@@ -9,9 +9,22 @@ namespace ManagedEmbed.Kernels;
 /// AVX-512). Each panel is stored K-major: for every input index p, the NR weights W[j0..j0+NR, p] are contiguous,
 /// so the kernel's inner loop streams one panel linearly. The last panel is zero-padded. The array is pinned
 /// (pinned object heap) so kernels and worker threads address it without per-call pinning.
+/// A matrix made by <see cref="Deferred"/> is packed on first use (or by <see cref="EnsurePacked"/>, e.g. from a
+/// background thread), so a model loads without paying for the panels of layers it has not reached yet.
 /// </remarks>
 public sealed class PackedMatrix
 {
+    /// <summary>Writes the [rows, cols] row-major values of a deferred matrix into the destination span.</summary>
+    /// <param name="destination">rows·cols floats, row-major.</param>
+    public delegate void RowMajorSource(Span<float> destination);
+
+    // Deferred packing is serialized process-wide: one staging buffer serves every matrix, and a model's packer
+    // thread and its forward pass never pack the same matrix twice.
+    private static readonly Lock s_gate = new();
+    private static float[]? s_staging;
+    private RowMajorSource? _source;
+    private volatile float[]? _data;
+
     /// <summary>Number of rows of W (output features).</summary>
     public int Rows { get; }
     /// <summary>Number of columns of W (input features).</summary>
@@ -20,13 +33,58 @@ public sealed class PackedMatrix
     internal int PanelWidth { get; }
     /// <summary>Number of panels, ⌈Rows / PanelWidth⌉.</summary>
     internal int Panels { get; }
-    internal readonly float[] Data;
 
-    private PackedMatrix(int rows, int cols, int nr)
+    /// <summary>The panels; packs a deferred matrix first.</summary>
+    internal float[] Data => _data ?? Materialize();
+
+    /// <summary>True once the panels exist (always for an eagerly packed matrix).</summary>
+    public bool IsPacked => _data is not null;
+
+    private PackedMatrix(int rows, int cols, int nr, bool allocate = true)
     {
         Rows = rows; Cols = cols; PanelWidth = nr;
         Panels = (rows + nr - 1) / nr;
-        Data = GC.AllocateArray<float>(checked(Panels * nr * cols), pinned: true);
+        if (allocate) _data = NewPanels();
+    }
+
+    private float[] NewPanels() => GC.AllocateArray<float>(checked(Panels * PanelWidth * Cols), pinned: true);
+
+    /// <summary>
+    /// A [rows, cols] matrix packed on first use from the row-major values <paramref name="source"/> writes (into a
+    /// staging buffer shared by all deferred matrices). Safe to use from several threads: exactly one packs, the others wait.
+    /// </summary>
+    public static PackedMatrix Deferred(int rows, int cols, RowMajorSource source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        if (rows <= 0 || cols <= 0) throw new ArgumentOutOfRangeException(nameof(rows), "Matrix dimensions must be positive.");
+        _ = checked(rows * cols);
+        return new PackedMatrix(rows, cols, GemmKernels.NR, allocate: false) { _source = source };
+    }
+
+    /// <summary>Packs a deferred matrix now if no thread has yet (no-op otherwise).</summary>
+    public void EnsurePacked() => _ = Data;
+
+    private float[] Materialize()
+    {
+        lock (s_gate)
+        {
+            if (_data is { } done) return done;
+            int total = Rows * Cols;
+            var staging = s_staging;
+            if (staging is null || staging.Length < total) s_staging = staging = new float[total];
+            _source!(staging.AsSpan(0, total));
+            var data = NewPanels();
+            Pack(staging.AsSpan(0, total), data, 0, Rows);
+            _source = null;
+            _data = data;
+            return data;
+        }
+    }
+
+    /// <summary>Drops the staging buffer of deferred packing (once a model is fully packed).</summary>
+    public static void ReleaseStaging()
+    {
+        lock (s_gate) s_staging = null;
     }
 
     /// <summary>Packs a row-major [rows, cols] matrix.</summary>
@@ -35,7 +93,7 @@ public sealed class PackedMatrix
         if (rows <= 0 || cols <= 0) throw new ArgumentOutOfRangeException(nameof(rows), "Matrix dimensions must be positive.");
         if (w.Length != (long)rows * cols) throw new ArgumentException($"Expected {rows}x{cols} values, got {w.Length}.");
         var pm = new PackedMatrix(rows, cols, GemmKernels.NR);
-        pm.PackRows(w, 0, rows);
+        pm.Pack(w, pm._data!, 0, rows);
         return pm;
     }
 
@@ -59,7 +117,7 @@ public sealed class PackedMatrix
         foreach (var b in blocks)
         {
             int r = b.Length / cols;
-            pm.PackRows(b.Span, r0, r);
+            pm.Pack(b.Span, pm._data!, r0, r);
             r0 += r;
         }
         return pm;
@@ -76,14 +134,14 @@ public sealed class PackedMatrix
         }
     }
 
-    private void PackRows(ReadOnlySpan<float> w, int rowStart, int count)
+    private void Pack(ReadOnlySpan<float> w, float[] data, int rowStart, int count)
     {
         int nr = PanelWidth, k = Cols;
         for (int r = 0; r < count; r++)
         {
             int row = rowStart + r;
             var src = w.Slice(r * k, k);
-            Span<float> panel = Data.AsSpan((row / nr) * nr * k);
+            Span<float> panel = data.AsSpan((row / nr) * nr * k);
             int lane = row % nr;
             for (int p = 0; p < k; p++) panel[p * nr + lane] = src[p];
         }

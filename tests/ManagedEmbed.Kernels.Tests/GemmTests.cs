@@ -82,6 +82,28 @@ public class GemmTests
             CheckLinear(x, m, wv, n, k, b, y2, Activation.None, acc);
         });
 
+    /// <summary>
+    /// Few rows (up to four row tiles) with K long enough to be cut into L1-sized slices per panel: slice tails, the
+    /// accumulation across slices (from zero and onto an in-place y), partial tiles and every epilogue on the last slice.
+    /// </summary>
+    [Property(MaxTest = 120)]
+    public Property FewRowsLongKMatchReference() => Prop.ForAll(
+        Shapes.Of(Gen.Choose(1, 36), Gen.Elements(5, 16, 17, 48, 64, 100), Gen.Choose(60, 1700)),
+        ((int m, int n, int k, int seed) t) =>
+        {
+            var (m, n, k, seed) = t;
+            var act = (Activation)(seed % 4);
+            var x = Gen2.Floats(seed, m * k, 2); var wv = Gen2.Floats(seed + 1, n * k); var b = seed % 2 == 0 ? Gen2.Floats(seed + 2, n) : [];
+            var res = seed % 3 == 0 ? Gen2.Floats(seed + 3, m * n) : null;
+            var y = Enumerable.Repeat(float.NaN, m * n).ToArray();
+            Gemm.Linear(x, m, PackedMatrix.FromRowMajor(wv, n, k), b, y, act, res, seed % 5 == 0 ? Pools.Two : null);
+            CheckLinear(x, m, wv, n, k, b, y, act, res);
+            var acc = Gen2.Floats(seed + 4, m * n);
+            var y2 = (float[])acc.Clone();
+            Gemm.Linear(x, m, PackedMatrix.FromRowMajor(wv, n, k), b, y2, Activation.None, y2, null);
+            CheckLinear(x, m, wv, n, k, b, y2, Activation.None, acc);
+        });
+
     [Fact]
     public void LinearAtModelShapesMatchesReference()
     {
@@ -163,6 +185,34 @@ public class GemmTests
         Assert.Equal(97, blocks.Rows);
         for (int r = 0; r < 97; r++)
             for (int c = 0; c < 130; c++) Assert.Equal(w[r * 130 + c], blocks[r, c]);
+    }
+
+    [Fact]
+    public void DeferredMatrixPacksOnceOnFirstUseAndEqualsEager()
+    {
+        var w = Gen2.Floats(3, 70 * 385);
+        int calls = 0;
+        var deferred = PackedMatrix.Deferred(70, 385, dst => { Interlocked.Increment(ref calls); w.CopyTo(dst); });
+        Assert.False(deferred.IsPacked);
+        Assert.Equal(0, calls);
+        // Many threads reach it at once (a model's background packer and its forward passes): one of them packs.
+        var x = Gen2.Floats(4, 5 * 385);
+        var ys = new float[8][];
+        Parallel.For(0, 8, i =>
+        {
+            ys[i] = new float[5 * 70];
+            Gemm.Linear(x, 5, deferred, default, ys[i]);
+        });
+        Assert.Equal(1, calls);
+        Assert.True(deferred.IsPacked);
+        var eager = PackedMatrix.FromRowMajor(w, 70, 385);
+        var expected = new float[5 * 70];
+        Gemm.Linear(x, 5, eager, default, expected);
+        foreach (var y in ys) Assert.Equal(expected, y);
+        for (int r = 0; r < 70; r++)
+            for (int c = 0; c < 385; c++) Assert.Equal(w[r * 385 + c], deferred[r, c]);
+        deferred.EnsurePacked();
+        Assert.Equal(1, calls);
     }
 
     [Fact]

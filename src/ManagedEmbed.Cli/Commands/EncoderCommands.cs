@@ -247,7 +247,8 @@ internal static class EncoderCommands
     {
         a.NoPositional();
         using var input = TextLines.Open(a.GetPath("--input"), validateFirst: true);
-        using var enc = LoadModel(a, 1);
+        // The tokenizer alone: tokenizing neither opens nor packs the weights.
+        var enc = SentenceTokenizer.Load(ModelLocator.Resolve(a.Get("--model")));
         TextLines.WriteOutput(null, s =>
         {
             foreach (var line in input.Lines()) s.Write(Encoding.UTF8.GetBytes(string.Join(' ', enc.Tokenize(line.Text)) + "\n"));

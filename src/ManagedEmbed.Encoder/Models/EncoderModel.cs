@@ -29,6 +29,8 @@ public abstract class EncoderModel : IEncoderModel
 {
     private readonly SafeTensorsFile? _file;
     private readonly TransformerLayer[] _layers;
+    private Thread? _packer;
+    private volatile bool _stopPacking;
 
     /// <inheritdoc />
     public TransformerConfig Config { get; }
@@ -62,9 +64,31 @@ public abstract class EncoderModel : IEncoderModel
         for (int i = 0; i < _layers.Length; i++) _layers[i].Forward(batch, ws, pool, bias);
     }
 
-    /// <summary>Unmaps the weights file.</summary>
+    /// <summary>
+    /// Packs the GEMM weights on a background thread, bottom layer first, while the caller loads the tokenizer and
+    /// tokenizes (cold start); a forward pass that reaches a layer first packs it itself.
+    /// </summary>
+    internal void StartPacking(IReadOnlyList<PackedMatrix> matrices)
+    {
+        if (matrices.Count == 0) return;
+        _packer = new Thread(() =>
+        {
+            foreach (var m in matrices)
+            {
+                if (_stopPacking) return;
+                m.EnsurePacked();
+            }
+            PackedMatrix.ReleaseStaging();
+        }) { IsBackground = true, Name = "membed weight packer" };
+        _packer.Start();
+    }
+
+    /// <summary>Stops the background packer and unmaps the weights file.</summary>
     public void Dispose()
     {
+        // The packer reads the file: it must stop (after its current matrix) before the file closes.
+        _stopPacking = true;
+        _packer?.Join();
         _file?.Dispose();
         GC.SuppressFinalize(this);
     }

@@ -114,7 +114,7 @@ public static class EncoderRegistry
             var resolved = ModelWeights.Resolve(file, Describe(config), new TransformerConfigSummary(arch.LayersKey, config.NumHiddenLayers));
             var source = new WeightSource(file, resolved);
             var model = arch.Build(file, new WeightScope(source, ""), config);
-            source.ReleasePackBuffer();
+            model.StartPacking(source.Matrices);
             return model;
         }
         catch

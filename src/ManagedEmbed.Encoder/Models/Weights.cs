@@ -141,7 +141,6 @@ internal sealed class WeightSource
 {
     private static readonly PackedMatrix Placeholder = PackedMatrix.FromRowMajor(new float[1], 1, 1);
     private readonly Dictionary<string, SafeTensorInfo>? _resolved;
-    private float[] _packBuffer = [];
 
     public SafeTensorsFile? File { get; }
     public List<TensorSpec> Specs { get; } = new();
@@ -167,31 +166,37 @@ internal sealed class WeightSource
             : new EmbeddingRows(null, null, File.ReadFloatArray(info), cols);
     }
 
+    /// <summary>Every matrix <see cref="Pack"/> handed out, in request order (bottom layer first).</summary>
+    public List<PackedMatrix> Matrices { get; } = new();
+
     /// <summary>
-    /// Packs the named [rows_i, cols] weights, stacked vertically, into one GEMM panel matrix. Values are read from the
-    /// file into one reused staging buffer (not through the mapping), so only the packed copy stays resident.
+    /// The named [rows_i, cols] weights, stacked vertically, as one GEMM panel matrix, packed on first use (see
+    /// <see cref="PackedMatrix.Deferred"/>): loading costs nothing per matrix, and a layer is packed by the model's
+    /// background packer or by the first forward pass that reaches it. Values are read from the file into the
+    /// packer's staging buffer (not through the mapping), so only the packed copy stays resident.
     /// </summary>
     public PackedMatrix Pack(string[] names)
     {
         if (File is null) return Placeholder;
-        int cols = Info(names[0]).Shape[1];
+        var file = File;
+        var infos = names.Select(Info).ToArray();
+        int cols = infos[0].Shape[1];
         long rows = 0;
-        foreach (var name in names) rows += Info(name).Shape[0];
-        long total = rows * cols;
-        if (total > System.Array.MaxLength) throw new ManagedEmbedException($"'{File.Path}': {string.Join(", ", names)} are too large to pack");
-        if (_packBuffer.Length < total) _packBuffer = new float[total];
-        long at = 0;
-        foreach (var name in names)
+        foreach (var info in infos) rows += info.Shape[0];
+        if (rows * cols > System.Array.MaxLength) throw new ManagedEmbedException($"'{file.Path}': {string.Join(", ", names)} are too large to pack");
+        var matrix = PackedMatrix.Deferred((int)rows, cols, destination =>
         {
-            var info = Info(name);
-            int n = checked((int)info.ElementCount);
-            File.ReadFloatInto(info, _packBuffer.AsSpan((int)at, n));
-            at += n;
-        }
-        return PackedMatrix.FromRowMajor(_packBuffer.AsSpan(0, (int)total), (int)rows, cols);
+            int at = 0;
+            foreach (var info in infos)
+            {
+                int n = checked((int)info.ElementCount);
+                file.ReadFloatInto(info, destination.Slice(at, n));
+                at += n;
+            }
+        });
+        Matrices.Add(matrix);
+        return matrix;
     }
-
-    public void ReleasePackBuffer() => _packBuffer = [];
 }
 
 /// <summary>

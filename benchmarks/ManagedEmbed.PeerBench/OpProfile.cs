@@ -1,0 +1,118 @@
+// Per-op profile of one encoder forward pass (PeerBench --profile PASSES): replays the layer sequence of
+// SelfAttentionBlock / FeedForwardBlock through the same public kernel calls, with per-layer weights of the model's
+// shapes (random values: the time does not depend on them), and times each op in thread CPU time
+// (CLOCK_THREAD_CPUTIME_ID, so time spent descheduled on a loaded machine is not counted). The sum is checked against
+// the real model's forward pass of the same shape, printed alongside.
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using ManagedEmbed.Encoder.Configuration;
+using ManagedEmbed.Kernels;
+
+static partial class OpProfile
+{
+    [StructLayout(LayoutKind.Sequential)]
+    private struct TimeSpec { public long Sec, Nsec; }
+
+    [LibraryImport("libc", EntryPoint = "clock_gettime")]
+    private static partial int ClockGetTime(int clock, out TimeSpec ts);
+
+    /// <summary>CPU time of the calling thread in nanoseconds.</summary>
+    private static long ThreadNs()
+    {
+        ClockGetTime(3 /* CLOCK_THREAD_CPUTIME_ID */, out var ts);
+        return ts.Sec * 1_000_000_000 + ts.Nsec;
+    }
+
+    private static readonly string[] Ops =
+    [
+        "QKV GEMM (+bias)", "attention: Q·Kᵀ (packs Kᵀ)", "attention: softmax", "attention: P·V (packs V)",
+        "out-proj GEMM (+bias +residual)", "LayerNorm (attention)", "FFN up GEMM (+bias +GELU epilogue)",
+        "FFN down GEMM (+bias +residual)", "LayerNorm (FFN)",
+    ];
+
+    /// <summary>Runs <paramref name="passes"/> replayed passes of one shape; returns the mean ms per op.</summary>
+    public static void Run(TransformerConfig c, int b, int t, int threads, int passes, double realForwardMs, double realCpuMs)
+    {
+        int h = c.HiddenSize, f = c.IntermediateSize, heads = c.NumAttentionHeads, d = c.HeadDim, layers = c.NumHiddenLayers;
+        int tokens = b * t;
+        var rng = new Random(7);
+        float[] Rand(int n) { var a = new float[n]; for (int i = 0; i < n; i++) a[i] = (float)(rng.NextDouble() - 0.5) * 0.1f; return a; }
+        var qkv = new PackedMatrix[layers]; var outp = new PackedMatrix[layers]; var up = new PackedMatrix[layers]; var down = new PackedMatrix[layers];
+        for (int l = 0; l < layers; l++)
+        {
+            qkv[l] = PackedMatrix.FromRowMajor(Rand(3 * h * h), 3 * h, h);
+            outp[l] = PackedMatrix.FromRowMajor(Rand(h * h), h, h);
+            up[l] = PackedMatrix.FromRowMajor(Rand(f * h), f, h);
+            down[l] = PackedMatrix.FromRowMajor(Rand(h * f), h, f);
+        }
+        float[] bq = Rand(3 * h), bh = Rand(h), bf = Rand(f), gamma = Rand(h), beta = Rand(h);
+        float[] hidden = Rand(tokens * h), qkvBuf = new float[tokens * 3 * h], context = new float[tokens * h], next = new float[tokens * h];
+        float[] inter = new float[tokens * f], scores = new float[t * t];
+        using var pool = new KernelThreadPool(threads);
+        float scale = 1f / MathF.Sqrt(d);
+        var ticks = new long[Ops.Length];
+        long Stamp(int op, long t0) { long now = ThreadNs(); ticks[op] += now - t0; return now; }
+
+        void Pass()
+        {
+            for (int l = 0; l < layers; l++)
+            {
+                long t0 = ThreadNs();
+                Gemm.Linear(hidden.AsSpan(0, tokens * h), tokens, qkv[l], bq, qkvBuf, Activation.None, default, pool);
+                t0 = Stamp(0, t0);
+                int ld = 3 * h;
+                for (int s = 0; s < b; s++)
+                    for (int hd = 0; hd < heads; hd++)
+                    {
+                        int q = s * t * ld + hd * d;
+                        Gemm.MatMulTransB(qkvBuf.AsSpan(q), ld, qkvBuf.AsSpan(q + h), ld, scores, t, t, t, d);
+                        t0 = Stamp(1, t0);
+                        for (int i = 0; i < t; i++) Normalization.Softmax(scores.AsSpan(i * t, t), scale);
+                        t0 = Stamp(2, t0);
+                        Gemm.MatMul(scores, t, qkvBuf.AsSpan(q + 2 * h), ld, context.AsSpan(s * t * h + hd * d), h, t, d, t);
+                        t0 = Stamp(3, t0);
+                    }
+                Gemm.Linear(context, tokens, outp[l], bh, next, Activation.None, hidden, pool);
+                t0 = Stamp(4, t0);
+                Normalization.LayerNorm(next, gamma, beta, c.LayerNormEps);
+                t0 = Stamp(5, t0);
+                Gemm.Linear(next, tokens, up[l], bf, inter, c.Activation, default, pool);
+                t0 = Stamp(6, t0);
+                Gemm.Linear(inter, tokens, down[l], bh, hidden, Activation.None, next, pool);
+                t0 = Stamp(7, t0);
+                Normalization.LayerNorm(hidden, gamma, beta, c.LayerNormEps);
+                Stamp(8, t0);
+            }
+        }
+
+        for (int i = 0; i < Math.Max(3, passes / 10); i++) Pass();
+        Array.Clear(ticks);
+        for (int i = 0; i < passes; i++) Pass();
+        // The activation alone, for the share of the fused GELU epilogue.
+        long a0 = ThreadNs();
+        for (int i = 0; i < passes; i++)
+            for (int l = 0; l < layers; l++) Activations.Apply(inter, c.Activation);
+        double geluMs = (ThreadNs() - a0) / 1e6 / passes;
+
+        double total = ticks.Sum() / 1e6 / passes;
+        Console.WriteLine($"Per-op profile, {b} x {t} / {threads} thread(s), {layers} layers, hidden {h}, ffn {f}, heads {heads}; mean of {passes} replayed passes " +
+            $"(thread CPU time; attention runs on the calling thread here); real forward pass of the model: {realForwardMs:F2} ms wall, {realCpuMs:F2} ms process CPU");
+        Console.WriteLine();
+        Console.WriteLine("| op | ms per pass | share | GFLOP/s |");
+        Console.WriteLine("|---|---|---|---|");
+        double[] flops =
+        [
+            2.0 * tokens * 3 * h * h * layers, 2.0 * b * t * t * h * layers, 0, 2.0 * b * t * t * h * layers,
+            2.0 * tokens * h * h * layers, 0, 2.0 * tokens * h * f * layers, 2.0 * tokens * h * f * layers, 0,
+        ];
+        for (int i = 0; i < Ops.Length; i++)
+        {
+            double ms = ticks[i] / 1e6 / passes;
+            string gf = flops[i] == 0 ? "" : $"{flops[i] / (ms / 1000) / 1e9:F0}";
+            Console.WriteLine($"| {Ops[i]} | {ms:F3} | {100 * ms / total:F1}% | {gf} |");
+        }
+        Console.WriteLine($"| (of the FFN up GEMM: the {c.Activation} activation on its own, {tokens} x {f} per layer) | {geluMs:F3} | {100 * geluMs / total:F1}% | |");
+        Console.WriteLine($"| **total (replay)** | **{total:F3}** | 100% | {(flops.Sum() / (total / 1000) / 1e9):F0} |");
+        Console.WriteLine();
+    }
+}

@@ -1,0 +1,65 @@
+using ManagedEmbed.Encoder.Configuration;
+using ManagedEmbed.Encoder.Models;
+using ManagedEmbed.Kernels;
+
+namespace ManagedEmbed.Encoder.Tests;
+
+/// <summary>
+/// Cold start: tokenizing loads only the tokenizer, and weights are packed lazily (on a background thread or by the
+/// first forward pass), which must neither change results nor race with Dispose.
+/// </summary>
+public class ColdStartTests
+{
+    private static readonly string[] Texts = ["hello world", "  The cat sat on the mat.  ", "", "a b c d e f g h i j k l m n o p q r s t u v w x y z"];
+
+    [Fact]
+    public void TokenizerLoadsWithoutTheWeightsAndGivesTheEncodersIds()
+    {
+        string dir = TestModels.Tiny(maxSeq: 12);
+        int[][] expected;
+        using (var enc = SentenceEncoder.Load(dir)) expected = Texts.Select(enc.Tokenize).ToArray();
+
+        // Without model.safetensors the encoder cannot load, the tokenizer still can.
+        string copy = TestPaths.NewTempDir("membed-tok-only");
+        foreach (string f in Directory.GetFiles(dir)) if (Path.GetFileName(f) != "model.safetensors") File.Copy(f, Path.Combine(copy, Path.GetFileName(f)));
+        foreach (string d in Directory.GetDirectories(dir))
+        {
+            string target = Path.Combine(copy, Path.GetFileName(d));
+            Directory.CreateDirectory(target);
+            foreach (string f in Directory.GetFiles(d)) File.Copy(f, Path.Combine(target, Path.GetFileName(f)));
+        }
+        Assert.Contains("model.safetensors", Assert.Throws<ManagedEmbedException>(() => SentenceEncoder.Load(copy)).Message);
+        var tok = SentenceTokenizer.Load(copy);
+        Assert.Equal(12, tok.MaxSeqLength);
+        for (int i = 0; i < Texts.Length; i++)
+        {
+            var ids = tok.Tokenize(Texts[i]);
+            Assert.Equal(expected[i], ids);
+            Assert.Equal(2, ids[0]); // [CLS]
+            Assert.Equal(3, ids[^1]); // [SEP]
+            Assert.True(ids.Length <= 12);
+        }
+    }
+
+    [Fact]
+    public void DisposingWhileTheBackgroundPackerRunsIsSafe()
+    {
+        string dir = TestModels.Tiny();
+        var config = SentenceModelConfig.Load(dir).Transformer;
+        string weights = Path.Combine(dir, "model.safetensors");
+        for (int i = 0; i < 20; i++) EncoderRegistry.LoadModel(weights, config).Dispose();
+        // A model used at once (its forward pass racing the packer for the same matrices) gives the same hidden
+        // states as one whose packer finished long before.
+        var batch = new TokenBatch(TestModels.RandomIds(4, 3, 20, seed: 9));
+        float[] Run(bool wait)
+        {
+            using var model = EncoderRegistry.LoadModel(weights, config);
+            if (wait) Thread.Sleep(300);
+            var ws = new EncoderWorkspace();
+            using var pool = new KernelThreadPool(2);
+            model.Forward(batch, ws, pool);
+            return ws.Hidden.AsSpan(0, batch.TotalTokens * config.HiddenSize).ToArray();
+        }
+        Assert.Equal(Run(wait: true), Run(wait: false));
+    }
+}
