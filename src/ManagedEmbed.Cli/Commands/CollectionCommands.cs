@@ -18,7 +18,7 @@ internal static class CollectionCommands
           collection   create --path DIR --name NAME [--model M | --no-model] [--space cosine|l2|ip] [--metadata JSON] [--get-or-create]
           collection   add|upsert|update --path DIR --name NAME --input FILE|- [--batch-size N] [--model M]
           collection   query  --path DIR --name NAME (--text T... | --embedding JSON... | --input FILE|-) [--n 10] [--where JSON]
-                              [--where-document JSON] [--min-score S] [--include documents,metadatas,distances,embeddings]
+                              [--where-document JSON] [--ids A,B] [--min-score S] [--include documents,metadatas,distances,embeddings]
                               [--format jsonl|table|chroma] [--model M]
           collection   get    --path DIR --name NAME [--ids A,B | --input FILE|-] [--where JSON] [--where-document JSON]
                               [--limit N] [--offset N] [--include documents,metadatas,embeddings] [--format jsonl|chroma]
@@ -133,7 +133,7 @@ internal static class CollectionCommands
     /// The store's options: models resolve as every --model does (the cache, fetched from the hub or NuGet on first
     /// use), loaded only when something must be embedded.
     /// </summary>
-    private static CollectionOptions Options()
+    internal static CollectionOptions Options()
     {
         var resolver = new ManagedEmbedFunctionResolver(ProductCommands.ResolveModel);
         // Tuning knob for tests and experiments: force frequent compactions.
@@ -587,7 +587,7 @@ internal static class CollectionCommands
     private static int Query(string[] argv)
     {
         var a = Args.Parse(argv, ["--path", "--name", "--text*", "--embedding*", "--input", "--n", "--n-results", "--where", "--where-document",
-            "--min-score", "--include", "--format", "--model"]);
+            "--min-score", "--include", "--format", "--model", "--ids"]);
         a.NoPositional();
         int sources = (a.Has("--text") ? 1 : 0) + (a.Has("--embedding") ? 1 : 0) + (a.Has("--input") ? 1 : 0);
         if (sources != 1) throw new ManagedEmbedException("query needs exactly one of --text (repeatable), --embedding (repeatable) or --input FILE|- (one query text per line)");
@@ -618,7 +618,7 @@ internal static class CollectionCommands
         var c = Open(store, a.Require("--name"), a.Get("--model"));
         // Distances are always computed (the table's score and --min-score use them); --include only controls output.
         var r = Embedding(() => c.Query(queryTexts: texts, queryEmbeddings: embs, nResults: n, where: where, whereDocument: wd,
-            include: inc | Include.Distances, minScore: minScore));
+            include: inc | Include.Distances, minScore: minScore, ids: Ids(a)));
         switch (format)
         {
             case "table": PrintTable(c, r, texts); break;
