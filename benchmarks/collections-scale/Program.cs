@@ -161,7 +161,7 @@ Console.WriteLine($"disk: {MiB(DirBytes(dir)):F0} MiB ({string.Join(", ", Direct
 // Reopen in a fresh process (read-only): open time and RSS of a reader.
 var psi = new ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false };
 foreach (var a in Environment.GetCommandLineArgs().Skip(1)) psi.ArgumentList.Add(a);
-if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet") psi.ArgumentList.Insert(0, typeof(CollectionStore).Assembly.Location.Replace("ManagedEmbed.Collections.dll", "CollectionsScale.dll"));
+if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet") psi.ArgumentList.Insert(0, Path.Combine(AppContext.BaseDirectory, "CollectionsScale.dll"));
 psi.ArgumentList.Add("--phase");
 psi.ArgumentList.Add("reopen");
 using (var child = Process.Start(psi)!) child.WaitForExit();

@@ -6,13 +6,14 @@ namespace ManagedEmbed.Collections;
 /// Reader of the <c>chroma.json</c> sidecar in which earlier builds of the server kept a collection's Chroma identity
 /// ({"id", "name", "tenant", "database", "metadata", "configuration_json", "model"}). Collections now record it in the
 /// MANIFEST; a sidecar found on open is folded in and removed (see <c>Collection.MigrateChromaSidecar</c>). Its
-/// "model" is dropped: the manifest's embedding function is the collection's model.
+/// "model" (the id the server embedded with), when the manifest records no model, becomes the manifest's legacy model
+/// reference, which a writable open with a resolver records by name, as for format-1 collections.
 /// </summary>
 internal static class ChromaSidecar
 {
     public const string FileName = "chroma.json";
 
-    public static (ChromaIdentity Identity, Dictionary<string, MetadataValue>? Metadata) Read(string path)
+    public static (ChromaIdentity Identity, Dictionary<string, MetadataValue>? Metadata, string? Model) Read(string path)
     {
         try
         {
@@ -26,7 +27,8 @@ internal static class ChromaSidecar
                 r.GetProperty("tenant").GetString()!, r.GetProperty("database").GetString()!, ef);
             var meta = r.TryGetProperty("metadata", out var m) && m.ValueKind == JsonValueKind.Object && m.EnumerateObject().Any()
                 ? MetadataJson.Parse(m, "chroma.json", allowNull: false) : null;
-            return (identity, meta);
+            string? model = r.TryGetProperty("model", out var mo) && mo.ValueKind == JsonValueKind.String ? mo.GetString() : null;
+            return (identity, meta, model);
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or ArgumentNullException or ManagedEmbedException)
         {

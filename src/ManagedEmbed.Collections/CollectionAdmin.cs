@@ -73,18 +73,19 @@ public sealed partial class Collection
         if (!File.Exists(path)) return;
         if (_manifest.Chroma is null)
         {
-            var (identity, metadata) = ChromaSidecar.Read(path);
-            if (_readOnly)
-            {
-                _manifest.Chroma = identity;
-                _manifest.Metadata ??= metadata;
-                return;
-            }
-            Publish(m =>
+            var (identity, metadata, model) = ChromaSidecar.Read(path);
+            void Fold(Manifest m)
             {
                 m.Chroma = identity;
                 m.Metadata ??= metadata;
-            });
+                if (m.EmbeddingFunction is null) m.LegacyModelPath ??= model;
+            }
+            if (_readOnly)
+            {
+                Fold(_manifest);
+                return;
+            }
+            Publish(Fold);
         }
         if (_readOnly) return;
         File.Delete(path);

@@ -85,7 +85,7 @@ public sealed class CollectionStore : IDisposable
     /// <paramref name="space"/> defaults to the metadata's <c>hnsw:space</c>, else cosine. <paramref name="hnsw"/>
     /// defaults to the metadata's <c>hnsw:M</c>, <c>hnsw:construction_ef</c> and <c>hnsw:search_ef</c> (see
     /// <see cref="HnswSettings"/>); none of them: exact flat/IVF segments. <paramref name="chroma"/> records the
-    /// collection's ChromaDB identity (a server's).
+    /// collection's ChromaDB identity (a server's); such a collection takes its dimension from its first record.
     /// </summary>
     public Collection CreateCollection(string name, DistanceSpace? space = null, string? model = null, IReadOnlyDictionary<string, MetadataValue>? metadata = null,
         HnswSettings? hnsw = null, ChromaIdentity? chroma = null)
@@ -148,7 +148,9 @@ public sealed class CollectionStore : IDisposable
         Directory.CreateDirectory(tmp);
         var m = new Manifest
         {
-            Name = name, Space = space, EmbeddingFunction = ef, Dim = ef?.Dimension ?? 0,
+            // A Chroma collection takes its dimension from its first record, as Chroma's (clients may bring vectors
+            // of any width); the recorded model's width is still checked whenever it embeds.
+            Name = name, Space = space, EmbeddingFunction = ef, Dim = chroma is null ? ef?.Dimension ?? 0 : 0,
             Metadata = metadata is null || metadata.Count == 0 ? null : new Dictionary<string, MetadataValue>(metadata, StringComparer.Ordinal),
             Hnsw = hnsw, Chroma = chroma,
         };

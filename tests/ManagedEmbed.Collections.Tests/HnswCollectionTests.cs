@@ -158,6 +158,8 @@ public sealed class HnswCollectionTests : IDisposable
                 """{"type":"known","name":"default","config":{}}"""), c.ChromaIdentity);
             Assert.Equal("search", c.Metadata["team"].AsString);
             Assert.Equal(2L, c.Metadata["v"].AsInteger);
+            // The model the old server embedded with: a legacy reference, recorded by name by an open with a resolver.
+            Assert.Equal("sentence-transformers/all-MiniLM-L6-v2", c.LegacyModelPath);
         }
         Assert.False(File.Exists(Path.Combine(dir, "chroma.json")));
         byte[] m = File.ReadAllBytes(Path.Combine(dir, "MANIFEST"));
