@@ -1,6 +1,7 @@
 // Scale benchmark of ManagedEmbed.Collections: N records × D dims with metadata and explicit embeddings.
 // usage: dotnet run -c Release --project benchmarks/collections-scale -- --n 1000000 --dim 384 --dir /tmp/cs [--batch 1000] [--queries 200]
 // Phases: build (add throughput, compaction), query (p50/p99 with and without where), reopen (open time, RSS) —
+// (--phase chroma-load: tests/clients/chroma/load.mjs's workload and data, in process; see ChromaLoad.cs) —
 // the reopen phase runs in a fresh child process so its RSS is that of a reader that just opened the store.
 using System.Diagnostics;
 using System.Globalization;
@@ -15,6 +16,8 @@ int nq = int.Parse(opt.GetValueOrDefault("queries", "200"), CultureInfo.Invarian
 string dir = opt.GetValueOrDefault("dir", Path.Combine(Path.GetTempPath(), "membed-scale"));
 string phase = opt.GetValueOrDefault("phase", "all");
 const int Clusters = 1000;
+
+if (phase == "chroma-load") { ChromaLoad.Run(n, dim, nq, int.Parse(opt.GetValueOrDefault("concurrency", "8"), CultureInfo.InvariantCulture), dir); return; }
 
 static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
 static double CpuSec() => Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
@@ -158,7 +161,7 @@ Console.WriteLine($"disk: {MiB(DirBytes(dir)):F0} MiB ({string.Join(", ", Direct
 // Reopen in a fresh process (read-only): open time and RSS of a reader.
 var psi = new ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false };
 foreach (var a in Environment.GetCommandLineArgs().Skip(1)) psi.ArgumentList.Add(a);
-if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet") psi.ArgumentList.Insert(0, typeof(CollectionStore).Assembly.Location.Replace("ManagedEmbed.Collections.dll", "CollectionsScale.dll"));
+if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet") psi.ArgumentList.Insert(0, Path.Combine(AppContext.BaseDirectory, "CollectionsScale.dll"));
 psi.ArgumentList.Add("--phase");
 psi.ArgumentList.Add("reopen");
 using (var child = Process.Start(psi)!) child.WaitForExit();

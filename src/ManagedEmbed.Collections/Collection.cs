@@ -85,7 +85,7 @@ public sealed partial class Collection : IDisposable
     public int Dimension { get { _rw.EnterReadLock(); try { return _dim; } finally { _rw.ExitReadLock(); } } }
     /// <summary>True when opened through a read-only store.</summary>
     public bool IsReadOnly => _readOnly;
-    /// <summary>Kind of the compacted segment's index: "none", "flat" or "ivf".</summary>
+    /// <summary>Kind of the compacted segment's index: "none", "flat", "ivf" or "hnsw".</summary>
     public string IndexKind { get { _rw.EnterReadLock(); try { return _index?.Kind ?? "none"; } finally { _rw.ExitReadLock(); } } }
 
     /// <summary>
@@ -204,6 +204,7 @@ public sealed partial class Collection : IDisposable
             try
             {
                 c.LoadState(repair);
+                c.MigrateChromaSidecar();
                 return c;
             }
             catch (FileNotFoundException) when (readOnly && attempt < 20)
@@ -233,7 +234,7 @@ public sealed partial class Collection : IDisposable
             }
             _baseRows = rows.Count;
             _segmentBytes = s.DocsBytes + s.IndexBytes;
-            _index = SegmentIndex.Load(_dir, s, m.Space, m.Dim);
+            _index = SegmentIndex.Load(_dir, s, m.Space, m.Dim, m.Hnsw);
             if (_opts.IvfNprobe > 0) _index?.SetNprobe(_opts.IvfNprobe);
         }
         _nextSeq = m.NextSeq;
@@ -391,12 +392,14 @@ public sealed partial class Collection : IDisposable
     /// first, at most <paramref name="nResults"/> per query, restricted by the filters. With
     /// <paramref name="minScore"/>, only results whose similarity score is at or above it are returned; the score is
     /// 1 − distance for cosine (= cosine similarity) and ip (= dot product), and 1 − distance/2 for l2 (= cosine
-    /// similarity for unit-length vectors).
+    /// similarity for unit-length vectors). With <paramref name="ids"/> (ChromaDB's query <c>ids</c>), only those
+    /// records are candidates (unknown ids are ignored), ranked exactly.
     /// </summary>
     public QueryResult Query(IReadOnlyList<string>? queryTexts = null, IReadOnlyList<float[]>? queryEmbeddings = null, int nResults = 10,
         WhereFilter? where = null, WhereDocumentFilter? whereDocument = null,
-        Include include = Include.Documents | Include.Metadatas | Include.Distances, double? minScore = null)
+        Include include = Include.Documents | Include.Metadatas | Include.Distances, double? minScore = null, IReadOnlyList<string>? ids = null)
     {
+        if (ids is not null) foreach (var id in ids) ValidateId(id);
         if ((queryTexts is null) == (queryEmbeddings is null)) throw new ManagedEmbedException("query needs exactly one of query texts or query embeddings");
         if (nResults < 1) throw new ManagedEmbedException("n_results must be >= 1");
         if (minScore is { } ms && !double.IsFinite(ms)) throw new ManagedEmbedException("min score must be a finite number");
@@ -412,7 +415,7 @@ public sealed partial class Collection : IDisposable
             if (queryEmbeddings!.Count == 0) throw new ManagedEmbedException("query embeddings must not be empty");
             queries = queryEmbeddings.Select(q => (float[])(q ?? throw new ManagedEmbedException("query embedding is null")).Clone()).ToArray();
         }
-        var ids = new List<IReadOnlyList<string>>();
+        var outIds = new List<IReadOnlyList<string>>();
         var docs = (include & Include.Documents) != 0 ? new List<IReadOnlyList<string?>>() : null;
         var metas = (include & Include.Metadatas) != 0 ? new List<IReadOnlyList<IReadOnlyDictionary<string, MetadataValue>?>>() : null;
         var dists = (include & Include.Distances) != 0 ? new List<IReadOnlyList<float>>() : null;
@@ -427,9 +430,9 @@ public sealed partial class Collection : IDisposable
                 if (_dim != 0 && q.Length != _dim) throw new ManagedEmbedException($"query embedding {qi} has dimension {q.Length}, collection '{Name}' has {_dim}");
                 CheckVector(q, $"query embedding {qi}");
                 if (Space == DistanceSpace.Cosine) NormalizeOrThrow(q, $"query embedding {qi}");
-                var hits = _idToRow.Count == 0 ? [] : Search(q, nResults, where, whereDocument);
+                var hits = _idToRow.Count == 0 ? [] : ids is not null ? SearchAmong(q, nResults, ids, where, whereDocument) : Search(q, nResults, where, whereDocument);
                 if (minScore is { } min) hits = hits.Where(h => Score(h.Dist) >= min).ToList();
-                ids.Add(hits.Select(h => _rows[h.Row]!.Id).ToList());
+                outIds.Add(hits.Select(h => _rows[h.Row]!.Id).ToList());
                 docs?.Add(hits.Select(h => _rows[h.Row]!.Document).ToList());
                 metas?.Add(hits.Select(h => (IReadOnlyDictionary<string, MetadataValue>?)CopyMeta(_rows[h.Row]!.Metadata)).ToList());
                 dists?.Add(hits.Select(h => h.Dist).ToList());
@@ -437,7 +440,7 @@ public sealed partial class Collection : IDisposable
             }
         }
         finally { _rw.ExitReadLock(); }
-        return new QueryResult { Ids = ids, Documents = docs, Metadatas = metas, Distances = dists, Embeddings = embs };
+        return new QueryResult { Ids = outIds, Documents = docs, Metadatas = metas, Distances = dists, Embeddings = embs };
     }
 
     /// <summary>The similarity score compared with a query's min score (see <see cref="Query"/>).</summary>
@@ -713,6 +716,19 @@ public sealed partial class Collection : IDisposable
         if (s == 0) throw new ManagedEmbedException($"{what} is the zero vector, which has no cosine direction");
         double inv = 1.0 / Math.Sqrt(s);
         for (int i = 0; i < v.Length; i++) v[i] = (float)(v[i] * inv);
+    }
+
+    /// <summary>
+    /// Embeds <paramref name="texts"/> with the collection's own embedding function (resolved on first use, its weights
+    /// fingerprint checked against the record), as add and query do for documents and query texts.
+    /// </summary>
+    /// <exception cref="EmbeddingFunctionException">The recorded model cannot be used (fingerprint or width mismatch, no resolver).</exception>
+    public float[][] Embed(IReadOnlyList<string> texts)
+    {
+        ArgumentNullException.ThrowIfNull(texts);
+        CheckOpen();
+        for (int i = 0; i < texts.Count; i++) ValidateText(texts[i] ?? throw new ManagedEmbedException($"text {i} is null"), $"text {i}");
+        return texts.Count == 0 ? [] : EmbedTexts(texts, "texts");
     }
 
     private float[][] EmbedTexts(IReadOnlyList<string> texts, string what)

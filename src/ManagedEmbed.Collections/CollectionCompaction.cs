@@ -149,7 +149,7 @@ public sealed partial class Collection
             CompactionFaultHook?.Invoke(docs);
             var (docsBytes, docsCrc) = Segment.WriteDocs(_opts.FileOps, Path.Combine(_dir, docs), s.Dim, s.Live);
             CompactionFaultHook?.Invoke(idx);
-            var (kind, idxBytes, idxCrc, index) = SegmentIndex.Build(Path.Combine(_dir, idx), s.Live.Count, s.Vector, Space, s.Dim, _opts);
+            var (kind, idxBytes, idxCrc, index) = SegmentIndex.Build(Path.Combine(_dir, idx), s.Live.Count, s.Vector, Space, s.Dim, _opts, _manifest.Hnsw);
             CompactionFaultHook?.Invoke(walName);
             Wal.Create(_opts.FileOps, Path.Combine(_dir, walName), s.Gen);
             return new Built(s, docs, docsBytes, docsCrc, idx, kind, idxBytes, idxCrc, index, walName);

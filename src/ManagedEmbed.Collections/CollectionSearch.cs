@@ -70,6 +70,17 @@ public sealed partial class Collection
         return IndexSearch(q, k, row => mask[row], mask, allowed);
     }
 
+    /// <summary>k nearest among the live records named by <paramref name="ids"/> that pass the filters, ranked exactly.</summary>
+    private List<Hit> SearchAmong(float[] q, int k, IReadOnlyList<string> ids, WhereFilter? where, WhereDocumentFilter? wd)
+    {
+        var accept = RowFilter(where, wd);
+        var top = new TopK(k);
+        var seen = new HashSet<int>();
+        foreach (var id in ids)
+            if (_idToRow.TryGetValue(id, out int row) && seen.Add(row) && accept(row)) top.Push(row, Distance(q, Vec(row)));
+        return top.Sorted();
+    }
+
     private (bool[] Mask, int Allowed) BuildMask(Func<int, bool> accept)
     {
         var mask = new bool[_rows.Count];

@@ -82,12 +82,18 @@ public sealed class CollectionStore : IDisposable
     /// embeddings are not given (a model id such as <c>sentence-transformers/all-MiniLM-L6-v2</c>, resolved through
     /// <see cref="CollectionOptions.EmbeddingFunctionResolver"/>; the collection records its name, width,
     /// normalization and weights fingerprint, never a path); null makes a bring-your-own-vectors collection.
-    /// <paramref name="space"/> defaults to the metadata's <c>hnsw:space</c>, else cosine.
+    /// <paramref name="space"/> defaults to the metadata's <c>hnsw:space</c>, else cosine. <paramref name="hnsw"/>
+    /// defaults to the metadata's <c>hnsw:M</c>, <c>hnsw:construction_ef</c> and <c>hnsw:search_ef</c> (see
+    /// <see cref="HnswSettings"/>); none of them: exact flat/IVF segments. <paramref name="chroma"/> records the
+    /// collection's ChromaDB identity (a server's); such a collection takes its dimension from its first record.
     /// </summary>
-    public Collection CreateCollection(string name, DistanceSpace? space = null, string? model = null, IReadOnlyDictionary<string, MetadataValue>? metadata = null)
+    public Collection CreateCollection(string name, DistanceSpace? space = null, string? model = null, IReadOnlyDictionary<string, MetadataValue>? metadata = null,
+        HnswSettings? hnsw = null, ChromaIdentity? chroma = null)
     {
         ValidateName(name);
         var sp = SpaceOf(space, metadata);
+        hnsw ??= HnswSettings.FromMetadata(metadata);
+        hnsw?.Validate();
         lock (_gate)
         {
             CheckWritable();
@@ -97,7 +103,7 @@ public sealed class CollectionStore : IDisposable
             ResolvedEmbeddingFunction? ef = model is null ? null : ResolveForRecord(model);
             try
             {
-                var c = CreateCore(name, dir, sp, ef?.Spec, metadata);
+                var c = CreateCore(name, dir, sp, ef?.Spec, metadata, hnsw, chroma);
                 if (ef is not null) c.SetModelOverride(null, ef);
                 ef = null;
                 return c;
@@ -135,14 +141,18 @@ public sealed class CollectionStore : IDisposable
         return r;
     }
 
-    private Collection CreateCore(string name, string dir, DistanceSpace space, EmbeddingFunctionSpec? ef, IReadOnlyDictionary<string, MetadataValue>? metadata)
+    private Collection CreateCore(string name, string dir, DistanceSpace space, EmbeddingFunctionSpec? ef, IReadOnlyDictionary<string, MetadataValue>? metadata,
+        HnswSettings? hnsw, ChromaIdentity? chroma)
     {
         string tmp = Path.Combine(Root, $".creating-{name}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(tmp);
         var m = new Manifest
         {
-            Name = name, Space = space, EmbeddingFunction = ef, Dim = ef?.Dimension ?? 0,
+            // A Chroma collection takes its dimension from its first record, as Chroma's (clients may bring vectors
+            // of any width); the recorded model's width is still checked whenever it embeds.
+            Name = name, Space = space, EmbeddingFunction = ef, Dim = chroma is null ? ef?.Dimension ?? 0 : 0,
             Metadata = metadata is null || metadata.Count == 0 ? null : new Dictionary<string, MetadataValue>(metadata, StringComparer.Ordinal),
+            Hnsw = hnsw, Chroma = chroma,
         };
         Wal.Create(Options.FileOps, Path.Combine(tmp, Wal.FileName(0)), 0);
         FileSys.AtomicWrite(Options.FileOps, Path.Combine(tmp, Manifest.FileName), m.Serialize());
@@ -203,9 +213,14 @@ public sealed class CollectionStore : IDisposable
     /// <summary>
     /// Renames a collection (its directory: atomic) and/or replaces its metadata (ChromaDB's modify). The metadata's
     /// <c>hnsw:space</c>, if any, must equal the collection's space: a space cannot change once vectors are stored.
+    /// As in ChromaDB, the metadata's other <c>hnsw:*</c> keys do not change the index; <paramref name="hnsw"/> does
+    /// (ChromaDB's configuration update): search ef at once, M and construction ef from the next compaction, which
+    /// rebuilds the segment's graph. <paramref name="chroma"/> replaces the ChromaDB identity (a server's rename).
     /// </summary>
-    public void ModifyCollection(string name, string? newName = null, IReadOnlyDictionary<string, MetadataValue>? metadata = null)
+    public void ModifyCollection(string name, string? newName = null, IReadOnlyDictionary<string, MetadataValue>? metadata = null,
+        HnswSettings? hnsw = null, ChromaIdentity? chroma = null)
     {
+        hnsw?.Validate();
         ValidateName(name);
         if (newName is not null) ValidateName(newName);
         lock (_gate)
@@ -224,7 +239,7 @@ public sealed class CollectionStore : IDisposable
                 newDir = Path.Combine(Root, newName);
                 if (Directory.Exists(newDir)) throw new ManagedEmbedException($"collection '{newName}' already exists");
             }
-            c.Modify(newDir, newName, metadata, Root);
+            c.Modify(newDir, newName, metadata, Root, hnsw, chroma);
             if (newName is not null && newName != name)
             {
                 _open.Remove(name);

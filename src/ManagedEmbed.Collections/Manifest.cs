@@ -20,11 +20,13 @@ public enum DistanceSpace
 /// Layout: "MEMBMAN\0" | u32 format version | u32 payload length | u32 CRC-32C(payload) | payload (UTF-8 JSON) with
 /// the collection name, space, embedding function (name + configuration, never a path), collection metadata, dimension,
 /// the live segment (files, sizes, checksums) and the WAL generation. Format 1 (older builds) recorded the model as a
-/// directory path in "model"; it is read as <see cref="LegacyModelPath"/> and rewritten as format 2 on the next publish.
+/// directory path in "model"; it is read as <see cref="LegacyModelPath"/> and rewritten on the next publish. Format 3
+/// adds the HNSW settings ("hnsw") and the Chroma identity ("chroma", formerly a chroma.json sidecar: see
+/// <see cref="ChromaSidecar"/>); an older build refuses it by its version instead of misreading an HNSW segment.
 /// </summary>
 internal sealed class Manifest
 {
-    public const uint FormatVersion = 2;
+    public const uint FormatVersion = 3;
     public const string FileName = "MANIFEST";
     private static ReadOnlySpan<byte> Magic => "MEMBMAN\0"u8;
 
@@ -39,6 +41,10 @@ internal sealed class Manifest
     public ulong WalGeneration;
     public ulong NextSeq;
     public SegmentInfo? Segment;
+    /// <summary>HNSW parameters: segments are indexed by an HNSW graph; null: flat (IVF when large).</summary>
+    public HnswSettings? Hnsw;
+    /// <summary>The collection's Chroma identity, when it has one.</summary>
+    public ChromaIdentity? Chroma;
 
     public static string SpaceName(DistanceSpace s) => s switch { DistanceSpace.Cosine => "cosine", DistanceSpace.L2 => "l2", _ => "ip" };
 
@@ -76,6 +82,25 @@ internal sealed class Manifest
             if (LegacyModelPath is not null) j.WriteString("legacyModelPath", LegacyModelPath);
             j.WritePropertyName("metadata");
             MetadataJson.Write(j, Metadata);
+            if (Hnsw is { } h)
+            {
+                j.WriteStartObject("hnsw");
+                j.WriteNumber("M", h.M);
+                j.WriteNumber("constructionEf", h.ConstructionEf);
+                j.WriteNumber("searchEf", h.SearchEf);
+                j.WriteEndObject();
+            }
+            if (Chroma is { } c)
+            {
+                j.WriteStartObject("chroma");
+                j.WriteString("id", c.Id.ToString());
+                j.WriteString("name", c.Name);
+                j.WriteString("tenant", c.Tenant);
+                j.WriteString("database", c.Database);
+                if (c.ClientEmbeddingFunction is null) j.WriteNull("embeddingFunction");
+                else { j.WritePropertyName("embeddingFunction"); j.WriteRawValue(c.ClientEmbeddingFunction); }
+                j.WriteEndObject();
+            }
             j.WriteNumber("dim", Dim);
             j.WriteNumber("generation", Generation);
             j.WriteNumber("walGeneration", WalGeneration);
@@ -110,7 +135,7 @@ internal sealed class Manifest
         catch (FileNotFoundException) { throw new ManagedEmbedException($"{dir} is not a collection (no MANIFEST)"); }
         if (b.Length < 20 || !b.AsSpan(0, 8).SequenceEqual(Magic)) throw new ManagedEmbedException($"manifest {path} is damaged (bad header); refusing to open");
         uint ver = BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(8));
-        if (ver is not 1 and not FormatVersion) throw new ManagedEmbedException($"manifest {path} has format version {ver}; this build reads version {FormatVersion}");
+        if (ver is < 1 or > FormatVersion) throw new ManagedEmbedException($"manifest {path} has format version {ver}; this build reads version {FormatVersion}");
         uint len = BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(12));
         if (len != b.Length - 20) throw new ManagedEmbedException($"manifest {path} is damaged (length mismatch); refusing to open");
         var payload = b.AsSpan(20);
@@ -134,6 +159,8 @@ internal sealed class Manifest
                 Generation = r.GetProperty("generation").GetUInt64(),
                 WalGeneration = r.GetProperty("walGeneration").GetUInt64(),
                 NextSeq = r.GetProperty("nextSeq").GetUInt64(),
+                Hnsw = r.TryGetProperty("hnsw", out var h) ? ReadHnsw(h) : null,
+                Chroma = r.TryGetProperty("chroma", out var ch) ? ReadChroma(ch) : null,
             };
             foreach (var s in r.GetProperty("segments").EnumerateArray())
             {
@@ -165,11 +192,26 @@ internal sealed class Manifest
             fp.ValueKind == JsonValueKind.Null ? null : fp.GetString());
     }
 
+    private static HnswSettings ReadHnsw(JsonElement e)
+    {
+        var h = new HnswSettings(e.GetProperty("M").GetInt32(), e.GetProperty("constructionEf").GetInt32(), e.GetProperty("searchEf").GetInt32());
+        h.Validate();
+        return h;
+    }
+
+    private static ChromaIdentity ReadChroma(JsonElement e)
+    {
+        var ef = e.GetProperty("embeddingFunction");
+        return new ChromaIdentity(Guid.Parse(e.GetProperty("id").GetString()!), e.GetProperty("name").GetString()!,
+            e.GetProperty("tenant").GetString()!, e.GetProperty("database").GetString()!, ef.ValueKind == JsonValueKind.Null ? null : ef.GetRawText());
+    }
+
     /// <summary>A copy of the descriptive fields (name, space, embedding function, metadata, dimension) for a new publish.</summary>
     public Manifest Derive() => new()
     {
         Name = Name, Space = Space, EmbeddingFunction = EmbeddingFunction, LegacyModelPath = LegacyModelPath,
         Metadata = Metadata, Dim = Dim, Generation = Generation, WalGeneration = WalGeneration, NextSeq = NextSeq, Segment = Segment,
+        Hnsw = Hnsw, Chroma = Chroma,
     };
 
     private static string SafeName(string s) =>

@@ -73,4 +73,12 @@ public sealed class CollectionOptions
     internal IFileOps FileOps { get; init; } = RealFileOps.Instance;
     /// <summary>Default options.</summary>
     public static CollectionOptions Default { get; } = new();
+
+    /// <summary>A copy of these options with another <see cref="EmbeddingFunctionResolver"/> (a host wrapping the user's).</summary>
+    public CollectionOptions WithEmbeddingFunctionResolver(IEmbeddingFunctionResolver? resolver) => new()
+    {
+        CompactionMinWalBytes = CompactionMinWalBytes, CompactionRatio = CompactionRatio, IvfThreshold = IvfThreshold, IvfNprobe = IvfNprobe,
+        PrefilterMaxFraction = PrefilterMaxFraction, CompactionRetryDelay = CompactionRetryDelay, CompactionMaxRetryDelay = CompactionMaxRetryDelay,
+        EmbeddingFunctionResolver = resolver, FileOps = FileOps,
+    };
 }

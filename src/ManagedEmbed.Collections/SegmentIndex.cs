@@ -7,8 +7,9 @@ namespace ManagedEmbed.Collections;
 /// the segment's vectors live on disk: a FAISS IndexFlat holds the raw rows, an IndexIVFFlat holds them in its
 /// inverted lists. Switch rule: a segment of at least <see cref="CollectionOptions.IvfThreshold"/> rows gets
 /// IVF-Flat with nlist = clamp(round(√n), 16, 65536) trained on up to 64·nlist rows, probing
-/// <see cref="CollectionOptions.IvfNprobe"/> lists (0 = ⌈nlist/16⌉); smaller segments get a flat index.
-/// Cosine collections store unit vectors and use the inner-product metric; l2 uses L2; ip uses inner product.
+/// <see cref="CollectionOptions.IvfNprobe"/> lists (0 = ⌈nlist/16⌉); smaller segments get a flat index. A collection
+/// with <see cref="HnswSettings"/> gets an IndexHNSWFlat built with its M and construction ef, searched with its
+/// search ef (at least k). Cosine collections store unit vectors and use the inner-product metric; l2 uses L2; ip uses inner product.
 /// </summary>
 internal delegate ReadOnlySpan<float> RowVector(int row);
 
@@ -37,7 +38,10 @@ internal sealed class SegmentIndex
     /// </summary>
     public List<int> Search(float[] q, int k, Func<int, bool>? accept)
     {
-        var p = accept is null ? null : new SearchParameters { Selector = new IdSelectorPredicate(id => accept((int)id)) };
+        var selector = accept is null ? null : new IdSelectorPredicate(id => accept((int)id));
+        // HNSW: the candidate list holds at least k (FAISS's ef = max(efSearch, k)).
+        var p = _index is HnswIndex h ? new HnswSearchParameters { Selector = selector, EfSearch = Math.Max(h.EfSearch, k) }
+            : selector is null ? null : new SearchParameters { Selector = selector };
         var labels = _index.Search(q, k, p).LabelsOf(0);
         var rows = new List<int>(labels.Length);
         foreach (long l in labels) if (l >= 0) rows.Add((int)l);
@@ -45,9 +49,10 @@ internal sealed class SegmentIndex
     }
 
     /// <summary>True when a search scans every row (flat, or IVF probing all lists), so its filtered answer is exact.</summary>
-    public bool IsExhaustive => _index is not IvfIndex ivf || ivf.Nprobe >= ivf.NList;
+    public bool IsExhaustive => _index is FlatIndex || (_index is IvfIndex ivf && ivf.Nprobe >= ivf.NList);
 
-    public static (string Kind, long Bytes, uint Crc, SegmentIndex? Index) Build(string path, int n, RowVector rows, DistanceSpace space, int dim, CollectionOptions opts)
+    public static (string Kind, long Bytes, uint Crc, SegmentIndex? Index) Build(string path, int n, RowVector rows, DistanceSpace space, int dim,
+        CollectionOptions opts, HnswSettings? hnsw)
     {
         IVectorIndex index;
         string kind;
@@ -56,6 +61,16 @@ internal sealed class SegmentIndex
             // Nothing to index: an empty flat index of dimension 1 keeps the file format uniform.
             index = new FlatIndex(Math.Max(dim, 1), MetricOf(space));
             kind = "flat";
+        }
+        else if (hnsw is not null)
+        {
+            var h = new HnswIndex(dim, hnsw.M, MetricOf(space))
+            {
+                EfConstruction = hnsw.ConstructionEf, EfSearch = hnsw.SearchEf, Threads = Math.Max(1, Environment.ProcessorCount),
+            };
+            AddAll(h, n, rows, dim);
+            index = h;
+            kind = "hnsw";
         }
         else if (n >= opts.IvfThreshold)
         {
@@ -100,7 +115,7 @@ internal sealed class SegmentIndex
     }
 
     /// <summary>Verifies the file against the manifest (size, CRC-32C, count, dimension, metric) and loads it.</summary>
-    public static SegmentIndex? Load(string dir, SegmentInfo s, DistanceSpace space, int dim)
+    public static SegmentIndex? Load(string dir, SegmentInfo s, DistanceSpace space, int dim, HnswSettings? hnsw)
     {
         string path = Path.Combine(dir, s.Index);
         // One handle for checksum and parse: a compaction in another process may unlink the file meanwhile (a missing
@@ -119,12 +134,16 @@ internal sealed class SegmentIndex
         catch (ManagedEmbedException e) { throw new ManagedEmbedException($"segment index {path} cannot be read ({e.Message}); refusing to open"); }
         if (index.Count != s.Count || (s.Count > 0 && index.Dimension != dim) || index.Metric != MetricOf(space))
             throw new ManagedEmbedException($"segment index {path} disagrees with the manifest (count/dimension/metric); refusing to open");
-        if (index is not FlatIndex and not IvfIndex) throw new ManagedEmbedException($"segment index {path} has an unsupported index type");
+        if (index is not FlatIndex and not IvfIndex and not HnswIndex) throw new ManagedEmbedException($"segment index {path} has an unsupported index type");
         if (s.Count == 0) return null;
-        try { return new SegmentIndex(index, index is IvfIndex ? "ivf" : "flat"); }
+        if (index is HnswIndex h && hnsw is not null) h.EfSearch = hnsw.SearchEf;
+        try { return new SegmentIndex(index, index switch { IvfIndex => "ivf", HnswIndex => "hnsw", _ => "flat" }); }
         catch (ManagedEmbedException e) { throw new ManagedEmbedException($"segment index {path}: {e.Message}; refusing to open", e); }
     }
 
     /// <summary>Sets the number of probed lists (IVF only; no effect on flat).</summary>
     public void SetNprobe(int nprobe) { if (_index is IvfIndex ivf) ivf.Nprobe = Math.Min(ivf.NList, nprobe); }
+
+    /// <summary>Sets the HNSW search ef (HNSW only; no effect on flat or IVF).</summary>
+    public void SetSearchEf(int ef) { if (_index is HnswIndex h) h.EfSearch = ef; }
 }

@@ -6,23 +6,43 @@ using ManagedEmbed.Kernels;
 namespace ManagedEmbed.Server;
 
 /// <summary>
-/// What Chroma's API knows about a collection beyond the store: its UUID, Chroma name, tenant/database, metadata and
-/// configuration_json. Kept in a sidecar file (<c>chroma.json</c>) inside the collection's directory, so a copied
-/// collection directory keeps its identity. Collections made by the CLI get a sidecar on first sight.
+/// A collection as Chroma's API sees it. Its identity (UUID, Chroma name, tenant, database, the client's embedding
+/// function configuration), metadata, space and HNSW settings live in the collection's MANIFEST (Collections' one
+/// home for them); this holds the directory, the id, and the server's per-collection write gate.
 /// </summary>
 internal sealed class ChromaCollectionInfo
 {
     public required Guid Id { get; init; }
     public required string Dir { get; init; }
-    public required string Name { get; set; }
-    public required string Tenant { get; init; }
-    public required string Database { get; init; }
-    public JsonObject? Metadata { get; set; }
-    public required JsonObject Configuration { get; set; }
-    /// <summary>The id of the model that embeds documents/query texts sent without embeddings (null: bring your own vectors).</summary>
-    public string? Model { get; init; }
+    public required Collection Collection { get; init; }
+    public ChromaIdentity Identity => Collection.ChromaIdentity!;
+    public string Name => Identity.Name;
+    public string Tenant => Identity.Tenant;
+    public string Database => Identity.Database;
     /// <summary>One writer per collection inside the server: check-then-write sequences (add skipping existing ids) are atomic.</summary>
     public SemaphoreSlim WriteGate { get; } = new(1, 1);
+
+    /// <summary>Chroma's configuration_json: hnsw from the collection's space and HNSW settings (Chroma's defaults when none).</summary>
+    public JsonObject Configuration
+    {
+        get
+        {
+            var h = Collection.Hnsw;
+            var hnsw = new JsonObject
+            {
+                ["space"] = ChromaCatalog.SpaceName(Collection.Space),
+                ["ef_construction"] = h?.ConstructionEf ?? HnswSettings.DefaultConstructionEf,
+                ["ef_search"] = h?.SearchEf ?? HnswSettings.DefaultSearchEf,
+                ["max_neighbors"] = h?.M ?? HnswSettings.DefaultM,
+                ["resize_factor"] = 1.2, ["sync_threshold"] = 1000,
+            };
+            return new JsonObject
+            {
+                ["hnsw"] = hnsw, ["spann"] = null,
+                ["embedding_function"] = Identity.ClientEmbeddingFunction is { } ef ? JsonNode.Parse(ef) : null,
+            };
+        }
+    }
 }
 
 /// <summary>The Chroma-side catalog of a collection store: tenants, databases and collection identities.</summary>
@@ -30,7 +50,6 @@ internal sealed class ChromaCatalog
 {
     public const string DefaultTenant = "default_tenant";
     public const string DefaultDatabase = "default_database";
-    internal const string SidecarName = "chroma.json";
     private const string DatabasesFile = "chroma-databases.json";
     private static readonly Guid DefaultDatabaseId = Guid.Empty;
 
@@ -53,48 +72,17 @@ internal sealed class ChromaCatalog
         }
         foreach (string dir in store.ListCollections())
         {
-            // A collection made by the CLI: the default database, its own distance space, no Chroma embedding function.
-            var info = ReadSidecar(dir) ?? NewInfo(dir, DefaultConfiguration(SpaceName(store.GetCollection(dir).Space), null));
-            _byId[info.Id] = info;
+            // Opening folds an older build's chroma.json sidecar into the MANIFEST. A collection made by the CLI gets
+            // an identity on first sight: the default database, its directory name.
+            var coll = store.GetCollection(dir);
+            var id = coll.ChromaIdentity;
+            if (id is null)
+            {
+                id = new ChromaIdentity(Guid.NewGuid(), dir, DefaultTenant, DefaultDatabase, null);
+                store.ModifyCollection(dir, chroma: id);
+            }
+            _byId[id.Id] = new ChromaCollectionInfo { Id = id.Id, Dir = dir, Collection = coll };
         }
-    }
-
-    private ChromaCollectionInfo? ReadSidecar(string dir)
-    {
-        string path = Path.Combine(_store.Root, dir, SidecarName);
-        if (!File.Exists(path)) return null;
-        var o = JsonNode.Parse(File.ReadAllBytes(path))!.AsObject();
-        return new ChromaCollectionInfo
-        {
-            Id = Guid.Parse((string)o["id"]!),
-            Dir = dir,
-            Name = (string)o["name"]!,
-            Tenant = (string)o["tenant"]!,
-            Database = (string)o["database"]!,
-            Metadata = o["metadata"] as JsonObject,
-            Configuration = o["configuration_json"]!.AsObject(),
-            Model = (string?)o["model"],
-        };
-    }
-
-    private void WriteSidecar(ChromaCollectionInfo c)
-    {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
-        using (var w = new Utf8JsonWriter(buffer))
-        {
-            w.WriteStartObject();
-            w.WriteString("id", c.Id.ToString());
-            w.WriteString("name", c.Name);
-            w.WriteString("tenant", c.Tenant);
-            w.WriteString("database", c.Database);
-            w.WritePropertyName("metadata");
-            if (c.Metadata is null) w.WriteNullValue(); else c.Metadata.WriteTo(w);
-            w.WritePropertyName("configuration_json");
-            c.Configuration.WriteTo(w);
-            if (c.Model is null) w.WriteNull("model"); else w.WriteString("model", c.Model);
-            w.WriteEndObject();
-        }
-        DurableFile.WriteAllBytes(Path.Combine(_store.Root, c.Dir, SidecarName), buffer.WrittenSpan);
     }
 
     private void WriteDatabases()
@@ -122,30 +110,6 @@ internal sealed class ChromaCatalog
     }
 
     internal static string SpaceName(DistanceSpace s) => s switch { DistanceSpace.Cosine => "cosine", DistanceSpace.L2 => "l2", _ => "ip" };
-
-    private ChromaCollectionInfo NewInfo(string dir, JsonObject configuration)
-    {
-        var info = new ChromaCollectionInfo
-        {
-            Id = Guid.NewGuid(), Dir = dir, Name = dir, Tenant = DefaultTenant, Database = DefaultDatabase,
-            Metadata = null, Configuration = configuration, Model = null,
-        };
-        WriteSidecar(info);
-        return info;
-    }
-
-    /// <summary>Chroma's configuration_json for a new collection: HNSW defaults with the given overrides.</summary>
-    public static JsonObject DefaultConfiguration(string space, JsonNode? embeddingFunction, JsonObject? hnswOverrides = null)
-    {
-        var hnsw = new JsonObject
-        {
-            ["space"] = space, ["ef_construction"] = 100, ["ef_search"] = 100, ["max_neighbors"] = 16,
-            ["resize_factor"] = 1.2, ["sync_threshold"] = 1000,
-        };
-        if (hnswOverrides is not null)
-            foreach (var (k, v) in hnswOverrides) if (k != "space" && v is not null) hnsw[k] = v.DeepClone();
-        return new JsonObject { ["hnsw"] = hnsw, ["spann"] = null, ["embedding_function"] = embeddingFunction?.DeepClone() };
-    }
 
     // ------------------------------------------------------------------ tenants and databases
 
@@ -220,16 +184,16 @@ internal sealed class ChromaCatalog
         lock (_gate) return _byId.GetValueOrDefault(id);
     }
 
-    /// <summary>The store's collection behind <paramref name="info"/> (opened on first use, then cached by the store).</summary>
-    public Collection Open(ChromaCollectionInfo info) => _store.GetCollection(info.Dir);
+    /// <summary>The store's collection behind <paramref name="info"/>.</summary>
+    public Collection Open(ChromaCollectionInfo info) => info.Collection;
 
     /// <summary>
     /// Creates a collection, or returns the existing one of that name when <paramref name="getOrCreate"/> (created: false).
     /// Null when it exists and <paramref name="getOrCreate"/> is false. The directory is the Chroma name in the default
     /// database (so the CLI finds it by name), else (or when that directory is taken) the collection's UUID.
     /// </summary>
-    public (ChromaCollectionInfo? Info, bool Created) Create(string tenant, string database, string name, JsonObject? metadata,
-        JsonObject configuration, DistanceSpace space, string? model, bool getOrCreate)
+    public (ChromaCollectionInfo? Info, bool Created) Create(string tenant, string database, string name, IReadOnlyDictionary<string, MetadataValue>? metadata,
+        string? clientEmbeddingFunction, DistanceSpace space, HnswSettings? hnsw, string? model, bool getOrCreate)
     {
         lock (_gate)
         {
@@ -239,45 +203,28 @@ internal sealed class ChromaCatalog
             bool byName = tenant == DefaultTenant && database == DefaultDatabase && name.Length <= 63
                 && !Directory.Exists(Path.Combine(_store.Root, name));
             string dir = byName ? name : id.ToString();
-            var coll = _store.CreateCollection(dir, space);
-            var info = new ChromaCollectionInfo
-            {
-                Id = id, Dir = dir, Name = name, Tenant = tenant, Database = database,
-                Metadata = metadata, Configuration = configuration, Model = model,
-            };
-            try { WriteSidecar(info); }
-            catch
-            {
-                _store.DeleteCollection(coll.Name);
-                throw;
-            }
+            // One atomic create: the MANIFEST is written with the identity, metadata, space, HNSW settings and model.
+            var coll = _store.CreateCollection(dir, space, model, metadata, hnsw, new ChromaIdentity(id, name, tenant, database, clientEmbeddingFunction));
+            var info = new ChromaCollectionInfo { Id = id, Dir = dir, Collection = coll };
             _byId[id] = info;
             return (info, true);
         }
     }
 
-    /// <summary>Renames (Chroma name only: the directory keeps its name) and/or replaces metadata and configuration.</summary>
-    public void Modify(ChromaCollectionInfo info, string? newName, JsonObject? newMetadata, JsonObject? newConfiguration)
+    /// <summary>
+    /// Renames (Chroma name only: the directory keeps its name), replaces metadata, the client's embedding function
+    /// configuration and/or the HNSW settings, in one MANIFEST publish.
+    /// </summary>
+    public void Modify(ChromaCollectionInfo info, string? newName, IReadOnlyDictionary<string, MetadataValue>? newMetadata, string? newClientEf, HnswSettings? newHnsw)
     {
         lock (_gate)
         {
             if (newName is not null && newName != info.Name &&
                 _byId.Values.Any(c => c.Tenant == info.Tenant && c.Database == info.Database && c.Name == newName))
                 throw new ChromaApiException(409, "ChromaError", $"Collection [{newName}] already exists");
-            string oldName = info.Name;
-            var oldMeta = info.Metadata;
-            var oldConf = info.Configuration;
-            if (newName is not null) info.Name = newName;
-            if (newMetadata is not null) info.Metadata = newMetadata;
-            if (newConfiguration is not null) info.Configuration = newConfiguration;
-            try { WriteSidecar(info); }
-            catch
-            {
-                info.Name = oldName;
-                info.Metadata = oldMeta;
-                info.Configuration = oldConf;
-                throw;
-            }
+            var identity = info.Identity;
+            var changed = identity with { Name = newName ?? identity.Name, ClientEmbeddingFunction = newClientEf ?? identity.ClientEmbeddingFunction };
+            _store.ModifyCollection(info.Dir, metadata: newMetadata, hnsw: newHnsw, chroma: changed == identity ? null : changed);
         }
     }
 

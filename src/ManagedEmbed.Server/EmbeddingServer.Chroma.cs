@@ -13,6 +13,15 @@ public sealed partial class EmbeddingServer
 {
     private const string ChromaVersion = "1.0.0";
     private ChromaCatalog? _chroma;
+    private ServerEmbeddingResolver? _chromaResolver;
+
+    /// <summary>The collections' resolver: the served model by its recorded name and aliases, others through the user's resolver.</summary>
+    private ServerEmbeddingResolver ChromaResolver(EmbeddingServerOptions options)
+    {
+        string name = options.ModelName ?? (Directory.Exists(options.ModelId) ? Path.GetFileName(options.ModelId.TrimEnd('/', Path.DirectorySeparatorChar)) : options.ModelId);
+        var served = new EmbeddingFunctionSpec(EmbeddingFunctionSpec.SentenceTransformer, name, _encoder.Dimension, _encoder.NormalizesByDefault, options.ModelFingerprint);
+        return _chromaResolver = new ServerEmbeddingResolver(served, EmbedServed, _modelNames, options.StoreOptions?.EmbeddingFunctionResolver);
+    }
 
     private void MapChroma(WebApplication app, CollectionStore store)
     {
@@ -61,17 +70,25 @@ public sealed partial class EmbeddingServer
     // ------------------------------------------------------------------ the embedding seam
 
     /// <summary>
-    /// The one place where Chroma records and query texts sent without embeddings get embedded with the collection's
-    /// model. Today a collection created over HTTP records this server's model id, and only that model is loaded.
+    /// The one place where Chroma records and query texts sent without embeddings get embedded: with the collection's
+    /// own recorded model (the served one through the batcher, any other loaded once and shared), its weights
+    /// fingerprint checked by the collection; a mismatch answers Chroma's InvalidArgumentError.
     /// </summary>
-    private async Task<float[][]> EmbedForCollection(ChromaCollectionInfo info, IReadOnlyList<string> texts)
+    private static async Task<float[][]> EmbedForCollection(ChromaCollectionInfo info, IReadOnlyList<string> texts)
     {
-        if (info.Model is null || !_modelNames.Contains(info.Model))
-            throw new ChromaApiException(400, "InvalidArgumentError",
-                $"collection [{info.Name}] has no embedding model on this server (it was created with {(info.Model is null ? "none" : $"'{info.Model}'")}, this server serves '{_options.ModelId}'); send embeddings");
+        var coll = info.Collection;
+        if (!coll.HasEmbeddingFunction)
+            throw new ChromaApiException(400, "InvalidArgumentError", $"collection [{info.Name}] has no embedding function; send embeddings");
+        // The collection's embedding API is synchronous; run it off the request thread.
+        return await Task.Run(() => coll.Embed(texts)).ConfigureAwait(false);
+    }
+
+    /// <summary>The served model's embeddings through the dynamic batcher (the collections' resolver calls this).</summary>
+    private Task<float[][]> EmbedServed(IReadOnlyList<string> texts, CancellationToken cancel)
+    {
         var ids = new int[texts.Count][];
         for (int i = 0; i < ids.Length; i++) ids[i] = _encoder.Tokenize(texts[i]);
-        return await Embed(ids, _encoder.Dimension, _encoder.NormalizesByDefault).ConfigureAwait(false);
+        return Embed(ids, _encoder.Dimension, _encoder.NormalizesByDefault);
     }
 
     // ------------------------------------------------------------------ plumbing
@@ -239,7 +256,8 @@ public sealed partial class EmbeddingServer
         w.WritePropertyName("configuration_json");
         info.Configuration.WriteTo(w);
         w.WritePropertyName("metadata");
-        if (info.Metadata is null) w.WriteNullValue(); else info.Metadata.WriteTo(w);
+        var meta = info.Collection.Metadata;
+        MetadataJson.Write(w, meta.Count == 0 ? null : meta);
         if (dim == 0) w.WriteNull("dimension"); else w.WriteNumber("dimension", dim);
         w.WriteString("tenant", info.Tenant);
         w.WriteString("database", info.Database);
@@ -268,14 +286,20 @@ public sealed partial class EmbeddingServer
         return WriteChroma(c, w => w.WriteNumberValue(n), bare: true);
     });
 
-    private static JsonObject? CollectionMetadata(JsonElement body, string field)
+    private static Dictionary<string, MetadataValue>? CollectionMetadata(JsonElement body, string field)
     {
         if (!body.TryGetProperty(field, out var m) || m.ValueKind == JsonValueKind.Null) return null;
         if (m.ValueKind != JsonValueKind.Object) throw new ChromaApiException(400, "InvalidArgumentError", $"{field} must be an object");
-        foreach (var p in m.EnumerateObject())
-            if (p.Value.ValueKind is JsonValueKind.Object or JsonValueKind.Array or JsonValueKind.Null)
-                throw new ChromaApiException(400, "InvalidArgumentError", $"{field}: the value of '{p.Name}' must be a string, number or bool");
-        return JsonObject.Create(m);
+        return MetadataJson.Parse(m, field, allowNull: false);
+    }
+
+    /// <summary>A configuration's hnsw integer, or null when absent.</summary>
+    private static int? HnswInt(JsonElement hnsw, string key)
+    {
+        if (!hnsw.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out int i) || i < 1)
+            throw new ChromaApiException(422, "ChromaError", $"Failed to deserialize the JSON body into the target type: hnsw.{key}: expected a positive integer");
+        return i;
     }
 
     private Task CreateCollection(HttpContext ctx) => ChromaGuard(ctx, async c =>
@@ -286,22 +310,36 @@ public sealed partial class EmbeddingServer
         ValidateChromaName(name);
         var metadata = CollectionMetadata(body, "metadata");
         bool getOrCreate = body.TryGetProperty("get_or_create", out var g) && g.ValueKind == JsonValueKind.True;
-        JsonObject? hnsw = null;
-        JsonNode? ef = null;
+        JsonElement? hnsw = null;
+        string? ef = null;
         if (body.TryGetProperty("configuration", out var conf) && conf.ValueKind == JsonValueKind.Object)
         {
-            if (conf.TryGetProperty("hnsw", out var h) && h.ValueKind == JsonValueKind.Object) hnsw = JsonObject.Create(h);
-            if (conf.TryGetProperty("embedding_function", out var e) && e.ValueKind != JsonValueKind.Null) ef = JsonNode.Parse(e.GetRawText());
+            if (conf.TryGetProperty("hnsw", out var h) && h.ValueKind == JsonValueKind.Object) hnsw = h;
+            if (conf.TryGetProperty("embedding_function", out var e) && e.ValueKind != JsonValueKind.Null) ef = e.GetRawText();
         }
         // Chroma's order: the configuration's hnsw.space, then the legacy metadata key, then l2.
-        string space = (string?)hnsw?["space"] ?? (metadata?["hnsw:space"] is JsonValue v && v.TryGetValue(out string? s) ? s : null) ?? "l2";
+        string? metaSpace = metadata is not null && metadata.TryGetValue(CollectionStore.SpaceKey, out var ms) && ms.Kind == MetadataKind.String ? ms.AsString : null;
+        string space = (hnsw is { } hs && hs.TryGetProperty("space", out var sp) && sp.ValueKind == JsonValueKind.String ? sp.GetString() : null) ?? metaSpace ?? "l2";
         var ds = space switch
         {
             "l2" => DistanceSpace.L2, "cosine" => DistanceSpace.Cosine, "ip" => DistanceSpace.InnerProduct,
             _ => throw new ChromaApiException(400, "InvalidArgumentError", $"unknown distance space '{space}' (l2, cosine or ip)"),
         };
-        var configuration = ChromaCatalog.DefaultConfiguration(space, ef, hnsw);
-        var (info, _) = _chroma!.Create(t, d, name, metadata, configuration, ds, _options.ModelId, getOrCreate);
+        // HNSW settings as Chroma reads them: the metadata's hnsw:* keys, overridden by the configuration's hnsw.
+        HnswSettings? settings;
+        try { settings = HnswSettings.FromMetadata(metadata); }
+        catch (ManagedEmbedException) { throw new ChromaApiException(400, "InvalidArgumentError", "Failed to parse hnsw parameters from segment metadata"); }
+        if (hnsw is { } hc)
+        {
+            int? m = HnswInt(hc, "max_neighbors"), efc = HnswInt(hc, "ef_construction"), efs = HnswInt(hc, "ef_search");
+            if (m is not null || efc is not null || efs is not null)
+            {
+                var b = settings ?? new HnswSettings();
+                settings = new HnswSettings(m ?? b.M, efc ?? b.ConstructionEf, efs ?? b.SearchEf);
+            }
+        }
+        // The collection records its own model: this server's, by name (documents sent without embeddings use it).
+        var (info, _) = _chroma!.Create(t, d, name, metadata, ef, ds, settings, _chromaResolver!.Served.Model, getOrCreate);
         if (info is null) throw new ChromaApiException(409, "ChromaError", $"Collection [{name}] already exists");
         await WriteChroma(c, w => WriteCollection(w, info), bare: true).ConfigureAwait(false);
     });
@@ -336,23 +374,28 @@ public sealed partial class EmbeddingServer
         string? newName = body.TryGetProperty("new_name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString() : null;
         if (newName is not null) ValidateChromaName(newName);
         var newMeta = CollectionMetadata(body, "new_metadata");
-        JsonObject? newConf = null;
+        HnswSettings? newHnsw = null;
+        string? newEf = null;
         if (body.TryGetProperty("new_configuration", out var nc) && nc.ValueKind == JsonValueKind.Object)
         {
-            newConf = info.Configuration.DeepClone().AsObject();
             if (nc.TryGetProperty("hnsw", out var h) && h.ValueKind == JsonValueKind.Object)
             {
-                var hn = newConf["hnsw"]!.AsObject();
+                // Chroma 1.0's UpdateHnswConfiguration: ef_search and max_neighbors change (M from the next compaction,
+                // which rebuilds the graph); space and ef_construction are not fields of an update.
                 foreach (var p in h.EnumerateObject())
+                    if (p.Name is not ("ef_search" or "max_neighbors" or "num_threads" or "resize_factor" or "sync_threshold" or "batch_size"))
+                        throw new ChromaApiException(422, "ChromaError", $"Failed to deserialize the JSON body into the target type: new_configuration.hnsw.{p.Name}: unknown field `{p.Name}`, " +
+                            "expected one of `ef_search`, `max_neighbors`, `num_threads`, `resize_factor`, `sync_threshold`, `batch_size`");
+                int? efs = HnswInt(h, "ef_search"), m = HnswInt(h, "max_neighbors");
+                if (efs is not null || m is not null)
                 {
-                    if (p.Value.ValueKind == JsonValueKind.Null) continue;
-                    if (p.Name == "space") throw new ChromaApiException(400, "InvalidArgumentError", "the distance space of a collection cannot be changed");
-                    hn[p.Name] = JsonNode.Parse(p.Value.GetRawText());
+                    var b = info.Collection.Hnsw ?? new HnswSettings();
+                    newHnsw = b with { M = m ?? b.M, SearchEf = efs ?? b.SearchEf };
                 }
             }
-            if (nc.TryGetProperty("embedding_function", out var e) && e.ValueKind != JsonValueKind.Null) newConf["embedding_function"] = JsonNode.Parse(e.GetRawText());
+            if (nc.TryGetProperty("embedding_function", out var e) && e.ValueKind != JsonValueKind.Null) newEf = e.GetRawText();
         }
-        _chroma!.Modify(info, newName, newMeta, newConf);
+        _chroma!.Modify(info, newName, newMeta, newEf, newHnsw);
         await WriteChroma(c, _ => { }, bare: false).ConfigureAwait(false);
     });
 
@@ -429,6 +472,7 @@ public sealed partial class EmbeddingServer
         return list;
     }
 
+    /// <summary>Record metadatas: Collections' one metadata reader (scalars and Chroma 1.5 list values).</summary>
     private static List<IReadOnlyDictionary<string, MetadataValue>?>? Metadatas(JsonElement body, bool allowNull)
     {
         if (!body.TryGetProperty("metadatas", out var e) || e.ValueKind == JsonValueKind.Null) return null;
@@ -438,23 +482,9 @@ public sealed partial class EmbeddingServer
         {
             if (m.ValueKind == JsonValueKind.Null) { list.Add(null); continue; }
             if (m.ValueKind != JsonValueKind.Object) throw new ChromaApiException(400, "InvalidArgumentError", "each metadata must be an object or null");
-            var d = new Dictionary<string, MetadataValue>(StringComparer.Ordinal);
-            foreach (var p in m.EnumerateObject())
-            {
-                var v = p.Value;
-                switch (v.ValueKind)
-                {
-                    case JsonValueKind.String: d[p.Name] = v.GetString()!; break;
-                    case JsonValueKind.True: d[p.Name] = true; break;
-                    case JsonValueKind.False: d[p.Name] = false; break;
-                    case JsonValueKind.Number: d[p.Name] = v.TryGetInt64(out long l) ? MetadataValue.From(l) : MetadataValue.From(v.GetDouble()); break;
-                    case JsonValueKind.Null:
-                        // Update/upsert: None removes the key. Add: a None value is simply absent.
-                        if (allowNull) d[p.Name] = MetadataValue.Null;
-                        break;
-                    default: throw new ChromaApiException(400, "InvalidArgumentError", $"metadata value of '{p.Name}' must be a string, number, bool or null");
-                }
-            }
+            // Update/upsert: None removes the key. Add: a None value is simply absent.
+            var d = MetadataJson.Parse(m, "metadatas", allowNull: true);
+            if (!allowNull) foreach (var k in d.Where(p => p.Value.Kind == MetadataKind.Null).Select(p => p.Key).ToList()) d.Remove(k);
             list.Add(d.Count == 0 && !allowNull ? null : d);
         }
         return list;
@@ -490,7 +520,7 @@ public sealed partial class EmbeddingServer
                 throw new ChromaApiException(422, "ChromaError", "Failed to deserialize the JSON body into the target type: missing field `embeddings`");
             embeddings = (await EmbedForCollection(info, documents!).ConfigureAwait(false)).ToList();
         }
-        else if (embeddings is null && documents is not null && documents.All(x => x is not null) && info.Model is not null && _modelNames.Contains(info.Model))
+        else if (embeddings is null && documents is not null && documents.All(x => x is not null) && info.Collection.HasEmbeddingFunction)
             embeddings = (await EmbedForCollection(info, documents!).ConfigureAwait(false)).ToList();
 
         await info.WriteGate.WaitAsync(c.RequestAborted).ConfigureAwait(false);
@@ -582,24 +612,6 @@ public sealed partial class EmbeddingServer
         return v;
     }
 
-    private static void WriteMetadata(Utf8JsonWriter w, IReadOnlyDictionary<string, MetadataValue>? m)
-    {
-        if (m is null) { w.WriteNullValue(); return; }
-        w.WriteStartObject();
-        foreach (var (k, v) in m)
-        {
-            switch (v.Kind)
-            {
-                case MetadataKind.String: w.WriteString(k, v.AsString); break;
-                case MetadataKind.Integer: w.WriteNumber(k, v.AsInteger); break;
-                case MetadataKind.Float: w.WriteNumber(k, v.AsFloat); break;
-                case MetadataKind.Bool: w.WriteBoolean(k, v.AsBool); break;
-                default: w.WriteNull(k); break;
-            }
-        }
-        w.WriteEndObject();
-    }
-
     private static void WriteVector(Utf8JsonWriter w, float[] v)
     {
         w.WriteStartArray();
@@ -639,7 +651,7 @@ public sealed partial class EmbeddingServer
             else { w.WriteStartArray(); foreach (var _ in r.Ids) w.WriteNullValue(); w.WriteEndArray(); }
             w.WritePropertyName("metadatas");
             if (r.Metadatas is null) w.WriteNullValue();
-            else { w.WriteStartArray(); foreach (var m in r.Metadatas) WriteMetadata(w, m); w.WriteEndArray(); }
+            else { w.WriteStartArray(); foreach (var m in r.Metadatas) MetadataJson.Write(w, m); w.WriteEndArray(); }
             WriteIncludeNames(w, names);
         }, bare: false).ConfigureAwait(false);
     });
@@ -648,8 +660,7 @@ public sealed partial class EmbeddingServer
     {
         var info = CollectionById(c);
         var body = await ChromaBodyJson(c).ConfigureAwait(false);
-        if (Ids(body, required: false) is not null)
-            throw new ChromaApiException(400, "InvalidArgumentError", "query restricted to ids is not supported by this server; use a where filter");
+        var restrict = Ids(body, required: false);
         var queries = Embeddings(body, "query_embeddings");
         if (queries is null)
         {
@@ -663,7 +674,7 @@ public sealed partial class EmbeddingServer
         var (inc, uris, names) = Includes(body, "documents,metadatas,distances");
         var coll = _chroma!.Open(info);
         CheckDimension(coll, queries);
-        var r = coll.Query(queryEmbeddings: queries, nResults: Math.Max(n, 1), where: where, whereDocument: wd, include: inc);
+        var r = coll.Query(queryEmbeddings: queries, nResults: Math.Max(n, 1), where: where, whereDocument: wd, include: inc, ids: restrict);
         await WriteChroma(c, w =>
         {
             w.WriteStartArray("ids");
@@ -680,7 +691,7 @@ public sealed partial class EmbeddingServer
             else { w.WriteStartArray(); foreach (var q in r.Ids) { w.WriteStartArray(); foreach (var _ in q) w.WriteNullValue(); w.WriteEndArray(); } w.WriteEndArray(); }
             w.WritePropertyName("metadatas");
             if (r.Metadatas is null) w.WriteNullValue();
-            else { w.WriteStartArray(); foreach (var q in r.Metadatas) { w.WriteStartArray(); foreach (var m in q) WriteMetadata(w, m); w.WriteEndArray(); } w.WriteEndArray(); }
+            else { w.WriteStartArray(); foreach (var q in r.Metadatas) { w.WriteStartArray(); foreach (var m in q) MetadataJson.Write(w, m); w.WriteEndArray(); } w.WriteEndArray(); }
             w.WritePropertyName("distances");
             if (r.Distances is null) w.WriteNullValue();
             else { w.WriteStartArray(); foreach (var q in r.Distances) { w.WriteStartArray(); foreach (var d in q) w.WriteNumberValue(d); w.WriteEndArray(); } w.WriteEndArray(); }

@@ -67,7 +67,8 @@ public sealed partial class EmbeddingServer : IAsyncDisposable
         _app.MapPost("/tokenize", (RequestDelegate)TeiTokenize);
         if (options.StorePath is not null)
         {
-            _store = Collections.CollectionStore.Open(options.StorePath, options: options.StoreOptions);
+            _store = Collections.CollectionStore.Open(options.StorePath,
+                options: (options.StoreOptions ?? Collections.CollectionOptions.Default).WithEmbeddingFunctionResolver(ChromaResolver(options)));
             try { MapChroma(_app, _store); }
             catch
             {
@@ -122,6 +123,7 @@ public sealed partial class EmbeddingServer : IAsyncDisposable
         await _app.StopAsync(CancellationToken.None).ConfigureAwait(false);
         await _batcher.DrainAsync().ConfigureAwait(false);
         _store?.Dispose(); // releases the collections' writer locks
+        _chromaResolver?.Dispose(); // the models other collections loaded
     }
 
     /// <inheritdoc />

@@ -11,6 +11,13 @@ public sealed class EmbeddingServerOptions
     public string ModelId { get; set; } = "model";
     /// <summary>Other names a request's <c>model</c> may use for the same model (e.g. its short name).</summary>
     public IReadOnlyList<string> ModelAliases { get; set; } = [];
+    /// <summary>
+    /// The name collections created over Chroma's API record for the served model (a model id, never a path); null:
+    /// <see cref="ModelId"/>, or its last path segment when it is a directory.
+    /// </summary>
+    public string? ModelName { get; set; }
+    /// <summary>The served model's weights fingerprint (as collections record it: <c>sha256:</c> + 16 hex digits), or null when unknown.</summary>
+    public string? ModelFingerprint { get; set; }
     /// <summary>Tokens per forward pass: concurrent requests are merged into passes up to this budget (default 16384).</summary>
     public int MaxBatchTokens { get; set; } = 16384;
     /// <summary>

@@ -198,6 +198,159 @@ public sealed class ChromaServerTests(RealMiniLm model)
         finally { Directory.Delete(dir, true); }
     }
 
+    /// <summary>"sha256:" + 16 hex digits of the weights' SHA-256, computed here (independently of the resolver).</summary>
+    private static string WeightsFingerprint(string modelDir)
+    {
+        using var f = File.OpenRead(Path.Combine(modelDir, "model.safetensors"));
+        return "sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(f))[..16];
+    }
+
+    private static float[][] Embeddings(JsonElement body) =>
+        body.GetProperty("embeddings").EnumerateArray().Select(e => e.EnumerateArray().Select(x => x.GetSingle()).ToArray()).ToArray();
+
+    [Fact]
+    public async Task EachCollectionEmbedsWithItsOwnModel_FingerprintMismatchIsAChromaError()
+    {
+        using var encoder = SentenceEncoder.Load(model.Directory);
+        string root = TestPaths.NewTempDir("membed-chroma-2models");
+        try
+        {
+            string synthDir = Path.Combine(root, "synth-model"), store = Path.Combine(root, "store");
+            void Synth(ulong seed) => SyntheticModel.Write(new SyntheticModelOptions
+            {
+                ConfigPath = Path.Combine(TestPaths.RepoRoot, "weights", "synth", "odd-config.json"),
+                VocabPath = Path.Combine(TestPaths.MiniLm, "vocab.txt"), Seed = seed,
+            }, synthDir);
+            Synth(5);
+            var resolver = new ManagedEmbed.Extensions.AI.ManagedEmbedFunctionResolver(m => m == "test/synth" ? synthDir : throw new ManagedEmbedException($"unknown model {m}"));
+            // A collection recording the synthetic model, made in process as the CLI does.
+            using (var s = CollectionStore.Open(store, options: new CollectionOptions { EmbeddingFunctionResolver = resolver }))
+                s.CreateCollection("synthetic", DistanceSpace.Cosine, "test/synth");
+            string[] docs = ["The cat sat on the mat.", "Dogs love to play fetch.", "Machine learning is a subset of AI."];
+            string docsJson = JsonSerializer.Serialize(docs);
+            void Configure(EmbeddingServerOptions o)
+            {
+                o.StoreOptions = new CollectionOptions { EmbeddingFunctionResolver = resolver };
+                o.ModelFingerprint = WeightsFingerprint(model.Directory);
+            }
+            var (server, http) = await Start(encoder, store, Configure);
+            await using (server)
+            {
+                string mini = await CreateCollection(http, "mini", ""","metadata":{"hnsw:space":"cosine"}""");
+                var (s, body) = await Send(http, HttpMethod.Get, Api + "/collections/synthetic");
+                Assert.Equal(HttpStatusCode.OK, s);
+                string synth = body.GetProperty("id").GetString()!;
+                foreach (string id in new[] { mini, synth })
+                {
+                    (s, body) = await Post(http, $"{Api}/collections/{id}/add", $$"""{"ids":["a","b","c"],"documents":{{docsJson}}}""");
+                    Assert.True(s == HttpStatusCode.Created, body.ToString());
+                }
+                (_, body) = await Post(http, $"{Api}/collections/{mini}/get", """{"include":["embeddings"]}""");
+                var got = Embeddings(body);
+                var want = encoder.Encode(docs);
+                for (int i = 0; i < docs.Length; i++) Assert.True(ExtensionsAiTests.MaxDiff(want.RowArray(i), got[i]) <= 1e-5, $"MiniLM document {i}");
+                (_, body) = await Post(http, $"{Api}/collections/{synth}/get", """{"include":["embeddings"]}""");
+                got = Embeddings(body);
+                using (var synthEncoder = SentenceEncoder.Load(synthDir))
+                {
+                    var wantSynth = synthEncoder.Encode(docs);
+                    Assert.Equal(192, got[0].Length); // the synthetic model's width, not MiniLM's 384
+                    for (int i = 0; i < docs.Length; i++) Assert.True(ExtensionsAiTests.MaxDiff(wantSynth.RowArray(i), got[i]) <= 1e-5, $"synthetic document {i}");
+                    // query_texts go through the collection's own model too: the nearest of a document to itself is itself at distance ~0.
+                    (s, body) = await Post(http, $"{Api}/collections/{synth}/query", """{"query_texts":["Dogs love to play fetch."],"n_results":1}""");
+                    Assert.True(s == HttpStatusCode.OK, body.ToString());
+                    Assert.Equal("b", body.GetProperty("ids")[0][0].GetString());
+                    Assert.True(body.GetProperty("distances")[0][0].GetDouble() < 1e-5);
+                }
+            }
+            // The HTTP-created collection recorded the served model by name with its weights' fingerprint.
+            using (var ro = CollectionStore.Open(store, readOnly: true))
+            {
+                var ef = ro.GetCollection("mini").EmbeddingFunction!;
+                Assert.Equal(RealMiniLm.Repo, ef.Model);
+                Assert.Equal(WeightsFingerprint(model.Directory), ef.Fingerprint);
+                Assert.Equal(384, ef.Dimension);
+            }
+            // Other weights under the recorded name: documents and query texts are refused in Chroma's error shape.
+            Synth(6);
+            (server, http) = await Start(encoder, store, Configure);
+            await using (server)
+            {
+                var (_, info) = await Send(http, HttpMethod.Get, Api + "/collections/synthetic");
+                string synth = info.GetProperty("id").GetString()!;
+                var (s, body) = await Post(http, $"{Api}/collections/{synth}/query", """{"query_texts":["Dogs"],"n_results":1}""");
+                Assert.Equal(HttpStatusCode.BadRequest, s);
+                Assert.Equal("InvalidArgumentError", body.GetProperty("error").GetString());
+                Assert.Contains("fingerprint", body.GetProperty("message").GetString());
+                (s, body) = await Post(http, $"{Api}/collections/{synth}/add", """{"ids":["d"],"documents":["Dogs"]}""");
+                Assert.Equal(HttpStatusCode.BadRequest, s);
+                Assert.Contains("fingerprint", body.GetProperty("message").GetString());
+                // Explicit embeddings still work; the served model's collection is unaffected.
+                (s, body) = await Post(http, $"{Api}/collections/{synth}/query", $$"""{"query_embeddings":[{{JsonSerializer.Serialize(new float[192].Select((_, i) => i == 0 ? 1f : 0f))}}],"n_results":1}""");
+                Assert.True(s == HttpStatusCode.OK, body.ToString());
+                string mini = (await Send(http, HttpMethod.Get, Api + "/collections/mini")).Body.GetProperty("id").GetString()!;
+                (s, body) = await Post(http, $"{Api}/collections/{mini}/query", """{"query_texts":["A feline rested on the rug."],"n_results":1}""");
+                Assert.True(s == HttpStatusCode.OK, body.ToString());
+                Assert.Equal("a", body.GetProperty("ids")[0][0].GetString());
+            }
+        }
+        finally { Directory.Delete(root, true); }
+    }
+
+    /// <summary>
+    /// Chroma 1.5's list metadata and query restricted to ids over HTTP. Chroma 1.0.0 (the reference server) refuses
+    /// list values (422 "data did not match any variant of untagged enum MetadataValue"), so membed's answers are
+    /// compared with the in-process library on the same store and with hand-computed values.
+    /// </summary>
+    [Fact]
+    public async Task ListMetadataAndQueryIds_OverHttp_EqualTheLibrary()
+    {
+        using var encoder = SentenceEncoder.Load(model.Directory);
+        string dir = TestPaths.NewTempDir("membed-chroma-lists");
+        try
+        {
+            var (server, http) = await Start(encoder, dir);
+            await using (server)
+            {
+                string id = await CreateCollection(http, "lists", ""","metadata":{"hnsw:space":"l2","tags":["a","b"]}""");
+                var (s, body) = await Post(http, $"{Api}/collections/{id}/add", """
+                    {"ids":["a","b","c","d"],"embeddings":[[0,0],[1,0],[3,0],[0,2]],
+                     "metadatas":[{"tags":["red","blue"],"n":[1,2]},{"tags":["green"]},{"tags":["red"],"n":[3]},{"t":"x"}]}
+                    """);
+                Assert.True(s == HttpStatusCode.Created, body.ToString());
+                (s, body) = await Post(http, $"{Api}/collections/{id}/get", """{"where":{"tags":{"$contains":"red"}},"include":["metadatas"]}""");
+                Assert.True(s == HttpStatusCode.OK, body.ToString());
+                Assert.Equal(["a", "c"], body.GetProperty("ids").EnumerateArray().Select(x => x.GetString()!).ToArray());
+                Assert.Equal("""{"tags":["red","blue"],"n":[1,2]}""", body.GetProperty("metadatas")[0].GetRawText());
+                (s, body) = await Post(http, $"{Api}/collections/{id}/get", """{"where":{"tags":{"$not_contains":"red"}},"include":[]}""");
+                // $not_contains: b (green) and d (no tags key) — as the library decides it.
+                var httpNot = body.GetProperty("ids").EnumerateArray().Select(x => x.GetString()!).ToArray();
+                (s, body) = await Post(http, $"{Api}/collections/{id}/get", """{"where":{"n":{"$contains":3}},"include":[]}""");
+                Assert.Equal(["c"], body.GetProperty("ids").EnumerateArray().Select(x => x.GetString()!).ToArray());
+                var (_, coll) = await Send(http, HttpMethod.Get, Api + "/collections/lists");
+                Assert.Equal("""["a","b"]""", coll.GetProperty("metadata").GetProperty("tags").GetRawText());
+                // Query restricted to ids (hand-computed squared L2 from (0,0): b 1, c 9; "nope" is ignored).
+                (s, body) = await Post(http, $"{Api}/collections/{id}/query", """{"query_embeddings":[[0,0]],"ids":["c","b","nope"],"n_results":10,"include":["distances"]}""");
+                Assert.True(s == HttpStatusCode.OK, body.ToString());
+                Assert.Equal(["b", "c"], body.GetProperty("ids")[0].EnumerateArray().Select(x => x.GetString()!).ToArray());
+                Assert.Equal([1.0, 9.0], body.GetProperty("distances")[0].EnumerateArray().Select(x => x.GetDouble()).ToArray());
+                (s, body) = await Post(http, $"{Api}/collections/{id}/query", """{"query_embeddings":[[0,0]],"ids":["c","b"],"where":{"tags":{"$contains":"red"}},"n_results":10,"include":[]}""");
+                Assert.Equal(["c"], body.GetProperty("ids")[0].EnumerateArray().Select(x => x.GetString()!).ToArray());
+                // A list of mixed types is refused in Chroma's error shape.
+                (s, body) = await Post(http, $"{Api}/collections/{id}/add", """{"ids":["e"],"embeddings":[[1,1]],"metadatas":[{"tags":["x",1]}]}""");
+                Assert.Equal(HttpStatusCode.BadRequest, s);
+                Assert.Equal("InvalidArgumentError", body.GetProperty("error").GetString());
+                // The same store in process (read-only: no lock, beside the running server) gives the same answers.
+                using var lib = CollectionStore.Open(dir, readOnly: true);
+                var c = lib.GetCollection("lists");
+                Assert.Equal(httpNot, c.Get(where: WhereFilter.Parse("""{"tags":{"$not_contains":"red"}}"""), include: Include.None).Ids.ToArray());
+                Assert.Equal(["b", "c"], c.Query(queryEmbeddings: [[0f, 0f]], ids: ["c", "b", "nope"]).Ids[0]);
+                Assert.Equal(["red", "blue"], c.Get(["a"]).Metadatas![0]!["tags"].AsList.Select(v => v.AsString).ToArray());
+            }
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     [Fact]
     public async Task CopiedCollectionDirectory_KeepsItsChromaIdentity_InAnotherStore()
     {

@@ -48,6 +48,18 @@ public sealed class ChromaCliTests : IDisposable
     }
 
     [Fact]
+    public void QueryIdsRestrictsTheCandidates()
+    {
+        Seed();
+        // [1,0,0] is nearest to id1, but only id2 and id3 are candidates: id2 (1 − 0.8 = 0.2), then id3 (1 − 0 = 1).
+        var lines = Ok(H.Run("collection", "query", "--path", Store, "--name", "docs", "--embedding", "[1,0,0]", "--ids", "id3,id2"))
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(["id2", "id3"], lines.Select(l => l.GetProperty("id").GetString()));
+        Assert.Equal(0.2, lines[0].GetProperty("distance").GetDouble(), 1e-6);
+        Assert.Contains("--ids", Fail(H.Run("collection", "query", "--path", Store, "--name", "docs", "--embedding", "[1,0,0]", "--ids", "id1,,id2")));
+    }
+
+    [Fact]
     public void QueryGroupsIncludeAndShapes()
     {
         Seed();

@@ -236,7 +236,7 @@ public sealed class ModelTests : IDisposable
             c.Add(["a", "b"], Docs[..2]);
         }
         var m = ManifestJson(Path.Combine(db, "old"));
-        Assert.Equal(2, m.GetProperty("format").GetInt32());
+        Assert.Equal(3, m.GetProperty("format").GetInt32());
         Assert.Equal("test/synth", m.GetProperty("embeddingFunction").GetProperty("config").GetProperty("model_name").GetString());
         Assert.Equal(Fingerprint(model), m.GetProperty("embeddingFunction").GetProperty("config").GetProperty("fingerprint").GetString());
         Assert.False(m.TryGetProperty("legacyModelPath", out _));

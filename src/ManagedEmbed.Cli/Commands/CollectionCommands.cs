@@ -87,7 +87,7 @@ internal static class CollectionCommands
     /// The store's options: models resolve as every --model does (the cache, fetched from the hub or NuGet on first
     /// use), loaded only when something must be embedded.
     /// </summary>
-    private static CollectionOptions Options()
+    internal static CollectionOptions Options()
     {
         var resolver = new ManagedEmbedFunctionResolver(ProductCommands.ResolveModel);
         // Tuning knob for tests and experiments: force frequent compactions.
@@ -583,6 +583,7 @@ internal static class CollectionCommands
         Opt.V("--include", "FIELDS", "documents,metadatas,distances,embeddings", "documents,metadatas,distances"),
         Opt.V("--format", "FORMAT", "jsonl (one result per line) | table | chroma (one document, Chroma's QueryResult)", "jsonl"), JsonDoc, JsonLines,
         Opt.V("--model", "MODEL", "embed the query texts with this model instead of the collection's"),
+        Opt.V("--ids", "A,B", "search only among these record ids (Chroma's query ids)"),
     ];
 
     internal static int Query(Args a)
@@ -619,7 +620,7 @@ internal static class CollectionCommands
             throw new ManagedEmbedException($"option --min-score must be {(c.Space == DistanceSpace.Cosine ? "in [-1, 1]" : "at most 1")} for the {SpaceName(c.Space)} collection '{c.Name}', got '{a.Get("--min-score")}'");
         // Distances are always computed (the table's score and --min-score use them); --include only controls output.
         var r = Embedding(() => c.Query(queryTexts: texts, queryEmbeddings: embs, nResults: n, where: where, whereDocument: wd,
-            include: inc | Include.Distances, minScore: minScore));
+            include: inc | Include.Distances, minScore: minScore, ids: Ids(a)));
         switch (format)
         {
             case "table": PrintTable(c, r, texts); break;

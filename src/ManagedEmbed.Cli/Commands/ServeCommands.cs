@@ -54,6 +54,16 @@ public static class ServeCommands
         string shortName = Path.GetFileName(modelId.TrimEnd('/', Path.DirectorySeparatorChar));
         options.ModelId = modelId;
         options.ModelAliases = [shortName, dir];
+        if (options.StorePath is not null)
+        {
+            // Collections created over Chroma's API record the served model by name with its weights' fingerprint;
+            // collections recording another model load it through the same resolver as the collection commands.
+            string name = ManagedEmbed.Extensions.AI.ManagedEmbedFunctionResolver.ModelName(modelId, dir);
+            options.ModelName = Path.IsPathRooted(name) ? shortName : name;
+            try { options.ModelFingerprint = ManagedEmbed.Extensions.AI.ManagedEmbedFunctionResolver.Fingerprint(dir); }
+            catch (ManagedEmbedException) { options.ModelFingerprint = null; } // weights in another format: recorded without a fingerprint
+            options.StoreOptions = CollectionCommands.Options();
+        }
 
         EmbeddingServer server;
         try { server = EmbeddingServer.StartAsync(encoder, options).GetAwaiter().GetResult(); }
