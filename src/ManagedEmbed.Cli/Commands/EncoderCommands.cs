@@ -331,7 +331,7 @@ internal static class EncoderCommands
 
     public static int Model(string[] args)
     {
-        if (args.Length == 0) throw new ManagedEmbedException("usage: membed model synth --config C --vocab V --seed N [--arch bert|distilbert|mpnet] [...] --out DIR | membed model import --onnx F.onnx|--assembly F.dll [...] --out DIR");
+        if (args.Length == 0) throw new ManagedEmbedException("usage: membed model synth --config C --vocab V --seed N [--arch bert|distilbert|mpnet|bert-cross-encoder] [...] --out DIR | membed model import --onnx F.onnx|--assembly F.dll [...] --out DIR");
         return args[0] switch
         {
             "synth" => ModelSynth(args[1..]),
@@ -425,12 +425,16 @@ internal static class EncoderCommands
         var pooling = PoolingModes.Parse(a.GetChoice("--pooling", "mean", "mean", "cls", "max", "mean_sqrt_len"));
         int? maxSeq = a.Get("--max-seq-length") is null ? null : a.GetInt("--max-seq-length", 0, 2, int.MaxValue);
         // --arch states what the config must be (its model_type decides); omitted = whatever config.json says.
-        string? arch = a.Get("--arch") is null ? null : a.GetChoice("--arch", "bert", "bert", "distilbert", "mpnet");
+        // bert-cross-encoder: a BertForSequenceClassification directory (a reranker) instead of a sentence encoder.
+        string? arch = a.Get("--arch") is null ? null : a.GetChoice("--arch", "bert", "bert", "distilbert", "mpnet", "bert-cross-encoder");
+        bool cross = arch == "bert-cross-encoder";
+        if (cross && (a.Has("--pooling") || a.Has("--max-seq-length") || a.Has("--no-normalize")))
+            throw new ManagedEmbedException("--pooling, --max-seq-length and --no-normalize do not apply to --arch bert-cross-encoder");
         string outDir = a.Require("--out");
         SyntheticModel.Write(new SyntheticModelOptions
         {
             ConfigPath = config, VocabPath = vocab, Seed = seed, Pooling = pooling, MaxSeqLength = maxSeq, Normalize = !a.Has("--no-normalize"),
-            Architecture = arch,
+            Architecture = cross ? "bert" : arch, CrossEncoder = cross,
         }, outDir);
         Console.Out.WriteLine($"wrote {Path.GetFullPath(outDir)}");
         return 0;
