@@ -124,7 +124,7 @@ public static class SyntheticModel
         try
         {
             Directory.CreateDirectory(full);
-            Directory.CreateDirectory(Path.Combine(full, "1_Pooling"));
+            if (cross is null) Directory.CreateDirectory(Path.Combine(full, "1_Pooling"));
             WriteFiles(o, config, cross, configBytes, vocabBytes, maxSeq, full);
             Publish(full, target);
         }
