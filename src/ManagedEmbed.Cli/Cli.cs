@@ -22,6 +22,7 @@ public static class Cli
         ["data"] = IndexCommands.Data,
         ["collection"] = CollectionCommands.Collection,
         ["search"] = ProductCommands.Search,
+        ["rerank"] = RerankCommands.Rerank,
         ["eval"] = ProductCommands.Eval,
         ["cluster"] = ProductCommands.Cluster,
         ["mine-paraphrases"] = ProductCommands.MineParaphrases,
@@ -76,6 +77,7 @@ public static class Cli
           similarity   --model DIR [--prompt-name NAME | --prompt TEXT] [--dim D] [--normalize] [--similarity cosine|dot|euclidean|manhattan] TEXT TEXT [TEXT...]
           info
           model synth  --config C --vocab V --seed N [--pooling mean|cls|max|mean_sqrt_len] [--max-seq-length L] [--no-normalize] --out DIR
+          model synth  --arch bert-cross-encoder --config C --vocab V --seed N --out DIR   (a BertForSequenceClassification reranker)
           model import --onnx F.onnx | --assembly F.dll [--resource NAME]  [--config config.json] [--vocab vocab.txt | --tokenizer tokenizer.json]
                        [--pooling mean|cls|max|mean_sqrt_len] [--no-normalize] [--max-seq-length L] [--position-ids] [--cased] --out DIR
           bench encode --model DIR --batch B --seq T --threads N [--seconds S]
@@ -87,6 +89,8 @@ public static class Cli
           collection   repair --path DIR --name NAME [--yes]  (quarantines a damaged log tail; without --yes: dry run)
           search       --model DIR --corpus FILE [--k K] [--index flat|ivf|hnsw] [--nlist N] [--nprobe N] [--ef-search S] [--min-score S] [--save INDEX] [--json] QUERY [QUERY...]
           search       --model DIR --load INDEX [--k K] [--nprobe N | --ef-search S] [--min-score S] [--json] QUERY [QUERY...]
+                       (either form: [--rerank CROSS_ENCODER [--rerank-k N] [--max-length L]] re-ranks the first N hits, default max(k, 100))
+          rerank       --model CROSS_ENCODER --query Q --input docs.txt [--k K] [--max-length L] [--batch-size B] [--json]
           eval pairs   --model DIR [--model DIR...] --input pairs.tsv [--threshold 0.5] [--json]
           eval sts     --model DIR [--model DIR...] --input sts.tsv [--json]
           cluster      --model DIR --input sentences.txt --k K [--seed S] [--restarts R] [--json]

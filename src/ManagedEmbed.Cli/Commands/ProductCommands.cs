@@ -24,7 +24,7 @@ internal static class ProductCommands
     /// </summary>
     public static int Search(string[] args)
     {
-        var a = Args.Parse(args, ["--model", "--corpus", "--k", "--index", "--nlist", "--nprobe", "--ef-search", "--min-score", "--save", "--load", "--threads", "--batch-size"], ["--json"]);
+        var a = Args.Parse(args, ["--model", "--corpus", "--k", "--index", "--nlist", "--nprobe", "--ef-search", "--min-score", "--save", "--load", "--threads", "--batch-size", "--rerank", "--rerank-k", "--max-length"], ["--json"]);
         string? corpus = a.Get("--corpus"), load = a.Get("--load"), save = a.Get("--save");
         if ((corpus is null) == (load is null))
             throw new ManagedEmbedException(corpus is null
@@ -51,6 +51,9 @@ internal static class ProductCommands
             BatchSize = a.GetInt("--batch-size", 32, 1, 1 << 20),
         };
         bool json = a.Has("--json");
+        if (a.Has("--max-length") && !a.Has("--rerank")) throw new ManagedEmbedException("--max-length applies to the --rerank cross-encoder");
+        // Two-stage retrieval: the first stage fetches --rerank-k candidates, the cross-encoder keeps the best k.
+        using var rerank = RerankCommands.ForSearch(a, k);
 
         using var encoder = LoadEncoder(a);
         SemanticSearch engine;
@@ -80,7 +83,8 @@ internal static class ProductCommands
         }
 
         var queries = a.Positional;
-        var results = engine.Search(queries, k, minScore);
+        var results = engine.Search(queries, rerank?.Candidates ?? k, minScore);
+        if (rerank is not null) results = rerank.Apply(queries, results, k);
         var stdout = Console.Out;
         for (int q = 0; q < queries.Count; q++)
         {
@@ -531,7 +535,7 @@ internal static class ProductCommands
 
     private static EncodeProgressBar? EncodeBar(string label) => ProgressBar.Enabled ? new EncodeProgressBar(label) : null;
 
-    private static string Json(Action<Utf8JsonWriter> write)
+    internal static string Json(Action<Utf8JsonWriter> write)
     {
         var buffer = new System.Buffers.ArrayBufferWriter<byte>();
         using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
