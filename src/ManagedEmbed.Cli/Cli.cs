@@ -45,6 +45,7 @@ public static class Cli
         new("collection check", "report damage, change nothing (exit 1 when damaged)", CollectionCommands.CheckOptions, CollectionCommands.Check),
         new("collection repair", "quarantine a damaged log tail (a dry run without --yes)", CollectionCommands.RepairOptions, CollectionCommands.Repair),
         new("search", "semantic search of a corpus (one document per line) or a saved index", ProductCommands.SearchOptions, ProductCommands.Search, "QUERY: query texts"),
+        new("rerank", "score documents against a query with a cross-encoder, best first", RerankCommands.RerankOptions, RerankCommands.Rerank),
         new("eval pairs", "accuracy on labelled pairs (text1<TAB>text2<TAB>0|1)", ProductCommands.EvalPairsOptions, ProductCommands.EvalPairs),
         new("eval sts", "Spearman and Pearson correlation on scored pairs (text1<TAB>text2<TAB>score)", ProductCommands.EvalStsOptions, ProductCommands.EvalSts),
         new("cluster", "k-means or community clustering of sentences", ProductCommands.ClusterOptions, ProductCommands.Cluster),

@@ -120,8 +120,7 @@ public sealed class SentenceEncoder : IDisposable
         ArgumentNullException.ThrowIfNull(texts);
         ArgumentNullException.ThrowIfNull(options);
         string? prompt = Config.SentenceTransformers.ResolvePrompt(options.PromptName, options.Prompt);
-        // sentence-transformers' prompt_length: the prompt tokenized alone, less its closing special token.
-        int skip = prompt is not null && !Config.PoolingIncludesPrompt ? Tokenize(prompt).Length - 1 : 0;
+        int skip = PromptPoolSkip(prompt);
         int outDim = OutputDimension(options.TruncateDim);
         var ids = new int[texts.Count][];
         for (int i = 0; i < texts.Count; i++)
@@ -131,6 +130,13 @@ public sealed class SentenceEncoder : IDisposable
         }
         return EncodeCore(ids, options.BatchSize, options.Normalize, outDim, skip, options.Progress);
     }
+
+    /// <summary>
+    /// How many leading tokens of a text prefixed with <paramref name="prompt"/> the pool leaves out: 0 unless the
+    /// Pooling module says include_prompt false, then sentence-transformers' prompt_length (the prompt tokenized
+    /// alone, less its closing special token). Null (no prompt) gives 0.
+    /// </summary>
+    public int PromptPoolSkip(string? prompt) => prompt is not null && !Config.PoolingIncludesPrompt ? Tokenize(prompt).Length - 1 : 0;
 
     /// <summary>
     /// sentence-transformers' <c>encode_query</c>: <see cref="Encode(IReadOnlyList{string}, EncodeOptions)"/> with the
@@ -172,7 +178,20 @@ public sealed class SentenceEncoder : IDisposable
     public EmbeddingMatrix EncodeIds(IReadOnlyList<int[]> ids, int batchSize = 32, bool? normalize = null, IProgress<EncodeProgress>? progress = null) =>
         EncodeCore(ids, batchSize, normalize, Dimension, 0, progress);
 
-    private EmbeddingMatrix EncodeCore(IReadOnlyList<int[]> ids, int batchSize, bool? normalize, int outDim, int skip, IProgress<EncodeProgress>? progress)
+    /// <summary>
+    /// Embeds already-tokenized sequences that may start with prompts: the first <paramref name="promptSkip"/>[i]
+    /// tokens of sequence i are left out of its pool (see <see cref="PromptPoolSkip"/>; 0 keeps every token). Lets a
+    /// server batch requests with different prompts together.
+    /// </summary>
+    public EmbeddingMatrix EncodeIds(IReadOnlyList<int[]> ids, IReadOnlyList<int> promptSkip, int batchSize = 32, bool? normalize = null)
+    {
+        ArgumentNullException.ThrowIfNull(promptSkip);
+        if (ids is not null && promptSkip.Count != ids.Count) throw new ArgumentException($"{promptSkip.Count} prompt lengths for {ids.Count} sequences", nameof(promptSkip));
+        if (promptSkip.Any(n => n < 0)) throw new ArgumentOutOfRangeException(nameof(promptSkip), "prompt lengths must not be negative");
+        return EncodeCore(ids!, batchSize, normalize, Dimension, 0, null, promptSkip);
+    }
+
+    private EmbeddingMatrix EncodeCore(IReadOnlyList<int[]> ids, int batchSize, bool? normalize, int outDim, int skip, IProgress<EncodeProgress>? progress, IReadOnlyList<int>? skips = null)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(ids);
@@ -191,7 +210,7 @@ public sealed class SentenceEncoder : IDisposable
         }
         // The pipeline's Normalize module runs unless the caller turns normalization off; normalize true also
         // normalizes the final (possibly truncated) vector, as normalize_embeddings=True does after truncate_dim.
-        var post = new PostProcessing(Pipeline: normalize != false && NormalizesByDefault, Final: normalize == true, outDim, skip);
+        var post = new PostProcessing(Pipeline: normalize != false && NormalizesByDefault, Final: normalize == true, outDim, skip, skips);
         var output = new float[(long)ids.Count * outDim];
 
         // Longest first (as sentence-transformers does); batches are consecutive runs of that order, so each batch
@@ -229,7 +248,7 @@ public sealed class SentenceEncoder : IDisposable
     public float[] EncodeIds(int[] ids, bool? normalize = null) => EncodeIds([ids], 1, normalize).Data;
 
     /// <summary>What follows pooling: the Normalize module, Matryoshka truncation, a final normalize, and the prompt tokens to leave out.</summary>
-    private readonly record struct PostProcessing(bool Pipeline, bool Final, int OutDim, int Skip);
+    private readonly record struct PostProcessing(bool Pipeline, bool Final, int OutDim, int Skip, IReadOnlyList<int>? Skips);
 
     private void PoolBatch(TokenBatch batch, EncoderWorkspace ws, ReadOnlySpan<int> rows, float[] output, PostProcessing post)
     {
@@ -239,15 +258,16 @@ public sealed class SentenceEncoder : IDisposable
         {
             var tokens = ws.Hidden.AsSpan(batch.Offsets[s] * h, batch.Lengths[s] * h);
             var dst = output.AsSpan(rows[s] * post.OutDim, post.OutDim);
+            int skip = post.Skips?[rows[s]] ?? post.Skip;
             if (full is null)
             {
-                SentencePooling.Pool(tokens, batch.Lengths[s], h, Config.Pooling, dst, post.Skip);
+                SentencePooling.Pool(tokens, batch.Lengths[s], h, Config.Pooling, dst, skip);
                 if (post.Pipeline || post.Final) VectorMath.L2Normalize(dst);
                 continue;
             }
             // sentence-transformers truncates after the whole pipeline (Normalize included) and re-normalizes only
             // when asked: a truncated unit vector is not a unit vector.
-            SentencePooling.Pool(tokens, batch.Lengths[s], h, Config.Pooling, full, post.Skip);
+            SentencePooling.Pool(tokens, batch.Lengths[s], h, Config.Pooling, full, skip);
             if (post.Pipeline) VectorMath.L2Normalize(full);
             full.AsSpan(0, post.OutDim).CopyTo(dst);
             if (post.Final) VectorMath.L2Normalize(dst);

@@ -26,6 +26,12 @@ public sealed class SyntheticModelOptions
     public int? MaxSeqLength { get; init; }
     /// <summary>Whether modules.json lists a Normalize module (default true).</summary>
     public bool Normalize { get; init; } = true;
+    /// <summary>
+    /// Writes a cross-encoder instead: a Hugging Face BertForSequenceClassification directory (config.json,
+    /// vocab.txt, tokenizer_config.json, special_tokens_map.json, model.safetensors with bert.*, bert.pooler.dense and
+    /// classifier.*; num_labels from config.json). The config must be a BERT one; pooling options do not apply.
+    /// </summary>
+    public bool CrossEncoder { get; init; }
 }
 
 /// <summary>
@@ -42,7 +48,9 @@ public sealed class SyntheticModelOptions
 /// descending, then name): embeddings, Linear weights and biases ~ initializer_range · z (config.json, default 0.02),
 /// LayerNorm gamma = 1 + 0.1 · z, beta = 0.05 · z, each value rounded once from double to float.
 /// The optional tensors real checkpoints carry are written too (ignored by the encoder): embeddings.position_ids as
-/// I64 [1, max_position_embeddings] = 0, 1, 2, ..., and pooler.dense for BERT and MPNet.
+/// I64 [1, max_position_embeddings] = 0, 1, 2, ..., and pooler.dense for BERT and MPNet. A cross-encoder
+/// (<see cref="SyntheticModelOptions.CrossEncoder"/>) is generated the same way from its own tensor list
+/// (bert.*, bert.pooler.dense, classifier.*).
 /// </para>
 /// </summary>
 public static class SyntheticModel
@@ -69,6 +77,12 @@ public static class SyntheticModel
     {
         // Validate every input before touching the output.
         var config = EncoderRegistry.LoadConfig(o.ConfigPath);
+        CrossEncoderConfig? cross = null;
+        if (o.CrossEncoder)
+        {
+            if (config is not BertConfig) throw new ManagedEmbedException($"'{o.ConfigPath}' is a {config.ModelType} config; a synthetic cross-encoder is a BERT one");
+            cross = CrossEncoderConfig.Load(o.ConfigPath);
+        }
         if (o.Architecture is not null && o.Architecture != config.ModelType)
         {
             if (!EncoderRegistry.Architectures.Any(a => a.ModelType == o.Architecture))
@@ -110,8 +124,8 @@ public static class SyntheticModel
         try
         {
             Directory.CreateDirectory(full);
-            Directory.CreateDirectory(Path.Combine(full, "1_Pooling"));
-            WriteFiles(o, config, configBytes, vocabBytes, maxSeq, full);
+            if (cross is null) Directory.CreateDirectory(Path.Combine(full, "1_Pooling"));
+            WriteFiles(o, config, cross, configBytes, vocabBytes, maxSeq, full);
             Publish(full, target);
         }
         catch
@@ -164,7 +178,7 @@ public static class SyntheticModel
             throw new ManagedEmbedException($"'{configPath}': the weights would take {bytes:0.###e0} bytes (num_hidden_layers {c.NumHiddenLayers}, hidden_size {c.HiddenSize}); synthetic models are limited to {MaxWeightBytes} bytes");
     }
 
-    private static void WriteFiles(SyntheticModelOptions o, TransformerConfig config, byte[] configBytes, byte[] vocabBytes, int maxSeq, string full)
+    private static void WriteFiles(SyntheticModelOptions o, TransformerConfig config, CrossEncoderConfig? cross, byte[] configBytes, byte[] vocabBytes, int maxSeq, string full)
     {
 
         WriteAtomic(Path.Combine(full, "config.json"), s => s.Write(configBytes));
@@ -174,18 +188,23 @@ public static class SyntheticModel
             HiddenSize = config.HiddenSize, MaxPositionEmbeddings = config.MaxPositionEmbeddings, Pooling = o.Pooling,
             MaxSeqLength = maxSeq, Normalize = o.Normalize, Architecture = config.ModelType,
         };
+        // A cross-encoder directory is a plain Hugging Face one: the tokenizer files, no sentence-transformers modules.
         foreach (var (rel, text) in SentencePipelineFiles.Render(pipeline))
-            WriteText(Path.Combine(full, rel.Replace('/', Path.DirectorySeparatorChar)), text);
-        WriteAtomic(Path.Combine(full, "model.safetensors"), s => WriteWeights(config, o.Seed, s));
+            if (cross is null || rel is "tokenizer_config.json" or "special_tokens_map.json")
+                WriteText(Path.Combine(full, rel.Replace('/', Path.DirectorySeparatorChar)), text);
+        if (cross is null) WriteAtomic(Path.Combine(full, "model.safetensors"), s => WriteWeights(config, o.Seed, s));
+        else WriteAtomic(Path.Combine(full, "model.safetensors"), s => WriteWeights(BertForSequenceClassification.Describe(cross.Bert, cross.NumLabels), config.InitializerRange, o.Seed, s));
     }
 
     /// <summary>Writes the synthetic weights of <paramref name="config"/> as safetensors to <paramref name="output"/>.</summary>
-    public static void WriteWeights(TransformerConfig config, ulong seed, Stream output)
+    public static void WriteWeights(TransformerConfig config, ulong seed, Stream output) =>
+        WriteWeights(EncoderRegistry.Describe(config), config.InitializerRange, seed, output);
+
+    private static void WriteWeights(IReadOnlyList<TensorSpec> specs, double std, ulong seed, Stream output)
     {
         var rng = new Kernels.SplitMix64(seed);
-        double std = config.InitializerRange;
         var entries = new List<SafeTensorEntry>();
-        foreach (var spec in EncoderRegistry.Describe(config))
+        foreach (var spec in specs)
         {
             var s = spec;
             if (s.Kind == TensorKind.PositionIds)

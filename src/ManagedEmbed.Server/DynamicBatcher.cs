@@ -11,9 +11,10 @@ namespace ManagedEmbed.Server;
 /// </summary>
 internal sealed class DynamicBatcher
 {
-    private sealed class Job(int[][] ids)
+    private sealed class Job(int[][] ids, int promptSkip)
     {
         public readonly int[][] Ids = ids;
+        public readonly int PromptSkip = promptSkip;
         public readonly float[][] Output = new float[ids.Length][];
         public readonly TaskCompletionSource<float[][]> Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public readonly long Enqueued = Stopwatch.GetTimestamp();
@@ -41,9 +42,10 @@ internal sealed class DynamicBatcher
 
     /// <summary>
     /// Queues <paramref name="ids"/> (non-empty, each sequence valid for the model); the task yields their pooled,
-    /// unnormalized embeddings in order. False when the queue is full.
+    /// unnormalized embeddings in order, the first <paramref name="promptSkip"/> tokens of each left out of its pool
+    /// (a prompt the model's pooling excludes). False when the queue is full.
     /// </summary>
-    public bool TryEnqueue(int[][] ids, out Task<float[][]> result)
+    public bool TryEnqueue(int[][] ids, out Task<float[][]> result, int promptSkip = 0)
     {
         if (Interlocked.Increment(ref _admitted) > _maxRequests)
         {
@@ -51,7 +53,7 @@ internal sealed class DynamicBatcher
             result = Task.FromResult<float[][]>([]);
             return false;
         }
-        var job = new Job(ids);
+        var job = new Job(ids, promptSkip);
         if (!_queue.Writer.TryWrite(job))
         {
             Interlocked.Decrement(ref _admitted);
@@ -74,6 +76,7 @@ internal sealed class DynamicBatcher
         var reader = _queue.Reader;
         Job? current = null;
         var seqs = new List<int[]>();
+        var skips = new List<int>();
         var owners = new List<(Job Job, int Index)>();
         while (true)
         {
@@ -82,7 +85,7 @@ internal sealed class DynamicBatcher
                 if (!await reader.WaitToReadAsync().ConfigureAwait(false)) return;
                 if (!reader.TryRead(out current)) continue;
             }
-            seqs.Clear(); owners.Clear();
+            seqs.Clear(); skips.Clear(); owners.Clear();
             int tokens = 0;
             // Fill one pass: the rest of the current request, then whole or partial later ones, up to the budget.
             while (current is not null)
@@ -93,24 +96,24 @@ internal sealed class DynamicBatcher
                 {
                     int len = current.Ids[current.Next].Length;
                     if (seqs.Count > 0 && tokens + len > _maxTokens) { full = true; break; }
-                    seqs.Add(current.Ids[current.Next]); owners.Add((current, current.Next));
+                    seqs.Add(current.Ids[current.Next]); skips.Add(current.PromptSkip); owners.Add((current, current.Next));
                     current.Next++; tokens += len;
                 }
                 if (full) break;
                 if (!_merge) { current = null; break; }
                 current = reader.TryRead(out var next) ? next : null;
             }
-            RunPass(seqs, owners, tokens);
+            RunPass(seqs, skips, owners, tokens);
         }
     }
 
-    private void RunPass(List<int[]> seqs, List<(Job Job, int Index)> owners, int tokens)
+    private void RunPass(List<int[]> seqs, List<int> skips, List<(Job Job, int Index)> owners, int tokens)
     {
         EmbeddingMatrix m;
         long t0 = Stopwatch.GetTimestamp();
         try
         {
-            m = _encoder.EncodeIds(seqs, seqs.Count, normalize: false);
+            m = _encoder.EncodeIds(seqs, skips, seqs.Count, normalize: false);
         }
         catch (Exception e)
         {

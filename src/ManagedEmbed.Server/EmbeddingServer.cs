@@ -291,7 +291,8 @@ public sealed partial class EmbeddingServer : IAsyncDisposable
         int dims = Dimensions(root, "dimensions");
         if (!root.TryGetProperty("input", out var input)) throw new RequestException(400, "'input' is required", "input");
         int[][] ids = Inputs(input, "input", _options.AutoTruncate);
-        float[][] vectors = await Embed(ids, dims, _encoder.NormalizesByDefault).ConfigureAwait(false);
+        // OpenAI's dimensions returns unit vectors whatever the model's pipeline: a shortened vector is re-normalized.
+        float[][] vectors = await Embed(ids, dims, _encoder.NormalizesByDefault || dims < _encoder.Dimension).ConfigureAwait(false);
         long tokens = ids.Sum(s => (long)s.Length);
 
         c.Response.ContentType = "application/json";
@@ -330,8 +331,17 @@ public sealed partial class EmbeddingServer : IAsyncDisposable
         bool truncate = OptionalBool(root, "truncate") ?? _options.AutoTruncate;
         int dims = Dimensions(root, "dimensions");
         if (!root.TryGetProperty("inputs", out var input)) throw new RequestException(422, "'inputs' is required", "inputs");
-        int[][] ids = Inputs(input, "inputs", truncate);
-        float[][] vectors = await Embed(ids, dims, normalize).ConfigureAwait(false);
+        // TEI's prompt_name: a prompt of config_sentence_transformers.json prepended to every text (none when absent,
+        // as TEI without --default-prompt-name); its tokens leave the pool when the Pooling module excludes prompts.
+        string? promptName = OptionalString(root, "prompt_name");
+        string? prompt = null;
+        if (promptName is not null)
+        {
+            try { prompt = _encoder.Config.SentenceTransformers.ResolvePrompt(promptName, null); }
+            catch (ManagedEmbedException e) { throw new RequestException(422, e.Message, "prompt_name"); }
+        }
+        int[][] ids = Inputs(input, "inputs", truncate, prompt: prompt);
+        float[][] vectors = await Embed(ids, dims, normalize, _encoder.PromptPoolSkip(prompt)).ConfigureAwait(false);
         await Write(c, vectors, ServerJson.Default.SingleArrayArray).ConfigureAwait(false);
     });
 
@@ -346,9 +356,9 @@ public sealed partial class EmbeddingServer : IAsyncDisposable
     });
 
     /// <summary>Queues <paramref name="ids"/> on the batcher; truncates to <paramref name="dims"/> (Matryoshka) and normalizes after.</summary>
-    private async Task<float[][]> Embed(int[][] ids, int dims, bool normalize)
+    private async Task<float[][]> Embed(int[][] ids, int dims, bool normalize, int promptSkip = 0)
     {
-        if (!_batcher.TryEnqueue(ids, out var task))
+        if (!_batcher.TryEnqueue(ids, out var task, promptSkip))
             throw new RequestException(429, $"the server is at its limit of {_options.MaxConcurrentRequests} concurrent requests; retry later", null, "rate_limit_exceeded");
         float[][] pooled = await task.ConfigureAwait(false);
         _metrics.Tokens(ids.Sum(s => (long)s.Length), ids.Length);
@@ -390,7 +400,7 @@ public sealed partial class EmbeddingServer : IAsyncDisposable
     /// The token sequences of <paramref name="input"/>: a string, an array of strings, an array of token ids (one
     /// sequence of this model's vocabulary ids, as /tokenize returns them, [CLS] and [SEP] included), or an array of such arrays.
     /// </summary>
-    private int[][] Inputs(JsonElement input, string param, bool truncate, bool textOnly = false)
+    private int[][] Inputs(JsonElement input, string param, bool truncate, bool textOnly = false, string? prompt = null)
     {
         int max = _encoder.MaxSeqLength;
         if (input.ValueKind == JsonValueKind.String) return [Text(input.GetString()!, 0)];
@@ -401,6 +411,8 @@ public sealed partial class EmbeddingServer : IAsyncDisposable
         if (n > _options.MaxInputsPerRequest)
             throw new RequestException(413, $"'{param}' has {n} inputs, more than this server's limit of {_options.MaxInputsPerRequest} per request", param, "too_many_inputs");
         var first = input[0];
+        if (prompt is not null && first.ValueKind is JsonValueKind.Number or JsonValueKind.Array)
+            throw new RequestException(422, "prompt_name applies to text inputs, not to token ids", "prompt_name");
         if (first.ValueKind == JsonValueKind.Number && !textOnly) return [Ids(input, 0)];
         var result = new int[n][];
         int i = 0;
@@ -419,6 +431,7 @@ public sealed partial class EmbeddingServer : IAsyncDisposable
         int[] Text(string text, int index)
         {
             if (text.Length == 0) throw new RequestException(400, $"'{param}[{index}]' is an empty string", param);
+            if (prompt is not null) text = prompt + text;
             int[] ids = _encoder.Tokenize(text);
             if (!truncate && ids.Length >= max && _encoder.Tokenizer.Encode(text, max + 1).Length > max)
                 throw new RequestException(param == "inputs" ? 413 : 400, $"'{param}[{index}]' is longer than the model's maximum of {max} tokens; shorten it or enable truncation", param, "context_length_exceeded");

@@ -23,6 +23,7 @@ namespace ManagedEmbed.Cli.Tests;
 public sealed partial class ReadmeSnippetsTests(RealMiniLm real)
 {
     private const string ModelPath = "models/all-MiniLM-L6-v2";
+    private const string CrossEncoderPath = "models/ms-marco-MiniLM-L-6-v2";
 
     /// <summary>The ```csharp blocks of README.md's "## 4." section, in order.</summary>
     internal static List<string> Snippets()
@@ -82,6 +83,13 @@ public sealed partial class ReadmeSnippetsTests(RealMiniLm real)
             Directory.CreateDirectory(Path.Combine(dir, "samples"));
             foreach (string f in Directory.GetFiles(Path.Combine(TestPaths.RepoRoot, "samples")))
                 File.Copy(f, Path.Combine(dir, "samples", Path.GetFileName(f)));
+            // The cross-encoder snippet's model: seeded weights in the shape of ms-marco-MiniLM-L-6-v2, as the README says.
+            if (snippet.Contains(CrossEncoderPath, StringComparison.Ordinal))
+                SyntheticModel.Write(new SyntheticModelOptions
+                {
+                    ConfigPath = Path.Combine(TestPaths.RepoRoot, "weights", "synth", "ms-marco-MiniLM-L-6-v2-config.json"),
+                    VocabPath = Path.Combine(real.Directory, "vocab.txt"), Seed = 15, CrossEncoder = true,
+                }, Path.Combine(dir, CrossEncoderPath));
             Environment.CurrentDirectory = dir;
             Console.SetOut(captured);
             var entry = Assembly.Load(pe.ToArray()).EntryPoint!;
@@ -104,7 +112,7 @@ public sealed partial class ReadmeSnippetsTests(RealMiniLm real)
     private static double Num(string s) => double.Parse(s, CultureInfo.InvariantCulture);
 
     [Fact]
-    public void Section4HasTheEightSnippets() => Assert.Equal(8, Snippets().Count);
+    public void Section4HasTheNineSnippets() => Assert.Equal(9, Snippets().Count);
 
     [Fact]
     public void EncodeAndCompare()
@@ -178,6 +186,25 @@ public sealed partial class ReadmeSnippetsTests(RealMiniLm real)
         string o = Run(Snippets()[6]);
         Assert.Equal(3, Regex.Matches(o, @"^Cluster \d:$", RegexOptions.Multiline).Count);
         Assert.Equal(8, Regex.Matches(o, @"^  - ", RegexOptions.Multiline).Count);
+    }
+
+    [Fact]
+    public void CrossEncoderPredictAndRank()
+    {
+        string o = Run(Snippets()[8]);
+        // The reference scores of the same seeded model (tests/fixtures/crossencoder, ms-marco shape, rank section).
+        using var doc = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(TestPaths.Fixtures, "crossencoder", "crossencoder-synth.json")));
+        var rank = doc.RootElement.GetProperty("models").EnumerateArray().Single(m => m.GetProperty("name").GetString() == "ms-marco-MiniLM-L-6-v2-shape").GetProperty("rank");
+        var refDocs = rank.GetProperty("documents").EnumerateArray().Select(x => x.GetString()!).ToList();
+        var refScores = rank.GetProperty("scores").EnumerateArray().Select(x => x.GetDouble()).ToList();
+        string[] docs = ["Berlin has a population of 3,520,031 registered inhabitants.", "New York City is famous for the Metropolitan Museum of Art.", "bread"];
+        double[] want = docs.Select(d => refScores[refDocs.IndexOf(d)]).ToArray();
+        var m = Regex.Match(o, @"^scores: (-?\d\.\d{4}) (-?\d\.\d{4}) (-?\d\.\d{4})$", RegexOptions.Multiline);
+        Assert.True(m.Success, o);
+        for (int i = 0; i < 3; i++) Assert.Equal(want[i], Num(m.Groups[i + 1].Value), 0.00011);
+        var ranked = Regex.Matches(o, @"^ranked (\d) (-?\d\.\d{4})$", RegexOptions.Multiline).ToList();
+        int[] order = Enumerable.Range(0, 3).OrderByDescending(i => want[i]).Take(2).ToArray();
+        Assert.Equal(order, ranked.Select(r => int.Parse(r.Groups[1].Value, CultureInfo.InvariantCulture)).ToArray());
     }
 
     [Fact]

@@ -469,7 +469,7 @@ internal static class EncoderCommands
     [
         Opt.Req("--config", "FILE", "config.json of the architecture"), Opt.Req("--vocab", "FILE", "vocab.txt"), Opt.Req("--seed", "N", "random seed"),
         Opt.V("--pooling", "MODE", "mean|cls|max|mean_sqrt_len", "mean"), Opt.V("--max-seq-length", "L", "maximum tokens per text"),
-        Opt.V("--arch", "ARCH", "bert|distilbert|mpnet (checked against the config)"), Opt.F("--no-normalize", "do not L2-normalize"),
+        Opt.V("--arch", "ARCH", "bert|distilbert|mpnet (checked against the config), or bert-cross-encoder (a reranker)"), Opt.F("--no-normalize", "do not L2-normalize"),
         Opt.Req("--out", "DIR", "model directory to write"),
     ];
 
@@ -484,12 +484,16 @@ internal static class EncoderCommands
         var pooling = PoolingModes.Parse(a.GetChoice("--pooling", "mean", "mean", "cls", "max", "mean_sqrt_len"));
         int? maxSeq = a.Get("--max-seq-length") is null ? null : a.GetInt("--max-seq-length", 0, 2, int.MaxValue);
         // --arch states what the config must be (its model_type decides); omitted = whatever config.json says.
-        string? arch = a.Get("--arch") is null ? null : a.GetChoice("--arch", "bert", "bert", "distilbert", "mpnet");
+        // bert-cross-encoder: a BertForSequenceClassification directory (a reranker) instead of a sentence encoder.
+        string? arch = a.Get("--arch") is null ? null : a.GetChoice("--arch", "bert", "bert", "distilbert", "mpnet", "bert-cross-encoder");
+        bool cross = arch == "bert-cross-encoder";
+        if (cross && (a.Has("--pooling") || a.Has("--max-seq-length") || a.Has("--no-normalize")))
+            throw new ManagedEmbedException("--pooling, --max-seq-length and --no-normalize do not apply to --arch bert-cross-encoder");
         string outDir = a.Require("--out");
         SyntheticModel.Write(new SyntheticModelOptions
         {
             ConfigPath = config, VocabPath = vocab, Seed = seed, Pooling = pooling, MaxSeqLength = maxSeq, Normalize = !a.Has("--no-normalize"),
-            Architecture = arch,
+            Architecture = cross ? "bert" : arch, CrossEncoder = cross,
         }, outDir);
         Console.Out.WriteLine($"wrote {Path.GetFullPath(outDir)}");
         return 0;

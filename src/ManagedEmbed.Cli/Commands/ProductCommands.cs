@@ -30,6 +30,9 @@ internal static class ProductCommands
         Opt.V("--nprobe", "N", "IVF lists probed (more than nlist: clamped to nlist)"), Opt.V("--ef-search", "S", "HNSW search beam"),
         Opt.V("--min-score", "S", "drop results scoring below S (cosine, in [-1, 1])"), Opt.V("--save", "INDEX", "save the index (and its documents) for --load"),
         Common.Threads, Common.BatchSize, Common.Json, Common.Jsonl,
+        Opt.V("--rerank", "CROSS_ENCODER", "re-rank the first --rerank-k hits with this cross-encoder"),
+        new("--rerank-k", "N", "first-stage candidates re-ranked per query") { DefaultText = "max(k, 100)" },
+        Opt.V("--max-length", "L", "the cross-encoder's max tokens per (query, document) pair"),
     ];
 
     public static int Search(Args a)
@@ -61,6 +64,9 @@ internal static class ProductCommands
         };
         string format = a.OutputFormat();
         bool json = format != "text";
+        if (a.Has("--max-length") && !a.Has("--rerank")) throw new ManagedEmbedException("--max-length applies to the --rerank cross-encoder");
+        // Two-stage retrieval: the first stage fetches --rerank-k candidates, the cross-encoder keeps the best k.
+        using var rerank = RerankCommands.ForSearch(a, k);
 
         using var encoder = LoadEncoder(a);
         SemanticSearch engine;
@@ -93,7 +99,8 @@ internal static class ProductCommands
         }
 
         var queries = a.Positional;
-        var results = engine.Search(queries, k, minScore);
+        var results = engine.Search(queries, rerank?.Candidates ?? k, minScore);
+        if (rerank is not null) results = rerank.Apply(queries, results, k);
         var stdout = Console.Out;
         void Hit(Utf8JsonWriter w, SearchHit h)
         {
@@ -594,7 +601,7 @@ internal static class ProductCommands
         o.Write(sb.ToString());
     }
 
-    private static string Json(Action<Utf8JsonWriter> write)
+    internal static string Json(Action<Utf8JsonWriter> write)
     {
         var buffer = new System.Buffers.ArrayBufferWriter<byte>();
         using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))

@@ -10,10 +10,16 @@ namespace ManagedEmbed.Encoder.Models;
 /// </summary>
 public sealed class BertModel : EncoderModel
 {
-    internal BertModel(SafeTensorsFile? file, WeightScope w, BertConfig c)
+    /// <param name="file">The weights file (null while only describing the model).</param>
+    /// <param name="w">The scope holding embeddings.* and encoder.*.</param>
+    /// <param name="c">The configuration.</param>
+    /// <param name="poolerRequested">True when a task head around this model requests pooler.dense itself (see
+    /// <see cref="BertForSequenceClassification"/>); otherwise the pooler is accepted and unused.</param>
+    internal BertModel(SafeTensorsFile? file, WeightScope w, BertConfig c, bool poolerRequested = false)
         : base(file, c, BuildEmbeddings(w, c), BuildLayers(w, c))
     {
         w.Optional(BertTensorNames.PositionIds, [1, c.MaxPositionEmbeddings], TensorKind.PositionIds);
+        if (poolerRequested) return;
         w.Scope("pooler").Optional("dense.weight", [c.HiddenSize, c.HiddenSize], TensorKind.LinearWeight);
         w.Scope("pooler").Optional("dense.bias", [c.HiddenSize], TensorKind.LinearBias);
     }

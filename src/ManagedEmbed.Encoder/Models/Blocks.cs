@@ -27,7 +27,7 @@ public sealed class EmbeddingsBlock
     private readonly float[]? _tokenType;
     private readonly float[] _lnGamma, _lnBeta;
     private readonly float _eps;
-    private readonly int _hidden, _vocab, _maxPositions, _paddingIdx;
+    private readonly int _hidden, _vocab, _maxPositions, _paddingIdx, _typeVocab;
     private readonly PositionPolicy _policy;
 
     /// <summary>
@@ -42,6 +42,7 @@ public sealed class EmbeddingsBlock
         _word = w.Rows("word_embeddings", c.VocabSize, c.HiddenSize);
         _position = w.Table("position_embeddings", c.MaxPositionEmbeddings, c.HiddenSize);
         if (typeVocabSize > 0) _tokenType = w.Table("token_type_embeddings", typeVocabSize, c.HiddenSize);
+        _typeVocab = typeVocabSize;
         (_lnGamma, _lnBeta) = w.LayerNorm("LayerNorm", c.HiddenSize);
         _eps = c.LayerNormEps;
         _policy = policy;
@@ -51,10 +52,14 @@ public sealed class EmbeddingsBlock
     /// <summary>True when word-embedding rows are read from the file per token (F32 weights).</summary>
     public bool GathersWordRowsFromFile => _word.GathersFromFile;
 
-    /// <summary>Writes the embedded, normalized tokens of <paramref name="batch"/> into <paramref name="hidden"/> [tokens, hidden].</summary>
+    /// <summary>
+    /// Writes the embedded, normalized tokens of <paramref name="batch"/> into <paramref name="hidden"/> [tokens, hidden];
+    /// the batch's token types pick rows of the token-type table (a model without one accepts only type 0).
+    /// </summary>
     public void Forward(TokenBatch batch, Span<float> hidden)
     {
         int h = _hidden;
+        int[]? types = batch.TypeIds;
         for (int s = 0; s < batch.Count; s++)
         {
             int offset = batch.Offsets[s], length = batch.Lengths[s];
@@ -72,11 +77,16 @@ public sealed class EmbeddingsBlock
                 if (_tokenType is not null)
                 {
                     // Hugging Face's association: (inputs_embeds + token_type_embeddings) + position_embeddings.
-                    ReadOnlySpan<float> tt = _tokenType.AsSpan(0, h);
+                    int type = types is null ? 0 : types[offset + t];
+                    if ((uint)type >= (uint)_typeVocab) throw new ManagedEmbedException($"token type {type} is outside type_vocab_size {_typeVocab}");
+                    ReadOnlySpan<float> tt = _tokenType.AsSpan(type * h, h);
                     for (int i = 0; i < h; i++) row[i] = (row[i] + tt[i]) + p[i];
                 }
                 else
+                {
+                    if (types is not null && types[offset + t] != 0) throw new ManagedEmbedException($"token type {types[offset + t]} given to a model without token types");
                     for (int i = 0; i < h; i++) row[i] += p[i];
+                }
             }
         }
         Normalization.LayerNorm(hidden[..(batch.TotalTokens * h)], _lnGamma, _lnBeta, _eps);

@@ -93,10 +93,14 @@ public static class EncoderRegistry
     /// Every tensor the architecture of <paramref name="config"/> requests (required and optional), in module order:
     /// the model's own constructors run against a plan that records their requests.
     /// </summary>
-    public static IReadOnlyList<TensorSpec> Describe(TransformerConfig config)
+    public static IReadOnlyList<TensorSpec> Describe(TransformerConfig config) =>
+        Plan(w => Architecture(config).Build(null, w, config));
+
+    /// <summary>Every tensor <paramref name="build"/> requests when run against a plan (no file), in module order.</summary>
+    internal static IReadOnlyList<TensorSpec> Plan(Action<WeightScope> build)
     {
         var plan = new WeightSource();
-        Architecture(config).Build(null, new WeightScope(plan, ""), config);
+        build(new WeightScope(plan, ""));
         return plan.Specs;
     }
 
@@ -104,17 +108,28 @@ public static class EncoderRegistry
     public static EncoderModel LoadModel(string safetensorsPath, TransformerConfig config)
     {
         var arch = Architecture(config);
+        return Load(safetensorsPath, config, arch.LayersKey, () => Describe(config), (f, w) => arch.Build(f, w, config), m => m);
+    }
+
+    /// <summary>
+    /// Opens a weights file, resolves and validates it against the tensors <paramref name="plan"/> lists (every tensor used, shapes
+    /// from config.json) and builds the model with <paramref name="build"/>; <paramref name="encoderOf"/> names the encoder
+    /// whose background packer packs the weights. The file is closed on failure.
+    /// </summary>
+    internal static T Load<T>(string safetensorsPath, TransformerConfig config, string layersKey, Func<IReadOnlyList<TensorSpec>> plan, Func<SafeTensorsFile, WeightScope, T> build, Func<T, EncoderModel> encoderOf)
+    {
         var file = SafeTensorsFile.Open(safetensorsPath);
         try
         {
             // Each layer requests at least one tensor: refuse an impossible layer count before planning it (a config
             // claiming 1e9 layers must not build 1e9 layers first).
             if (config.NumHiddenLayers > file.Tensors.Count)
-                throw new ManagedEmbedException($"'{file.Path}' does not match config.json: {arch.LayersKey} = {config.NumHiddenLayers} needs more than {config.NumHiddenLayers} tensors, the file holds {file.Tensors.Count}");
-            var resolved = ModelWeights.Resolve(file, Describe(config), new TransformerConfigSummary(arch.LayersKey, config.NumHiddenLayers));
+                throw new ManagedEmbedException($"'{file.Path}' does not match config.json: {layersKey} = {config.NumHiddenLayers} needs more than {config.NumHiddenLayers} tensors, the file holds {file.Tensors.Count}");
+            var resolved = ModelWeights.Resolve(file, plan(), new TransformerConfigSummary(layersKey, config.NumHiddenLayers));
             var source = new WeightSource(file, resolved);
-            var model = arch.Build(file, new WeightScope(source, ""), config);
-            model.StartPacking(source.Matrices);
+            var model = build(file, new WeightScope(source, ""));
+            // Every matrix (the head's too) is packed by the encoder's background packer, which Dispose stops.
+            encoderOf(model).StartPacking(source.Matrices);
             return model;
         }
         catch

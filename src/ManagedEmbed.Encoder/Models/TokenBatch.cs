@@ -20,10 +20,23 @@ public sealed class TokenBatch
     public int TotalTokens { get; }
     /// <summary>Longest sequence.</summary>
     public int MaxLength { get; }
+    /// <summary>
+    /// Token type (segment) of every id, aligned with <see cref="Ids"/>, for sequence-pair inputs; null means type 0
+    /// everywhere (single sentences).
+    /// </summary>
+    public int[]? TypeIds { get; }
 
-    /// <summary>Packs <paramref name="sequences"/> (each non-empty).</summary>
-    public TokenBatch(IReadOnlyList<int[]> sequences)
+    /// <summary>Packs <paramref name="sequences"/> (each non-empty), all of token type 0.</summary>
+    public TokenBatch(IReadOnlyList<int[]> sequences) : this(sequences, null) { }
+
+    /// <summary>
+    /// Packs <paramref name="sequences"/> (each non-empty) with the token type of each id in
+    /// <paramref name="typeIds"/> (same lengths), or type 0 everywhere when it is null.
+    /// </summary>
+    public TokenBatch(IReadOnlyList<int[]> sequences, IReadOnlyList<int[]>? typeIds)
     {
+        if (typeIds is not null && typeIds.Count != sequences.Count)
+            throw new ArgumentException($"{typeIds.Count} token-type lists for {sequences.Count} sequences", nameof(typeIds));
         Offsets = new int[sequences.Count];
         Lengths = new int[sequences.Count];
         int total = 0, max = 0;
@@ -36,6 +49,16 @@ public sealed class TokenBatch
         }
         Ids = new int[total];
         for (int s = 0; s < sequences.Count; s++) sequences[s].CopyTo(Ids, Offsets[s]);
+        if (typeIds is not null)
+        {
+            TypeIds = new int[total];
+            for (int s = 0; s < sequences.Count; s++)
+            {
+                if (typeIds[s].Length != sequences[s].Length)
+                    throw new ArgumentException($"sequence {s} has {sequences[s].Length} ids but {typeIds[s].Length} token types", nameof(typeIds));
+                typeIds[s].CopyTo(TypeIds, Offsets[s]);
+            }
+        }
         TotalTokens = total;
         MaxLength = max;
     }
