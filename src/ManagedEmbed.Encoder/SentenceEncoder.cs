@@ -93,6 +93,25 @@ public sealed class SentenceEncoder : IDisposable
         return _tokenizer.Encode(text.Trim(PythonWhitespace), MaxSeqLength);
     }
 
+    /// <summary>
+    /// Token ids of <paramref name="text"/> as <see cref="Tokenize(string)"/>, telling whether the text was longer
+    /// than <see cref="MaxSeqLength"/> (it is tokenized one token further: a cut leaves the same ids as tokenizing
+    /// to the limit, since every tokenizer closes the sequence with exactly one special token).
+    /// </summary>
+    /// <exception cref="TextTooLongException">The text is too long and <paramref name="truncation"/> is Error (index 0).</exception>
+    public int[] Tokenize(string text, TruncationMode truncation, out bool truncated)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        int[] ids = _tokenizer.Encode(text.Trim(PythonWhitespace), MaxSeqLength + 1);
+        truncated = ids.Length > MaxSeqLength;
+        if (!truncated) return ids;
+        if (truncation == TruncationMode.Error) throw new TextTooLongException(0, MaxSeqLength);
+        var cut = new int[MaxSeqLength];
+        ids.AsSpan(0, MaxSeqLength - 1).CopyTo(cut);
+        cut[^1] = ids[^1];
+        return cut;
+    }
+
     /// <summary>The characters Python's <c>str.isspace()</c> accepts (what <c>str.strip()</c> removes).</summary>
     internal static readonly char[] PythonWhitespace =
     [
@@ -127,12 +146,16 @@ public sealed class SentenceEncoder : IDisposable
         int skip = prompt is not null && !Config.PoolingIncludesPrompt ? Tokenize(prompt).Length - 1 : 0;
         int outDim = OutputDimension(options.TruncateDim);
         var ids = new int[texts.Count][];
+        int truncated = 0;
         for (int i = 0; i < texts.Count; i++)
         {
             string text = texts[i] ?? throw new ArgumentNullException(nameof(texts), $"text {i} is null");
-            ids[i] = Tokenize(prompt is null ? text : prompt + text);
+            try { ids[i] = Tokenize(prompt is null ? text : prompt + text, options.Truncation, out bool cut); truncated += cut ? 1 : 0; }
+            catch (TextTooLongException) { throw new TextTooLongException(i, MaxSeqLength); }
         }
-        return EncodeCore(ids, options.BatchSize, options.Normalize, outDim, skip, options.Progress);
+        // Before the first batch: the caller learns how many texts were cut (and sees 0 done).
+        options.Progress?.Report(new EncodeProgress(0, texts.Count, truncated));
+        return EncodeCore(ids, options.BatchSize, options.Normalize, outDim, skip, options.Progress, truncated);
     }
 
     /// <summary>
@@ -173,9 +196,9 @@ public sealed class SentenceEncoder : IDisposable
     /// vocabulary). Returns [ids.Count, Dimension] in input order. Used by parity tests and benchmarks.
     /// </summary>
     public EmbeddingMatrix EncodeIds(IReadOnlyList<int[]> ids, int batchSize = 32, bool? normalize = null, IProgress<EncodeProgress>? progress = null) =>
-        EncodeCore(ids, batchSize, normalize, Dimension, 0, progress);
+        EncodeCore(ids, batchSize, normalize, Dimension, 0, progress, 0);
 
-    private EmbeddingMatrix EncodeCore(IReadOnlyList<int[]> ids, int batchSize, bool? normalize, int outDim, int skip, IProgress<EncodeProgress>? progress)
+    private EmbeddingMatrix EncodeCore(IReadOnlyList<int[]> ids, int batchSize, bool? normalize, int outDim, int skip, IProgress<EncodeProgress>? progress, int truncated)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(ids);
@@ -218,7 +241,7 @@ public sealed class SentenceEncoder : IDisposable
             }
             finally { _workspaces.Add(ws); }
             int done = Interlocked.Add(ref completed, end - start);
-            progress?.Report(new EncodeProgress(done, ids.Count));
+            progress?.Report(new EncodeProgress(done, ids.Count, truncated));
         }
 
         // Batches run one after another; the threads work inside each forward pass (kernel-level parallelism), which

@@ -72,9 +72,23 @@ public sealed class TextLines : IDisposable
         }
     }
 
+    private long? _count;
+
     private void Validate()
     {
-        foreach (var _ in Lines()) { }
+        long n = 0;
+        foreach (var _ in Lines()) n++;
+        _count = n;
+    }
+
+    /// <summary>
+    /// The number of texts, when known (a validated input) or cheap to learn (a file, counted when a progress bar
+    /// will show it); null for unvalidated stdin.
+    /// </summary>
+    public long? CountIfCheap()
+    {
+        if (_count is null && _path is not null && ProgressRenderer.Enabled) Validate();
+        return _count;
     }
 
     /// <summary>The input's texts, streamed (one line in memory at a time); may be enumerated more than once.</summary>
@@ -174,15 +188,19 @@ internal static class EncoderCommands
 
     public static int Embed(string[] argv)
     {
-        var a = Args.Parse(argv, ["--model", "--input", "--batch-size", "--threads", "--format", "--output", "--prompt-name", "--prompt", "--dim"], ["--normalize"]);
+        var a = Args.Parse(argv, ["--model", "--input", "--batch-size", "--threads", "--format", "--output", "--prompt-name", "--prompt", "--dim", "--truncate"], ["--normalize"]);
         a.NoPositional();
         int batch = a.GetInt("--batch-size", 32, 1, 1 << 20);
         int threads = a.GetInt("--threads", Environment.ProcessorCount, 1, SentenceEncoder.MaxThreads);
         string format = a.GetChoice("--format", "jsonl", "jsonl", "fvecs");
         string? output = a.Get("--output");
-        using var input = TextLines.Open(a.Get("--input"), validateFirst: output is null);
+        var truncation = TruncationOption.Parse(a);
+        // --truncate error reads the input twice (a length check first), so stdin is spooled as for stdout output.
+        using var input = TextLines.Open(a.Get("--input"), validateFirst: output is null || truncation == TruncationMode.Error);
         using var enc = LoadModel(a, threads);
-        var options = EncodeOptionsOf(a, enc) with { BatchSize = batch };
+        var bar = new EncodeReporter("embedding", input.CountIfCheap(), singleCall: false);
+        var options = EncodeOptionsOf(a, enc) with { BatchSize = batch, Truncation = truncation, Progress = bar };
+        TruncationOption.CheckAll(enc, options, input.Lines(), input.Name);
         TextLines.WriteOutput(output, s =>
         {
             long first = 1; // 1-based input line of the window's first text
@@ -196,6 +214,7 @@ internal static class EncoderCommands
                 first += window.Count;
             }
         });
+        bar.Finish(enc.MaxSeqLength, TruncationOption.ErrorHint);
         return 0;
     }
 

@@ -75,7 +75,11 @@ internal static class IndexCommands
             int nlist = a.GetInt("--nlist", Math.Max(1, (int)(4 * Math.Sqrt(data.Count))), 1, int.MaxValue);
             if (nlist > data.Count) throw new ManagedEmbedException($"--nlist {nlist} exceeds the {data.Count} training vectors in {vectors}");
             var ivf = new IvfIndex(data.Dimension, nlist, metric) { Threads = threads };
-            ivf.Train(data.Data, seed);
+            using (var kmeans = new TrainingReporter($"training {nlist} lists (k-means)"))
+            {
+                ivf.OnTrainingIteration = (it, _) => kmeans.Iteration(it + 1, ivf.TrainingIterations);
+                ivf.Train(data.Data, seed);
+            }
             foreach (var w in ivf.TrainingWarnings) Console.Error.WriteLine("membed: warning: " + w);
             double train = sw.Elapsed.TotalSeconds, trainCpu = Cpu() - cpu0;
             sw.Restart();

@@ -24,7 +24,7 @@ internal static class ProductCommands
     /// </summary>
     public static int Search(string[] args)
     {
-        var a = Args.Parse(args, ["--model", "--corpus", "--k", "--index", "--nlist", "--nprobe", "--ef-search", "--min-score", "--save", "--load", "--threads", "--batch-size"], ["--json"]);
+        var a = Args.Parse(args, ["--model", "--corpus", "--k", "--index", "--nlist", "--nprobe", "--ef-search", "--min-score", "--save", "--load", "--threads", "--batch-size", "--truncate"], ["--json"]);
         string? corpus = a.Get("--corpus"), load = a.Get("--load"), save = a.Get("--save");
         if ((corpus is null) == (load is null))
             throw new ManagedEmbedException(corpus is null
@@ -49,6 +49,7 @@ internal static class ProductCommands
             NList = a.Has("--nlist") ? a.GetInt("--nlist", 0, 1, int.MaxValue) : null,
             NProbe = a.Has("--nprobe") ? a.GetInt("--nprobe", 0, 1, int.MaxValue) : null,
             BatchSize = a.GetInt("--batch-size", 32, 1, 1 << 20),
+            Truncation = TruncationOption.Parse(a),
         };
         bool json = a.Has("--json");
 
@@ -60,17 +61,20 @@ internal static class ProductCommands
         }
         else
         {
-            var docs = TextInput.ReadTexts(corpus!).Select(l => l.Text).ToList();
-            using (var bar = EncodeBar($"encoding {docs.Count} documents"))
+            var lines = TextInput.ReadTexts(corpus!);
+            var docs = lines.Select(l => l.Text).ToList();
+            var bar = new EncodeReporter($"encoding {docs.Count} documents");
+            using (var train = new TrainingReporter("training IVF (k-means)"))
             {
-                // On a terminal, say when IVF training starts (it has no progress of its own); end the bar's line first.
-                engine = new SemanticSearch(encoder, bar is null ? options : new SemanticSearchOptions
+                engine = new SemanticSearch(encoder, new SemanticSearchOptions
                 {
                     Kind = options.Kind, NList = options.NList, NProbe = options.NProbe, EfSearch = options.EfSearch, BatchSize = options.BatchSize,
-                    Status = msg => { bar.Dispose(); Console.Error.WriteLine("membed: " + msg); },
+                    Truncation = options.Truncation, Status = train.Status, TrainingProgress = train.Iteration,
                 });
-                engine.Index(docs, bar);
+                try { engine.Index(docs, bar); }
+                catch (TextTooLongException e) { bar.Dispose(); throw TruncationOption.AtLine(e, corpus!, lines[e.Index].Number); }
             }
+            bar.Finish(encoder.MaxSeqLength, TruncationOption.ChunkHint);
             foreach (string w in engine.Warnings) Console.Error.WriteLine("membed: warning: " + w);
             if (save is not null)
             {
@@ -80,7 +84,9 @@ internal static class ProductCommands
         }
 
         var queries = a.Positional;
-        var results = engine.Search(queries, k, minScore);
+        IReadOnlyList<IReadOnlyList<SearchHit>> results;
+        try { results = engine.Search(queries, k, minScore); }
+        catch (TextTooLongException e) { throw new ManagedEmbedException($"query {e.Index + 1} is longer than the model's limit of {e.MaxSeqLength} tokens (refused by --truncate error)"); }
         var stdout = Console.Out;
         for (int q = 0; q < queries.Count; q++)
         {
@@ -469,13 +475,13 @@ internal static class ProductCommands
 
     private static PullResult RunPull(string repo, ModelSource source, Uri endpoint, string? feed, string? revision, string? dir, string? sha256)
     {
-        ProgressBar? bar = null;
+        ProgressRenderer? bar = null;
         string? barFile = null;
         void Log(string msg) { bar?.Dispose(); bar = null; barFile = null; Console.Error.WriteLine("membed: " + msg); }
         void Progress(PullProgress p)
         {
-            if (!ProgressBar.Enabled) return;
-            if (barFile != p.File) { bar?.Dispose(); bar = ProgressBar.Create(p.File, bytes: true); barFile = p.File; }
+            if (!ProgressRenderer.Enabled) return;
+            if (barFile != p.File) { bar?.Dispose(); bar = ProgressRenderer.Create(p.File, bytes: true); barFile = p.File; }
             bar?.Report(p.Received, p.Total);
         }
         var hub = new PullOptions
@@ -529,7 +535,8 @@ internal static class ProductCommands
         return name.Length > 0 ? name : model;
     }
 
-    private static EncodeProgressBar? EncodeBar(string label) => ProgressBar.Enabled ? new EncodeProgressBar(label) : null;
+    /// <summary>An encode progress bar (terminal only) that also tallies truncated texts.</summary>
+    private static EncodeReporter EncodeBar(string label) => new(label);
 
     private static string Json(Action<Utf8JsonWriter> write)
     {
@@ -537,22 +544,5 @@ internal static class ProductCommands
         using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
             write(w);
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
-    }
-
-    /// <summary>Encoder progress drawn as a bar; reports arrive from worker threads, so drawing is serialized.</summary>
-    private sealed class EncodeProgressBar(string label) : IProgress<EncodeProgress>, IDisposable
-    {
-        private readonly ProgressBar? _bar = ProgressBar.Create(label);
-        private readonly Lock _gate = new();
-
-        public void Report(EncodeProgress value)
-        {
-            lock (_gate) _bar?.Report(value.Completed, value.Total);
-        }
-
-        public void Dispose()
-        {
-            lock (_gate) _bar?.Dispose();
-        }
     }
 }

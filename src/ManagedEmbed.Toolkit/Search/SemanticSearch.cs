@@ -40,8 +40,12 @@ public sealed class SemanticSearchOptions
     public int Seed { get; init; } = 1234;
     /// <summary>Documents per encoder batch.</summary>
     public int BatchSize { get; init; } = 32;
-    /// <summary>Receives a one-line note before slow steps that have no progress of their own (IVF training).</summary>
+    /// <summary>Receives a one-line note before slow steps (IVF training).</summary>
     public Action<string>? Status { get; init; }
+    /// <summary>Called after each k-means iteration of IVF training with (iterations done, iterations in all).</summary>
+    public Action<int, int>? TrainingProgress { get; init; }
+    /// <summary>Cut documents and queries longer than the model's max_seq_length (default) or refuse them (<see cref="TextTooLongException"/>).</summary>
+    public TruncationMode Truncation { get; init; } = TruncationMode.Cut;
 }
 
 /// <summary>
@@ -87,7 +91,7 @@ public sealed class SemanticSearch
             throw new ManagedEmbedException($"nlist must be in [1, {documents.Count}] (the number of documents), got {nl}");
         // encode_document / encode_query: a model with "passage"/"query" prompts (E5, arctic-embed) gets them applied
         // as sentence-transformers applies them; models without prompts are unaffected.
-        EmbeddingMatrix emb = _encoder.EncodeDocument(documents, new EncodeOptions { BatchSize = _options.BatchSize, Normalize = true, Progress = progress });
+        EmbeddingMatrix emb = _encoder.EncodeDocument(documents, new EncodeOptions { BatchSize = _options.BatchSize, Normalize = true, Progress = progress, Truncation = _options.Truncation });
         IVectorIndex index;
         if (_options.Kind == SearchIndexKind.Flat)
         {
@@ -105,6 +109,7 @@ public sealed class SemanticSearch
             if (_options.NProbe is int p && (p < 1 || p > nlist)) throw new ManagedEmbedException($"nprobe must be in [1, {nlist}] (nlist), got {p}");
             var ivf = new IvfIndex(emb.Dimension, nlist, Metric.InnerProduct);
             _options.Status?.Invoke($"training the IVF index: k-means with {nlist} lists over {n} vectors");
+            if (_options.TrainingProgress is { } tp) ivf.OnTrainingIteration = (it, _) => tp(it + 1, ivf.TrainingIterations);
             ivf.Train(emb.Data, _options.Seed);
             Warnings.AddRange(ivf.TrainingWarnings);
             ivf.Nprobe = Math.Min(nlist, _options.NProbe ?? 10);
@@ -126,7 +131,7 @@ public sealed class SemanticSearch
         if (topK < 1) throw new ManagedEmbedException($"k must be at least 1, got {topK}");
         if (queries.Count == 0) return [];
         if (_index.Count == 0) return queries.Select(_ => (IReadOnlyList<SearchHit>)[]).ToList();
-        EmbeddingMatrix q = _encoder.EncodeQuery(queries, new EncodeOptions { BatchSize = _options.BatchSize, Normalize = true });
+        EmbeddingMatrix q = _encoder.EncodeQuery(queries, new EncodeOptions { BatchSize = _options.BatchSize, Normalize = true, Truncation = _options.Truncation });
         // No more hits than documents exist: capping keeps the result arrays sized by the data, not by k.
         SearchResult r = _index.Search(q.Data, (int)Math.Min(topK, _index.Count));
         var all = new List<IReadOnlyList<SearchHit>>(queries.Count);
