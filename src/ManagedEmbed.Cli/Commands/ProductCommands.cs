@@ -24,7 +24,7 @@ internal static class ProductCommands
     /// </summary>
     public static int Search(string[] args)
     {
-        var a = Args.Parse(args, ["--model", "--corpus", "--k", "--index", "--nlist", "--nprobe", "--ef-search", "--min-score", "--save", "--load", "--threads", "--batch-size", "--truncate"], ["--json"]);
+        var a = Args.Parse(args, ["--model", "--corpus", "--k", "--index", "--nlist", "--nprobe", "--ef-search", "--min-score", "--save", "--load", "--threads", "--batch-size", "--truncate", "--chunk", "--overlap"], ["--json"]);
         string? corpus = a.Get("--corpus"), load = a.Get("--load"), save = a.Get("--save");
         if ((corpus is null) == (load is null))
             throw new ManagedEmbedException(corpus is null
@@ -50,6 +50,8 @@ internal static class ProductCommands
             NProbe = a.Has("--nprobe") ? a.GetInt("--nprobe", 0, 1, int.MaxValue) : null,
             BatchSize = a.GetInt("--batch-size", 32, 1, 1 << 20),
             Truncation = TruncationOption.Parse(a),
+            ChunkTokens = ChunkOptions.Tokens(a),
+            ChunkOverlap = ChunkOptions.Overlap(a),
         };
         bool json = a.Has("--json");
 
@@ -70,6 +72,7 @@ internal static class ProductCommands
                 {
                     Kind = options.Kind, NList = options.NList, NProbe = options.NProbe, EfSearch = options.EfSearch, BatchSize = options.BatchSize,
                     Truncation = options.Truncation, Status = train.Status, TrainingProgress = train.Iteration,
+                    ChunkTokens = options.ChunkTokens, ChunkOverlap = options.ChunkOverlap,
                 });
                 try { engine.Index(docs, bar); }
                 catch (TextTooLongException e) { bar.Dispose(); throw TruncationOption.AtLine(e, corpus!, lines[e.Index].Number); }
@@ -104,6 +107,7 @@ internal static class ProductCommands
                         w.WriteNumber("score", Math.Round(h.Score, 6));
                         w.WriteNumber("id", h.Id);
                         w.WriteString("document", h.Document);
+                        if (h.Start is int cs) { w.WriteNumber("start", cs); w.WriteNumber("end", h.End!.Value); }
                         w.WriteEndObject();
                     }
                     w.WriteEndArray();

@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 
+[assembly: System.Runtime.CompilerServices.InternalsVisibleTo("ManagedEmbed.Cli.Tests")]
+
 namespace ManagedEmbed.Cli;
 
 /// <summary>
@@ -111,11 +113,12 @@ internal sealed class ProgressRenderer : IDisposable
         if (final) tail.Append("  done in ").Append(Duration(secs, tenths: true));
         else if (_total is long tt && rate > 0 && tt > _done) tail.Append("  ETA ").Append(Duration((tt - _done) / rate, tenths: false));
 
-        if (_total is not long total || total <= 0) return _label + tail;
         // Shrink the bar, then the label, never the numbers.
         int line = _width();
+        string label = _label.Length + tail.Length > line ? _label[..Math.Max(0, line - tail.Length)] : _label;
+        if (_total is not long total || total <= 0) return label + tail;
         int barWidth = Math.Clamp(line - _label.Length - tail.Length - 3, 0, 30);
-        if (barWidth < 5) return _label + tail;
+        if (barWidth < 5) return label + tail;
         int fill = (int)(Math.Clamp((double)_done / total, 0, 1) * barWidth);
         return $"{_label} [{new string('#', fill)}{new string('.', barWidth - fill)}]{tail}";
     }
