@@ -71,7 +71,7 @@ public static class Cli
         usage: membed COMMAND [options]
 
           embed        --model DIR [--input FILE] [--batch-size N] [--threads N] [--normalize] [--format jsonl|fvecs] [--output FILE]
-                       [--prompt-name NAME | --prompt TEXT] [--dim D]
+                       [--prompt-name NAME | --prompt TEXT] [--dim D] [--truncate cut|error]
           tokenize     --model DIR [--input FILE]
           similarity   --model DIR [--prompt-name NAME | --prompt TEXT] [--dim D] [--normalize] [--similarity cosine|dot|euclidean|manhattan] TEXT TEXT [TEXT...]
           info
@@ -86,6 +86,7 @@ public static class Cli
           collection   check  --path DIR --name NAME          (reports damage, changes nothing; exit 1 when damaged)
           collection   repair --path DIR --name NAME [--yes]  (quarantines a damaged log tail; without --yes: dry run)
           search       --model DIR --corpus FILE [--k K] [--index flat|ivf|hnsw] [--nlist N] [--nprobe N] [--ef-search S] [--min-score S] [--save INDEX] [--json] QUERY [QUERY...]
+                       [--chunk TOKENS [--overlap TOKENS]] [--truncate cut|error]
           search       --model DIR --load INDEX [--k K] [--nprobe N | --ef-search S] [--min-score S] [--json] QUERY [QUERY...]
           eval pairs   --model DIR [--model DIR...] --input pairs.tsv [--threshold 0.5] [--json]
           eval sts     --model DIR [--model DIR...] --input sts.tsv [--json]

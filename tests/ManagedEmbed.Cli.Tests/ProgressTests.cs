@@ -109,6 +109,7 @@ public sealed class PtyFixture : IDisposable
 {
     public string Root { get; } = TestPaths.NewTempDir("membed-pty");
     public string Model { get; }
+    public string Cache { get; }
     public string Corpus { get; }
     public const int Lines = 1500;
 
@@ -120,7 +121,9 @@ public sealed class PtyFixture : IDisposable
              "max_position_embeddings": 512, "model_type": "bert", "num_attention_heads": 2, "num_hidden_layers": 2,
              "type_vocab_size": 2, "vocab_size": 30522}
             """);
-        Model = Path.Combine(Root, "model");
+        // Laid out as the model cache (XDG_CACHE_HOME/managedembed/ORG/NAME), so collections can record it as test/pty.
+        Cache = Path.Combine(Root, "cache");
+        Model = Path.Combine(Cache, "managedembed", "test", "pty");
         var r = CliRunner.Run(["model", "synth", "--config", config, "--vocab", Path.Combine(TestPaths.MiniLm, "vocab.txt"),
             "--seed", "3", "--max-seq-length", "64", "--out", Model]);
         Assert.True(r.ExitCode == 0, r.Stderr);
@@ -152,7 +155,7 @@ public class ProgressPtyTests(PtyFixture fx)
     private static readonly Regex Percent = new(@"(\d{1,3}\.\d)%", RegexOptions.CultureInvariant);
 
     /// <summary>Runs `dotnet membed.dll ARGS` with stdout to /dev/null and stderr on a pty; returns what the pty showed.</summary>
-    private static string InPty(params string[] args)
+    private string InPty(params string[] args)
     {
         if (!File.Exists("/usr/bin/script")) throw new InvalidOperationException("util-linux 'script' is missing (apt-get install bsdutils)");
         string cmd = "dotnet " + Quote(CliRunner.MembedDll) + " " + string.Join(' ', args.Select(Quote)) + " >/dev/null";
@@ -160,6 +163,7 @@ public class ProgressPtyTests(PtyFixture fx)
         foreach (string a in new[] { "-qfec", cmd, "/dev/null" }) psi.ArgumentList.Add(a);
         psi.Environment["DOTNET_EnableDiagnostics"] = "0";
         psi.Environment["MEMBED_OFFLINE"] = "1";
+        psi.Environment["XDG_CACHE_HOME"] = fx.Cache;
         using var p = Process.Start(psi)!;
         var err = p.StandardError.ReadToEndAsync();
         string screen = p.StandardOutput.ReadToEnd();
@@ -197,6 +201,17 @@ public class ProgressPtyTests(PtyFixture fx)
             "--output", Path.Combine(fx.Root, "out.fvecs"));
         AssertDrewMidRun(screen);
         Assert.Contains($"/{PtyFixture.Lines.ToString("N0", CultureInfo.InvariantCulture)}", screen); // the total is known
+    }
+
+    [Fact]
+    public void CollectionAddDrawsMidRunOnATerminal()
+    {
+        string db = Path.Combine(fx.Root, "db-pty"), input = Path.Combine(fx.Root, "records.jsonl");
+        File.WriteAllLines(input, File.ReadAllLines(fx.Corpus).Select((d, i) => $"{{\"id\":\"r{i}\",\"document\":\"{d}\"}}"));
+        var env = new Dictionary<string, string> { ["XDG_CACHE_HOME"] = fx.Cache, ["MEMBED_OFFLINE"] = "1" };
+        var c = CliRunner.Run(["collection", "create", "--path", db, "--name", "t", "--model", "test/pty"], env);
+        Assert.True(c.ExitCode == 0, c.Stderr);
+        AssertDrewMidRun(InPty("collection", "add", "--path", db, "--name", "t", "--input", input));
     }
 
     [Fact]
@@ -264,5 +279,33 @@ public class TruncationCliTests(PtyFixture fx)
         var bad = CliRunner.Run(["search", "--model", fx.Model, "--corpus", input, "--truncate", "drop", "cat"]);
         Assert.Equal(2, bad.ExitCode);
         Assert.Contains("--truncate must be one of cut|error", bad.Stderr);
+    }
+}
+
+/// <summary>Collection writes note cut documents and, with --truncate error, refuse them with nothing committed.</summary>
+[Collection("pty")]
+public class CollectionTruncationTests(PtyFixture fx)
+{
+    [Fact]
+    public void AddNotesCutsAndTruncateErrorCommitsNothing()
+    {
+        var env = new Dictionary<string, string> { ["XDG_CACHE_HOME"] = fx.Cache, ["MEMBED_OFFLINE"] = "1" };
+        string db = Path.Combine(fx.Root, "db-trunc"), input = Path.Combine(fx.Root, "long.jsonl");
+        string longDoc = string.Join(' ', Enumerable.Repeat("cat", 100));
+        File.WriteAllLines(input, [$"{{\"id\":\"a\",\"document\":\"short\"}}", $"{{\"id\":\"b\",\"document\":\"{longDoc}\"}}",
+            $"{{\"id\":\"c\",\"document\":\"{longDoc} too\"}}"]);
+        Assert.Equal(0, CliRunner.Run(["collection", "create", "--path", db, "--name", "t", "--model", "test/pty"], env).ExitCode);
+        string before = CliRunner.Run(["collection", "count", "--path", db, "--name", "t"], env).Stdout;
+
+        // --batch-size 1: without the up-front check the first record would be committed before the long one fails.
+        var refused = CliRunner.Run(["collection", "add", "--path", db, "--name", "t", "--input", input, "--batch-size", "1", "--truncate", "error"], env);
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Equal("", refused.Stdout);
+        Assert.Equal($"membed: error: {input}: the document of record 'b' is longer than the model's limit of 64 tokens (refused by --truncate error)\n", refused.Stderr);
+        Assert.Equal(before, CliRunner.Run(["collection", "count", "--path", db, "--name", "t"], env).Stdout);
+
+        var added = CliRunner.Run(["collection", "add", "--path", db, "--name", "t", "--input", input], env);
+        Assert.True(added.ExitCode == 0, added.Stderr);
+        Assert.Equal("membed: note: 2 of 3 texts were longer than 64 tokens and were truncated (use --truncate error to refuse them)\n", added.Stderr);
     }
 }

@@ -17,7 +17,7 @@ internal static class CollectionCommands
     /// <summary>The usage lines of `membed collection --help`.</summary>
     public const string HelpLines = """
           collection   create --path DIR --name NAME [--model M | --no-model] [--space cosine|l2|ip] [--metadata JSON] [--get-or-create]
-          collection   add|upsert|update --path DIR --name NAME --input FILE|- [--batch-size N] [--model M]
+          collection   add|upsert|update --path DIR --name NAME --input FILE|- [--batch-size N] [--model M] [--truncate cut|error]
           collection   query  --path DIR --name NAME (--text T... | --embedding JSON... | --input FILE|-) [--n 10] [--where JSON]
                               [--where-document JSON] [--min-score S] [--include documents,metadatas,distances,embeddings]
                               [--format jsonl|table|chroma] [--model M]

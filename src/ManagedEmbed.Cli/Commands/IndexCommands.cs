@@ -64,8 +64,11 @@ internal static class IndexCommands
         }
         else if (kind == "hnsw")
         {
-            index = new HnswIndex(data.Dimension, m, metric) { EfConstruction = efC, EfSearch = efS, Threads = threads };
-            index.Add(data.Data);
+            using (var bar = ProgressRenderer.Create($"inserting {data.Count} vectors"))
+            {
+                index = new HnswIndex(data.Dimension, m, metric) { EfConstruction = efC, EfSearch = efS, Threads = threads, OnAddProgress = bar is null ? null : (d, t) => bar.Report(d, t) };
+                index.Add(data.Data);
+            }
             Console.Out.WriteLine($"add_seconds: {sw.Elapsed.TotalSeconds.ToString("F3", Inv)}");
             Console.Out.WriteLine($"add_cpu_seconds: {(Cpu() - cpu0).ToString("F3", Inv)}");
         }
