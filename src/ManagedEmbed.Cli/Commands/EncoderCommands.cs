@@ -198,7 +198,7 @@ internal static class EncoderCommands
         // --truncate error reads the input twice (a length check first), so stdin is spooled as for stdout output.
         using var input = TextLines.Open(a.Get("--input"), validateFirst: output is null || truncation == TruncationMode.Error);
         using var enc = LoadModel(a, threads);
-        var bar = new EncodeReporter("embedding", input.CountIfCheap(), singleCall: false);
+        using var bar = new EncodeReporter("embedding", input.CountIfCheap(), singleCall: false);
         var options = EncodeOptionsOf(a, enc) with { BatchSize = batch, Truncation = truncation, Progress = bar };
         TruncationOption.CheckAll(enc, options, input.Lines(), input.Name);
         TextLines.WriteOutput(output, s =>

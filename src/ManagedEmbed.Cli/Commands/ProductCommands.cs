@@ -65,7 +65,7 @@ internal static class ProductCommands
         {
             var lines = TextInput.ReadTexts(corpus!);
             var docs = lines.Select(l => l.Text).ToList();
-            var bar = new EncodeReporter($"encoding {docs.Count} documents");
+            using var bar = new EncodeReporter($"encoding {docs.Count} documents");
             using (var train = new TrainingReporter("training IVF (k-means)"))
             {
                 engine = new SemanticSearch(encoder, new SemanticSearchOptions
