@@ -171,6 +171,8 @@ internal static class Common
     public static readonly Opt Input = new("-i|--input", "FILE", "texts, one per line ('-' = stdin)") { DefaultText = "stdin" };
     /// <summary>--output of commands writing to stdout when it is absent.</summary>
     public static readonly Opt Output = new("-o|--output", "FILE", "output file, written atomically ('-' = stdout)") { DefaultText = "stdout" };
+    /// <summary>--truncate for commands that encode texts.</summary>
+    public static readonly Opt Truncate = Opt.V("--truncate", "MODE", "cut|error: a text longer than the model's max_seq_length is cut (with a note on stderr) or refused", "cut");
     /// <summary>--path of the collection store.</summary>
     public static readonly Opt StorePath = Opt.Req("--path", "DIR", "collection store directory");
     /// <summary>--name of a collection.</summary>

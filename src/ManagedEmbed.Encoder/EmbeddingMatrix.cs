@@ -33,7 +33,8 @@ public sealed class EmbeddingMatrix
 /// <summary>Progress of a batch encode: texts done so far out of the total.</summary>
 /// <param name="Completed">Texts encoded so far.</param>
 /// <param name="Total">Texts in the call.</param>
-public readonly record struct EncodeProgress(int Completed, int Total);
+/// <param name="Truncated">Texts of the call that were longer than max_seq_length tokens and were cut to it.</param>
+public readonly record struct EncodeProgress(int Completed, int Total, int Truncated = 0);
 
 /// <summary>Options of <see cref="SentenceEncoder.Load"/>.</summary>
 public sealed class EncoderOptions

@@ -90,6 +90,25 @@ public sealed class SentenceEncoder : IDisposable
     /// <summary>Token ids of <paramref name="text"/> with the model's special tokens, truncated to <see cref="MaxSeqLength"/>.</summary>
     public int[] Tokenize(string text) => SentenceTokenizer.Encode(_tokenizer, text, MaxSeqLength);
 
+    /// <summary>
+    /// Token ids of <paramref name="text"/> as <see cref="Tokenize(string)"/>, telling whether the text was longer
+    /// than <see cref="MaxSeqLength"/> (it is tokenized one token further: a cut leaves the same ids as tokenizing
+    /// to the limit, since every tokenizer closes the sequence with exactly one special token).
+    /// </summary>
+    /// <exception cref="TextTooLongException">The text is too long and <paramref name="truncation"/> is Error (index 0).</exception>
+    public int[] Tokenize(string text, TruncationMode truncation, out bool truncated)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        int[] ids = _tokenizer.Encode(text.Trim(PythonWhitespace), MaxSeqLength + 1);
+        truncated = ids.Length > MaxSeqLength;
+        if (!truncated) return ids;
+        if (truncation == TruncationMode.Error) throw new TextTooLongException(0, MaxSeqLength);
+        var cut = new int[MaxSeqLength];
+        ids.AsSpan(0, MaxSeqLength - 1).CopyTo(cut);
+        cut[^1] = ids[^1];
+        return cut;
+    }
+
     /// <summary>The characters Python's <c>str.isspace()</c> accepts (what <c>str.strip()</c> removes).</summary>
     internal static readonly char[] PythonWhitespace =
     [
@@ -123,12 +142,16 @@ public sealed class SentenceEncoder : IDisposable
         int skip = PromptPoolSkip(prompt);
         int outDim = OutputDimension(options.TruncateDim);
         var ids = new int[texts.Count][];
+        int truncated = 0;
         for (int i = 0; i < texts.Count; i++)
         {
             string text = texts[i] ?? throw new ArgumentNullException(nameof(texts), $"text {i} is null");
-            ids[i] = Tokenize(prompt is null ? text : prompt + text);
+            try { ids[i] = Tokenize(prompt is null ? text : prompt + text, options.Truncation, out bool cut); truncated += cut ? 1 : 0; }
+            catch (TextTooLongException) { throw new TextTooLongException(i, MaxSeqLength); }
         }
-        return EncodeCore(ids, options.BatchSize, options.Normalize, outDim, skip, options.Progress);
+        // Before the first batch: the caller learns how many texts were cut (and sees 0 done).
+        options.Progress?.Report(new EncodeProgress(0, texts.Count, truncated));
+        return EncodeCore(ids, options.BatchSize, options.Normalize, outDim, skip, options.Progress, truncated);
     }
 
     /// <summary>
@@ -176,7 +199,7 @@ public sealed class SentenceEncoder : IDisposable
     /// vocabulary). Returns [ids.Count, Dimension] in input order. Used by parity tests and benchmarks.
     /// </summary>
     public EmbeddingMatrix EncodeIds(IReadOnlyList<int[]> ids, int batchSize = 32, bool? normalize = null, IProgress<EncodeProgress>? progress = null) =>
-        EncodeCore(ids, batchSize, normalize, Dimension, 0, progress);
+        EncodeCore(ids, batchSize, normalize, Dimension, 0, progress, 0);
 
     /// <summary>
     /// Embeds already-tokenized sequences that may start with prompts: the first <paramref name="promptSkip"/>[i]
@@ -188,10 +211,10 @@ public sealed class SentenceEncoder : IDisposable
         ArgumentNullException.ThrowIfNull(promptSkip);
         if (ids is not null && promptSkip.Count != ids.Count) throw new ArgumentException($"{promptSkip.Count} prompt lengths for {ids.Count} sequences", nameof(promptSkip));
         if (promptSkip.Any(n => n < 0)) throw new ArgumentOutOfRangeException(nameof(promptSkip), "prompt lengths must not be negative");
-        return EncodeCore(ids!, batchSize, normalize, Dimension, 0, null, promptSkip);
+        return EncodeCore(ids!, batchSize, normalize, Dimension, 0, null, 0, promptSkip);
     }
 
-    private EmbeddingMatrix EncodeCore(IReadOnlyList<int[]> ids, int batchSize, bool? normalize, int outDim, int skip, IProgress<EncodeProgress>? progress, IReadOnlyList<int>? skips = null)
+    private EmbeddingMatrix EncodeCore(IReadOnlyList<int[]> ids, int batchSize, bool? normalize, int outDim, int skip, IProgress<EncodeProgress>? progress, int truncated, IReadOnlyList<int>? skips = null)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(ids);
@@ -234,7 +257,7 @@ public sealed class SentenceEncoder : IDisposable
             }
             finally { _workspaces.Add(ws); }
             int done = Interlocked.Add(ref completed, end - start);
-            progress?.Report(new EncodeProgress(done, ids.Count));
+            progress?.Report(new EncodeProgress(done, ids.Count, truncated));
         }
 
         // Batches run one after another; the threads work inside each forward pass (kernel-level parallelism), which

@@ -29,6 +29,12 @@ public sealed class ManagedEmbedFunctionResolver : IEmbeddingFunctionResolver
         _threads = threads;
     }
 
+    /// <summary>Given to every generator this resolver makes (see <see cref="ManagedEmbedGenerator.Progress"/>).</summary>
+    public IProgress<EncodeProgress>? Progress { get; init; }
+
+    /// <summary>Given to every generator this resolver makes (see <see cref="ManagedEmbedGenerator.Truncation"/>).</summary>
+    public TruncationMode Truncation { get; init; } = TruncationMode.Cut;
+
     /// <inheritdoc />
     public ResolvedEmbeddingFunction Resolve(string model)
     {
@@ -40,7 +46,7 @@ public sealed class ManagedEmbedFunctionResolver : IEmbeddingFunctionResolver
         try
         {
             var spec = new EmbeddingFunctionSpec(EmbeddingFunctionSpec.SentenceTransformer, name, enc.Dimension, enc.NormalizesByDefault, fingerprint);
-            return new ResolvedEmbeddingFunction(spec, new ManagedEmbedGenerator(enc, name, _batchSize, ownsEncoder: true));
+            return new ResolvedEmbeddingFunction(spec, new ManagedEmbedGenerator(enc, name, _batchSize, ownsEncoder: true) { Progress = Progress, Truncation = Truncation });
         }
         catch
         {

@@ -101,6 +101,15 @@ public sealed class ManagedEmbedGenerator : IEmbeddingGenerator<string, Embeddin
         return ModelResolver.Resolve(options.ModelId, fetch);
     }
 
+    /// <summary>
+    /// Reports each call's texts embedded so far after each batch, with the texts cut to max_seq_length so far
+    /// (<see cref="EncodeProgress.Truncated"/>).
+    /// </summary>
+    public IProgress<EncodeProgress>? Progress { get; init; }
+
+    /// <summary>Cut texts longer than max_seq_length (the default, as sentence-transformers) or refuse them.</summary>
+    public TruncationMode Truncation { get; init; } = TruncationMode.Cut;
+
     /// <inheritdoc />
     /// <exception cref="ArgumentOutOfRangeException"><see cref="EmbeddingGenerationOptions.Dimensions"/> is not in [1, <see cref="Dimension"/>].</exception>
     /// <exception cref="NotSupportedException"><see cref="EmbeddingGenerationOptions.ModelId"/> names another model.</exception>
@@ -123,6 +132,7 @@ public sealed class ManagedEmbedGenerator : IEmbeddingGenerator<string, Embeddin
         bool normalize = _encoder.NormalizesByDefault;
         var result = new List<Embedding<float>>(texts.Count);
         long tokens = 0;
+        int truncated = 0;
         var created = DateTimeOffset.UtcNow;
         for (int start = 0; start < texts.Count; start += _batchSize)
         {
@@ -132,10 +142,16 @@ public sealed class ManagedEmbedGenerator : IEmbeddingGenerator<string, Embeddin
             {
                 var ids = new int[n][];
                 long t = 0;
-                for (int i = 0; i < n; i++) { ids[i] = _encoder.Tokenize(texts[start + i]); t += ids[i].Length; }
+                for (int i = 0; i < n; i++)
+                {
+                    try { ids[i] = _encoder.Tokenize(texts[start + i], Truncation, out bool cut); truncated += cut ? 1 : 0; }
+                    catch (TextTooLongException) { throw new TextTooLongException(start + i, _encoder.MaxSeqLength); }
+                    t += ids[i].Length;
+                }
                 return (_encoder.EncodeIds(ids, n), t);
             }, cancellationToken).ConfigureAwait(false);
             tokens += batchTokens;
+            Progress?.Report(new EncodeProgress(start + n, texts.Count, truncated));
             for (int i = 0; i < n; i++)
             {
                 float[] v = matrix.Row(i)[..dims].ToArray();

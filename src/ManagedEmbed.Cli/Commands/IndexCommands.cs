@@ -54,8 +54,11 @@ internal static class IndexCommands
         }
         else if (kind == "hnsw")
         {
-            index = new HnswIndex(data.Dimension, m, metric) { EfConstruction = efC, EfSearch = efS, Threads = threads };
-            index.Add(data.Data);
+            using (var bar = ProgressRenderer.Create($"inserting {data.Count} vectors"))
+            {
+                index = new HnswIndex(data.Dimension, m, metric) { EfConstruction = efC, EfSearch = efS, Threads = threads, OnAddProgress = bar is null ? null : (d, t) => bar.Report(d, t) };
+                index.Add(data.Data);
+            }
             Console.Out.WriteLine($"add_seconds: {sw.Elapsed.TotalSeconds.ToString("F3", Inv)}");
             Console.Out.WriteLine($"add_cpu_seconds: {(Cpu() - cpu0).ToString("F3", Inv)}");
         }
@@ -65,7 +68,11 @@ internal static class IndexCommands
             int nlist = a.GetInt("--nlist", Math.Max(1, (int)(4 * Math.Sqrt(data.Count))), 1, int.MaxValue);
             if (nlist > data.Count) throw new ManagedEmbedException($"--nlist {nlist} exceeds the {data.Count} training vectors in {vectors}");
             var ivf = new IvfIndex(data.Dimension, nlist, metric) { Threads = threads };
-            ivf.Train(data.Data, seed);
+            using (var kmeans = new TrainingReporter($"training {nlist} lists (k-means)"))
+            {
+                ivf.OnTrainingIteration = (it, _) => kmeans.Iteration(it + 1, ivf.TrainingIterations);
+                ivf.Train(data.Data, seed);
+            }
             foreach (var w in ivf.TrainingWarnings) Console.Error.WriteLine("membed: warning: " + w);
             double train = sw.Elapsed.TotalSeconds, trainCpu = Cpu() - cpu0;
             sw.Restart();

@@ -33,6 +33,8 @@ internal static class ProductCommands
         Opt.V("--rerank", "CROSS_ENCODER", "re-rank the first --rerank-k hits with this cross-encoder"),
         new("--rerank-k", "N", "first-stage candidates re-ranked per query") { DefaultText = "max(k, 100)" },
         Opt.V("--max-length", "L", "the cross-encoder's max tokens per (query, document) pair"),
+        Common.Truncate, Opt.V("--chunk", "TOKENS", "split documents into windows of at most TOKENS tokens; a document scores by its best window"),
+        Opt.V("--overlap", "TOKENS", "tokens a window shares with the previous one (with --chunk)", "0"),
     ];
 
     public static int Search(Args a)
@@ -61,6 +63,9 @@ internal static class ProductCommands
             NList = a.Has("--nlist") ? a.GetInt("--nlist", 0, 1, int.MaxValue) : null,
             NProbe = a.Has("--nprobe") ? a.GetInt("--nprobe", 0, 1, int.MaxValue) : null,
             BatchSize = a.GetInt("--batch-size", 32, 1, 1 << 20),
+            Truncation = TruncationOption.Parse(a),
+            ChunkTokens = ChunkOptions.Tokens(a),
+            ChunkOverlap = ChunkOptions.Overlap(a),
         };
         string format = a.OutputFormat();
         bool json = format != "text";
@@ -80,16 +85,19 @@ internal static class ProductCommands
         {
             sourceLines = TextInput.ReadTexts(corpus!);
             var docs = sourceLines.Select(l => l.Text).ToList();
-            using (var bar = EncodeBar($"encoding {docs.Count} documents"))
+            using var bar = new EncodeReporter($"encoding {docs.Count} documents");
+            using (var train = new TrainingReporter("training IVF (k-means)"))
             {
-                // On a terminal, say when IVF training starts (it has no progress of its own); end the bar's line first.
-                engine = new SemanticSearch(encoder, bar is null ? options : new SemanticSearchOptions
+                engine = new SemanticSearch(encoder, new SemanticSearchOptions
                 {
                     Kind = options.Kind, NList = options.NList, NProbe = options.NProbe, EfSearch = options.EfSearch, BatchSize = options.BatchSize,
-                    Status = msg => { bar.Dispose(); Console.Error.WriteLine("membed: " + msg); },
+                    Truncation = options.Truncation, Status = train.Status, TrainingProgress = train.Iteration,
+                    ChunkTokens = options.ChunkTokens, ChunkOverlap = options.ChunkOverlap,
                 });
-                engine.Index(docs, bar);
+                try { engine.Index(docs, bar); }
+                catch (TextTooLongException e) { bar.Dispose(); throw TruncationOption.AtLine(e, corpus!, sourceLines[e.Index].Number); }
             }
+            bar.Finish(encoder.MaxSeqLength, TruncationOption.ChunkHint);
             foreach (string w in engine.Warnings) Console.Error.WriteLine("membed: warning: " + w);
             if (save is not null)
             {
@@ -99,7 +107,9 @@ internal static class ProductCommands
         }
 
         var queries = a.Positional;
-        var results = engine.Search(queries, rerank?.Candidates ?? k, minScore);
+        IReadOnlyList<IReadOnlyList<SearchHit>> results;
+        try { results = engine.Search(queries, rerank?.Candidates ?? k, minScore); }
+        catch (TextTooLongException e) { throw new ManagedEmbedException($"query {e.Index + 1} is longer than the model's limit of {e.MaxSeqLength} tokens (refused by --truncate error)"); }
         if (rerank is not null) results = rerank.Apply(queries, results, k);
         var stdout = Console.Out;
         void Hit(Utf8JsonWriter w, SearchHit h)
@@ -109,6 +119,7 @@ internal static class ProductCommands
             w.WriteNumber("id", h.Id);
             if (sourceLines is not null) w.WriteNumber("line", sourceLines[(int)h.Id].Number);
             w.WriteString("document", h.Document);
+            if (h.Start is int cs) { w.WriteNumber("start", cs); w.WriteNumber("end", h.End!.Value); } // --chunk: the best window's span
         }
         // --json: one document, a result list per query; --jsonl: one line per result, naming its query.
         if (format == "json")
@@ -524,13 +535,13 @@ internal static class ProductCommands
 
     private static PullResult RunPull(string repo, ModelSource source, Uri endpoint, string? feed, string? revision, string? dir, string? sha256)
     {
-        ProgressBar? bar = null;
+        ProgressRenderer? bar = null;
         string? barFile = null;
         void Log(string msg) { bar?.Dispose(); bar = null; barFile = null; Console.Error.WriteLine("membed: " + msg); }
         void Progress(PullProgress p)
         {
-            if (!ProgressBar.Enabled) return;
-            if (barFile != p.File) { bar?.Dispose(); bar = ProgressBar.Create(p.File, bytes: true); barFile = p.File; }
+            if (!ProgressRenderer.Enabled) return;
+            if (barFile != p.File) { bar?.Dispose(); bar = ProgressRenderer.Create(p.File, bytes: true); barFile = p.File; }
             bar?.Report(p.Received, p.Total);
         }
         var hub = new PullOptions
@@ -584,7 +595,8 @@ internal static class ProductCommands
         return name.Length > 0 ? name : model;
     }
 
-    private static EncodeProgressBar? EncodeBar(string label) => ProgressBar.Enabled ? new EncodeProgressBar(label) : null;
+    /// <summary>An encode progress bar (terminal only) that also tallies truncated texts.</summary>
+    private static EncodeReporter EncodeBar(string label) => new(label);
 
     /// <summary>
     /// Prints a results document: as is for --json; for --jsonl one line per element of its array (models, clusters,
@@ -607,22 +619,5 @@ internal static class ProductCommands
         using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
             write(w);
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
-    }
-
-    /// <summary>Encoder progress drawn as a bar; reports arrive from worker threads, so drawing is serialized.</summary>
-    private sealed class EncodeProgressBar(string label) : IProgress<EncodeProgress>, IDisposable
-    {
-        private readonly ProgressBar? _bar = ProgressBar.Create(label);
-        private readonly Lock _gate = new();
-
-        public void Report(EncodeProgress value)
-        {
-            lock (_gate) _bar?.Report(value.Completed, value.Total);
-        }
-
-        public void Dispose()
-        {
-            lock (_gate) _bar?.Dispose();
-        }
     }
 }

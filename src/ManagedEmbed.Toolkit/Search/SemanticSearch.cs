@@ -4,6 +4,7 @@ using System.Text.Json;
 using ManagedEmbed.Encoder;
 using ManagedEmbed.Index;
 using ManagedEmbed.Kernels;
+using ManagedEmbed.Text;
 
 namespace ManagedEmbed.Search;
 
@@ -23,7 +24,13 @@ public enum SearchIndexKind
 /// <param name="Id">The document's index in <see cref="SemanticSearch.Documents"/>.</param>
 /// <param name="Score">Cosine similarity of query and document.</param>
 /// <param name="Document">The document text.</param>
-public sealed record SearchHit(int Rank, long Id, float Score, string Document);
+public sealed record SearchHit(int Rank, long Id, float Score, string Document)
+{
+    /// <summary>With chunking: the first character of the document's best-matching window; null otherwise.</summary>
+    public int? Start { get; init; }
+    /// <summary>With chunking: one past the last character of that window; null otherwise.</summary>
+    public int? End { get; init; }
+}
 
 /// <summary>Options of <see cref="SemanticSearch"/>.</summary>
 public sealed class SemanticSearchOptions
@@ -40,8 +47,20 @@ public sealed class SemanticSearchOptions
     public int Seed { get; init; } = 1234;
     /// <summary>Documents per encoder batch.</summary>
     public int BatchSize { get; init; } = 32;
-    /// <summary>Receives a one-line note before slow steps that have no progress of their own (IVF training).</summary>
+    /// <summary>Receives a one-line note before slow steps (IVF training).</summary>
     public Action<string>? Status { get; init; }
+    /// <summary>Called after each k-means iteration of IVF training with (iterations done, iterations in all).</summary>
+    public Action<int, int>? TrainingProgress { get; init; }
+    /// <summary>
+    /// Split each document into overlapping windows of this many tokens (see <see cref="DocumentChunker"/>) and index
+    /// the windows; a search returns each document once, scored by its best window, with that window's character
+    /// span. Null: one vector per document. A chunked index cannot be saved.
+    /// </summary>
+    public int? ChunkTokens { get; init; }
+    /// <summary>Tokens shared by consecutive windows with <see cref="ChunkTokens"/> (default 0).</summary>
+    public int ChunkOverlap { get; init; }
+    /// <summary>Cut documents and queries longer than the model's max_seq_length (default) or refuse them (<see cref="TextTooLongException"/>).</summary>
+    public TruncationMode Truncation { get; init; } = TruncationMode.Cut;
 }
 
 /// <summary>
@@ -60,6 +79,7 @@ public sealed class SemanticSearch
     private readonly SemanticSearchOptions _options;
     private IVectorIndex? _index;
     private List<string> _documents = [];
+    private List<(int Doc, TextChunk Span)>? _chunks; // with chunking: vector i is window _chunks[i]
 
     /// <summary>A search engine over <paramref name="encoder"/>'s embeddings.</summary>
     public SemanticSearch(SentenceEncoder encoder, SemanticSearchOptions? options = null)
@@ -87,7 +107,9 @@ public sealed class SemanticSearch
             throw new ManagedEmbedException($"nlist must be in [1, {documents.Count}] (the number of documents), got {nl}");
         // encode_document / encode_query: a model with "passage"/"query" prompts (E5, arctic-embed) gets them applied
         // as sentence-transformers applies them; models without prompts are unaffected.
-        EmbeddingMatrix emb = _encoder.EncodeDocument(documents, new EncodeOptions { BatchSize = _options.BatchSize, Normalize = true, Progress = progress });
+        var chunks = _options.ChunkTokens is int size ? Chunk(documents, size) : null;
+        IReadOnlyList<string> texts = chunks is null ? documents : chunks.ConvertAll(c => documents[c.Doc][c.Span.Start..c.Span.End]);
+        EmbeddingMatrix emb = _encoder.EncodeDocument(texts, new EncodeOptions { BatchSize = _options.BatchSize, Normalize = true, Progress = progress, Truncation = _options.Truncation });
         IVectorIndex index;
         if (_options.Kind == SearchIndexKind.Flat)
         {
@@ -106,6 +128,7 @@ public sealed class SemanticSearch
             if (_options.NProbe is int big && big > nlist) Warnings.Add(NprobeClamped(big, nlist));
             var ivf = new IvfIndex(emb.Dimension, nlist, Metric.InnerProduct);
             _options.Status?.Invoke($"training the IVF index: k-means with {nlist} lists over {n} vectors");
+            if (_options.TrainingProgress is { } tp) ivf.OnTrainingIteration = (it, _) => tp(it + 1, ivf.TrainingIterations);
             ivf.Train(emb.Data, _options.Seed);
             Warnings.AddRange(ivf.TrainingWarnings);
             ivf.Nprobe = Math.Min(nlist, _options.NProbe ?? 10);
@@ -114,7 +137,24 @@ public sealed class SemanticSearch
         index.Add(emb.Data);
         _index = index;
         _documents = documents.ToList();
+        _chunks = chunks;
     }
+
+    /// <summary>The windows of every document (document index, character span), in document order.</summary>
+    private List<(int Doc, TextChunk Span)> Chunk(IReadOnlyList<string> documents, int size)
+    {
+        int room = _encoder.MaxSeqLength - SpecialTokens;
+        if (size > room) throw new ManagedEmbedException($"chunk size {size} exceeds the {room} tokens a window can hold (max_seq_length {_encoder.MaxSeqLength} less the special tokens)");
+        int specials = SpecialTokens;
+        var chunker = new DocumentChunker(t => _encoder.Tokenizer.Encode(t, int.MaxValue).Length - specials, size, _options.ChunkOverlap);
+        var all = new List<(int, TextChunk)>();
+        for (int d = 0; d < documents.Count; d++)
+            foreach (var c in chunker.Chunk(documents[d])) all.Add((d, c));
+        return all;
+    }
+
+    /// <summary>Special tokens the tokenizer adds to every text ([CLS] … [SEP] = 2).</summary>
+    private int SpecialTokens => _encoder.Tokenizer.Encode("", 2).Length;
 
     /// <summary>The top <paramref name="topK"/> documents for <paramref name="query"/>, best first; with <paramref name="minScore"/>, only hits scoring at least that.</summary>
     public IReadOnlyList<SearchHit> Search(string query, int topK = 3, float? minScore = null) => Search([query], topK, minScore)[0];
@@ -127,7 +167,8 @@ public sealed class SemanticSearch
         if (topK < 1) throw new ManagedEmbedException($"k must be at least 1, got {topK}");
         if (queries.Count == 0) return [];
         if (_index.Count == 0) return queries.Select(_ => (IReadOnlyList<SearchHit>)[]).ToList();
-        EmbeddingMatrix q = _encoder.EncodeQuery(queries, new EncodeOptions { BatchSize = _options.BatchSize, Normalize = true });
+        EmbeddingMatrix q = _encoder.EncodeQuery(queries, new EncodeOptions { BatchSize = _options.BatchSize, Normalize = true, Truncation = _options.Truncation });
+        if (_chunks is not null) return SearchChunks(q, topK, minScore);
         // No more hits than documents exist: capping keeps the result arrays sized by the data, not by k.
         SearchResult r = _index.Search(q.Data, (int)Math.Min(topK, _index.Count));
         var all = new List<IReadOnlyList<SearchHit>>(queries.Count);
@@ -147,6 +188,42 @@ public sealed class SemanticSearch
             all.Add(hits);
         }
         return all;
+    }
+
+    /// <summary>
+    /// Chunked search: the best windows first, each document kept once (at its best window) until k documents are
+    /// found; the window count searched grows ×4 until every query has k documents or all windows were seen.
+    /// </summary>
+    private List<IReadOnlyList<SearchHit>> SearchChunks(EmbeddingMatrix q, int topK, float? minScore)
+    {
+        int want = Math.Min(topK, _documents.Count);
+        long windows = Math.Min(_index!.Count, (long)want * 4);
+        while (true)
+        {
+            SearchResult r = _index.Search(q.Data, (int)windows);
+            var all = new List<IReadOnlyList<SearchHit>>(q.Count);
+            bool short_ = false;
+            for (int i = 0; i < q.Count; i++)
+            {
+                var hits = new List<SearchHit>();
+                var seen = new HashSet<int>();
+                ReadOnlySpan<long> ids = r.LabelsOf(i);
+                ReadOnlySpan<float> scores = r.DistancesOf(i);
+                bool stopped = false;
+                for (int j = 0; j < ids.Length && hits.Count < want; j++)
+                {
+                    if (ids[j] == -1) break;
+                    if (minScore is float m && scores[j] < m) { stopped = true; break; }
+                    var (doc, span) = _chunks![(int)ids[j]];
+                    if (!seen.Add(doc)) continue;
+                    hits.Add(new SearchHit(hits.Count + 1, doc, scores[j], _documents[doc]) { Start = span.Start, End = span.End });
+                }
+                short_ |= hits.Count < want && !stopped;
+                all.Add(hits);
+            }
+            if (!short_ || windows >= _index.Count) return all;
+            windows = Math.Min(_index.Count, windows * 4);
+        }
     }
 
     /// <summary>The sidecar path that goes with a saved index.</summary>
@@ -183,6 +260,7 @@ public sealed class SemanticSearch
     public void Save(string indexPath)
     {
         if (_index is null) throw new ManagedEmbedException("nothing is indexed yet: call Index(documents) first");
+        if (_chunks is not null) throw new ManagedEmbedException("a chunked index cannot be saved (the saved format holds one vector per document)");
         ArgumentException.ThrowIfNullOrEmpty(indexPath);
         string full = Path.GetFullPath(indexPath);
         string dir = Path.GetDirectoryName(full) ?? ".";
