@@ -7,7 +7,7 @@ namespace ManagedEmbed.Encoder;
 
 /// <summary>
 /// A model directory's tokenizer with its sentence-transformers pipeline settings, loaded without the weights: what
-/// tokenizing alone needs (model.safetensors is neither opened nor packed). Gives the ids <see cref="SentenceEncoder.Tokenize"/> gives.
+/// tokenizing alone needs (model.safetensors is neither opened nor packed). Gives the ids <see cref="SentenceEncoder.Tokenize(string)"/> gives.
 /// </summary>
 public sealed class SentenceTokenizer
 {
