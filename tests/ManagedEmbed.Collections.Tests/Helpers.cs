@@ -16,6 +16,30 @@ internal static class H
         return v;
     }
 
+    /// <summary>Clustered data and queries (centre + 0.15·Gaussian noise, Box–Muller), drawn in that order from one seed.</summary>
+    public static (float[][] Data, float[][] Queries) Clustered(int n, int nq, int dim, int clusters, int seed)
+    {
+        var r = new Random(seed);
+        var centers = Enumerable.Range(0, clusters).Select(_ => RandVec(r, dim)).ToArray();
+        float[] Sample()
+        {
+            var c = centers[r.Next(clusters)];
+            var v = new float[dim];
+            for (int j = 0; j < dim; j++) v[j] = c[j] + (float)(0.15 * Math.Sqrt(-2 * Math.Log(1 - r.NextDouble())) * Math.Cos(2 * Math.PI * r.NextDouble()));
+            return v;
+        }
+        var data = Enumerable.Range(0, n).Select(_ => Sample()).ToArray();
+        return (data, Enumerable.Range(0, nq).Select(_ => Sample()).ToArray());
+    }
+
+    /// <summary>Cosine similarity in double (the exact reference of the recall tests).</summary>
+    public static double Cos(float[] a, float[] b)
+    {
+        double ab = 0, aa = 0, bb = 0;
+        for (int i = 0; i < a.Length; i++) { ab += (double)a[i] * b[i]; aa += (double)a[i] * a[i]; bb += (double)b[i] * b[i]; }
+        return ab / Math.Sqrt(aa * bb);
+    }
+
     /// <summary>Snapshot of a collection's full contents for equality checks.</summary>
     public static SortedDictionary<string, string> Snapshot(Collection c)
     {

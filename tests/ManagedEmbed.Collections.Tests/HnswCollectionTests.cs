@@ -14,27 +14,6 @@ public sealed class HnswCollectionTests : IDisposable
     private readonly string _dir = TestPaths.NewTempDir("membed-hnsw-coll");
     public void Dispose() { try { Directory.Delete(_dir, true); } catch (IOException) { } }
 
-    private static (float[][] Data, float[][] Queries) Clustered(int n, int nq, int dim, int clusters, int seed)
-    {
-        var r = new Random(seed);
-        var centers = Enumerable.Range(0, clusters).Select(_ => H.RandVec(r, dim)).ToArray();
-        float[] Sample()
-        {
-            var c = centers[r.Next(clusters)];
-            var v = new float[dim];
-            for (int j = 0; j < dim; j++) v[j] = c[j] + (float)(0.15 * Math.Sqrt(-2 * Math.Log(1 - r.NextDouble())) * Math.Cos(2 * Math.PI * r.NextDouble()));
-            return v;
-        }
-        return (Enumerable.Range(0, n).Select(_ => Sample()).ToArray(), Enumerable.Range(0, nq).Select(_ => Sample()).ToArray());
-    }
-
-    private static double Cos(float[] a, float[] b)
-    {
-        double ab = 0, aa = 0, bb = 0;
-        for (int i = 0; i < a.Length; i++) { ab += (double)a[i] * b[i]; aa += (double)a[i] * a[i]; bb += (double)b[i] * b[i]; }
-        return ab / Math.Sqrt(aa * bb);
-    }
-
     private static JsonElement ManifestHnsw(string dir)
     {
         byte[] b = File.ReadAllBytes(Path.Combine(dir, "MANIFEST"));
@@ -46,7 +25,7 @@ public sealed class HnswCollectionTests : IDisposable
     public void Recall_at_10_is_at_least_0_9_at_Chromas_defaults_and_survives_reopen_and_deletes()
     {
         const int n = 20_000, dim = 32, nq = 200, k = 10;
-        var (data, queries) = Clustered(n, nq, dim, 50, 11);
+        var (data, queries) = H.Clustered(n, nq, dim, 50, 11);
         using (var store = CollectionStore.Open(_dir))
         {
             // hnsw:M alone turns HNSW on; the other two take ChromaDB's defaults (100, 100).
@@ -80,7 +59,7 @@ public sealed class HnswCollectionTests : IDisposable
             {
                 Assert.DoesNotContain(res.Ids[q], dead.Contains);
                 Assert.Equal(k, res.Ids[q].Count);
-                var truth = live.OrderByDescending(i => Cos(queries[q], data[i])).ThenBy(i => i).Take(k).Select(i => $"r{i}").ToHashSet();
+                var truth = live.OrderByDescending(i => H.Cos(queries[q], data[i])).ThenBy(i => i).Take(k).Select(i => $"r{i}").ToHashSet();
                 hits += res.Ids[q].Count(truth.Contains);
             }
             double recall = hits / (double)(nq * k);

@@ -15,17 +15,7 @@ public sealed class IvfRecallTests : IDisposable
     public void Recall_at_10_is_at_least_0_9_at_the_default_nprobe_on_clustered_data()
     {
         const int n = 20_000, dim = 32, clusters = 50, nq = 200, k = 10;
-        var r = new Random(7);
-        var centers = Enumerable.Range(0, clusters).Select(_ => H.RandVec(r, dim)).ToArray();
-        float[] Sample()
-        {
-            var c = centers[r.Next(clusters)];
-            var v = new float[dim];
-            for (int j = 0; j < dim; j++) v[j] = c[j] + (float)(0.15 * Math.Sqrt(-2 * Math.Log(1 - r.NextDouble())) * Math.Cos(2 * Math.PI * r.NextDouble()));
-            return v;
-        }
-        var data = Enumerable.Range(0, n).Select(_ => Sample()).ToArray();
-        var queries = Enumerable.Range(0, nq).Select(_ => Sample()).ToArray();
+        var (data, queries) = H.Clustered(n, nq, dim, clusters, 7);
         var opts = new CollectionOptions { IvfThreshold = 1_000 }; // everything else default, IvfNprobe included
         using var store = CollectionStore.Open(_dir, options: opts);
         var c = store.CreateCollection("c", DistanceSpace.Cosine);
@@ -38,17 +28,10 @@ public sealed class IvfRecallTests : IDisposable
         for (int q = 0; q < nq; q++)
         {
             // Exact cosine top-k, in double.
-            var truth = Enumerable.Range(0, n).OrderByDescending(i => Cos(queries[q], data[i])).ThenBy(i => i).Take(k).Select(i => $"r{i}").ToHashSet();
+            var truth = Enumerable.Range(0, n).OrderByDescending(i => H.Cos(queries[q], data[i])).ThenBy(i => i).Take(k).Select(i => $"r{i}").ToHashSet();
             hits += res.Ids[q].Count(truth.Contains);
         }
         double recall = hits / (double)(nq * k);
         Assert.True(recall >= 0.9, $"recall@10 = {recall:0.000} at the default nprobe (⌈nlist/16⌉, nlist = {Math.Round(Math.Sqrt(n))})");
-    }
-
-    private static double Cos(float[] a, float[] b)
-    {
-        double ab = 0, aa = 0, bb = 0;
-        for (int i = 0; i < a.Length; i++) { ab += (double)a[i] * b[i]; aa += (double)a[i] * a[i]; bb += (double)b[i] * b[i]; }
-        return ab / Math.Sqrt(aa * bb);
     }
 }
