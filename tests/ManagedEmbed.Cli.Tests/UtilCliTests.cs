@@ -77,7 +77,7 @@ public class UtilCliTests
         Assert.Equal(n - want.Sum(c => c.Length), doc.RootElement.GetProperty("unassigned").GetInt32());
         foreach (var c in doc.RootElement.GetProperty("clusters").EnumerateArray())
             foreach (var m in c.GetProperty("members").EnumerateArray())
-                Assert.Equal(m.GetProperty("index").GetInt32() + 1, m.GetProperty("line").GetInt32());
+                Assert.Equal(m.GetProperty("id").GetInt32() + 1, m.GetProperty("line").GetInt32());
     }
 
     [Fact]
