@@ -272,8 +272,9 @@ public sealed class ProductEndToEndTests(SyntheticModels models) : IClassFixture
         var lines = r.Stdout.TrimEnd('\n').Split('\n');
         Assert.Single(lines);
         using var doc = JsonDocument.Parse(lines[0]);
-        Assert.Equal(Queries[0], doc.RootElement.GetProperty("query").GetString());
-        var results = doc.RootElement.GetProperty("results").EnumerateArray().ToList();
+        var q0 = doc.RootElement.GetProperty("queries")[0]; // issue 14: --json is one document, a result list per query
+        Assert.Equal(Queries[0], q0.GetProperty("query").GetString());
+        var results = q0.GetProperty("results").EnumerateArray().ToList();
         Assert.Equal(2, results.Count);
         Assert.Equal(all[0].Id, results[0].GetProperty("id").GetInt32());
         Assert.Equal(docs[all[1].Id], results[1].GetProperty("document").GetString());
@@ -356,7 +357,7 @@ public sealed class ProductEndToEndTests(SyntheticModels models) : IClassFixture
         string bad = Path.Combine(dir, "bad.tsv");
         File.WriteAllText(bad, "a\tb\t1\nc\td\n");
         Fails($"{bad} line 2: expected 3 tab-separated fields", ["eval", "pairs", "--model", models.ModelA, "--input", bad]);
-        Fails("unknown 'eval' subcommand 'nli'", ["eval", "nli"]);
+        Fails("unknown command 'eval nli'", ["eval", "nli"]); // issue 14: one wording for every group
         Fails("missing required option --input", ["eval", "sts", "--model", models.ModelA]);
     }
 

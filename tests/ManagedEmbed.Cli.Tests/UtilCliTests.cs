@@ -70,14 +70,14 @@ public class UtilCliTests
         Assert.True(r.ExitCode == 0, r.Stderr);
         using var doc = JsonDocument.Parse(r.Stdout);
         var got = doc.RootElement.GetProperty("clusters").EnumerateArray()
-            .Select(c => c.GetProperty("members").EnumerateArray().Select(m => m.GetProperty("index").GetInt32()).ToArray()).ToArray();
+            .Select(c => c.GetProperty("members").EnumerateArray().Select(m => m.GetProperty("id").GetInt32()).ToArray()).ToArray();
         Assert.Equal(want.Count, got.Length);
         var wantSorted = want.OrderByDescending(c => c.Length).ToList();
         for (int c = 0; c < got.Length; c++) Assert.Equal(wantSorted[c].Order(), got[c].Order());
         Assert.Equal(n - want.Sum(c => c.Length), doc.RootElement.GetProperty("unassigned").GetInt32());
         foreach (var c in doc.RootElement.GetProperty("clusters").EnumerateArray())
             foreach (var m in c.GetProperty("members").EnumerateArray())
-                Assert.Equal(m.GetProperty("index").GetInt32() + 1, m.GetProperty("line").GetInt32());
+                Assert.Equal(m.GetProperty("id").GetInt32() + 1, m.GetProperty("line").GetInt32());
     }
 
     [Fact]
@@ -105,7 +105,7 @@ public class UtilCliTests
 
         var bad = CliRunner.Run(["mine-paraphrases", "--model", model, "--input", input, "--threshold", "2"]);
         Assert.Equal(2, bad.ExitCode);
-        Assert.Equal("membed: error: --threshold is a cosine similarity in [-1, 1], got 2\n", bad.Stderr);
+        Assert.Equal("membed: error: option --threshold must be in [-1, 1] (cosine similarity), got '2'\n", bad.Stderr); // issue 14: one wording for range errors
         Assert.Equal("", bad.Stdout);
         var mixed = CliRunner.Run(["cluster", "--model", model, "--input", input, "--method", "community", "--k", "3"]);
         Assert.Equal("membed: error: --k applies to --method kmeans only\n", mixed.Stderr);

@@ -392,7 +392,6 @@ internal static class ProductCommands
         foreach (string opt in new[] { "--k", "--seed", "--restarts" })
             if (a.Has(opt)) throw new ManagedEmbedException($"{opt} applies to --method kmeans only");
         double threshold = a.GetDouble("--threshold", 0.75, -1, 1, "cosine similarity");
-        if (threshold < -1 || threshold > 1) throw new ManagedEmbedException($"--threshold is a cosine similarity in [-1, 1], got {threshold.ToString(CultureInfo.InvariantCulture)}");
         int minSize = a.GetInt("--min-size", 10, 1, int.MaxValue);
         var lines = TextInput.ReadTexts(a.Require("--input"));
         using var enc = LoadEncoder(a);
@@ -450,7 +449,6 @@ internal static class ProductCommands
         int topK = a.GetInt("--top-k", 100, 1, 1_000_000);
         int maxPairs = a.GetInt("--max-pairs", 500_000, 2, 100_000_000);
         double? threshold = a.Has("--threshold") ? a.GetDouble("--threshold", 0, -1, 1, "cosine similarity") : null;
-        if (threshold is double t && (t < -1 || t > 1)) throw new ManagedEmbedException($"--threshold is a cosine similarity in [-1, 1], got {t.ToString(CultureInfo.InvariantCulture)}");
         var lines = TextInput.ReadTexts(a.Require("--input"));
         if (lines.Count < 2) throw new ManagedEmbedException($"paraphrase mining needs at least 2 sentences, got {lines.Count}");
         using var enc = LoadEncoder(a);
