@@ -1,6 +1,7 @@
 using ManagedEmbed.Encoder.Configuration;
 using ManagedEmbed.Encoder.Models;
 using ManagedEmbed.Kernels;
+using ManagedEmbed.Testing;
 
 namespace ManagedEmbed.Encoder.Tests;
 
