@@ -35,7 +35,7 @@ def main():
     text = b"The cat sat on the mat.\n"
     cases = [
         ("process only (membed --version)", [a.binary, "--version"], None),
-        ("tokenize one text (loads the model too)", [a.binary, "tokenize", "--model", a.model], text),
+        ("tokenize one text (tokenizer only since the lazy-packing change)", [a.binary, "tokenize", "--model", a.model], text),
         ("embed one text, 1 thread", [a.binary, "embed", "--model", a.model, "--threads", "1"], text),
         ("embed one text (default threads)", [a.binary, "embed", "--model", a.model], text),
     ]

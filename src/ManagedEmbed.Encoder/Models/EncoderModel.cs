@@ -73,10 +73,18 @@ public abstract class EncoderModel : IEncoderModel
         if (matrices.Count == 0) return;
         _packer = new Thread(() =>
         {
-            foreach (var m in matrices)
+            try
             {
-                if (_stopPacking) return;
-                m.EnsurePacked();
+                foreach (var m in matrices)
+                {
+                    if (_stopPacking) return;
+                    m.EnsurePacked();
+                }
+            }
+            catch (Exception e) when (e is ManagedEmbedException or IOException or ObjectDisposedException)
+            {
+                // Left unpacked: the forward pass that needs the matrix packs it and reports the error on its thread.
+                return;
             }
             PackedMatrix.ReleaseStaging();
         }) { IsBackground = true, Name = "membed weight packer" };

@@ -180,6 +180,8 @@ internal sealed class WeightSource
         if (File is null) return Placeholder;
         var file = File;
         var infos = names.Select(Info).ToArray();
+        // A truncated file is refused at load, not later on the packer thread.
+        foreach (var info in infos) file.EnsureComplete(info);
         int cols = infos[0].Shape[1];
         long rows = 0;
         foreach (var info in infos) rows += info.Shape[0];

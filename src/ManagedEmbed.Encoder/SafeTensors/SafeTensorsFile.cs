@@ -320,7 +320,8 @@ public sealed class SafeTensorsFile : IDisposable
         return a;
     }
 
-    private void EnsureComplete(SafeTensorInfo info)
+    /// <summary>Throws when the file is too short to hold <paramref name="info"/>'s bytes (checked at load for deferred reads).</summary>
+    internal void EnsureComplete(SafeTensorInfo info)
     {
         if (!info.IsComplete)
             throw new ManagedEmbedException($"safetensors file '{Path}': tensor '{info.Name}' bytes [{info.Begin}, {info.End}) lie past the end of the {DataLength}-byte data section: the file is truncated");
