@@ -1,12 +1,13 @@
 #!/usr/bin/python3
 """Builds the quantization benchmark's sentence corpus from the machine's own text files (licenses, man pages,
-package docs): unique sentences of 6-40 words, shuffled with a fixed seed, one per line.
-  /usr/bin/python3 benchmarks/quant/make_corpus.py --n 101000 --out /tmp/quant-corpus.txt"""
+package docs): unique sentences of 6 to --max-words words, shuffled with a fixed seed, one per line.
+  /usr/bin/python3 benchmarks/quant/make_corpus.py --n 101000 --max-words 12 --out /tmp/quant-corpus.txt"""
 import argparse, gzip, os, random, re, subprocess
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--n", type=int, required=True)
 ap.add_argument("--out", required=True)
+ap.add_argument("--max-words", type=int, default=40)
 args = ap.parse_args()
 
 def texts():
@@ -36,7 +37,7 @@ for t in texts():
     t = re.sub(r"\s+", " ", t)
     for s in re.split(r"(?<=[.!?])\s+", t):
         w = s.split()
-        if 6 <= len(w) <= 40 and sum(c.isalpha() for c in s) > 0.6 * len(s):
+        if 6 <= len(w) <= args.max_words and sum(c.isalpha() for c in s) > 0.6 * len(s):
             s = " ".join(w)
             if s not in seen:
                 seen.add(s); out.append(s)
