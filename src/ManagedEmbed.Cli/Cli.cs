@@ -70,8 +70,8 @@ public static class Cli
 
         usage: membed COMMAND [options]
 
-          embed        --model DIR [--input FILE] [--batch-size N] [--threads N] [--normalize] [--format jsonl|fvecs] [--output FILE]
-                       [--prompt-name NAME | --prompt TEXT] [--dim D]
+          embed        --model DIR [--input FILE] [--batch-size N] [--threads N] [--normalize] [--format jsonl|fvecs|npy] [--output FILE]
+                       [--prompt-name NAME | --prompt TEXT] [--dim D] [--precision float32|int8|uint8|binary|ubinary [--calibration FILE]]
           tokenize     --model DIR [--input FILE]
           similarity   --model DIR [--prompt-name NAME | --prompt TEXT] [--dim D] [--normalize] [--similarity cosine|dot|euclidean|manhattan] TEXT TEXT [TEXT...]
           info
@@ -86,6 +86,7 @@ public static class Cli
           collection   check  --path DIR --name NAME          (reports damage, changes nothing; exit 1 when damaged)
           collection   repair --path DIR --name NAME [--yes]  (quarantines a damaged log tail; without --yes: dry run)
           search       --model DIR --corpus FILE [--k K] [--index flat|ivf|hnsw] [--nlist N] [--nprobe N] [--ef-search S] [--min-score S] [--save INDEX] [--json] QUERY [QUERY...]
+          search       --model DIR --corpus FILE --precision binary|int8 [--rescore-multiplier 4] [--k K] [--json] QUERY [QUERY...]
           search       --model DIR --load INDEX [--k K] [--nprobe N | --ef-search S] [--min-score S] [--json] QUERY [QUERY...]
           eval pairs   --model DIR [--model DIR...] --input pairs.tsv [--threshold 0.5] [--json]
           eval sts     --model DIR [--model DIR...] --input sts.tsv [--json]

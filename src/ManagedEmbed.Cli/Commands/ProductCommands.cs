@@ -5,6 +5,7 @@ using ManagedEmbed.Clustering;
 using ManagedEmbed.Encoder;
 using ManagedEmbed.Evaluation;
 using ManagedEmbed.Hub;
+using ManagedEmbed.Index;
 using ManagedEmbed.Search;
 using ManagedEmbed.Text;
 using ManagedEmbed.Util;
@@ -24,7 +25,7 @@ internal static class ProductCommands
     /// </summary>
     public static int Search(string[] args)
     {
-        var a = Args.Parse(args, ["--model", "--corpus", "--k", "--index", "--nlist", "--nprobe", "--ef-search", "--min-score", "--save", "--load", "--threads", "--batch-size"], ["--json"]);
+        var a = Args.Parse(args, ["--model", "--corpus", "--k", "--index", "--nlist", "--nprobe", "--ef-search", "--min-score", "--save", "--load", "--threads", "--batch-size", "--precision", "--rescore-multiplier"], ["--json"]);
         string? corpus = a.Get("--corpus"), load = a.Get("--load"), save = a.Get("--save");
         if ((corpus is null) == (load is null))
             throw new ManagedEmbedException(corpus is null
@@ -42,8 +43,14 @@ internal static class ProductCommands
             throw new ManagedEmbedException("--nlist and --nprobe apply to --index ivf");
         if (kind != "hnsw" && a.Has("--ef-search") && load is null)
             throw new ManagedEmbedException("--ef-search applies to --index hnsw");
+        string precision = a.GetChoice("--precision", "float32", "float32", "binary", "int8");
+        if (precision != "float32" && (load is not null || save is not null || kind != "flat"))
+            throw new ManagedEmbedException("--precision binary|int8 searches a flat quantized index built from --corpus; it combines with neither --load, --save nor --index ivf|hnsw");
+        if (precision == "float32" && a.Has("--rescore-multiplier")) throw new ManagedEmbedException("--rescore-multiplier applies to --precision binary|int8");
         var options = new SemanticSearchOptions
         {
+            Quantization = precision switch { "binary" => QuantizedFirstPass.Binary, "int8" => QuantizedFirstPass.Int8, _ => null },
+            RescoreMultiplier = a.GetInt("--rescore-multiplier", 4, 1, 1 << 16),
             Kind = kind switch { "ivf" => SearchIndexKind.Ivf, "hnsw" => SearchIndexKind.Hnsw, _ => SearchIndexKind.Flat },
             EfSearch = a.Has("--ef-search") ? a.GetInt("--ef-search", 0, 1, 1 << 20) : null,
             NList = a.Has("--nlist") ? a.GetInt("--nlist", 0, 1, int.MaxValue) : null,
@@ -67,6 +74,7 @@ internal static class ProductCommands
                 engine = new SemanticSearch(encoder, bar is null ? options : new SemanticSearchOptions
                 {
                     Kind = options.Kind, NList = options.NList, NProbe = options.NProbe, EfSearch = options.EfSearch, BatchSize = options.BatchSize,
+                    Quantization = options.Quantization, RescoreMultiplier = options.RescoreMultiplier,
                     Status = msg => { bar.Dispose(); Console.Error.WriteLine("membed: " + msg); },
                 });
                 engine.Index(docs, bar);

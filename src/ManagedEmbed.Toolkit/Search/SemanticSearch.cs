@@ -42,6 +42,14 @@ public sealed class SemanticSearchOptions
     public int BatchSize { get; init; } = 32;
     /// <summary>Receives a one-line note before slow steps that have no progress of their own (IVF training).</summary>
     public Action<string>? Status { get; init; }
+    /// <summary>
+    /// Search quantized documents instead of float ones (<see cref="QuantizedIndex"/>, flat only): a binary Hamming
+    /// or int8 first pass over every document, the top <c>k × RescoreMultiplier</c> rescored with the float query
+    /// against int8 documents. Null (the default) searches float32 vectors.
+    /// </summary>
+    public QuantizedFirstPass? Quantization { get; init; }
+    /// <summary>Candidates per result kept by the quantized first pass (sentence-transformers' <c>rescore_multiplier</c>).</summary>
+    public int RescoreMultiplier { get; init; } = 4;
 }
 
 /// <summary>
@@ -59,6 +67,7 @@ public sealed class SemanticSearch
     private readonly SentenceEncoder _encoder;
     private readonly SemanticSearchOptions _options;
     private IVectorIndex? _index;
+    private QuantizedIndex? _quantized;
     private List<string> _documents = [];
 
     /// <summary>A search engine over <paramref name="encoder"/>'s embeddings.</summary>
@@ -67,7 +76,13 @@ public sealed class SemanticSearch
         _encoder = encoder ?? throw new ArgumentNullException(nameof(encoder));
         _options = options ?? new SemanticSearchOptions();
         if (_options.BatchSize < 1) throw new ManagedEmbedException($"batch size must be at least 1, got {_options.BatchSize}");
+        if (_options.Quantization is not null && _options.Kind != SearchIndexKind.Flat)
+            throw new ManagedEmbedException("quantized search scans every document (flat); it does not combine with IVF or HNSW");
+        if (_options.RescoreMultiplier < 1) throw new ManagedEmbedException($"the rescore multiplier must be at least 1, got {_options.RescoreMultiplier}");
     }
+
+    /// <summary>The quantized index when <see cref="SemanticSearchOptions.Quantization"/> is set (null otherwise).</summary>
+    public QuantizedIndex? QuantizedIndex => _quantized;
 
     /// <summary>The indexed documents; a hit's <see cref="SearchHit.Id"/> indexes this list.</summary>
     public IReadOnlyList<string> Documents => _documents;
@@ -88,6 +103,15 @@ public sealed class SemanticSearch
         // encode_document / encode_query: a model with "passage"/"query" prompts (E5, arctic-embed) gets them applied
         // as sentence-transformers applies them; models without prompts are unaffected.
         EmbeddingMatrix emb = _encoder.EncodeDocument(documents, new EncodeOptions { BatchSize = _options.BatchSize, Normalize = true, Progress = progress });
+        if (_options.Quantization is QuantizedFirstPass first)
+        {
+            if (first == QuantizedFirstPass.Binary && emb.Dimension % 8 != 0)
+                throw new ManagedEmbedException($"binary quantization packs 8 dimensions per byte; the model's dimension {emb.Dimension} is not a multiple of 8");
+            _quantized = new QuantizedIndex(emb.Data, emb.Dimension, first, QuantizedRescore.Int8);
+            _index = null;
+            _documents = documents.ToList();
+            return;
+        }
         IVectorIndex index;
         if (_options.Kind == SearchIndexKind.Flat)
         {
@@ -112,6 +136,7 @@ public sealed class SemanticSearch
         }
         index.Add(emb.Data);
         _index = index;
+        _quantized = null;
         _documents = documents.ToList();
     }
 
@@ -122,13 +147,15 @@ public sealed class SemanticSearch
     public IReadOnlyList<IReadOnlyList<SearchHit>> Search(IReadOnlyList<string> queries, int topK = 3, float? minScore = null)
     {
         ArgumentNullException.ThrowIfNull(queries);
-        if (_index is null) throw new ManagedEmbedException("nothing is indexed yet: call Index(documents) or Load(path) first");
+        if (_index is null && _quantized is null) throw new ManagedEmbedException("nothing is indexed yet: call Index(documents) or Load(path) first");
         if (topK < 1) throw new ManagedEmbedException($"k must be at least 1, got {topK}");
         if (queries.Count == 0) return [];
-        if (_index.Count == 0) return queries.Select(_ => (IReadOnlyList<SearchHit>)[]).ToList();
+        long count = _index?.Count ?? _quantized!.Count;
+        if (count == 0) return queries.Select(_ => (IReadOnlyList<SearchHit>)[]).ToList();
         EmbeddingMatrix q = _encoder.EncodeQuery(queries, new EncodeOptions { BatchSize = _options.BatchSize, Normalize = true });
         // No more hits than documents exist: capping keeps the result arrays sized by the data, not by k.
-        SearchResult r = _index.Search(q.Data, (int)Math.Min(topK, _index.Count));
+        int k = (int)Math.Min(topK, count);
+        SearchResult r = _index is not null ? _index.Search(q.Data, k) : _quantized!.Search(q.Data, k, _options.RescoreMultiplier);
         var all = new List<IReadOnlyList<SearchHit>>(queries.Count);
         for (int i = 0; i < queries.Count; i++)
         {
@@ -181,6 +208,7 @@ public sealed class SemanticSearch
     /// </remarks>
     public void Save(string indexPath)
     {
+        if (_quantized is not null) throw new ManagedEmbedException("a quantized search is not saved (the FAISS file format holds the float index); index without quantization to save");
         if (_index is null) throw new ManagedEmbedException("nothing is indexed yet: call Index(documents) first");
         ArgumentException.ThrowIfNullOrEmpty(indexPath);
         string full = Path.GetFullPath(indexPath);
