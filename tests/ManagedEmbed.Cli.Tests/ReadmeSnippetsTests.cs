@@ -104,7 +104,7 @@ public sealed partial class ReadmeSnippetsTests(RealMiniLm real)
     private static double Num(string s) => double.Parse(s, CultureInfo.InvariantCulture);
 
     [Fact]
-    public void Section4HasTheEightSnippets() => Assert.Equal(8, Snippets().Count);
+    public void Section4HasTheNineSnippets() => Assert.Equal(9, Snippets().Count);
 
     [Fact]
     public void EncodeAndCompare()
@@ -197,5 +197,23 @@ public sealed partial class ReadmeSnippetsTests(RealMiniLm real)
         }
         Assert.Equal(3, Regex.Matches(o, @"^pair \d+-\d+ -?\d\.\d{3}$", RegexOptions.Multiline).Count);
         Assert.Matches(@"\d+ communities", o);
+    }
+
+    [Fact]
+    public void QuantizedEmbeddingsAndRescoring()
+    {
+        string o = Run(Snippets()[8]);
+        Assert.Contains("int8 384 bytes/vector, ubinary 48 bytes/vector", o);
+        // Binary first pass + int8 rescoring finds the reference's float top-3 on the tutorial corpus, with scores within
+        // an int8 bucket's error of the exact cosines.
+        var want = Reference.GetProperty("search").EnumerateArray().First(q => q.GetProperty("query").GetString() == "How do transformers work?").GetProperty("top").EnumerateArray().ToList();
+        string[] corpus = File.ReadAllLines(Path.Combine(TestPaths.RepoRoot, "samples", "corpus.txt"));
+        var hits = Regex.Matches(o, @"^quantized hit (\d+) (-?\d\.\d{3})$", RegexOptions.Multiline).ToList();
+        Assert.Equal(3, hits.Count);
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.Equal(want[i].GetProperty("document").GetString(), corpus[int.Parse(hits[i].Groups[1].Value, CultureInfo.InvariantCulture)]);
+            Assert.Equal(want[i].GetProperty("score").GetDouble(), Num(hits[i].Groups[2].Value), 0.01);
+        }
     }
 }
