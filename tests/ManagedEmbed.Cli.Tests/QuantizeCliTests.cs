@@ -11,6 +11,13 @@ namespace ManagedEmbed.Cli.Tests;
 /// </summary>
 public class QuantizeCliTests
 {
+    private static readonly string[] Texts =
+        ["The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium.", "Quantum computers use qubits.", "a", "Ünïcödé — 東京"];
+
+    private static readonly string[] Calibration =
+        ["A man is eating food.", "A man is riding a horse.", "The new movie is awesome.", "The cat plays in the garden.", "Stocks fell sharply on Monday.",
+         "She plays the violin beautifully.", "Rain is expected tomorrow.", "The quick brown fox jumps over the lazy dog."];
+
     private static readonly Lazy<string> Root = new(() =>
     {
         string root = TestPaths.NewTempDir("membed-quant-cli");
@@ -26,13 +33,6 @@ public class QuantizeCliTests
         File.WriteAllText(Path.Combine(root, "calib.txt"), string.Join("\n", Calibration) + "\n");
         return root;
     });
-
-    private static readonly string[] Texts =
-        ["The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium.", "Quantum computers use qubits.", "a", "Ünïcödé — 東京"];
-
-    private static readonly string[] Calibration =
-        ["A man is eating food.", "A man is riding a horse.", "The new movie is awesome.", "The cat plays in the garden.", "Stocks fell sharply on Monday.",
-         "She plays the violin beautifully.", "Rain is expected tomorrow.", "The quick brown fox jumps over the lazy dog."];
 
     private static string Model => Path.Combine(Root.Value, "model");
     private static string Input => Path.Combine(Root.Value, "in.txt");
@@ -65,7 +65,10 @@ public class QuantizeCliTests
         var c = CliRunner.Run(["embed", "--model", Model, "--input", Path.Combine(Root.Value, "calib.txt"), "--format", "npy", "--output", cal]);
         Assert.True(c.ExitCode == 0, c.Stderr);
         foreach (string p in new[] { "int8", "uint8", "binary", "ubinary" })
-            Embed(Path.Combine(d, p + ".npy"), "--format", "npy", "--precision", p, .. p.EndsWith("int8") ? new[] { "--calibration", Path.Combine(Root.Value, "calib.txt") } : []);
+        {
+            string[] cal = p.EndsWith("int8", StringComparison.Ordinal) ? ["--calibration", Path.Combine(Root.Value, "calib.txt")] : [];
+            Embed(Path.Combine(d, p + ".npy"), ["--format", "npy", "--precision", p, .. cal]);
+        }
         // int8 calibrated on an .npy of embeddings equals int8 calibrated on the texts themselves.
         Embed(Path.Combine(d, "int8-from-npy.npy"), "--format", "npy", "--precision", "int8", "--calibration", cal);
         string o = Python("""
