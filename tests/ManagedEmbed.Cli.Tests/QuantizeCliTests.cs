@@ -66,8 +66,8 @@ public class QuantizeCliTests
         Assert.True(c.ExitCode == 0, c.Stderr);
         foreach (string p in new[] { "int8", "uint8", "binary", "ubinary" })
         {
-            string[] cal = p.EndsWith("int8", StringComparison.Ordinal) ? ["--calibration", Path.Combine(Root.Value, "calib.txt")] : [];
-            Embed(Path.Combine(d, p + ".npy"), ["--format", "npy", "--precision", p, .. cal]);
+            string[] calArgs = p.EndsWith("int8", StringComparison.Ordinal) ? ["--calibration", Path.Combine(Root.Value, "calib.txt")] : [];
+            Embed(Path.Combine(d, p + ".npy"), ["--format", "npy", "--precision", p, .. calArgs]);
         }
         // int8 calibrated on an .npy of embeddings equals int8 calibrated on the texts themselves.
         Embed(Path.Combine(d, "int8-from-npy.npy"), "--format", "npy", "--precision", "int8", "--calibration", cal);
