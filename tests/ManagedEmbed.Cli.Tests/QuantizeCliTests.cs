@@ -133,7 +133,8 @@ public class QuantizeCliTests
         string cal16 = Path.Combine(d, "cal16.fvecs");
         using (var w = new BinaryWriter(File.Create(cal16))) { w.Write(16); for (int i = 0; i < 16; i++) w.Write(0.5f); }
         string output = Path.Combine(d, "out.npy");
-        string[] args = ["embed", "--model", Model, "--input", Input, "--format", "npy", "--output", output, .. extra.Replace("CAL16", cal16).Split(' ')];
+        string[] format = extra.Contains("--format", StringComparison.Ordinal) ? [] : ["--format", "npy"];
+        string[] args = ["embed", "--model", Model, "--input", Input, .. format, "--output", output, .. extra.Replace("CAL16", cal16).Split(' ')];
         var r = CliRunner.Run(args);
         Assert.Equal(2, r.ExitCode);
         Assert.Contains(message, r.Stderr);
