@@ -2,5 +2,10 @@ using BenchmarkDotNet.Running;
 
 public static class Program
 {
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    public static void Main(string[] args)
+    {
+        // `quant ...`: the quantized-search harness driven by benchmarks/quant/quant_peer.py (not BenchmarkDotNet).
+        if (args.Length > 0 && args[0] == "quant") { ManagedEmbed.Benchmarks.QuantBench.Run(args[1..]); return; }
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    }
 }

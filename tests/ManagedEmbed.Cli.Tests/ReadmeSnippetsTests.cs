@@ -112,7 +112,7 @@ public sealed partial class ReadmeSnippetsTests(RealMiniLm real)
     private static double Num(string s) => double.Parse(s, CultureInfo.InvariantCulture);
 
     [Fact]
-    public void Section4HasTheNineSnippets() => Assert.Equal(9, Snippets().Count);
+    public void Section4HasTheTenSnippets() => Assert.Equal(10, Snippets().Count);
 
     [Fact]
     public void EncodeAndCompare()
@@ -213,16 +213,32 @@ public sealed partial class ReadmeSnippetsTests(RealMiniLm real)
         string o = Run(Snippets()[7]);
         Assert.Contains("Matryoshka shape: (1, 128)", o);
         // util.semantic_search over the corpus equals the reference's top-3 for the same query (same documents, same scores).
+        AssertReferenceTop3(o, @"^hit (\d+) (-?\d\.\d{3})$", 0.0011);
+        Assert.Equal(3, Regex.Matches(o, @"^pair \d+-\d+ -?\d\.\d{3}$", RegexOptions.Multiline).Count);
+        Assert.Matches(@"\d+ communities", o);
+    }
+
+    [Fact]
+    public void QuantizedEmbeddingsAndRescoring()
+    {
+        string o = Run(Snippets()[9]);
+        Assert.Contains("int8 384 bytes/vector, ubinary 48 bytes/vector", o);
+        // Binary first pass + int8 rescoring finds the reference's float top-3 on the tutorial corpus, with scores within
+        // an int8 bucket's error of the exact cosines.
+        AssertReferenceTop3(o, @"^quantized hit (\d+) (-?\d\.\d{3})$", 0.01);
+    }
+
+    /// <summary>Lines matching <paramref name="pattern"/> (corpus line, score) are the reference's top-3 for "How do transformers work?".</summary>
+    private static void AssertReferenceTop3(string output, string pattern, double scoreTolerance)
+    {
         var want = Reference.GetProperty("search").EnumerateArray().First(q => q.GetProperty("query").GetString() == "How do transformers work?").GetProperty("top").EnumerateArray().ToList();
         string[] corpus = File.ReadAllLines(Path.Combine(TestPaths.RepoRoot, "samples", "corpus.txt"));
-        var hits = Regex.Matches(o, @"^hit (\d+) (-?\d\.\d{3})$", RegexOptions.Multiline).ToList();
+        var hits = Regex.Matches(output, pattern, RegexOptions.Multiline).ToList();
         Assert.Equal(3, hits.Count);
         for (int i = 0; i < 3; i++)
         {
             Assert.Equal(want[i].GetProperty("document").GetString(), corpus[int.Parse(hits[i].Groups[1].Value, CultureInfo.InvariantCulture)]);
-            Assert.Equal(want[i].GetProperty("score").GetDouble(), Num(hits[i].Groups[2].Value), 0.0011);
+            Assert.Equal(want[i].GetProperty("score").GetDouble(), Num(hits[i].Groups[2].Value), scoreTolerance);
         }
-        Assert.Equal(3, Regex.Matches(o, @"^pair \d+-\d+ -?\d\.\d{3}$", RegexOptions.Multiline).Count);
-        Assert.Matches(@"\d+ communities", o);
     }
 }

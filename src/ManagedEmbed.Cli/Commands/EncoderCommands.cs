@@ -5,6 +5,7 @@ using System.Runtime.Intrinsics.X86;
 using System.Text;
 using ManagedEmbed.Encoder;
 using ManagedEmbed.Encoder.Pooling;
+using ManagedEmbed.Index;
 using ManagedEmbed.Kernels;
 using ManagedEmbed.Text;
 
@@ -194,8 +195,10 @@ internal static class EncoderCommands
     internal static readonly Opt[] EmbedOptions =
     [
         Common.Model, Common.Input, Common.BatchSize, Common.Threads,
-        Opt.V("--format", "FORMAT", "jsonl|fvecs", "jsonl"), Common.Output,
+        Opt.V("--format", "FORMAT", "jsonl|fvecs|npy", "jsonl"), Common.Output,
         PromptName, Prompt, Dim, Normalize, Common.Truncate,
+        Opt.V("--precision", "P", "float32|int8|uint8|binary|ubinary (sentence-transformers' quantize_embeddings)", "float32"),
+        Opt.V("--calibration", "FILE", "int8/uint8 ranges from these texts (one per line) or embeddings (.npy/.fvecs)"),
     ];
 
     public static int Embed(Args a)
@@ -203,17 +206,42 @@ internal static class EncoderCommands
         a.NoPositional();
         int batch = a.GetInt("--batch-size", 32, 1, 1 << 20);
         int threads = a.GetInt("--threads", Environment.ProcessorCount, 1, SentenceEncoder.MaxThreads);
-        string format = a.GetChoice("--format", "jsonl", "jsonl", "fvecs");
+        string format = a.GetChoice("--format", "jsonl", "jsonl", "fvecs", "npy");
+        var precision = a.GetChoice("--precision", "float32", "float32", "int8", "uint8", "binary", "ubinary") switch
+        {
+            "int8" => EmbeddingPrecision.Int8, "uint8" => EmbeddingPrecision.UInt8, "binary" => EmbeddingPrecision.Binary,
+            "ubinary" => EmbeddingPrecision.UBinary, _ => EmbeddingPrecision.Float32,
+        };
+        string? calibration = a.Get("--calibration");
+        bool ranged = precision is EmbeddingPrecision.Int8 or EmbeddingPrecision.UInt8;
+        if (format == "fvecs" && precision != EmbeddingPrecision.Float32) throw new ManagedEmbedException("--format fvecs holds float32 only; use --format npy or jsonl for --precision " + a.Get("--precision"));
+        if (ranged && calibration is null)
+            throw new ManagedEmbedException($"--precision {a.Get("--precision")} needs --calibration FILE (texts, one per line, or embeddings as .npy/.fvecs) for its per-dimension ranges; the input itself may serve");
+        if (!ranged && calibration is not null) throw new ManagedEmbedException("--calibration applies to --precision int8 or uint8");
         string? output = a.GetPath("--output");
         var truncation = TruncationOption.Parse(a);
-        // --truncate error reads the input twice (a length check first), so stdin is spooled as for stdout output.
-        using var input = TextLines.Open(a.GetPath("--input"), validateFirst: output is null || truncation == TruncationMode.Error);
+        // --truncate error and npy (its header carries the row count) read the input twice, so stdin is spooled as for stdout output.
+        using var input = TextLines.Open(a.GetPath("--input"), validateFirst: output is null || truncation == TruncationMode.Error || format == "npy");
         using var enc = LoadModel(a, threads);
+        var plain = EncodeOptionsOf(a, enc) with { BatchSize = batch, Truncation = truncation };
+        int dim = plain.TruncateDim ?? enc.Dimension;
+        if (precision is EmbeddingPrecision.Binary or EmbeddingPrecision.UBinary && dim % 8 != 0)
+            throw new ManagedEmbedException($"--precision {a.Get("--precision")} packs 8 dimensions per byte; the dimension {dim} is not a multiple of 8 (see --dim)");
+        QuantizationRanges? ranges = ranged ? CalibrationRanges(calibration!, enc, plain, dim) : null;
         using var bar = new EncodeReporter("embedding", input.CountIfCheap(), singleCall: false);
-        var options = EncodeOptionsOf(a, enc) with { BatchSize = batch, Truncation = truncation, Progress = bar };
+        var options = plain with { Progress = bar };
         TruncationOption.CheckAll(enc, options, input.Lines(), input.Name);
+        // npy's header carries the row count: count the (already validated) input lines first.
+        long rows = format == "npy" ? input.Lines().LongCount() : 0;
         TextLines.WriteOutput(output, s =>
         {
+            if (format == "npy")
+                s.Write(NpyFile.Header(precision switch
+                {
+                    EmbeddingPrecision.Float32 => NpyDType.Float32,
+                    EmbeddingPrecision.Int8 or EmbeddingPrecision.Binary => NpyDType.Int8,
+                    _ => NpyDType.UInt8,
+                }, rows, EmbeddingQuantizer.CodeBytes(dim, precision) / (precision == EmbeddingPrecision.Float32 ? 4 : 1)));
             long first = 1; // 1-based input line of the window's first text
             foreach (var window in input.Windows(Math.Max(WindowTexts, batch)))
             {
@@ -221,12 +249,61 @@ internal static class EncoderCommands
                 for (int i = 0; i < m.Data.Length; i++)
                     if (!float.IsFinite(m.Data[i])) throw new ManagedEmbedException($"embedding of input line {first + i / m.Dimension} is not finite (the model weights produce NaN/Inf)");
                 if (format == "fvecs") WriteFvecs(s, m);
-                else WriteJsonl(s, m);
+                else if (precision == EmbeddingPrecision.Float32 && format == "jsonl") WriteJsonl(s, m);
+                else
+                {
+                    byte[] codes = EmbeddingQuantizer.Quantize(m.Data, m.Dimension, precision, ranges);
+                    if (format == "npy") s.Write(codes);
+                    else WriteJsonlCodes(s, codes, EmbeddingQuantizer.CodeBytes(m.Dimension, precision), precision is EmbeddingPrecision.Int8 or EmbeddingPrecision.Binary);
+                }
                 first += window.Count;
             }
         });
         bar.Finish(enc.MaxSeqLength, TruncationOption.ErrorHint);
         return 0;
+    }
+
+    /// <summary>
+    /// The int8/uint8 ranges of --calibration: a .npy (float32 [n, dim]) or .fvecs file holds calibration embeddings;
+    /// any other file is read as texts, embedded with the same model and options.
+    /// </summary>
+    private static QuantizationRanges CalibrationRanges(string path, SentenceEncoder enc, EncodeOptions options, int dim)
+    {
+        float[] data;
+        int cols;
+        if (path.EndsWith(".npy", StringComparison.OrdinalIgnoreCase)) (data, _, cols) = NpyFile.ReadFloat32(path);
+        else if (path.EndsWith(".fvecs", StringComparison.OrdinalIgnoreCase)) { var v = VecsFile.ReadFvecs(path); (data, cols) = (v.Data, v.Dimension); }
+        else
+        {
+            var texts = TextInput.ReadTexts(path).Select(l => l.Text).ToList();
+            if (texts.Count == 0) throw new ManagedEmbedException($"calibration file '{path}' holds no texts");
+            var m = enc.Encode(texts, options);
+            (data, cols) = (m.Data, m.Dimension);
+        }
+        if (cols != dim) throw new ManagedEmbedException($"calibration embeddings in '{path}' have dimension {cols}, the output has {dim}");
+        if (data.Length == 0) throw new ManagedEmbedException($"calibration file '{path}' holds no embeddings");
+        for (int i = 0; i < data.Length; i++)
+            if (!float.IsFinite(data[i])) throw new ManagedEmbedException($"calibration embedding {i / dim} in '{path}' is not finite");
+        return QuantizationRanges.Calibrate(data, dim);
+    }
+
+    /// <summary>jsonl of quantized codes: {"embedding":[ints]} per row, int8 values signed, uint8 unsigned.</summary>
+    private static void WriteJsonlCodes(Stream s, byte[] codes, int width, bool signed)
+    {
+        var sb = new StringBuilder();
+        for (int i = 0; i < codes.Length / width; i++)
+        {
+            sb.Clear();
+            sb.Append("{\"embedding\":[");
+            for (int j = 0; j < width; j++)
+            {
+                if (j > 0) sb.Append(',');
+                byte b = codes[i * width + j];
+                sb.Append(signed ? unchecked((sbyte)b) : b);
+            }
+            sb.Append("]}\n");
+            s.Write(Encoding.UTF8.GetBytes(sb.ToString()));
+        }
     }
 
     private static void WriteJsonl(Stream s, EmbeddingMatrix m)

@@ -5,6 +5,7 @@ using ManagedEmbed.Clustering;
 using ManagedEmbed.Encoder;
 using ManagedEmbed.Evaluation;
 using ManagedEmbed.Hub;
+using ManagedEmbed.Index;
 using ManagedEmbed.Search;
 using ManagedEmbed.Text;
 using ManagedEmbed.Util;
@@ -35,6 +36,8 @@ internal static class ProductCommands
         Opt.V("--max-length", "L", "the cross-encoder's max tokens per (query, document) pair"),
         Common.Truncate, Opt.V("--chunk", "TOKENS", "split documents into windows of at most TOKENS tokens; a document scores by its best window"),
         Opt.V("--overlap", "TOKENS", "tokens a window shares with the previous one (with --chunk)", "0"),
+        Opt.V("--precision", "P", "binary|int8: search quantized documents, then rescore (float32 = exact)", "float32"),
+        Opt.V("--rescore-multiplier", "M", "candidates per result kept by the quantized first pass", "4"),
     ];
 
     public static int Search(Args a)
@@ -56,8 +59,14 @@ internal static class ProductCommands
             throw new ManagedEmbedException("--nlist and --nprobe apply to --index ivf");
         if (kind != "hnsw" && a.Has("--ef-search") && load is null)
             throw new ManagedEmbedException("--ef-search applies to --index hnsw");
+        string precision = a.GetChoice("--precision", "float32", "float32", "binary", "int8");
+        if (precision != "float32" && (load is not null || save is not null || kind != "flat"))
+            throw new ManagedEmbedException("--precision binary|int8 searches a flat quantized index built from --corpus; it combines with neither --load, --save nor --index ivf|hnsw");
+        if (precision == "float32" && a.Has("--rescore-multiplier")) throw new ManagedEmbedException("--rescore-multiplier applies to --precision binary|int8");
         var options = new SemanticSearchOptions
         {
+            Quantization = precision switch { "binary" => QuantizedFirstPass.Binary, "int8" => QuantizedFirstPass.Int8, _ => null },
+            RescoreMultiplier = a.GetInt("--rescore-multiplier", 4, 1, 1 << 16),
             Kind = kind switch { "ivf" => SearchIndexKind.Ivf, "hnsw" => SearchIndexKind.Hnsw, _ => SearchIndexKind.Flat },
             EfSearch = a.Has("--ef-search") ? a.GetInt("--ef-search", 0, 1, 1 << 20) : null,
             NList = a.Has("--nlist") ? a.GetInt("--nlist", 0, 1, int.MaxValue) : null,
@@ -93,6 +102,7 @@ internal static class ProductCommands
                     Kind = options.Kind, NList = options.NList, NProbe = options.NProbe, EfSearch = options.EfSearch, BatchSize = options.BatchSize,
                     Truncation = options.Truncation, Status = train.Status, TrainingProgress = train.Iteration,
                     ChunkTokens = options.ChunkTokens, ChunkOverlap = options.ChunkOverlap,
+                    Quantization = options.Quantization, RescoreMultiplier = options.RescoreMultiplier,
                 });
                 try { engine.Index(docs, bar); }
                 catch (TextTooLongException e) { bar.Dispose(); throw TruncationOption.AtLine(e, corpus!, sourceLines[e.Index].Number); }

@@ -61,6 +61,14 @@ public sealed class SemanticSearchOptions
     public int ChunkOverlap { get; init; }
     /// <summary>Cut documents and queries longer than the model's max_seq_length (default) or refuse them (<see cref="TextTooLongException"/>).</summary>
     public TruncationMode Truncation { get; init; } = TruncationMode.Cut;
+    /// <summary>
+    /// Search quantized documents instead of float ones (<see cref="QuantizedIndex"/>, flat only): a binary Hamming
+    /// or int8 first pass over every document, the top <c>k × RescoreMultiplier</c> rescored with the float query
+    /// against int8 documents. Null (the default) searches float32 vectors.
+    /// </summary>
+    public QuantizedFirstPass? Quantization { get; init; }
+    /// <summary>Candidates per result kept by the quantized first pass (sentence-transformers' <c>rescore_multiplier</c>).</summary>
+    public int RescoreMultiplier { get; init; } = 4;
 }
 
 /// <summary>
@@ -78,6 +86,7 @@ public sealed class SemanticSearch
     private readonly SentenceEncoder _encoder;
     private readonly SemanticSearchOptions _options;
     private IVectorIndex? _index;
+    private QuantizedIndex? _quantized;
     private List<string> _documents = [];
     private List<(int Doc, TextChunk Span)>? _chunks; // with chunking: vector i is window _chunks[i]
 
@@ -87,7 +96,13 @@ public sealed class SemanticSearch
         _encoder = encoder ?? throw new ArgumentNullException(nameof(encoder));
         _options = options ?? new SemanticSearchOptions();
         if (_options.BatchSize < 1) throw new ManagedEmbedException($"batch size must be at least 1, got {_options.BatchSize}");
+        if (_options.Quantization is not null && _options.Kind != SearchIndexKind.Flat)
+            throw new ManagedEmbedException("quantized search scans every document (flat); it does not combine with IVF or HNSW");
+        if (_options.RescoreMultiplier < 1) throw new ManagedEmbedException($"the rescore multiplier must be at least 1, got {_options.RescoreMultiplier}");
     }
+
+    /// <summary>The quantized index when <see cref="SemanticSearchOptions.Quantization"/> is set (null otherwise).</summary>
+    public QuantizedIndex? QuantizedIndex => _quantized;
 
     /// <summary>The indexed documents; a hit's <see cref="SearchHit.Id"/> indexes this list.</summary>
     public IReadOnlyList<string> Documents => _documents;
@@ -107,9 +122,21 @@ public sealed class SemanticSearch
             throw new ManagedEmbedException($"nlist must be in [1, {documents.Count}] (the number of documents), got {nl}");
         // encode_document / encode_query: a model with "passage"/"query" prompts (E5, arctic-embed) gets them applied
         // as sentence-transformers applies them; models without prompts are unaffected.
+        if (_options.Quantization is not null && _options.ChunkTokens is not null)
+            throw new ManagedEmbedException("quantized search and chunked documents cannot be combined");
         var chunks = _options.ChunkTokens is int size ? Chunk(documents, size) : null;
         IReadOnlyList<string> texts = chunks is null ? documents : chunks.ConvertAll(c => documents[c.Doc][c.Span.Start..c.Span.End]);
         EmbeddingMatrix emb = _encoder.EncodeDocument(texts, new EncodeOptions { BatchSize = _options.BatchSize, Normalize = true, Progress = progress, Truncation = _options.Truncation });
+        if (_options.Quantization is QuantizedFirstPass first)
+        {
+            if (first == QuantizedFirstPass.Binary && emb.Dimension % 8 != 0)
+                throw new ManagedEmbedException($"binary quantization packs 8 dimensions per byte; the model's dimension {emb.Dimension} is not a multiple of 8");
+            _quantized = new QuantizedIndex(emb.Data, emb.Dimension, first, QuantizedRescore.Int8);
+            _index = null;
+            _documents = documents.ToList();
+            _chunks = null;
+            return;
+        }
         IVectorIndex index;
         if (_options.Kind == SearchIndexKind.Flat)
         {
@@ -136,6 +163,7 @@ public sealed class SemanticSearch
         }
         index.Add(emb.Data);
         _index = index;
+        _quantized = null;
         _documents = documents.ToList();
         _chunks = chunks;
     }
@@ -163,14 +191,16 @@ public sealed class SemanticSearch
     public IReadOnlyList<IReadOnlyList<SearchHit>> Search(IReadOnlyList<string> queries, int topK = 3, float? minScore = null)
     {
         ArgumentNullException.ThrowIfNull(queries);
-        if (_index is null) throw new ManagedEmbedException("nothing is indexed yet: call Index(documents) or Load(path) first");
+        if (_index is null && _quantized is null) throw new ManagedEmbedException("nothing is indexed yet: call Index(documents) or Load(path) first");
         if (topK < 1) throw new ManagedEmbedException($"k must be at least 1, got {topK}");
         if (queries.Count == 0) return [];
-        if (_index.Count == 0) return queries.Select(_ => (IReadOnlyList<SearchHit>)[]).ToList();
+        long count = _index?.Count ?? _quantized!.Count;
+        if (count == 0) return queries.Select(_ => (IReadOnlyList<SearchHit>)[]).ToList();
         EmbeddingMatrix q = _encoder.EncodeQuery(queries, new EncodeOptions { BatchSize = _options.BatchSize, Normalize = true, Truncation = _options.Truncation });
         if (_chunks is not null) return SearchChunks(q, topK, minScore);
         // No more hits than documents exist: capping keeps the result arrays sized by the data, not by k.
-        SearchResult r = _index.Search(q.Data, (int)Math.Min(topK, _index.Count));
+        int k = (int)Math.Min(topK, count);
+        SearchResult r = _index is not null ? _index.Search(q.Data, k) : _quantized!.Search(q.Data, k, _options.RescoreMultiplier);
         var all = new List<IReadOnlyList<SearchHit>>(queries.Count);
         for (int i = 0; i < queries.Count; i++)
         {
@@ -259,6 +289,7 @@ public sealed class SemanticSearch
     /// </remarks>
     public void Save(string indexPath)
     {
+        if (_quantized is not null) throw new ManagedEmbedException("a quantized search is not saved (the FAISS file format holds the float index); index without quantization to save");
         if (_index is null) throw new ManagedEmbedException("nothing is indexed yet: call Index(documents) first");
         if (_chunks is not null) throw new ManagedEmbedException("a chunked index cannot be saved (the saved format holds one vector per document)");
         ArgumentException.ThrowIfNullOrEmpty(indexPath);
