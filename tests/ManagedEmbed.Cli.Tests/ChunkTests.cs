@@ -86,7 +86,7 @@ public class ChunkSearchTests(PtyFixture fx)
         var r = CliRunner.Run(["search", "--model", fx.Model, "--corpus", corpus, "--chunk", "8", "--overlap", "2", "--k", "2", "--json", third]);
         Assert.True(r.ExitCode == 0, r.Stderr);
         using var j = JsonDocument.Parse(r.Stdout);
-        var hits = j.RootElement.GetProperty("results");
+        var hits = j.RootElement.GetProperty("queries")[0].GetProperty("results");
         Assert.Equal(2, hits.GetArrayLength());
         var best = hits[0];
         Assert.Equal(2, best.GetProperty("id").GetInt32());

@@ -155,7 +155,7 @@ public class QuantizeCliTests
         {
             var r = CliRunner.Run(["search", "--precision", p, "--rescore-multiplier", "10", .. q]);
             Assert.True(r.ExitCode == 0, r.Stderr);
-            long[] Ids(string s) => [.. JsonDocument.Parse(s).RootElement.GetProperty("results").EnumerateArray().Select(h => h.GetProperty("id").GetInt64())];
+            long[] Ids(string s) => [.. JsonDocument.Parse(s).RootElement.GetProperty("queries")[0].GetProperty("results").EnumerateArray().Select(h => h.GetProperty("id").GetInt64())];
             Assert.Equal(Ids(exact.Stdout)[0], Ids(r.Stdout)[0]);
             Assert.Equal(Ids(exact.Stdout).Order(), Ids(r.Stdout).Order());
         }

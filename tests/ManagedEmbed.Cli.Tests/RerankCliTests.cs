@@ -102,7 +102,7 @@ public class RerankCliTests : IClassFixture<RerankCliTests.Models>
         var r = CliRunner.Run(["search", "--model", _m.BiEncoder, "--corpus", corpus, "--k", "3", "--rerank", _m.CrossEncoder, "--rerank-k", "7", "--json", _query]);
         Assert.True(r.ExitCode == 0, r.Stderr);
         using var doc = JsonDocument.Parse(r.Stdout);
-        var results = doc.RootElement.GetProperty("results").EnumerateArray().ToList();
+        var results = doc.RootElement.GetProperty("queries")[0].GetProperty("results").EnumerateArray().ToList();
         int[] order = ReferenceOrder;
         // Every document is a candidate (rerank-k 7 of 7), so the final top 3 is the cross-encoder's own top 3.
         Assert.Equal(order[..3].Select(i => (long)i), results.Select(x => x.GetProperty("id").GetInt64()));
@@ -111,8 +111,8 @@ public class RerankCliTests : IClassFixture<RerankCliTests.Models>
         var first = CliRunner.Run(["search", "--model", _m.BiEncoder, "--corpus", corpus, "--k", "1", "--json", _query]);
         var one = CliRunner.Run(["search", "--model", _m.BiEncoder, "--corpus", corpus, "--k", "1", "--rerank", _m.CrossEncoder, "--rerank-k", "1", "--json", _query]);
         Assert.True(one.ExitCode == 0, one.Stderr);
-        long firstId = JsonDocument.Parse(first.Stdout).RootElement.GetProperty("results")[0].GetProperty("id").GetInt64();
-        var oneHit = JsonDocument.Parse(one.Stdout).RootElement.GetProperty("results")[0];
+        long firstId = JsonDocument.Parse(first.Stdout).RootElement.GetProperty("queries")[0].GetProperty("results")[0].GetProperty("id").GetInt64();
+        var oneHit = JsonDocument.Parse(one.Stdout).RootElement.GetProperty("queries")[0].GetProperty("results")[0];
         Assert.Equal(firstId, oneHit.GetProperty("id").GetInt64());
         Assert.Equal(_scores[firstId], oneHit.GetProperty("score").GetDouble(), 1e-5);
     }
