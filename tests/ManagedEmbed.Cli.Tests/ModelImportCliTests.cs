@@ -189,4 +189,25 @@ public sealed class ModelImportCliTests : IDisposable
         Assert.Contains("not empty", r.Stderr);
         Assert.Equal(new[] { Path.Combine(full, "keep.txt") }, Directory.GetFileSystemEntries(full));
     }
+
+    [Fact]
+    public void WeightsProgressCountsEveryTensorByteOfTheWrittenFile()
+    {
+        string outDir = Path.Combine(_root, "progress", "tiny");
+        var calls = new List<(long Done, long Total)>();
+        ManagedEmbed.Hub.OnnxModelImport.WriteDirectory(File.ReadAllBytes(Fixture("tiny-gelu-new-opset17.onnx")), new ManagedEmbed.Hub.OnnxModelImportOptions
+        {
+            VocabTxt = File.ReadAllBytes(Fixture("tiny-vocab.txt")),
+            WeightsProgress = (d, t) => calls.Add((d, t)),
+        }, outDir);
+        // The total is the file's data section: its length less the 8-byte header length and the header itself.
+        byte[] file = File.ReadAllBytes(Path.Combine(outDir, "model.safetensors"));
+        long dataBytes = file.Length - 8 - (long)System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(file);
+        Assert.True(calls.Count >= 3, $"only {calls.Count} reports");
+        Assert.All(calls, c => Assert.Equal(dataBytes, c.Total));
+        Assert.Equal(0, calls[0].Done);
+        Assert.Equal((dataBytes, dataBytes), calls[^1]);
+        for (int i = 1; i < calls.Count; i++) Assert.True(calls[i].Done >= calls[i - 1].Done, $"report {i} went backwards");
+        Assert.True(calls.Count(c => c.Done > 0 && c.Done < dataBytes) >= 1, "no report between the first tensor and the end");
+    }
 }

@@ -215,6 +215,20 @@ public class ProgressPtyTests(PtyFixture fx)
     }
 
     [Fact]
+    public void ModelImportDrawsItsWeightsBarOnATerminal()
+    {
+        string onnx = Path.Combine(TestPaths.Fixtures, "onnx", "tiny-gelu-new-opset17.onnx"), vocab = Path.Combine(TestPaths.Fixtures, "onnx", "tiny-vocab.txt");
+        string screen = InPty("model", "import", "--onnx", onnx, "--vocab", vocab, "--out", Path.Combine(fx.Root, "imported-pty"));
+        // A tiny model is written within one redraw interval: the bar shows its label, its final 100% line and the time.
+        Assert.Contains("writing model.safetensors", screen);
+        Assert.Contains(100.0, Percentages(screen));
+        Assert.Contains("done in", screen);
+        var r = CliRunner.Run(["model", "import", "--onnx", onnx, "--vocab", vocab, "--out", Path.Combine(fx.Root, "imported-redirected")]);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Equal("", r.Stderr);
+    }
+
+    [Fact]
     public void RedirectedStderrGetsNoBar()
     {
         var r = CliRunner.Run(["search", "--model", fx.Model, "--corpus", fx.Corpus, "--threads", "1", "hello"]);

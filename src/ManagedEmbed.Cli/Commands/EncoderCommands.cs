@@ -530,8 +530,10 @@ internal static class EncoderCommands
         }
         if (vocab is null && tokenizer is null) throw new ManagedEmbedException("give the model's vocabulary: --vocab vocab.txt or --tokenizer tokenizer.json");
 
+        using var bar = ProgressRenderer.Create("writing model.safetensors", bytes: true);
         var result = ManagedEmbed.Hub.OnnxModelImport.WriteDirectory(onnx, new ManagedEmbed.Hub.OnnxModelImportOptions
         {
+            WeightsProgress = bar is null ? null : (done, total) => bar.Report(done, total),
             ConfigJson = configJson, VocabTxt = vocab, TokenizerJson = tokenizer, Pooling = pooling, Normalize = !a.Has("--no-normalize"),
             MaxSeqLength = maxSeq, IncludePositionIds = a.Has("--position-ids"), DoLowerCase = !a.Has("--cased"), SourceName = source,
         }, outDir);

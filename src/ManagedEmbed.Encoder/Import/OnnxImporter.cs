@@ -76,6 +76,32 @@ public sealed class OnnxImportResult
     public void WriteSafeTensors(Stream output, bool includePositionIds) =>
         Write(output, includePositionIds ? [.. _weights, _positionIds] : _weights);
 
+    /// <summary>
+    /// Writes <see cref="Tensors"/> as <see cref="WriteSafeTensors(Stream)"/> does, calling <paramref name="progress"/>
+    /// with (tensor bytes written, tensor bytes in all) as each tensor starts and once at the end with (total, total).
+    /// </summary>
+    public void WriteSafeTensors(Stream output, Action<long, long>? progress)
+    {
+        if (progress is null) { WriteSafeTensors(output); return; }
+        // The writer lays tensors out in FileOrder and calls each one's producer just before writing its bytes, so the
+        // bytes before a tensor are the sum of the ones before it in that order.
+        var ordered = SafeTensorsWriter.FileOrder(Tensors);
+        long total = ordered.Sum(e => e.ByteLength), done = 0;
+        var reporting = new List<SafeTensorEntry>(ordered.Count);
+        foreach (var e in ordered)
+        {
+            long before = done;
+            done += e.ByteLength;
+            reporting.Add(e with
+            {
+                Data = () => { progress(before, total); return e.Data(); },
+                Memory = e.Memory is { } m ? () => { progress(before, total); return m(); } : null,
+            });
+        }
+        Write(output, reporting);
+        progress(total, total);
+    }
+
     private static void Write(Stream output, IEnumerable<SafeTensorEntry> entries) =>
         SafeTensorsWriter.Write(output, entries, new Dictionary<string, string> { ["format"] = "pt" });
 }

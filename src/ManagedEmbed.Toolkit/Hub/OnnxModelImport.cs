@@ -29,6 +29,8 @@ public sealed class OnnxModelImportOptions
     public bool DoLowerCase { get; init; } = true;
     /// <summary>How error messages name the ONNX input.</summary>
     public string SourceName { get; init; } = "the ONNX model";
+    /// <summary>Called while model.safetensors is written with (tensor bytes written, tensor bytes in all); null: no reports.</summary>
+    public Action<long, long>? WeightsProgress { get; init; }
 }
 
 /// <summary>
@@ -83,7 +85,7 @@ public static class OnnxModelImport
             };
             foreach (var (rel, text) in SentencePipelineFiles.Render(pipeline))
                 Write(staging, rel, s => s.Write(Encoding.UTF8.GetBytes(text)));
-            Write(staging, "model.safetensors", result.WriteSafeTensors);
+            Write(staging, "model.safetensors", s => result.WriteSafeTensors(s, o.WeightsProgress));
 
             // What we publish must load: the tokenizer (vocab.txt or tokenizer.json) and the safetensors header.
             var tok = BertTokenizer.Load(staging);
