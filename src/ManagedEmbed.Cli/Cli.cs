@@ -62,7 +62,7 @@ public static class Cli
         ["bench"] = "benchmarks",
         ["index"] = "vector indexes over .fvecs files (build, search)",
         ["data"] = "synthetic data",
-        ["collection"] = "a persistent document store, like Chroma's PersistentClient",
+        ["collection"] = "a persistent document store, like Chroma's PersistentClient (create, add, upsert, update, query, get, peek, delete, count, list, modify, drop, check, repair)",
         ["eval"] = "evaluate models (pairs, sts)",
     };
 

@@ -149,12 +149,14 @@ public sealed class RealModelTests(RealMiniLm model, Xunit.Abstractions.ITestOut
         args.AddRange(queries.Select(q => q.GetProperty("query").GetString()!));
         var r = CliRunner.Run(args);
         Assert.True(r.ExitCode == 0, r.Stderr);
-        var lines = r.Stdout.Trim().Split('\n');
-        Assert.Equal(4, lines.Length);
+        // --json: one document, a result list per query.
+        using var got = JsonDocument.Parse(r.Stdout);
+        var perQuery = got.RootElement.GetProperty("queries").EnumerateArray().ToList();
+        Assert.Equal(4, perQuery.Count);
         for (int q = 0; q < 4; q++)
         {
-            using var got = JsonDocument.Parse(lines[q]);
-            var results = got.RootElement.GetProperty("results").EnumerateArray().ToList();
+            Assert.Equal(queries[q].GetProperty("query").GetString(), perQuery[q].GetProperty("query").GetString());
+            var results = perQuery[q].GetProperty("results").EnumerateArray().ToList();
             var want = queries[q].GetProperty("top").EnumerateArray().ToList();
             Assert.Equal(3, results.Count);
             for (int k = 0; k < 3; k++)
