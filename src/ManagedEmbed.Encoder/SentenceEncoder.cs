@@ -98,8 +98,7 @@ public sealed class SentenceEncoder : IDisposable
     /// <exception cref="TextTooLongException">The text is too long and <paramref name="truncation"/> is Error (index 0).</exception>
     public int[] Tokenize(string text, TruncationMode truncation, out bool truncated)
     {
-        ArgumentNullException.ThrowIfNull(text);
-        int[] ids = _tokenizer.Encode(text.Trim(PythonWhitespace), MaxSeqLength + 1);
+        int[] ids = SentenceTokenizer.Encode(_tokenizer, text, MaxSeqLength + 1);
         truncated = ids.Length > MaxSeqLength;
         if (!truncated) return ids;
         if (truncation == TruncationMode.Error) throw new TextTooLongException(0, MaxSeqLength);

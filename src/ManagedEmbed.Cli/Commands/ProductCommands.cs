@@ -610,7 +610,7 @@ internal static class ProductCommands
     /// Prints a results document: as is for --json; for --jsonl one line per element of its array (models, clusters,
     /// pairs), so both spellings carry the same objects.
     /// </summary>
-    private static void WriteResults(TextWriter o, Args a, string document)
+    internal static void WriteResults(TextWriter o, Args a, string document)
     {
         if (a.OutputFormat() == "json") { o.WriteLine(document); return; }
         using var d = JsonDocument.Parse(document);

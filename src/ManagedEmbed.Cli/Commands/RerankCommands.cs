@@ -33,26 +33,10 @@ internal static class RerankCommands
         using var ce = Load(a, model);
         var ranked = ce.Rank(query, lines.Select(l => l.Text).ToArray(), k, batch);
         var stdout = Console.Out;
-        string format = a.OutputFormat();
-        if (format == "jsonl")
+        if (a.OutputFormat() != "text")
         {
-            // One object per result, the --json result objects with their query.
-            for (int r = 0; r < ranked.Count; r++)
-                stdout.WriteLine(ProductCommands.Json(w =>
-                {
-                    w.WriteStartObject();
-                    w.WriteString("query", query);
-                    w.WriteNumber("rank", r + 1);
-                    w.WriteNumber("score", Math.Round(ranked[r].Score, 6));
-                    w.WriteNumber("index", lines[ranked[r].Index].Number - 1);
-                    w.WriteString("document", ranked[r].Document);
-                    w.WriteEndObject();
-                }));
-            return 0;
-        }
-        if (format == "json")
-        {
-            stdout.WriteLine(ProductCommands.Json(w =>
+            // --json: this document; --jsonl: its result objects, one per line (ProductCommands.WriteResults).
+            ProductCommands.WriteResults(stdout, a, ProductCommands.Json(w =>
             {
                 w.WriteStartObject();
                 w.WriteString("query", query);
