@@ -77,9 +77,13 @@ public sealed class ChromaClientTests(RealMiniLm model, ITestOutputHelper output
             throw new TimeoutException("the real Chroma server did not answer its heartbeat within 30 s: " + s._log);
         }
 
-        public static async Task<ServerProcess> Membed(string modelDir, string dir, params string[] extra)
+        public static Task<ServerProcess> Membed(string modelDir, string dir, params string[] extra) => Membed(modelDir, dir, null, extra);
+
+        /// <summary>membed serve --path DIR with extra environment variables (e.g. a small compaction threshold).</summary>
+        public static async Task<ServerProcess> Membed(string modelDir, string dir, IReadOnlyDictionary<string, string>? env, params string[] extra)
         {
             var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var (k, v) in env ?? new Dictionary<string, string>()) psi.Environment[k] = v;
             foreach (string a in (string[])[CliRunner.MembedDll, "serve", "--path", dir, "--model", modelDir, "--port", "0", .. extra]) psi.ArgumentList.Add(a);
             var p = Process.Start(psi)!;
             var stderr = new StringBuilder();
@@ -197,6 +201,64 @@ public sealed class ChromaClientTests(RealMiniLm model, ITestOutputHelper output
             var http = Step(membedReopen, "reopen: semantic search").EnumerateArray().ToList();
             Assert.Equal(http.Select(h => h.GetProperty("id").GetString()), q.Ids[0]);
             for (int i = 0; i < http.Count; i++) Assert.Equal(http[i].GetProperty("distance").GetDouble(), q.Distances![0][i], 1e-5);
+        }
+        finally { Directory.Delete(root, true); }
+    }
+
+    /// <summary>
+    /// HNSW through Chroma's HTTP door (issue 16 item 4): collections configured by <c>configuration.hnsw</c> and by the
+    /// legacy <c>hnsw:*</c> metadata, 3,000 vectors each, ef_search changed by modify, deletes, a restart. The settings as
+    /// read back, counts, gets and exact self-hits equal real Chroma's transcript; membed's segments really are HNSW
+    /// graphs with those settings (a small compaction threshold makes the server compact while the client adds); the
+    /// recall@10 of both engines against an exact top-10 is bounded (two graphs differ, so it is not compared exactly).
+    /// </summary>
+    [Fact]
+    public async Task HnswCollections_OverHttp_MatchRealChromas_AndAreHnswGraphs()
+    {
+        string node = CheckInstalled();
+        string root = TestPaths.NewTempDir("membed-chroma-hnsw");
+        try
+        {
+            string chromaDir = Path.Combine(root, "chroma"), membedDir = Path.Combine(root, "membed");
+            var compactEarly = new Dictionary<string, string> { ["MEMBED_COMPACT_MIN_WAL_BYTES"] = "65536" };
+            JsonElement chromaRun, chromaReopen, membedRun, membedReopen;
+            using (var chroma = await ServerProcess.RealChroma(node, chromaDir)) chromaRun = Steps("real Chroma", RunNode(node, "hnsw.mjs", "run", chroma.Url));
+            using (var chroma = await ServerProcess.RealChroma(node, chromaDir)) chromaReopen = Steps("real Chroma after restart", RunNode(node, "hnsw.mjs", "reopen", chroma.Url));
+            using (var membed = await ServerProcess.Membed(model.Directory, membedDir, compactEarly)) membedRun = Steps("membed", RunNode(node, "hnsw.mjs", "run", membed.Url));
+            using (var membed = await ServerProcess.Membed(model.Directory, membedDir, compactEarly)) membedReopen = Steps("membed after restart", RunNode(node, "hnsw.mjs", "reopen", membed.Url));
+
+            foreach (var r in new[] { membedRun, membedReopen })
+                foreach (var s in r.GetProperty("steps").EnumerateArray())
+                    output.WriteLine($"{s.GetProperty("step").GetString()}: {s.GetProperty("value").GetRawText()}");
+            Assert.Equal(14, chromaRun.GetProperty("steps").GetArrayLength());
+            Assert.Equal(8, chromaReopen.GetProperty("steps").GetArrayLength());
+            Assert.Null(Diff(chromaRun.GetProperty("steps"), membedRun.GetProperty("steps")));
+            Assert.Null(Diff(chromaReopen.GetProperty("steps"), membedReopen.GetProperty("steps")));
+
+            // Facts of the transcript that real Chroma printed too.
+            var steps = membedReopen.GetProperty("steps");
+            var cfg = Step(steps, "hnsw-legacy-metadata: reopen configuration");
+            Assert.Equal(("l2", 8, 64, 200), (cfg.GetProperty("space").GetString(), cfg.GetProperty("max_neighbors").GetInt32(), cfg.GetProperty("ef_construction").GetInt32(), cfg.GetProperty("ef_search").GetInt32()));
+            Assert.Equal(2970, Step(steps, "hnsw-configured: reopen count").GetInt32());
+
+            foreach (var (label, chroma, membed) in new[] { ("run", chromaRun, membedRun), ("reopen", chromaReopen, membedReopen) })
+                foreach (var p in chroma.GetProperty("recall").EnumerateObject())
+                {
+                    double ours = membed.GetProperty("recall").GetProperty(p.Name).GetDouble(), theirs = p.Value.GetDouble();
+                    output.WriteLine($"recall@10 {p.Name}: membed {ours:0.000}, Chroma {theirs:0.000}");
+                    Assert.True(ours >= 0.95 && ours >= theirs - 0.02, $"{label} {p.Name}: recall@10 membed {ours:0.000} vs Chroma {theirs:0.000}");
+                }
+
+            // The segments the server wrote are HNSW graphs with the collections' settings (FAISS IndexHNSWFlat files).
+            using var store = CollectionStore.Open(membedDir, readOnly: true);
+            foreach (var (name, settings) in new[] { ("hnsw-configured", new HnswSettings(16, 100, 200)), ("hnsw-legacy-metadata", new HnswSettings(8, 64, 200)) })
+            {
+                var c = store.GetCollection(name);
+                Assert.Equal("hnsw", c.IndexKind);
+                Assert.Equal(settings, c.Hnsw);
+                string seg = Directory.GetFiles(Path.Combine(membedDir, name), "seg-*.faiss").Single();
+                Assert.Equal("IHNf"u8.ToArray(), File.ReadAllBytes(seg)[..4]);
+            }
         }
         finally { Directory.Delete(root, true); }
     }
