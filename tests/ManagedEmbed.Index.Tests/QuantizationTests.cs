@@ -123,6 +123,47 @@ public class QuantizationTests
         Assert.True(hits >= 0.8 * 20 * k, $"int8 + rescore recall@10 = {hits / 200.0}");
     }
 
+    [Theory]
+    [InlineData(QuantizedFirstPass.Binary)]
+    [InlineData(QuantizedFirstPass.Int8)]
+    public void First_pass_over_query_groups_and_code_chunks_equals_a_scalar_reference(QuantizedFirstPass pass)
+    {
+        // 37 queries = two full groups of 16 and a tail; 9,000 documents of 384 dims = several L2 chunks of codes (binary
+        // 48 B and int8 384 B per document) with a partial last chunk. The reference scores every pair with scalar
+        // loops over the codes (popcount of XOR; sum of int8 products) and checks each rank's score exactly and that
+        // each returned id really has that score (ties may be returned in either order).
+        int dim = 384, n = 9000, m = 37, k = 10;
+        var corpus = TestData.Random(11, n, dim, normalize: true);
+        var queries = TestData.Random(12, m, dim, normalize: true);
+        var index = new QuantizedIndex(corpus, dim, pass, QuantizedRescore.None) { Threads = 2 };
+        var r = index.Search(queries, k);
+        var precision = pass == QuantizedFirstPass.Binary ? EmbeddingPrecision.Binary : EmbeddingPrecision.Int8;
+        int w = EmbeddingQuantizer.CodeBytes(dim, precision);
+        byte[] docs = EmbeddingQuantizer.Quantize(corpus, dim, precision, index.Ranges);
+        byte[] qs = EmbeddingQuantizer.Quantize(queries, dim, precision, index.Ranges);
+        float Score(int q, long j)
+        {
+            int acc = 0;
+            for (int t = 0; t < w; t++)
+            {
+                byte a = qs[q * w + t], b = docs[j * w + t];
+                acc += pass == QuantizedFirstPass.Binary ? -System.Numerics.BitOperations.PopCount((uint)(a ^ b)) : (sbyte)a * (sbyte)b;
+            }
+            return acc;
+        }
+        for (int q = 0; q < m; q++)
+        {
+            float[] want = [.. Enumerable.Range(0, n).Select(j => Score(q, j)).OrderDescending().Take(k)];
+            var ids = r.LabelsOf(q).ToArray();
+            Assert.Equal(k, ids.Distinct().Count());
+            for (int j = 0; j < k; j++)
+            {
+                Assert.Equal(want[j], r.DistancesOf(q)[j]);
+                Assert.Equal(want[j], Score(q, ids[j]));
+            }
+        }
+    }
+
     [Fact]
     public void Fewer_documents_than_k_end_with_minus_one()
     {
