@@ -2,7 +2,8 @@
 // process. Usage:
 //   dotnet run -c Release --project benchmarks/ManagedEmbed.PeerBench -- --model DIR --onnx FILE
 //       [--seconds S] [--rounds R] [--shapes 32x32/2,64x128/2,1x16/2,1x16/1,32x32/1] [--profile PASSES]
-// --profile PASSES prints a per-op time table of our forward pass for each shape instead (OpProfile.cs; no ORT run).
+// --profile PASSES prints a per-op time table of our forward pass for each shape instead (OpProfile.cs; no ORT run);
+// add --rowmajor to replay it with the weights read in place (never packed).
 // The ONNX file comes from tools/export_onnx.py run on the same model directory (see benchmarks/run-encoder-peer.sh).
 using System.Diagnostics;
 using System.Globalization;
@@ -39,7 +40,7 @@ if (opts.TryGetValue("--profile", out var profilePasses))
         var cpu = new CpuTally();
         Measure(() => model.Forward(batch, ws, pool), [], 1.0, null);
         Measure(() => model.Forward(batch, ws, pool), times, seconds, cpu);
-        OpProfile.Run(config, b, t, threads, passes, Median(times), cpu.MsPerRun);
+        OpProfile.Run(config, b, t, threads, passes, Median(times), cpu.MsPerRun, opts.ContainsKey("--rowmajor"));
     }
     return;
 }
@@ -171,7 +172,7 @@ static double Flops(TransformerConfig c, int b, int t)
 static Dictionary<string, string> ParseArgs(string[] a)
 {
     var d = new Dictionary<string, string>();
-    string[] known = ["--model", "--onnx", "--seconds", "--rounds", "--shapes", "--profile"];
+    string[] known = ["--model", "--onnx", "--seconds", "--rounds", "--shapes", "--profile", "--rowmajor"];
     for (int i = 0; i < a.Length; i++)
     {
         if (!known.Contains(a[i]) || i + 1 >= a.Length) throw new ArgumentException($"unknown option or missing value: {a[i]}");

@@ -19,20 +19,14 @@ public static class Gemm
         => Linear(x, m, w, bias, y, activation, default, null);
 
     /// <summary>
-    /// Products of at most this many rows read a matrix's in-place row-major source (when it has one, see
-    /// <see cref="PackedMatrix.HasRowMajorSource"/>) even once its panels exist: streaming the weights once costs the
-    /// same from the rows as from the panels, and a model used only at such sizes never needs its panels (see
-    /// BENCHMARKS.md "Cold start: unpacked small-M GEMM" for the measurement).
-    /// </summary>
-    public const int RowMajorMaxRows = 16;
-
-    /// <summary>
     /// y[m, n] = act(x[m, k] · Wᵀ + bias) + residual, with bias, activation and residual fused into the GEMM epilogue
     /// (applied to each output tile while it is in L1). <paramref name="bias"/> and <paramref name="residual"/> may be
     /// empty. <paramref name="residual"/> may be <paramref name="y"/> itself (y += x·Wᵀ + bias, activation must then
     /// be None); otherwise it must not overlap y. <paramref name="pool"/> null runs on the calling thread.
-    /// A matrix with an in-place row-major source is read from it while its panels do not exist yet (the caller
-    /// neither waits for nor does the packing) and for m ≤ <see cref="RowMajorMaxRows"/>; the result is bit-identical.
+    /// A deferred matrix with an in-place row-major source is read from it while its panels do not exist yet (the
+    /// caller neither waits for nor does the packing; the result is bit-identical), from the panels once they do:
+    /// measured at steady state, the panels are about twice as fast even at one row (BENCHMARKS.md "Cold start:
+    /// weights read in place").
     /// </summary>
     public static unsafe void Linear(ReadOnlySpan<float> x, int m, PackedMatrix w, ReadOnlySpan<float> bias, Span<float> y,
         Activation activation, ReadOnlySpan<float> residual, KernelThreadPool? pool)
@@ -41,7 +35,7 @@ public static class Gemm
         int n = w.Rows, k = w.Cols;
         bool inPlace = CheckLinear(x, m, n, k, bias, y, activation, residual);
         if (m == 0) return;
-        if (w.RowAddresses is { } rows && (m <= RowMajorMaxRows || !w.IsPacked))
+        if (!w.IsPacked && w.RowAddresses is { } rows)
         {
             fixed (nint* pr = rows) LinearRows(x, m, (float**)pr, n, k, bias, y, activation, residual, inPlace, pool);
             return;

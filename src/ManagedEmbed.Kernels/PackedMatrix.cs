@@ -12,8 +12,8 @@ namespace ManagedEmbed.Kernels;
 /// A matrix made by <see cref="Deferred(int, int, RowMajorSource)"/> is packed on first use (or by <see cref="EnsurePacked"/>, e.g. from a
 /// background thread), so a model loads without paying for the panels of layers it has not reached yet.
 /// A deferred matrix may also name its row-major F32 rows at fixed addresses (a memory-mapped weights file): products
-/// with few rows, and every product before the panels exist, then read those rows directly (see <see cref="Gemm"/>),
-/// bit-identical to the packed product.
+/// before the panels exist then read those rows in place (see <see cref="Gemm.LinearRowMajor"/>), bit-identical to
+/// the packed product, instead of packing.
 /// </remarks>
 public sealed class PackedMatrix
 {
