@@ -2,7 +2,8 @@
 // SelfAttentionBlock / FeedForwardBlock through the same public kernel calls, with per-layer weights of the model's
 // shapes (random values: the time does not depend on them), and times each op in thread CPU time
 // (CLOCK_THREAD_CPUTIME_ID, so time spent descheduled on a loaded machine is not counted). The sum is checked against
-// the real model's forward pass of the same shape, printed alongside.
+// the real model's forward pass of the same shape, printed alongside. With --rowmajor the weights are deferred matrices
+// that are never packed, so every Linear reads the row-major rows in place (Gemm.LinearRowMajor's path).
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using ManagedEmbed.Encoder.Configuration;
@@ -31,19 +32,29 @@ static partial class OpProfile
     ];
 
     /// <summary>Runs <paramref name="passes"/> replayed passes of one shape; returns the mean ms per op.</summary>
-    public static void Run(TransformerConfig c, int b, int t, int threads, int passes, double realForwardMs, double realCpuMs)
+    public static void Run(TransformerConfig c, int b, int t, int threads, int passes, double realForwardMs, double realCpuMs, bool rowMajor = false)
     {
         int h = c.HiddenSize, f = c.IntermediateSize, heads = c.NumAttentionHeads, d = c.HeadDim, layers = c.NumHiddenLayers;
         int tokens = b * t;
         var rng = new Random(7);
         float[] Rand(int n) { var a = new float[n]; for (int i = 0; i < n; i++) a[i] = (float)(rng.NextDouble() - 0.5) * 0.1f; return a; }
         var qkv = new PackedMatrix[layers]; var outp = new PackedMatrix[layers]; var up = new PackedMatrix[layers]; var down = new PackedMatrix[layers];
+        var keep = new List<float[]>();
+        PackedMatrix Make(int rows, int cols)
+        {
+            if (!rowMajor) return PackedMatrix.FromRowMajor(Rand(rows * cols), rows, cols);
+            // Pinned (never moves), kept alive in `keep`: the in-place source of a matrix that is never packed.
+            var w = GC.AllocateArray<float>(rows * cols, pinned: true);
+            Rand(rows * cols).CopyTo(w, 0);
+            keep.Add(w);
+            return PackedMatrix.Deferred(rows, cols, dst => w.CopyTo(dst), [(System.Runtime.CompilerServices.Unsafe.ByteOffset(ref System.Runtime.CompilerServices.Unsafe.NullRef<float>(), ref w[0]), rows)]);
+        }
         for (int l = 0; l < layers; l++)
         {
-            qkv[l] = PackedMatrix.FromRowMajor(Rand(3 * h * h), 3 * h, h);
-            outp[l] = PackedMatrix.FromRowMajor(Rand(h * h), h, h);
-            up[l] = PackedMatrix.FromRowMajor(Rand(f * h), f, h);
-            down[l] = PackedMatrix.FromRowMajor(Rand(h * f), h, f);
+            qkv[l] = Make(3 * h, h);
+            outp[l] = Make(h, h);
+            up[l] = Make(f, h);
+            down[l] = Make(h, f);
         }
         float[] bq = Rand(3 * h), bh = Rand(h), bf = Rand(f), gamma = Rand(h), beta = Rand(h);
         float[] hidden = Rand(tokens * h), qkvBuf = new float[tokens * 3 * h], context = new float[tokens * h], next = new float[tokens * h];
@@ -95,7 +106,10 @@ static partial class OpProfile
         double geluMs = (ThreadNs() - a0) / 1e6 / passes;
 
         double total = ticks.Sum() / 1e6 / passes;
-        Console.WriteLine($"Per-op profile, {b} x {t} / {threads} thread(s), {layers} layers, hidden {h}, ffn {f}, heads {heads}; mean of {passes} replayed passes " +
+        foreach (var m in qkv.Concat(outp).Concat(up).Concat(down))
+            if (rowMajor && m.IsPacked) throw new InvalidOperationException("--rowmajor: a weight matrix was packed");
+        GC.KeepAlive(keep);
+        Console.WriteLine($"Per-op profile{(rowMajor ? " (weights read in place, row-major)" : "")}, {b} x {t} / {threads} thread(s), {layers} layers, hidden {h}, ffn {f}, heads {heads}; mean of {passes} replayed passes " +
             $"(thread CPU time; attention runs on the calling thread here); real forward pass of the model: {realForwardMs:F2} ms wall, {realCpuMs:F2} ms process CPU");
         Console.WriteLine();
         Console.WriteLine("| op | ms per pass | share | GFLOP/s |");

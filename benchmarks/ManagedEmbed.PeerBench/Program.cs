@@ -2,7 +2,10 @@
 // process. Usage:
 //   dotnet run -c Release --project benchmarks/ManagedEmbed.PeerBench -- --model DIR --onnx FILE
 //       [--seconds S] [--rounds R] [--shapes 32x32/2,64x128/2,1x16/2,1x16/1,32x32/1] [--profile PASSES]
-// --profile PASSES prints a per-op time table of our forward pass for each shape instead (OpProfile.cs; no ORT run).
+// --profile PASSES prints a per-op time table of our forward pass for each shape instead (OpProfile.cs; no ORT run);
+// add --rowmajor to replay it with the weights read in place (never packed).
+//   PeerBench --ort-cold-start MODEL_DIR ONNX_FILE: ONNX Runtime's process start -> first embedding of one stdin text
+//   (OrtColdStart.cs; run by tools/bench_cold_start.py --ort).
 // The ONNX file comes from tools/export_onnx.py run on the same model directory (see benchmarks/run-encoder-peer.sh).
 using System.Diagnostics;
 using System.Globalization;
@@ -11,6 +14,9 @@ using ManagedEmbed.Encoder.Models;
 using ManagedEmbed.Encoder.Configuration;
 using ManagedEmbed.Kernels;
 using Microsoft.ML.OnnxRuntime;
+
+// ORT cold start (OrtColdStart.cs): nothing else may run first.
+if (args is ["--ort-cold-start", var coldModel, var coldOnnx]) return OrtColdStart.Run(coldModel, coldOnnx);
 
 var opts = ParseArgs(args);
 string modelDir = opts.GetValueOrDefault("--model") ?? throw new ArgumentException("--model DIR is required");
@@ -39,9 +45,9 @@ if (opts.TryGetValue("--profile", out var profilePasses))
         var cpu = new CpuTally();
         Measure(() => model.Forward(batch, ws, pool), [], 1.0, null);
         Measure(() => model.Forward(batch, ws, pool), times, seconds, cpu);
-        OpProfile.Run(config, b, t, threads, passes, Median(times), cpu.MsPerRun);
+        OpProfile.Run(config, b, t, threads, passes, Median(times), cpu.MsPerRun, opts.ContainsKey("--rowmajor"));
     }
-    return;
+    return 0;
 }
 Console.WriteLine($"ONNX Runtime {OrtEnv.Instance().GetVersionString()} CPU EP, ORT_ENABLE_ALL, inter-op 1 thread, intra-op = threads");
 Console.WriteLine($"model: {modelDir} ({config.ModelType}, hidden {config.HiddenSize}, layers {config.NumHiddenLayers}, heads {config.NumAttentionHeads}, ffn {config.IntermediateSize})");
@@ -140,6 +146,7 @@ foreach (var (b, t, threads) in shapes)
 
 Console.WriteLine();
 foreach (var line in allocations) Console.WriteLine(line);
+return 0;
 
 static void Measure(Action run, List<double> times, double seconds, CpuTally? cpu)
 {
@@ -171,7 +178,7 @@ static double Flops(TransformerConfig c, int b, int t)
 static Dictionary<string, string> ParseArgs(string[] a)
 {
     var d = new Dictionary<string, string>();
-    string[] known = ["--model", "--onnx", "--seconds", "--rounds", "--shapes", "--profile"];
+    string[] known = ["--model", "--onnx", "--seconds", "--rounds", "--shapes", "--profile", "--rowmajor"];
     for (int i = 0; i < a.Length; i++)
     {
         if (!known.Contains(a[i]) || i + 1 >= a.Length) throw new ArgumentException($"unknown option or missing value: {a[i]}");

@@ -25,35 +25,25 @@ public static class Gemm
     /// (applied to each output tile while it is in L1). <paramref name="bias"/> and <paramref name="residual"/> may be
     /// empty. <paramref name="residual"/> may be <paramref name="y"/> itself (y += x·Wᵀ + bias, activation must then
     /// be None); otherwise it must not overlap y. <paramref name="pool"/> null runs on the calling thread.
+    /// A deferred matrix with an in-place row-major source is read from it while its panels do not exist yet (the
+    /// caller neither waits for nor does the packing; the result is bit-identical), from the panels once they do:
+    /// measured at steady state, the panels are about twice as fast even at one row (BENCHMARKS.md "Cold start:
+    /// weights read in place").
     /// </summary>
     public static unsafe void Linear(ReadOnlySpan<float> x, int m, PackedMatrix w, ReadOnlySpan<float> bias, Span<float> y,
         Activation activation, ReadOnlySpan<float> residual, KernelThreadPool? pool)
     {
         ArgumentNullException.ThrowIfNull(w);
         int n = w.Rows, k = w.Cols;
-        if (m < 0) throw new ArgumentOutOfRangeException(nameof(m));
-        if (x.Length < (long)m * k) throw new ArgumentException("x is smaller than m*k.");
-        if (y.Length < (long)m * n) throw new ArgumentException("y is smaller than m*n.");
-        if (!bias.IsEmpty && bias.Length != n) throw new ArgumentException("bias length must equal the output width.");
-        if (activation is < Activation.None or > Activation.Relu) throw new ArgumentOutOfRangeException(nameof(activation));
+        bool inPlace = CheckLinear(x, m, n, k, bias, y, activation, residual);
         if (m == 0) return;
-        var xs = x[..(m * k)];
-        var ys = y[..(m * n)];
-        if (xs.Overlaps(ys)) throw new ArgumentException("x and y must not overlap.");
-        bool inPlace = false;
-        if (!residual.IsEmpty)
+        if (!w.IsPacked && w.RowAddresses is { } rows)
         {
-            if (residual.Length < (long)m * n) throw new ArgumentException("residual is smaller than m*n.");
-            var rs = residual[..(m * n)];
-            if (rs.Overlaps(ys, out int offset))
-            {
-                if (offset != 0) throw new ArgumentException("residual must be y itself or not overlap it.");
-                if (activation != Activation.None) throw new ArgumentException("an in-place residual (residual == y) requires Activation.None.");
-                inPlace = true;
-            }
+            fixed (nint* pr = rows) LinearRows(x, m, (float**)pr, n, k, bias, y, activation, residual, inPlace, pool);
+            return;
         }
-        fixed (float* px = xs)
-        fixed (float* py = ys)
+        fixed (float* px = x)
+        fixed (float* py = y)
         fixed (float* pb = bias)
         fixed (float* pr = residual)
         fixed (float* pw = w.Data)
@@ -63,6 +53,67 @@ public static class Gemm
                 bias.IsEmpty ? null : pb, activation, inPlace || residual.IsEmpty ? null : pr, n, inPlace);
             job.Run(pool ?? KernelThreadPool.Serial);
         }
+    }
+
+    /// <summary>
+    /// The same product as <see cref="Linear(ReadOnlySpan{float}, int, PackedMatrix, ReadOnlySpan{float}, Span{float}, Activation, ReadOnlySpan{float}, KernelThreadPool?)"/>
+    /// over a packed copy of <paramref name="w"/>, but reading the row-major [n, k] weights <paramref name="w"/> in
+    /// place: each K slice of a panel's rows is transposed into an L1 buffer and fed to the same micro-kernel, so the
+    /// result is bit-identical to the packed product and no panel memory is allocated. Suits few rows (each weight is
+    /// transposed once per row block).
+    /// </summary>
+    public static unsafe void LinearRowMajor(ReadOnlySpan<float> x, int m, ReadOnlySpan<float> w, int n, ReadOnlySpan<float> bias, Span<float> y,
+        Activation activation, ReadOnlySpan<float> residual, KernelThreadPool? pool)
+    {
+        if (n <= 0) throw new ArgumentOutOfRangeException(nameof(n), "Matrix dimensions must be positive.");
+        if (w.IsEmpty || w.Length % n != 0) throw new ArgumentException($"w must hold n rows of k > 0 values (n = {n}, {w.Length} values).");
+        int k = w.Length / n;
+        bool inPlace = CheckLinear(x, m, n, k, bias, y, activation, residual);
+        if (m == 0) return;
+        fixed (float* pw = w)
+        {
+            nint[] rows = Scratch.RowAddresses(n);
+            for (int j = 0; j < n; j++) rows[j] = (nint)(pw + (long)j * k);
+            fixed (nint* pr = rows) LinearRows(x, m, (float**)pr, n, k, bias, y, activation, residual, inPlace, pool);
+        }
+    }
+
+    private static unsafe void LinearRows(ReadOnlySpan<float> x, int m, float** rows, int n, int k, ReadOnlySpan<float> bias, Span<float> y,
+        Activation activation, ReadOnlySpan<float> residual, bool inPlace, KernelThreadPool? pool)
+    {
+        int nr = GemmKernels.NR;
+        fixed (float* px = x)
+        fixed (float* py = y)
+        fixed (float* pb = bias)
+        fixed (float* pr = residual)
+        {
+            var job = GemmJob.ForThisThread();
+            job.Set(px, k, m, k, null, nr * k, n, (n + nr - 1) / nr, py, n,
+                bias.IsEmpty ? null : pb, activation, inPlace || residual.IsEmpty ? null : pr, n, inPlace, rows: rows);
+            job.Run(pool ?? KernelThreadPool.Serial);
+        }
+    }
+
+    /// <summary>Validates a Linear call; returns true when the residual is y itself (in-place accumulation).</summary>
+    private static bool CheckLinear(ReadOnlySpan<float> x, int m, int n, int k, ReadOnlySpan<float> bias, Span<float> y,
+        Activation activation, ReadOnlySpan<float> residual)
+    {
+        if (m < 0) throw new ArgumentOutOfRangeException(nameof(m));
+        if (x.Length < (long)m * k) throw new ArgumentException("x is smaller than m*k.");
+        if (y.Length < (long)m * n) throw new ArgumentException("y is smaller than m*n.");
+        if (!bias.IsEmpty && bias.Length != n) throw new ArgumentException("bias length must equal the output width.");
+        if (activation is < Activation.None or > Activation.Relu) throw new ArgumentOutOfRangeException(nameof(activation));
+        if (m == 0) return false;
+        var xs = x[..(m * k)];
+        var ys = y[..(m * n)];
+        if (xs.Overlaps(ys)) throw new ArgumentException("x and y must not overlap.");
+        if (residual.IsEmpty) return false;
+        if (residual.Length < (long)m * n) throw new ArgumentException("residual is smaller than m*n.");
+        var rs = residual[..(m * n)];
+        if (!rs.Overlaps(ys, out int offset)) return false;
+        if (offset != 0) throw new ArgumentException("residual must be y itself or not overlap it.");
+        if (activation != Activation.None) throw new ArgumentException("an in-place residual (residual == y) requires Activation.None.");
+        return true;
     }
 
     /// <summary>C[m, n] = A[m, k] · B[n, k]ᵀ with explicit row strides (in elements) for A, B and C.</summary>
@@ -200,6 +251,14 @@ public static class Gemm
     internal static class Scratch
     {
         [ThreadStatic] private static float[]? t_packed;
+        [ThreadStatic] private static nint[]? t_rows;
+
+        internal static nint[] RowAddresses(int size)
+        {
+            var r = t_rows;
+            if (r is null || r.Length < size) t_rows = r = GC.AllocateArray<nint>(Math.Max(size, 256), pinned: true);
+            return r;
+        }
 
         internal static float[] Packed(int size)
         {
@@ -220,6 +279,8 @@ internal sealed unsafe class GemmJob : KernelWork
     [ThreadStatic] private static float[]? t_tiles;
 
     private float* _a, _b, _c, _bias, _res;
+    // Non-null: W is read in place from these row addresses (row-major [n, k]) instead of the panels _b.
+    private float** _rows;
     private nint _lda, _ldc, _ldr, _panelStride;
     private int _m, _k, _n, _panels;
     private Activation _act;
@@ -230,8 +291,9 @@ internal sealed unsafe class GemmJob : KernelWork
     internal static GemmJob ForThisThread() => t_job ??= new GemmJob();
 
     internal void Set(float* a, nint lda, int m, int k, float* b, nint panelStride, int n, int panels, float* c, nint ldc,
-        float* bias, Activation act, float* res, nint ldr, bool inPlace, bool narrow = false)
+        float* bias, Activation act, float* res, nint ldr, bool inPlace, bool narrow = false, float** rows = null)
     {
+        _rows = rows;
         _narrow = narrow;
         _mr = narrow ? GemmKernels.NarrowMR : GemmKernels.MR;
         _nr = narrow ? GemmKernels.NarrowNR : GemmKernels.NR;
@@ -268,6 +330,7 @@ internal sealed unsafe class GemmJob : KernelWork
         if (chunks == 1) Execute(0);
         else pool.Run(this, chunks);
         _a = _b = _c = _bias = _res = null;
+        _rows = null;
     }
 
     public override void Execute(int chunk)
@@ -283,10 +346,15 @@ internal sealed unsafe class GemmJob : KernelWork
         int mr = _mr, nr = _nr;
         int kcMax = GemmKernels.KBlock(_k), mcMax = GemmKernels.RowBlock(_k, mr);
         int tileSize = mr * nr, tailASize = mr * kcMax;
-        float[] scratch = t_tiles is { } t && t.Length >= tileSize + tailASize ? t : (t_tiles = GC.AllocateArray<float>(tileSize + tailASize, pinned: true));
+        // Reading W in place: every K slice of a panel is transposed into an L1-sized panel buffer before the
+        // micro-kernel reads it, so slices are L1-sized at every row count.
+        int sliceRows = Math.Min(mcMax, GemmKernels.SmallMTiles * mr);
+        int panelSize = _rows == null ? 0 : nr * Math.Min(kcMax, GemmKernels.KSliceMax(nr));
+        int need = tileSize + tailASize + panelSize;
+        float[] scratch = t_tiles is { } t && t.Length >= need ? t : (t_tiles = GC.AllocateArray<float>(need, pinned: true));
         fixed (float* sp = scratch)
         {
-            float* tile = sp, tailA = sp + tileSize;
+            float* tile = sp, tailA = sp + tileSize, slicePanel = tailA + tailASize;
             for (int pc = 0; pc < _k; pc += kcMax)
             {
                 int kc = Math.Min(kcMax, _k - pc);
@@ -309,7 +377,7 @@ internal sealed unsafe class GemmJob : KernelWork
                     // Few rows: each panel is reused by only a few row tiles, so it is cut into K slices that stay in
                     // L1 across them (a whole 16-wide panel at K = 768-3072 is 48-192 KiB and would be re-read from
                     // L2 by every row tile). Panels still stream in order, slices of one panel back to back.
-                    int ks = GemmKernels.KSlice(kc, ie - ic, nr, mr);
+                    int ks = GemmKernels.KSlice(kc, _rows == null ? ie - ic : Math.Min(ie - ic, sliceRows), nr, mr);
                     float* bEnd = _b + (long)_panels * _panelStride;
                     for (int p = p0; p < p1; p++)
                     {
@@ -320,13 +388,18 @@ internal sealed unsafe class GemmJob : KernelWork
                             int kcs = Math.Min(ks, kc - ps);
                             bool acc = accumulate || ps > 0, lastSlice = last && ps + kcs == kc;
                             float* bp = bpanel + ps * nr;
+                            if (_rows != null)
+                            {
+                                GemmKernels.TransposeSlice(_rows + j0, ncols, nr, pc + ps, kcs, slicePanel);
+                                bp = slicePanel;
+                            }
                             // The first row tile of each slice prefetches the weights that follow it (the next slice
                             // or panel), so they stream in from memory while the other row tiles reuse this one
                             // (measured at 1 x 16, 1 thread, AVX2: the GEMMs 12-14% faster).
                             // Nothing past the last panel: a small product (attention's) would only fetch unrelated
                             // memory.
                             float* pfNext = bp + (long)kcs * nr;
-                            if (pfNext + (long)kcs * nr > bEnd) pfNext = bp;
+                            if (_rows != null || pfNext + (long)kcs * nr > bEnd) pfNext = bp;
                             for (int ir = ic; ir < ie; ir += mr)
                             {
                                 int mrows = Math.Min(mr, ie - ir);

@@ -88,6 +88,71 @@ internal static partial class GemmKernels
         return (kc + slices - 1) / slices;
     }
 
+    /// <summary>Upper bound of <see cref="KSlice"/> for sliced row blocks of panel width <paramref name="nr"/> (at one row).</summary>
+    internal static int KSliceMax(int nr) => Math.Max(64, SliceBudget / ((nr + 1) * sizeof(float)) / 16 * 16);
+
+    /// <summary>
+    /// Writes columns [<paramref name="col0"/>, col0 + <paramref name="kc"/>) of the rows <paramref name="rows"/>[0 ..
+    /// <paramref name="count"/>) of a row-major W as one K-major panel slice of width <paramref name="nr"/>:
+    /// dst[q·nr + j] = rows[j][col0 + q], with lanes j ≥ count zero (the packed layout of
+    /// <see cref="PackedMatrix"/>, so the micro-kernels read it unchanged). 8 x 8 blocks are transposed in AVX registers.
+    /// </summary>
+    internal static unsafe void TransposeSlice(float** rows, int count, int nr, int col0, int kc, float* dst)
+    {
+        int j = 0;
+        if (Avx.IsSupported && nr % 8 == 0)
+        {
+            int kc8 = kc & ~7;
+            for (; j + 8 <= count; j += 8)
+            {
+                float* r0 = rows[j] + col0, r1 = rows[j + 1] + col0, r2 = rows[j + 2] + col0, r3 = rows[j + 3] + col0;
+                float* r4 = rows[j + 4] + col0, r5 = rows[j + 5] + col0, r6 = rows[j + 6] + col0, r7 = rows[j + 7] + col0;
+                for (int q = 0; q < kc8; q += 8)
+                {
+                    Transpose8x8(Avx.LoadVector256(r0 + q), Avx.LoadVector256(r1 + q), Avx.LoadVector256(r2 + q), Avx.LoadVector256(r3 + q),
+                        Avx.LoadVector256(r4 + q), Avx.LoadVector256(r5 + q), Avx.LoadVector256(r6 + q), Avx.LoadVector256(r7 + q),
+                        dst + q * nr + j, nr);
+                }
+                for (int q = kc8; q < kc; q++)
+                {
+                    float* d = dst + q * nr + j;
+                    d[0] = r0[q]; d[1] = r1[q]; d[2] = r2[q]; d[3] = r3[q]; d[4] = r4[q]; d[5] = r5[q]; d[6] = r6[q]; d[7] = r7[q];
+                }
+            }
+        }
+        for (; j < count; j++)
+        {
+            float* r = rows[j] + col0;
+            for (int q = 0; q < kc; q++) dst[q * nr + j] = r[q];
+        }
+        if (count < nr)
+            for (int q = 0; q < kc; q++) new Span<float>(dst + q * nr + count, nr - count).Clear();
+    }
+
+    /// <summary>Stores the transpose of the 8 x 8 block with rows r0..r7: column q goes to d + q·ld.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Transpose8x8(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,
+        Vector256<float> r4, Vector256<float> r5, Vector256<float> r6, Vector256<float> r7, float* d, nint ld)
+    {
+        // Interleave pairs of rows, then pairs of pairs, then swap 128-bit halves (the standard 24-shuffle transpose).
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var s0 = Avx.Shuffle(t0, t2, 0x44); var s1 = Avx.Shuffle(t0, t2, 0xEE);
+        var s2 = Avx.Shuffle(t1, t3, 0x44); var s3 = Avx.Shuffle(t1, t3, 0xEE);
+        var s4 = Avx.Shuffle(t4, t6, 0x44); var s5 = Avx.Shuffle(t4, t6, 0xEE);
+        var s6 = Avx.Shuffle(t5, t7, 0x44); var s7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(d + 0 * ld, Avx.Permute2x128(s0, s4, 0x20));
+        Avx.Store(d + 1 * ld, Avx.Permute2x128(s1, s5, 0x20));
+        Avx.Store(d + 2 * ld, Avx.Permute2x128(s2, s6, 0x20));
+        Avx.Store(d + 3 * ld, Avx.Permute2x128(s3, s7, 0x20));
+        Avx.Store(d + 4 * ld, Avx.Permute2x128(s0, s4, 0x31));
+        Avx.Store(d + 5 * ld, Avx.Permute2x128(s1, s5, 0x31));
+        Avx.Store(d + 6 * ld, Avx.Permute2x128(s2, s6, 0x31));
+        Avx.Store(d + 7 * ld, Avx.Permute2x128(s3, s7, 0x31));
+    }
+
     /// <summary>Runs the selected micro-kernel on one full MR x NR tile.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static unsafe void Tile(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf)

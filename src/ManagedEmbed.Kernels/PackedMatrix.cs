@@ -9,8 +9,11 @@ namespace ManagedEmbed.Kernels;
 /// AVX-512). Each panel is stored K-major: for every input index p, the NR weights W[j0..j0+NR, p] are contiguous,
 /// so the kernel's inner loop streams one panel linearly. The last panel is zero-padded. The array is pinned
 /// (pinned object heap) so kernels and worker threads address it without per-call pinning.
-/// A matrix made by <see cref="Deferred"/> is packed on first use (or by <see cref="EnsurePacked"/>, e.g. from a
+/// A matrix made by <see cref="Deferred(int, int, RowMajorSource)"/> is packed on first use (or by <see cref="EnsurePacked"/>, e.g. from a
 /// background thread), so a model loads without paying for the panels of layers it has not reached yet.
+/// A deferred matrix may also name its row-major F32 rows at fixed addresses (a memory-mapped weights file): products
+/// before the panels exist then read those rows in place (see <see cref="Gemm.LinearRowMajor"/>), bit-identical to
+/// the packed product, instead of packing.
 /// </remarks>
 public sealed class PackedMatrix
 {
@@ -24,6 +27,9 @@ public sealed class PackedMatrix
     private static float[]? s_staging;
     private RowMajorSource? _source;
     private volatile float[]? _data;
+    // Address of every row of W in its row-major source (pinned, so jobs index it through a pointer); null when the
+    // matrix has no directly readable source.
+    private nint[]? _rowAddress;
 
     /// <summary>Number of rows of W (output features).</summary>
     public int Rows { get; }
@@ -60,6 +66,32 @@ public sealed class PackedMatrix
         _ = checked(rows * cols);
         return new PackedMatrix(rows, cols, GemmKernels.NR, allocate: false) { _source = source };
     }
+
+    /// <summary>
+    /// A deferred matrix (see <see cref="Deferred(int, int, RowMajorSource)"/>) whose rows can also be read in place:
+    /// <paramref name="rowBlocks"/> are the addresses of its row-major F32 blocks stacked vertically (their row counts
+    /// summing to <paramref name="rows"/>), which the caller keeps mapped and unchanged for the matrix's lifetime.
+    /// </summary>
+    public static PackedMatrix Deferred(int rows, int cols, RowMajorSource source, ReadOnlySpan<(nint Address, int Rows)> rowBlocks)
+    {
+        var pm = Deferred(rows, cols, source);
+        var addr = GC.AllocateArray<nint>(rows, pinned: true);
+        int r = 0;
+        foreach (var (address, count) in rowBlocks)
+        {
+            if (address == 0 || count <= 0 || count > rows - r) throw new ArgumentException("Row blocks must be non-null and add up to the row count.", nameof(rowBlocks));
+            for (int i = 0; i < count; i++) addr[r++] = address + (nint)i * cols * sizeof(float);
+        }
+        if (r != rows) throw new ArgumentException("Row blocks must be non-null and add up to the row count.", nameof(rowBlocks));
+        pm._rowAddress = addr;
+        return pm;
+    }
+
+    /// <summary>True when the rows of W can be read in place (the matrix was made with row blocks).</summary>
+    public bool HasRowMajorSource => _rowAddress is not null;
+
+    /// <summary>The per-row addresses of the in-place source, or null.</summary>
+    internal nint[]? RowAddresses => _rowAddress;
 
     /// <summary>Packs a deferred matrix now if no thread has yet (no-op otherwise).</summary>
     public void EnsurePacked() => _ = Data;

@@ -63,4 +63,62 @@ public class ColdStartTests
         }
         Assert.Equal(Run(wait: true), Run(wait: false));
     }
+
+    /// <summary>
+    /// F32 weights are read in place from the memory map until packed: a small first pass starts no packer before it
+    /// runs and packs nothing itself, a large first pass starts the packer and reads the layers not packed yet in
+    /// place; both give bit for bit the hidden states of the same model fully packed (the in-place path feeds the
+    /// same micro-kernel with the same summation order), and later passes stay equal whatever the packer has reached.
+    /// </summary>
+    [Fact]
+    public void PassesBeforePackingEqualTheFullyPackedModelBitForBit()
+    {
+        string dir = TestModels.Tiny();
+        var config = SentenceModelConfig.Load(dir).Transformer;
+        string weights = Path.Combine(dir, "model.safetensors");
+        var small = new TokenBatch(TestModels.RandomIds(2, 3, 6, seed: 4));
+        var large = new TokenBatch(TestModels.RandomIds(5, 8, 20, seed: 5));
+        Assert.True(small.TotalTokens <= 16 && large.TotalTokens > 16);
+        float[] Run(EncoderModel model, TokenBatch batch)
+        {
+            var ws = new EncoderWorkspace();
+            using var pool = new KernelThreadPool(2);
+            model.Forward(batch, ws, pool);
+            return ws.Hidden.AsSpan(0, batch.TotalTokens * config.HiddenSize).ToArray();
+        }
+        float[] packedSmall, packedLarge;
+        using (var packed = EncoderRegistry.LoadModel(weights, config))
+        {
+            Assert.NotEmpty(packed.PackableMatrices);
+            foreach (var m in packed.PackableMatrices) m.EnsurePacked();
+            packedSmall = Run(packed, small);
+            packedLarge = Run(packed, large);
+        }
+        using (var model = EncoderRegistry.LoadModel(weights, config))
+        {
+            Assert.All(model.PackableMatrices, m => Assert.True(m.HasRowMajorSource && !m.IsPacked));
+            Assert.False(model.PackingStarted);
+            Assert.Equal(packedSmall, Run(model, small));
+            Assert.True(model.PackingStarted); // once the first pass is done
+            for (int i = 0; i < 5; i++) Assert.Equal(packedLarge, Run(model, large));
+        }
+        using (var model = EncoderRegistry.LoadModel(weights, config))
+        {
+            Assert.Equal(packedLarge, Run(model, large));
+            Assert.True(model.PackingStarted);
+            Assert.Equal(packedSmall, Run(model, small));
+        }
+    }
+
+    /// <summary>A pass on a disposed model fails with ObjectDisposedException (the memory map is gone), not a crash.</summary>
+    [Fact]
+    public void APassAfterDisposeIsRefused()
+    {
+        string dir = TestModels.Tiny();
+        var config = SentenceModelConfig.Load(dir).Transformer;
+        var model = EncoderRegistry.LoadModel(Path.Combine(dir, "model.safetensors"), config);
+        model.Dispose();
+        var batch = new TokenBatch(TestModels.RandomIds(1, 3, 5, seed: 6));
+        Assert.Throws<ObjectDisposedException>(() => model.Forward(batch, new EncoderWorkspace()));
+    }
 }

@@ -194,6 +194,98 @@ public class GemmTests
                 }
         });
 
+    /// <summary>
+    /// W read in place (row-major, each K slice transposed into an L1 panel) gives bit for bit the packed product —
+    /// every epilogue, in place, threaded, K-blocked (K > 2048) — and stays within the float32 dot-product bound of
+    /// the double reference. Rows, widths and depths hit the 8-row transpose blocks' tails and the panel tails.
+    /// </summary>
+    [Property(MaxTest = 200)]
+    public Property RowMajorLinearIsBitwiseEqualToPackedAndMatchesReference() => Prop.ForAll(
+        Shapes.Of(Gen.Frequency((3, Gen.Choose(1, 20)), (1, Gen.Choose(21, 70)), (1, Gen.Constant(0))), Gen2.Size(1),
+            Gen.Frequency((6, Gen2.Size(1)), (1, Gen.Choose(2040, 2600)))),
+        ((int m, int n, int k, int seed) t) =>
+        {
+            var (m, n, k, seed) = t;
+            var act = (Activation)(seed % 4);
+            bool withBias = seed % 3 != 0, withRes = act == Activation.None ? seed % 5 == 0 : seed % 5 == 1;
+            var x = Gen2.Floats(seed, m * k, 2); var wv = Gen2.Floats(seed + 1, n * k); var b = withBias ? Gen2.Floats(seed + 2, n) : [];
+            var res = withRes ? Gen2.Floats(seed + 3, m * n) : null;
+            var pool = seed % 7 == 0 ? Pools.Two : null;
+            var packed = new float[m * n];
+            Gemm.Linear(x, m, PackedMatrix.FromRowMajor(wv, n, k), b, packed, act, res, pool);
+            var y = Enumerable.Repeat(float.NaN, m * n).ToArray();
+            Gemm.LinearRowMajor(x, m, wv, n, b, y, act, res, pool);
+            Assert.Equal(packed, y);
+            CheckLinear(x, m, wv, n, k, b, y, act, res);
+            // In place (y += x·Wᵀ + b): the accumulators start from y.
+            var acc = Gen2.Floats(seed + 4, m * n);
+            var yp = (float[])acc.Clone(); var yr = (float[])acc.Clone();
+            Gemm.Linear(x, m, PackedMatrix.FromRowMajor(wv, n, k), b, yp, Activation.None, yp, pool);
+            Gemm.LinearRowMajor(x, m, wv, n, b, yr, Activation.None, yr, pool);
+            Assert.Equal(yp, yr);
+            CheckLinear(x, m, wv, n, k, b, yr, Activation.None, acc);
+        });
+
+    [Fact]
+    public void RowMajorLinearAtModelShapesIsBitwiseEqualToPacked()
+    {
+        foreach (var (m, n, k) in new[] { (1, 1152, 384), (4, 1536, 384), (16, 384, 1536), (17, 384, 384), (300, 384, 384), (9, 50, 4100) })
+        {
+            var x = Gen2.Floats(m, m * k, 3); var wv = Gen2.Floats(n, n * k, 0.1f); var b = Gen2.Floats(k, n);
+            var expected = new float[m * n]; var y = new float[m * n];
+            Gemm.Linear(x, m, PackedMatrix.FromRowMajor(wv, n, k), b, expected, Activation.Gelu, default, Pools.Four);
+            Gemm.LinearRowMajor(x, m, wv, n, b, y, Activation.Gelu, default, Pools.Four);
+            Assert.Equal(expected, y);
+        }
+    }
+
+    /// <summary>
+    /// A deferred matrix with an in-place source (two row blocks, as the fused query|key|value weight): products read
+    /// the rows without packing while no panels exist, at every row count, then the panels once packed — all
+    /// bit-identical to the eager matrix.
+    /// </summary>
+    [Fact]
+    public unsafe void DeferredMatrixWithRowBlocksReadsRowsUntilPacked()
+    {
+        const int rows = 70, cols = 385, first = 30;
+        var w = GC.AllocateArray<float>(rows * cols, pinned: true);
+        Gen2.Floats(5, rows * cols).CopyTo(w, 0);
+        fixed (float* pw = w)
+        {
+            int calls = 0;
+            nint at = (nint)pw;
+            var deferred = PackedMatrix.Deferred(rows, cols, dst => { Interlocked.Increment(ref calls); w.CopyTo(dst); },
+                [(at, first), (at + first * cols * sizeof(float), rows - first)]);
+            Assert.True(deferred.HasRowMajorSource);
+            var eager = PackedMatrix.FromRowMajor(w, rows, cols);
+            foreach (int m in new[] { 1, 5, 16, 17, 40 })
+            {
+                var x = Gen2.Floats(m, m * cols);
+                var expected = new float[m * rows]; var y = new float[m * rows];
+                Gemm.Linear(x, m, eager, default, expected);
+                Gemm.Linear(x, m, deferred, default, y, Activation.None, default, Pools.Two);
+                Assert.Equal(expected, y);
+            }
+            Assert.Equal(0, calls);
+            Assert.False(deferred.IsPacked);
+            deferred.EnsurePacked();
+            Assert.Equal(1, calls);
+            foreach (int m in new[] { 1, 17 })
+            {
+                var x = Gen2.Floats(m + 100, m * cols);
+                var expected = new float[m * rows]; var y = new float[m * rows];
+                Gemm.Linear(x, m, eager, default, expected);
+                Gemm.Linear(x, m, deferred, default, y);
+                Assert.Equal(expected, y);
+            }
+            // Row blocks must add up to the row count.
+            Assert.Throws<ArgumentException>(() => PackedMatrix.Deferred(rows, cols, _ => { }, [(at, first)]));
+            Assert.Throws<ArgumentException>(() => PackedMatrix.Deferred(rows, cols, _ => { }, [(at, rows), (at, 1)]));
+            Assert.Throws<ArgumentException>(() => PackedMatrix.Deferred(rows, cols, _ => { }, [(0, rows)]));
+        }
+        GC.KeepAlive(w);
+    }
+
     [Fact]
     public void PackedMatrixKeepsEveryElement()
     {
@@ -248,6 +340,9 @@ public class GemmTests
         var y = new float[6];
         Assert.Throws<ArgumentException>(() => Gemm.Linear(new float[8], 2, w, default, y, Activation.Gelu, y, null));
         Assert.Throws<ArgumentException>(() => Gemm.MatMulTransB(new float[8], 3, new float[12], 4, new float[6], 3, 2, 3, 4));
+        Assert.Throws<ArgumentException>(() => Gemm.LinearRowMajor(new float[8], 2, new float[11], 3, default, new float[6], Activation.None, default, null));
+        Assert.Throws<ArgumentException>(() => Gemm.LinearRowMajor(new float[7], 2, new float[12], 3, default, new float[6], Activation.None, default, null));
+        Assert.Throws<ArgumentException>(() => Gemm.LinearRowMajor(new float[8], 2, new float[12], 3, new float[2], new float[6], Activation.None, default, null));
     }
 }
 

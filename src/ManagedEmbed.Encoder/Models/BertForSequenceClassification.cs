@@ -50,6 +50,7 @@ public sealed class BertForSequenceClassification : IDisposable
         int n = batch.Count, h = Bert.Config.HiddenSize;
         if (logits.Length < n * NumLabels) throw new ArgumentException($"logits holds {logits.Length} values, {n * NumLabels} needed", nameof(logits));
         Bert.Forward(batch, ws, pool);
+        using var lease = Bert.LeaseWeights();
         var cls = new float[n * h];
         for (int s = 0; s < n; s++) ws.Hidden.AsSpan(batch.Offsets[s] * h, h).CopyTo(cls.AsSpan(s * h, h));
         var pooled = new float[n * h];

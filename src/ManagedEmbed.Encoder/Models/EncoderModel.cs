@@ -30,6 +30,8 @@ public abstract class EncoderModel : IEncoderModel
     private readonly SafeTensorsFile? _file;
     private readonly TransformerLayer[] _layers;
     private Thread? _packer;
+    private IReadOnlyList<PackedMatrix>? _toPack;
+    private int _packingStarted;
     private volatile bool _stopPacking;
 
     /// <inheritdoc />
@@ -59,18 +61,62 @@ public abstract class EncoderModel : IEncoderModel
         if (batch.MaxLength > Config.MaxSequenceLength)
             throw new ManagedEmbedException($"sequence of {batch.MaxLength} tokens exceeds the {Config.MaxSequenceLength} positions of max_position_embeddings {Config.MaxPositionEmbeddings}");
         ws.Ensure(batch.TotalTokens, Config.HiddenSize, Config.IntermediateSize);
-        Embeddings.Forward(batch, ws.Hidden);
-        var bias = AttentionBias;
-        for (int i = 0; i < _layers.Length; i++) _layers[i].Forward(batch, ws, pool, bias);
+        // A large batch wants the panels now: they are packed in the background while this pass reads the layers not
+        // packed yet in place (identical results). A small first pass runs without competing with the packer.
+        if (batch.TotalTokens > SmallPassTokens) StartPackingNow();
+        using (LeaseWeights())
+        {
+            Embeddings.Forward(batch, ws.Hidden);
+            var bias = AttentionBias;
+            for (int i = 0; i < _layers.Length; i++) _layers[i].Forward(batch, ws, pool, bias);
+        }
+        StartPackingNow();
     }
 
     /// <summary>
-    /// Packs the GEMM weights on a background thread, bottom layer first, while the caller loads the tokenizer and
-    /// tokenizes (cold start); a forward pass that reaches a layer first packs it itself.
+    /// Passes of at most this many tokens do not start the packer before they run (they start it once done): reading
+    /// the weights in place costs about 2 ms of CPU per MiniLM pass more than the panels, packing them all about
+    /// ten times that (BENCHMARKS.md "Cold start: weights read in place").
+    /// </summary>
+    private const int SmallPassTokens = 16;
+
+    /// <summary>Keeps the weights' memory map alive while a pass reads it (a concurrent Dispose unmaps after it).</summary>
+    internal SafeTensorsFile.MappingLease LeaseWeights() => _file?.LeaseMapping() ?? default;
+
+    /// <summary>
+    /// Schedules the packing of the GEMM weights on a background thread, bottom layer first. When every matrix can be
+    /// read in place from the memory map (F32 weights), packing starts with the first forward pass of more than
+    /// <see cref="SmallPassTokens"/> tokens or after the first pass: a process that embeds one short text never pays
+    /// for panels (CPU, fresh memory), and later passes use each layer's panels once ready. Otherwise packing starts
+    /// now, while the caller loads the tokenizer and tokenizes, and a forward pass that reaches a layer first packs it.
     /// </summary>
     internal void StartPacking(IReadOnlyList<PackedMatrix> matrices)
     {
         if (matrices.Count == 0) return;
+        _toPack = matrices;
+        if (!matrices.All(m => m.HasRowMajorSource)) StartPackingNow();
+    }
+
+    /// <summary>The GEMM weights the packer packs (for tests).</summary>
+    internal IReadOnlyList<PackedMatrix> PackableMatrices => _toPack ?? [];
+
+    /// <summary>True once the background packer has been started (see <see cref="StartPacking"/>).</summary>
+    internal bool PackingStarted => Volatile.Read(ref _packingStarted) != 0;
+
+    private void StartPackingNow()
+    {
+        if (_toPack is not { } matrices || Volatile.Read(ref _packingStarted) != 0) return;
+        lock (matrices)
+        {
+            // Under the lock so Dispose (which takes it too) never misses a packer that is just starting.
+            if (_packingStarted != 0 || _stopPacking) return;
+            _packingStarted = 1;
+            StartPacker(matrices);
+        }
+    }
+
+    private void StartPacker(IReadOnlyList<PackedMatrix> matrices)
+    {
         _packer = new Thread(() =>
         {
             try
@@ -95,6 +141,8 @@ public abstract class EncoderModel : IEncoderModel
     public void Dispose()
     {
         // The packer reads the file: it must stop (after its current matrix) before the file closes.
+        if (_toPack is { } matrices)
+            lock (matrices) _stopPacking = true;
         _stopPacking = true;
         _packer?.Join();
         _file?.Dispose();

@@ -171,9 +171,11 @@ internal sealed class WeightSource
 
     /// <summary>
     /// The named [rows_i, cols] weights, stacked vertically, as one GEMM panel matrix, packed on first use (see
-    /// <see cref="PackedMatrix.Deferred"/>): loading costs nothing per matrix, and a layer is packed by the model's
-    /// background packer or by the first forward pass that reaches it. Values are read from the file into the
-    /// packer's staging buffer (not through the mapping), so only the packed copy stays resident.
+    /// <see cref="PackedMatrix.Deferred(int, int, PackedMatrix.RowMajorSource)"/>): loading costs nothing per matrix.
+    /// F32 weights also keep their rows in the file's memory map, which small batches and every product before the
+    /// panels exist read in place; the panels are packed by the model's background packer once a large batch wants
+    /// them. Other dtypes are packed by the packer or by the first forward pass that reaches them. Packing reads the
+    /// file into the packer's staging buffer (not through the mapping).
     /// </summary>
     public PackedMatrix Pack(string[] names)
     {
@@ -186,7 +188,7 @@ internal sealed class WeightSource
         long rows = 0;
         foreach (var info in infos) rows += info.Shape[0];
         if (rows * cols > System.Array.MaxLength) throw new ManagedEmbedException($"'{file.Path}': {string.Join(", ", names)} are too large to pack");
-        var matrix = PackedMatrix.Deferred((int)rows, cols, destination =>
+        PackedMatrix.RowMajorSource read = destination =>
         {
             int at = 0;
             foreach (var info in infos)
@@ -195,7 +197,12 @@ internal sealed class WeightSource
                 file.ReadFloatInto(info, destination.Slice(at, n));
                 at += n;
             }
-        });
+        };
+        var blocks = new (nint Address, int Rows)[infos.Length];
+        for (int i = 0; i < infos.Length; i++) blocks[i] = (file.MappedF32(infos[i]), infos[i].Shape[0]);
+        var matrix = blocks.All(b => b.Address != 0)
+            ? PackedMatrix.Deferred((int)rows, cols, read, blocks)
+            : PackedMatrix.Deferred((int)rows, cols, read);
         Matrices.Add(matrix);
         return matrix;
     }

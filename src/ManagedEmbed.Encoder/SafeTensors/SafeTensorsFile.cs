@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.IO.MemoryMappedFiles;
+using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using System.Text.Json;
 
@@ -8,9 +10,9 @@ namespace ManagedEmbed.Encoder.SafeTensors;
 /// A safetensors file: an 8-byte little-endian header length N, N bytes of JSON header, then the data
 /// section. The whole header is validated on open (length in bounds, valid JSON object, known dtypes, shape × dtype
 /// size equal to each byte range, ranges inside the data section and not overlapping); every error names the file
-/// and the offending tensor. Tensors are read with positional file reads (no memory map: the encoder repacks its
-/// weights at load time, so mapped pages would only stay resident as a second copy); F16/BF16/F64 are converted
-/// to float32 on read.
+/// and the offending tensor. Tensors are read with positional file reads; F16/BF16/F64 are converted to float32 on
+/// read. F32 matrices can also be addressed in a read-only memory map of the file (<see cref="MappedF32"/>), which the
+/// encoder's GEMM reads in place for small batches instead of packing them.
 /// Names are looked up exactly: prefix fallbacks (bert., distilbert., …) belong to the model loader (ModelWeights).
 /// </summary>
 public sealed class SafeTensorsFile : IDisposable
@@ -20,7 +22,11 @@ public sealed class SafeTensorsFile : IDisposable
 
     private readonly SafeFileHandle _handle;
     private readonly Dictionary<string, SafeTensorInfo> _byName;
-    private bool _disposed;
+    private volatile bool _disposed;
+    private readonly Lock _mapGate = new();
+    private MemoryMappedFile? _map;
+    private MemoryMappedViewAccessor? _view;
+    private nint _mapBase;
 
     /// <summary>The path the file was opened from.</summary>
     public string Path { get; }
@@ -294,6 +300,55 @@ public sealed class SafeTensorsFile : IDisposable
         }
     }
 
+    /// <summary>
+    /// The address of <paramref name="info"/>'s data in a read-only memory map of the whole file (created on the first
+    /// call), or 0 when the tensor is not a complete little-endian F32 matrix. The address stays valid until
+    /// <see cref="Dispose"/>; a reader that may run concurrently with Dispose holds a <see cref="LeaseMapping"/>.
+    /// </summary>
+    public nint MappedF32(SafeTensorInfo info)
+    {
+        if (!CanReadRowsDirectly(info) || !info.IsComplete) return 0;
+        lock (_mapGate)
+        {
+            ThrowIfDisposed();
+            if (_mapBase == 0)
+            {
+                _map = MemoryMappedFile.CreateFromFile(_handle, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: true);
+                _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+                unsafe
+                {
+                    byte* p = null;
+                    _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+                    _mapBase = (nint)(p + _view.PointerOffset);
+                }
+            }
+            return _mapBase + (nint)(DataOffset + info.Begin);
+        }
+    }
+
+    /// <summary>
+    /// Keeps the memory map (if any) alive until the lease is disposed, even across a concurrent <see cref="Dispose"/>
+    /// (which then unmaps when the last lease ends). Throws <see cref="ObjectDisposedException"/> after Dispose.
+    /// </summary>
+    public MappingLease LeaseMapping()
+    {
+        var view = _view?.SafeMemoryMappedViewHandle;
+        ThrowIfDisposed();
+        if (view is null) return default;
+        bool added = false;
+        view.DangerousAddRef(ref added);
+        return new MappingLease(added ? view : null);
+    }
+
+    /// <summary>A reference on the file's memory map (see <see cref="LeaseMapping"/>); dispose it once.</summary>
+    public readonly struct MappingLease : IDisposable
+    {
+        private readonly SafeHandle? _handle;
+        internal MappingLease(SafeHandle? handle) => _handle = handle;
+        /// <summary>Releases the reference.</summary>
+        public void Dispose() => _handle?.DangerousRelease();
+    }
+
     /// <summary>Reads a tensor by name as float32 (see <see cref="ReadFloat(SafeTensorInfo)"/>).</summary>
     public FloatTensor ReadFloat(string name) => ReadFloat(Get(name));
 
@@ -329,11 +384,21 @@ public sealed class SafeTensorsFile : IDisposable
 
     internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
-    /// <summary>Closes the file; later reads throw <see cref="ObjectDisposedException"/>.</summary>
+    /// <summary>Closes the file and unmaps it (once no <see cref="LeaseMapping"/> is held); later reads throw <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose()
     {
-        if (_disposed) return;
-        _disposed = true;
+        lock (_mapGate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            if (_view is not null)
+            {
+                _view.SafeMemoryMappedViewHandle.ReleasePointer();
+                _view.Dispose();
+                _map!.Dispose();
+                _view = null; _map = null; _mapBase = 0;
+            }
+        }
         _handle.Dispose();
     }
 }
