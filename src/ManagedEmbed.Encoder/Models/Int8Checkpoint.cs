@@ -78,7 +78,7 @@ public static class Int8Checkpoint
         var arch = EncoderRegistry.Architecture(config);
         var plan = EncoderRegistry.Describe(config);
         var resolved = ModelWeights.Resolve(file, plan, new TransformerConfigSummary(arch.LayersKey, config.NumHiddenLayers));
-        var linear = new HashSet<string>(plan.Where(s => s.Kind == TensorKind.LinearWeight).Select(s => resolved[s.Name].Name), StringComparer.Ordinal);
+        var linear = new HashSet<string>(plan.Where(s => s.Kind == TensorKind.LinearWeight && !s.Optional).Select(s => resolved[s.Name].Name), StringComparer.Ordinal);
         var entries = new List<SafeTensorEntry>();
         quantized = 0;
         foreach (var info in file.Tensors)
@@ -124,7 +124,7 @@ public static class Int8Checkpoint
             w.WriteNumber("bits", 8);
             w.WriteString("weights", "symmetric int8 per output channel: scale = max|w|/127 (float32), code = round_half_even(w/scale) in [-127, 127]");
             w.WriteString("activations", "dynamic symmetric int8 per row (token): scale = max|x|/127, int32 accumulation, float epilogue");
-            w.WriteString("modules", "every Linear weight (I8 NAME.weight + F32 NAME.weight_scale); embeddings, LayerNorm and biases float32");
+            w.WriteString("modules", "every Linear weight (I8 NAME.weight with F32 NAME.weight_scale); embeddings, LayerNorm and biases float32");
             w.WriteNumber("quantized_tensors", quantizedTensors);
             w.WriteEndObject();
             w.WriteEndObject();
