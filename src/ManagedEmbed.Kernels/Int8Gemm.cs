@@ -10,10 +10,12 @@ namespace ManagedEmbed.Kernels;
 /// int32, and a float epilogue applies scale, bias, activation and residual with <see cref="Gemm.Linear(ReadOnlySpan{float}, int, PackedMatrix, ReadOnlySpan{float}, Span{float}, Activation, ReadOnlySpan{float}, KernelThreadPool?)"/>'s semantics.
 /// </summary>
 /// <remarks>
-/// Integer paths: AVX2 (codes sign-extended to s16, pairs multiplied and summed by vpmaddwd: exact, no saturation
-/// since |a·b + c·d| ≤ 2·127² &lt; 2³¹), SSE4.1 (the same on 128-bit vectors) and scalar; all equal the plain int32
-/// sum exactly. There is no AVX-512 VNNI / AVX-VNNI path (vpdpbusd): this project's machine cannot run it, so it is
-/// not written rather than untested. The float epilogue is y = act((float)acc · (sx[i] · sw[j]) + bias[j]) + res.
+/// Integer paths, all equal to the plain int32 sum exactly:
+/// AVX-VNNI (256-bit vpdpbusd: activation codes shifted by +128 to u8 times s8 weights, four products per int32
+/// lane, no intermediate saturation; 128·Σw subtracted afterwards), AVX2 (codes sign-extended to s16, pairs
+/// multiplied and summed by vpmaddwd: no saturation since |a·b + c·d| ≤ 2·127²), SSE4.1 (the same on 128-bit
+/// vectors) and scalar. .NET 10 exposes no 512-bit VNNI (Avx512Vnni), so AVX-512 machines use the 256-bit form.
+/// The float epilogue is y = act((float)acc · (sx[i] · sw[j]) + bias[j]) + res.
 /// </remarks>
 public static class Int8Gemm
 {
@@ -25,8 +27,39 @@ public static class Int8Gemm
     /// <summary>Rows a chunk keeps in cache while the panels stream past them.</summary>
     internal const int RowBlock = 64;
 
-    /// <summary>The integer path this process uses: "AVX2", "SSE4.1" or "scalar".</summary>
-    public static string Path => Avx2.IsSupported ? "AVX2" : Sse41.IsSupported ? "SSE4.1" : "scalar";
+    /// <summary>The integer path this process uses: "AVX-VNNI", "AVX2", "SSE4.1" or "scalar".</summary>
+    public static string Path => UseVnni ? "AVX-VNNI" : Avx2.IsSupported ? "AVX2" : Sse41.IsSupported ? "SSE4.1" : "scalar";
+
+    /// <summary>True when the vpdpbusd path (and its 4-code weight layout) is used.</summary>
+    internal static bool UseVnni
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => AvxVnni.IsSupported;
+    }
+
+    /// <summary>Bytes of one prepared activation row of <paramref name="kp"/> codes (u8 for VNNI, s16 pairs otherwise).</summary>
+    internal static int RowBytes(int kp) => UseVnni ? kp : 2 * kp;
+
+    /// <summary>Writes one row of s8 codes in the form the integer kernels read; the padding past k is zero.</summary>
+    internal static unsafe void PrepareRow(sbyte* q, int k, byte* dst, int kp)
+    {
+        int i = 0;
+        if (UseVnni)
+        {
+            // s8 → u8 + 128: flipping the sign bit.
+            var flip = Vector256.Create((byte)0x80);
+            for (; i <= k - 32; i += 32) (Vector256.Load((byte*)q + i) ^ flip).Store(dst + i);
+            for (; i < k; i++) dst[i] = (byte)(q[i] + 128);
+            for (; i < kp; i++) dst[i] = 0;
+            return;
+        }
+        short* d = (short*)dst;
+        if (Vector256.IsHardwareAccelerated)
+            for (; i <= k - 16; i += 16)
+                Vector256.WidenLower(Vector256.Create(Vector128.Load(q + i), Vector128<sbyte>.Zero)).Store(d + i);
+        for (; i < k; i++) d[i] = q[i];
+        for (; i < kp; i++) d[i] = 0;
+    }
 
     /// <summary>
     /// y[m, n] = act(x[m, k] · Wᵀ + bias) + residual with W int8 and x quantized per row on the fly. Arguments as in
@@ -57,16 +90,20 @@ public static class Int8Gemm
                 if (activation != Activation.None) throw new ArgumentException("an in-place residual (residual == y) requires Activation.None.");
             }
         }
-        int kp = w.PaddedCols;
-        Scratch.Get(m * kp, m, k, out short* codes, out float* scales, out sbyte* staging);
+        int kp = w.PaddedCols, rowBytes = RowBytes(kp);
+        Scratch.Get(m * rowBytes, m, k, out byte* codes, out float* scales, out sbyte* staging);
         fixed (float* px = xs)
         fixed (float* py = ys)
         fixed (float* pb = bias)
         fixed (float* pr = residual)
         {
-            for (int i = 0; i < m; i++) scales[i] = Int8Quantization.QuantizeRowToInt16(px + (long)i * k, k, staging, codes + (long)i * kp, kp);
+            for (int i = 0; i < m; i++)
+            {
+                scales[i] = Int8Quantization.QuantizeRow(px + (long)i * k, k, staging);
+                PrepareRow(staging, k, codes + (long)i * rowBytes, kp);
+            }
             var job = Int8GemmJob.ForThisThread();
-            job.Set(codes, kp, m, w, scales, py, n, bias.IsEmpty ? null : pb, activation, residual.IsEmpty ? null : pr, null);
+            job.Set(codes, rowBytes, m, w, scales, py, n, bias.IsEmpty ? null : pb, activation, residual.IsEmpty ? null : pr, null);
             job.Run(pool ?? KernelThreadPool.Serial);
         }
     }
@@ -83,14 +120,15 @@ public static class Int8Gemm
         if (xq.Length < (long)m * k) throw new ArgumentException("xq is smaller than m*k.");
         if (acc.Length < (long)m * n) throw new ArgumentException("acc is smaller than m*n.");
         if (m == 0) return;
-        var a = GC.AllocateArray<short>(m * kp, pinned: true);
-        for (int i = 0; i < m; i++)
-            for (int p = 0; p < k; p++) a[i * kp + p] = xq[i * k + p];
-        fixed (short* pa = a)
+        int rowBytes = RowBytes(kp);
+        var a = GC.AllocateArray<byte>(m * rowBytes, pinned: true);
+        fixed (sbyte* px = xq)
+        fixed (byte* pa = a)
         fixed (int* pacc = acc)
         {
+            for (int i = 0; i < m; i++) PrepareRow(px + (long)i * k, k, pa + (long)i * rowBytes, kp);
             var job = Int8GemmJob.ForThisThread();
-            job.Set(pa, kp, m, w, null, null, n, null, Activation.None, null, pacc);
+            job.Set(pa, rowBytes, m, w, null, null, n, null, Activation.None, null, pacc);
             job.Run(pool ?? KernelThreadPool.Serial);
         }
     }
@@ -98,17 +136,17 @@ public static class Int8Gemm
     /// <summary>Per-thread activation buffers (pinned, grown rarely).</summary>
     private static unsafe class Scratch
     {
-        [ThreadStatic] private static short[]? t_codes;
+        [ThreadStatic] private static byte[]? t_codes;
         [ThreadStatic] private static float[]? t_scales;
         [ThreadStatic] private static sbyte[]? t_staging;
 
-        internal static void Get(int codes, int rows, int cols, out short* pc, out float* ps, out sbyte* pst)
+        internal static void Get(int codes, int rows, int cols, out byte* pc, out float* ps, out sbyte* pst)
         {
-            if (t_codes is null || t_codes.Length < codes) t_codes = GC.AllocateArray<short>(Math.Max(codes, 4096), pinned: true);
+            if (t_codes is null || t_codes.Length < codes) t_codes = GC.AllocateArray<byte>(Math.Max(codes, 8192), pinned: true);
             if (t_scales is null || t_scales.Length < rows) t_scales = GC.AllocateArray<float>(Math.Max(rows, 256), pinned: true);
             if (t_staging is null || t_staging.Length < cols) t_staging = GC.AllocateArray<sbyte>(Math.Max(cols, 4096), pinned: true);
             // Pinned object heap: the addresses are stable without fixed.
-            pc = (short*)Unsafe.AsPointer(ref t_codes[0]);
+            pc = (byte*)Unsafe.AsPointer(ref t_codes[0]);
             ps = (float*)Unsafe.AsPointer(ref t_scales[0]);
             pst = (sbyte*)Unsafe.AsPointer(ref t_staging[0]);
         }
@@ -122,19 +160,19 @@ internal sealed unsafe class Int8GemmJob : KernelWork
     [ThreadStatic] private static Int8GemmJob? t_job;
     [ThreadStatic] private static float[]? t_tile;
 
-    private short* _a;
+    private byte* _a;
     private float* _sx, _y, _bias, _res;
     private int* _acc;
     private Int8Matrix? _w;
-    private int _kp, _m, _n;
+    private int _rowBytes, _m, _n;
     private Activation _act;
     private int _rowsPerChunk, _panelsPerChunk, _panelChunks;
 
     internal static Int8GemmJob ForThisThread() => t_job ??= new Int8GemmJob();
 
-    internal void Set(short* a, int kp, int m, Int8Matrix w, float* sx, float* y, int n, float* bias, Activation act, float* res, int* acc)
+    internal void Set(byte* a, int rowBytes, int m, Int8Matrix w, float* sx, float* y, int n, float* bias, Activation act, float* res, int* acc)
     {
-        _a = a; _kp = kp; _m = m; _w = w; _sx = sx; _y = y; _n = n; _bias = bias; _act = act; _res = res; _acc = acc;
+        _a = a; _rowBytes = rowBytes; _m = m; _w = w; _sx = sx; _y = y; _n = n; _bias = bias; _act = act; _res = res; _acc = acc;
     }
 
     internal void Run(KernelThreadPool pool)
@@ -146,7 +184,7 @@ internal sealed unsafe class Int8GemmJob : KernelWork
         {
             // As the float GEMM: a few chunks per thread, each at least ~256K multiply-adds; rows in blocks of
             // RowBlock, and the panels split when rows are few (so each thread streams only its share of the weights).
-            long work = (long)_m * _n * _kp;
+            long work = (long)_m * _n * _w.PaddedCols;
             int target = (int)Math.Clamp(work / (1 << 18), 1, 8 * pool.Threads);
             rowChunks = Math.Clamp((_m + Int8Gemm.RowBlock - 1) / Int8Gemm.RowBlock, 1, Math.Min(target, rowTiles));
             panelChunks = Math.Clamp(target / rowChunks, 1, panels);
@@ -176,9 +214,11 @@ internal sealed unsafe class Int8GemmJob : KernelWork
         float[] tileArr = t_tile ??= GC.AllocateArray<float>(2 * MR * NR, pinned: true);
         fixed (float* tile = tileArr)
         fixed (sbyte* wdata = _w.Data)
+        fixed (int* colSums = _w.ColumnSums)
         {
             int* acc = (int*)(tile + MR * NR);
-            int kp = _kp, kpairs = kp / 2;
+            int kp = _w.PaddedCols, kpairs = kp / 2, rowBytes = _rowBytes;
+            bool quads = _w.Group == 4;
             for (int rb = r0; rb < r1; rb += Int8Gemm.RowBlock)
             {
                 int re = Math.Min(r1, rb + Int8Gemm.RowBlock);
@@ -189,10 +229,12 @@ internal sealed unsafe class Int8GemmJob : KernelWork
                     for (int i = rb; i < re; i += MR)
                     {
                         int rows = Math.Min(MR, re - i);
-                        short* a = _a + (long)i * kp;
+                        if (quads) { TileVnni(_a + (long)i * rowBytes, rowBytes, rows, b, kp / 4, colSums + j0, acc); goto Done; }
+                        short* a = (short*)(_a + (long)i * rowBytes);
                         if (Avx2.IsSupported) TileAvx2(a, kp, rows, b, kpairs, acc);
                         else if (Sse41.IsSupported) TileSse41(a, kp, rows, b, kpairs, acc);
                         else TileScalar(a, kp, rows, b, kpairs, acc);
+                        Done:
                         if (_acc != null)
                         {
                             for (int r = 0; r < rows; r++)
@@ -208,6 +250,37 @@ internal sealed unsafe class Int8GemmJob : KernelWork
     /// <summary>Rows past the matrix reuse the last real row (computed and discarded), so the tile has no branches.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static short* Row(short* a, int kp, int rows, int r) => a + (long)Math.Min(r, rows - 1) * kp;
+
+    private static void TileVnni(byte* a, int lda, int rows, sbyte* b, int kquads, int* colSums, int* acc)
+    {
+        byte* a0 = a, a1 = a + (long)Math.Min(1, rows - 1) * lda, a2 = a + (long)Math.Min(2, rows - 1) * lda, a3 = a + (long)Math.Min(3, rows - 1) * lda;
+        Vector256<int> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
+        for (int q = 0; q < kquads; q++)
+        {
+            var w0 = Vector256.Load(b);
+            var w1 = Vector256.Load(b + 32);
+            b += 4 * NR;
+            var x = Vector256.Create(*(int*)(a0 + 4 * q)).AsByte();
+            c00 = AvxVnni.MultiplyWideningAndAdd(c00, x, w0);
+            c01 = AvxVnni.MultiplyWideningAndAdd(c01, x, w1);
+            x = Vector256.Create(*(int*)(a1 + 4 * q)).AsByte();
+            c10 = AvxVnni.MultiplyWideningAndAdd(c10, x, w0);
+            c11 = AvxVnni.MultiplyWideningAndAdd(c11, x, w1);
+            x = Vector256.Create(*(int*)(a2 + 4 * q)).AsByte();
+            c20 = AvxVnni.MultiplyWideningAndAdd(c20, x, w0);
+            c21 = AvxVnni.MultiplyWideningAndAdd(c21, x, w1);
+            x = Vector256.Create(*(int*)(a3 + 4 * q)).AsByte();
+            c30 = AvxVnni.MultiplyWideningAndAdd(c30, x, w0);
+            c31 = AvxVnni.MultiplyWideningAndAdd(c31, x, w1);
+        }
+        // Σ (x + 128)·w = Σ x·w + 128·Σ w.
+        var s0 = Vector256.Load(colSums) << 7;
+        var s1 = Vector256.Load(colSums + 8) << 7;
+        (c00 - s0).Store(acc); (c01 - s1).Store(acc + 8);
+        (c10 - s0).Store(acc + NR); (c11 - s1).Store(acc + NR + 8);
+        (c20 - s0).Store(acc + 2 * NR); (c21 - s1).Store(acc + 2 * NR + 8);
+        (c30 - s0).Store(acc + 3 * NR); (c31 - s1).Store(acc + 3 * NR + 8);
+    }
 
     private static void TileAvx2(short* a, int kp, int rows, sbyte* b, int kpairs, int* acc)
     {

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace ManagedEmbed.Kernels;
 
 /// <summary>
@@ -5,11 +7,13 @@ namespace ManagedEmbed.Kernels;
 /// channel (row): W[j, p] ≈ Scales[j] · code[j, p], codes in [−127, 127] (see <see cref="Int8Quantization"/>).
 /// </summary>
 /// <remarks>
-/// Layout for <see cref="Int8Gemm"/>: ⌈Rows / 16⌉ panels of 16 output channels; inside a panel, for every pair of
-/// input indices (2p, 2p+1), the 16 channels' two codes are adjacent: [c0(2p), c0(2p+1), c1(2p), c1(2p+1), …] (32
-/// bytes). The AVX2 kernel sign-extends 16 bytes to s16 and multiplies them with a broadcast pair of activation
-/// codes by vpmaddwd, so each int32 lane gathers one channel's two products. The last panel and an odd last column
-/// are zero-padded. The array is pinned so kernels address it without per-call pinning.
+/// Layout for <see cref="Int8Gemm"/>: ⌈Rows / 16⌉ panels of 16 output channels; inside a panel, for every group of G
+/// consecutive input indices, the 16 channels' G codes are adjacent: [c0(Gp..Gp+G−1), c1(Gp..), …] (16·G bytes).
+/// G = 4 with AVX-VNNI (vpdpbusd multiplies 4 u8·s8 pairs into each int32 lane), else G = 2 (the AVX2 kernel
+/// sign-extends to s16 and vpmaddwd multiplies pairs; SSE4.1 and scalar read the same layout). The last panel and
+/// the columns past a multiple of G are zero-padded. With G = 4 each channel's code sum is kept too (the activation
+/// codes enter vpdpbusd shifted by +128 to be unsigned; 128·Σw is subtracted back, exactly). The array is pinned
+/// so kernels address it without per-call pinning.
 /// </remarks>
 public sealed class Int8Matrix
 {
@@ -32,18 +36,29 @@ public sealed class Int8Matrix
     internal sbyte[] Data { get; }
     /// <summary>Scales padded with zeros to a whole number of panels.</summary>
     internal float[] PaddedScales { get; }
+    /// <summary>Codes per channel group: 4 (AVX-VNNI layout) or 2.</summary>
+    internal int Group { get; }
+    /// <summary>Σ_p code[j, p] per channel, padded to whole panels (VNNI layout only; else empty).</summary>
+    internal int[] ColumnSums { get; }
 
     private Int8Matrix(int rows, int cols, float[] scales)
     {
         if (rows <= 0 || cols <= 0) throw new ArgumentOutOfRangeException(nameof(rows), "Matrix dimensions must be positive.");
         Rows = rows; Cols = cols;
-        PaddedCols = (cols + 1) & ~1;
+        Group = Int8Gemm.UseVnni ? 4 : 2;
+        PaddedCols = (cols + Group - 1) / Group * Group;
         Panels = (rows + PanelWidth - 1) / PanelWidth;
         Data = GC.AllocateArray<sbyte>(checked(Panels * PanelWidth * PaddedCols), pinned: true);
         _scales = scales;
         PaddedScales = new float[Panels * PanelWidth];
         scales.AsSpan().CopyTo(PaddedScales);
+        ColumnSums = Group == 4 ? new int[Panels * PanelWidth] : [];
     }
+
+    /// <summary>Offset of code [row, col] in <see cref="Data"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private long Offset(int row, int col) =>
+        (long)(row / PanelWidth) * PanelWidth * PaddedCols + (long)(col / Group) * Group * PanelWidth + (row % PanelWidth) * Group + col % Group;
 
     /// <summary>Quantizes a row-major float matrix per output channel (each row with <see cref="Int8Quantization.QuantizeRow(ReadOnlySpan{float}, Span{sbyte})"/>).</summary>
     public static Int8Matrix Quantize(ReadOnlySpan<float> w, int rows, int cols)
@@ -71,13 +86,16 @@ public sealed class Int8Matrix
         int bad = codes.IndexOf(sbyte.MinValue);
         if (bad >= 0) throw new ArgumentException($"code at row {bad / cols}, column {bad % cols} is -128 (codes must lie in [-127, 127])");
         var m = new Int8Matrix(rows, cols, scales.ToArray());
-        int kp = m.PaddedCols;
         for (int j = 0; j < rows; j++)
         {
             var src = codes.Slice(j * cols, cols);
-            var panel = m.Data.AsSpan((j / PanelWidth) * PanelWidth * kp);
-            int lane = j % PanelWidth;
-            for (int p = 0; p < cols; p++) panel[(p >> 1) * 2 * PanelWidth + lane * 2 + (p & 1)] = src[p];
+            int sum = 0;
+            for (int p = 0; p < cols; p++)
+            {
+                m.Data[m.Offset(j, p)] = src[p];
+                sum += src[p];
+            }
+            if (m.ColumnSums.Length > 0) m.ColumnSums[j] = sum;
         }
         return m;
     }
@@ -111,7 +129,7 @@ public sealed class Int8Matrix
         get
         {
             if ((uint)row >= (uint)Rows || (uint)col >= (uint)Cols) throw new ArgumentOutOfRangeException(nameof(row));
-            return Data[(long)(row / PanelWidth) * PanelWidth * PaddedCols + (col >> 1) * 2 * PanelWidth + (row % PanelWidth) * 2 + (col & 1)];
+            return Data[Offset(row, col)];
         }
     }
 

@@ -140,18 +140,4 @@ public static class Int8Quantization
         for (; i < n; i++) q[i] = (sbyte)Math.Clamp(MathF.Round(x[i] / scale), -MaxCode, MaxCode);
         return scale;
     }
-
-    /// <summary>Quantizes one row straight into the s16 pairs the int8 GEMM consumes (odd tail padded with 0).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static unsafe float QuantizeRowToInt16(float* x, int n, sbyte* staging, short* dst, int paddedLength)
-    {
-        float scale = QuantizeRow(x, n, staging);
-        int i = 0;
-        if (Vector256.IsHardwareAccelerated)
-            for (; i <= n - 16; i += 16)
-                Vector256.WidenLower(Vector256.Create(Vector128.Load(staging + i), Vector128<sbyte>.Zero)).Store(dst + i);
-        for (; i < n; i++) dst[i] = staging[i];
-        for (; i < paddedLength; i++) dst[i] = 0;
-        return scale;
-    }
 }

@@ -480,6 +480,7 @@ internal static class EncoderCommands
         sb.Append("Avx2.IsSupported: ").Append(Avx2.IsSupported).Append('\n');
         sb.Append("Fma.IsSupported: ").Append(Fma.IsSupported).Append('\n');
         sb.Append("kernel path: ").Append(ManagedEmbed.Kernels.KernelInfo.GemmPath).Append(" (GEMM tile ").Append(ManagedEmbed.Kernels.KernelInfo.GemmTile).Append(")\n");
+        sb.Append("int8 kernel path: ").Append(ManagedEmbed.Kernels.Int8Gemm.Path).Append(" (int8 weights, see `membed model quantize`)\n");
         Console.Out.Write(sb.ToString());
         return 0;
     }
