@@ -1,7 +1,9 @@
 // Peer benchmark: ManagedEmbed's BERT forward pass vs ONNX Runtime (CPU EP) on the same weights, alternating in one
 // process. Usage:
 //   dotnet run -c Release --project benchmarks/ManagedEmbed.PeerBench -- --model DIR --onnx FILE
-//       [--seconds S] [--rounds R] [--shapes 32x32/2,64x128/2,1x16/2,1x16/1,32x32/1] [--profile PASSES]
+//       [--seconds S] [--rounds R] [--shapes 32x32/2,64x128/2,1x16/2,1x16/1,32x32/1] [--profile PASSES] [--int8]
+// --int8 also times our forward pass with int8 Linear weights (the float model quantized at load, as `membed model
+// quantize` writes it), alternating with the two float engines, and prints a second table comparing the three.
 // --profile PASSES prints a per-op time table of our forward pass for each shape instead (OpProfile.cs; no ORT run);
 // add --rowmajor to replay it with the weights read in place (never packed).
 //   PeerBench --ort-cold-start MODEL_DIR ONNX_FILE: ONNX Runtime's process start -> first embedding of one stdin text
@@ -28,6 +30,9 @@ var shapes = (opts.GetValueOrDefault("--shapes") ?? "32x32/2,64x128/2,1x16/2,1x1
 
 var config = SentenceModelConfig.Load(modelDir).Transformer;
 using var model = EncoderRegistry.LoadModel(Path.Combine(modelDir, "model.safetensors"), config);
+bool int8 = opts.ContainsKey("--int8");
+using var int8Model = int8 ? EncoderRegistry.LoadModel(Path.Combine(modelDir, "model.safetensors"), config, quantizeToInt8: true) : null;
+var int8Rows = new List<string>();
 double ghz = Clock.MeasureGHz();
 Console.WriteLine($"ManagedEmbed {KernelInfo.Describe()}");
 if (opts.TryGetValue("--profile", out var profilePasses))
@@ -102,6 +107,8 @@ foreach (var (b, t, threads) in shapes)
     using var runOptions = new RunOptions();
 
     void Ours() => model.Forward(batch, ws, pool);
+    var ws8 = new EncoderWorkspace();
+    void OursInt8() => int8Model!.Forward(batch, ws8, pool);
     float[] OrtRun(bool copy)
     {
         using var outputs = session.Run(runOptions, inputNames, inputs, outputNames);
@@ -122,6 +129,15 @@ foreach (var (b, t, threads) in shapes)
     var ortTimes = new List<double>();
     var ourCpu = new CpuTally();
     var ortCpu = new CpuTally();
+    var int8Times = new List<double>();
+    var int8Cpu = new CpuTally();
+    double int8Diff = 0;
+    if (int8)
+    {
+        OursInt8();
+        for (int i = 0; i < b * t * h; i++) int8Diff = Math.Max(int8Diff, Math.Abs(ws8.Hidden[i] - ws.Hidden[i]));
+        Measure(OursInt8, [], 1.0, null);
+    }
     Measure(Ours, [], 1.0, null);
     Measure(() => OrtRun(false), [], 1.0, null);
     for (int r = 0; r < rounds; r++)
@@ -130,7 +146,15 @@ foreach (var (b, t, threads) in shapes)
         Measure(Ours, ourTimes, seconds, ourCpu);
         Thread.Sleep(200);
         Measure(() => OrtRun(false), ortTimes, seconds, ortCpu);
+        if (int8)
+        {
+            Thread.Sleep(200);
+            Measure(OursInt8, int8Times, seconds, int8Cpu);
+        }
     }
+    if (int8)
+        int8Rows.Add($"| {b} x {t} | {threads} | {Median(int8Times):F2} | {Median(ourTimes):F2} | {Median(ortTimes):F2} | {int8Cpu.MsPerRun:F2} | {ourCpu.MsPerRun:F2} | {ortCpu.MsPerRun:F2} | " +
+            $"{ourCpu.MsPerRun / int8Cpu.MsPerRun:F2} | {ortCpu.MsPerRun / int8Cpu.MsPerRun:F2} | {int8Diff:E1} |");
     // Steady state allocates nothing: workspace, packed panels and per-thread scratch are all reused.
     long allocBefore = GC.GetTotalAllocatedBytes(precise: true);
     for (int i = 0; i < 5; i++) Ours();
@@ -146,6 +170,15 @@ foreach (var (b, t, threads) in shapes)
 
 Console.WriteLine();
 foreach (var line in allocations) Console.WriteLine(line);
+if (int8)
+{
+    // CPU ratios > 1: int8 used less CPU time per forward pass. "max abs diff" = int8 vs our float32 last hidden state.
+    Console.WriteLine();
+    Console.WriteLine($"int8 weights ({Int8Gemm.Path} integer path): median ms/batch and CPU ms per forward pass");
+    Console.WriteLine("| shape (B x T) | threads | int8 ms | fp32 ms | ORT fp32 ms | CPU ms int8 | CPU ms fp32 | CPU ms ORT | fp32/int8 CPU | ORT/int8 CPU | max abs diff |");
+    Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|");
+    foreach (var line in int8Rows) Console.WriteLine(line);
+}
 return 0;
 
 static void Measure(Action run, List<double> times, double seconds, CpuTally? cpu)
@@ -178,9 +211,10 @@ static double Flops(TransformerConfig c, int b, int t)
 static Dictionary<string, string> ParseArgs(string[] a)
 {
     var d = new Dictionary<string, string>();
-    string[] known = ["--model", "--onnx", "--seconds", "--rounds", "--shapes", "--profile", "--rowmajor"];
+    string[] known = ["--model", "--onnx", "--seconds", "--rounds", "--shapes", "--profile", "--rowmajor", "--int8"];
     for (int i = 0; i < a.Length; i++)
     {
+        if (a[i] is "--int8" or "--rowmajor") { d[a[i]] = "yes"; continue; } // flags: take no value
         if (!known.Contains(a[i]) || i + 1 >= a.Length) throw new ArgumentException($"unknown option or missing value: {a[i]}");
         d[a[i]] = a[++i];
     }

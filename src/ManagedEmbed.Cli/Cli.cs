@@ -26,6 +26,7 @@ public static class Cli
         new("info", "version, CPU features, and a model's configuration", EncoderCommands.InfoOptions, EncoderCommands.Info),
         new("model synth", "write a random-weight model of a given configuration (tests, benchmarks)", EncoderCommands.ModelSynthOptions, EncoderCommands.ModelSynth),
         new("model import", "import an ONNX or .NET-assembly model into a model directory", EncoderCommands.ModelImportOptions, EncoderCommands.ModelImport),
+        new("model quantize", "write a copy of a model directory with int8 Linear weights", EncoderCommands.ModelQuantizeOptions, EncoderCommands.ModelQuantize),
         new("bench encode", "encoder throughput at a fixed batch and sequence length", BenchCommands.EncodeOptions, BenchCommands.Encode),
         new("index build", "build a flat/IVF/HNSW index from an .fvecs file", IndexCommands.BuildOptions, IndexCommands.Build),
         new("index search", "k nearest neighbours of .fvecs queries in an index", IndexCommands.SearchOptions, IndexCommands.Search),
@@ -58,7 +59,7 @@ public static class Cli
     /// <summary>The one-line help of the command groups.</summary>
     private static readonly Dictionary<string, string> Groups = new(StringComparer.Ordinal)
     {
-        ["model"] = "make model directories (synth, import)",
+        ["model"] = "make model directories (synth, import, quantize)",
         ["bench"] = "benchmarks",
         ["index"] = "vector indexes over .fvecs files (build, search)",
         ["data"] = "synthetic data",

@@ -43,4 +43,9 @@ public sealed class EncoderOptions
     public int? Threads { get; init; }
     /// <summary>Overrides sentence_bert_config.json's max_seq_length (must not exceed max_position_embeddings).</summary>
     public int? MaxSeqLength { get; init; }
+    /// <summary>
+    /// Quantizes float Linear weights to int8 as they load (dynamic per-row activation quantization at run time; see
+    /// <see cref="Models.Int8Checkpoint"/>). A directory written by `membed model quantize` is int8 without it.
+    /// </summary>
+    public bool Int8Weights { get; init; }
 }

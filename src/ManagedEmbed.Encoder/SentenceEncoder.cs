@@ -71,7 +71,7 @@ public sealed class SentenceEncoder : IDisposable
         }
         if (!File.Exists(config.WeightsPath)) throw new ManagedEmbedException($"missing model.safetensors: '{config.WeightsPath}' does not exist");
         // The model first: its weights are packed on a background thread while the tokenizer loads (cold start).
-        var model = EncoderRegistry.LoadModel(config.WeightsPath, config.Transformer);
+        var model = EncoderRegistry.LoadModel(config.WeightsPath, config.Transformer, options.Int8Weights);
         try
         {
             var tokenizer = EncoderRegistry.LoadTokenizer(modelDirectory);

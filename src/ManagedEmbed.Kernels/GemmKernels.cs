@@ -17,7 +17,7 @@ public static class KernelInfo
     public static string Describe() =>
         $"gemm={GemmPath} tile={GemmTile} fma={(Fma.IsSupported || Avx512F.IsSupported ? "yes" : "no")} " +
         $"Vector512={Vector512.IsHardwareAccelerated} Vector256={Vector256.IsHardwareAccelerated} " +
-        $"Vector128={Vector128.IsHardwareAccelerated} avx512f={Avx512F.IsSupported} avx2={Avx2.IsSupported}";
+        $"Vector128={Vector128.IsHardwareAccelerated} avx512f={Avx512F.IsSupported} avx2={Avx2.IsSupported} int8={Int8Gemm.Path}";
 }
 
 internal static partial class GemmKernels

@@ -4,7 +4,7 @@ Written from the format description (8-byte little-endian header length, JSON he
 {dtype, shape, data_offsets} relative to the end of the header, then raw little-endian data). It deliberately
 shares no code with the C# reader in src/ManagedEmbed.Encoder: it is the reference side of the parity tests.
 
-Supported dtypes: F32, F16, BF16 (converted to float32 on load) and I64 (kept as int64).
+Supported dtypes: F32, F16, BF16 (converted to float32 on load), I64 and I8 (both returned as int64).
 """
 import json
 import struct
@@ -17,6 +17,7 @@ _DTYPES = {
     "F16": (np.dtype("<f2"), 2),
     "BF16": (np.dtype("<u2"), 2),
     "I64": (np.dtype("<i8"), 8),
+    "I8": (np.dtype("i1"), 1),
 }
 
 

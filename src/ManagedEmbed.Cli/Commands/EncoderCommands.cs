@@ -435,7 +435,10 @@ internal static class EncoderCommands
         sb.Append("weights: model.safetensors SHA-256 ").Append(p.WeightsSha256).Append(" (").Append(p.Verification).Append(")\n");
         sb.Append("architecture: ").Append(ManagedEmbed.Encoder.Models.EncoderRegistry.Architecture(b).DisplayName).Append(", ").Append(b.NumHiddenLayers).Append(" layers, hidden ").Append(b.HiddenSize)
           .Append(", ").Append(b.NumAttentionHeads).Append(" heads, FFN ").Append(b.IntermediateSize).Append(", vocab ").Append(b.VocabSize)
-          .Append(", ").Append(b.HiddenAct).Append(", weights float32\n");
+          .Append(", ").Append(b.HiddenAct).Append(", weights ").Append(b.Int8Weights ? "int8" : "float32").Append('\n');
+        if (b.Int8Weights)
+            sb.Append("quantization: ").Append(ManagedEmbed.Encoder.Models.Int8Checkpoint.Description).Append("; ")
+              .Append(ManagedEmbed.Encoder.Models.Int8Checkpoint.ExpectedAccuracy).Append('\n');
         sb.Append("tokenizer: ").Append(tokenizer.Description).Append('\n');
         sb.Append("pipeline: pooling ").Append(PoolingName(config.Pooling)).Append(", normalize ").Append(config.Normalize ? "yes" : "no")
           .Append(", max_seq_length ").Append(config.MaxSeqLength).Append(", dimension ").Append(b.HiddenSize).Append('\n');
@@ -477,6 +480,7 @@ internal static class EncoderCommands
         sb.Append("Avx2.IsSupported: ").Append(Avx2.IsSupported).Append('\n');
         sb.Append("Fma.IsSupported: ").Append(Fma.IsSupported).Append('\n');
         sb.Append("kernel path: ").Append(ManagedEmbed.Kernels.KernelInfo.GemmPath).Append(" (GEMM tile ").Append(ManagedEmbed.Kernels.KernelInfo.GemmTile).Append(")\n");
+        sb.Append("int8 kernel path: ").Append(ManagedEmbed.Kernels.Int8Gemm.Path).Append(" (int8 weights, see `membed model quantize`)\n");
         Console.Out.Write(sb.ToString());
         return 0;
     }
@@ -561,6 +565,21 @@ internal static class EncoderCommands
     {
         try { return new UTF8Encoding(false, true).GetString(ReadFile(path, what)); }
         catch (DecoderFallbackException) { throw new ManagedEmbedException($"{what} file '{path}' is not valid UTF-8"); }
+    }
+
+    /// <summary>membed model quantize: an int8 copy of a model directory (see <see cref="ManagedEmbed.Hub.ModelQuantize"/>).</summary>
+    internal static readonly Opt[] ModelQuantizeOptions =
+    [
+        Common.Model, Opt.Req("--out", "DIR", "model directory to write (absent or empty)"),
+    ];
+
+    internal static int ModelQuantize(Args a)
+    {
+        a.NoPositional();
+        string dir = ModelLocator.Resolve(a.Get("--model"));
+        var r = ManagedEmbed.Hub.ModelQuantize.WriteDirectory(dir, a.Require("--out"));
+        Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {r.Directory} ({r.QuantizedTensors} Linear weights int8; model.safetensors {r.FloatBytes / 1048576.0:F1} MiB -> {r.Int8Bytes / 1048576.0:F1} MiB)"));
+        return 0;
     }
 
     internal static readonly Opt[] ModelSynthOptions =

@@ -31,6 +31,12 @@ public abstract class TransformerConfig
     /// <summary>Standard deviation used by the synthetic-model generator (initializer_range, default 0.02).</summary>
     public double InitializerRange { get; init; } = 0.02;
 
+    /// <summary>
+    /// True when config.json declares int8 Linear weights (quantization_config, see
+    /// <see cref="Models.Int8Checkpoint"/>): the weights file must then hold them as I8 with per-channel scales.
+    /// </summary>
+    public bool Int8Weights { get; internal set; }
+
     /// <summary>Width of one attention head.</summary>
     public int HeadDim => HiddenSize / NumAttentionHeads;
 

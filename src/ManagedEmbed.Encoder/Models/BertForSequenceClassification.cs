@@ -11,7 +11,7 @@ namespace ManagedEmbed.Encoder.Models;
 /// </summary>
 public sealed class BertForSequenceClassification : IDisposable
 {
-    private readonly PackedMatrix _pooler, _classifier;
+    private readonly LinearWeights _pooler, _classifier;
     private readonly float[] _poolerBias, _classifierBias;
 
     /// <summary>The encoder.</summary>
@@ -54,10 +54,10 @@ public sealed class BertForSequenceClassification : IDisposable
         var cls = new float[n * h];
         for (int s = 0; s < n; s++) ws.Hidden.AsSpan(batch.Offsets[s] * h, h).CopyTo(cls.AsSpan(s * h, h));
         var pooled = new float[n * h];
-        Gemm.Linear(cls, n, _pooler, _poolerBias, pooled, Activation.None, default, pool);
+        _pooler.Forward(cls, n, _poolerBias, pooled, Activation.None, default, pool);
         // BertPooler: tanh(dense(hidden[:, 0])), in double and rounded once (no fused tanh epilogue exists).
         for (int i = 0; i < pooled.Length; i++) pooled[i] = (float)Math.Tanh(pooled[i]);
-        Gemm.Linear(pooled, n, _classifier, _classifierBias, logits[..(n * NumLabels)], Activation.None, default, pool);
+        _classifier.Forward(pooled, n, _classifierBias, logits[..(n * NumLabels)], Activation.None, default, pool);
     }
 
     /// <summary>Unmaps the weights file.</summary>

@@ -113,12 +113,12 @@ public sealed record AttentionNames(string Query, string Key, string Value, stri
 
 /// <summary>
 /// Post-norm multi-head self-attention: LayerNorm(Wₒ·attention(x) + bₒ + x). Query, key and value weights are fused
-/// into one packed [3·hidden, hidden] matrix so one GEMM projects all three. Attention of each (sequence, head) runs
+/// into one [3·hidden, hidden] weight (float or int8, see <see cref="LinearWeights"/>) so one GEMM projects all three. Attention of each (sequence, head) runs
 /// over the sequence's own tokens only, with an optional additive bias per head between QKᵀ and the softmax.
 /// </summary>
 public sealed class SelfAttentionBlock
 {
-    private readonly PackedMatrix _qkv, _outDense;
+    private readonly LinearWeights _qkv, _outDense;
     private readonly float[] _qkvBias, _outBias, _lnGamma, _lnBeta;
     private readonly int _hidden, _heads, _headDim;
     private readonly float _eps, _scale;
@@ -145,7 +145,7 @@ public sealed class SelfAttentionBlock
         Span<float> hidden = ws.Hidden.AsSpan(0, tokens * h);
 
         // 1. Q | K | V for every token: [tokens, 3h].
-        Gemm.Linear(hidden, tokens, _qkv, _qkvBias, ws.Qkv.AsSpan(0, tokens * ld), Activation.None, default, pool);
+        _qkv.Forward(hidden, tokens, _qkvBias, ws.Qkv.AsSpan(0, tokens * ld), Activation.None, default, pool);
 
         // 2. Per (sequence, head), in parallel: P = softmax(Q Kᵀ · scale [+ bias]) over the sequence's own tokens (the
         //    batch is packed without padding, so the cost follows each real length); context = P V.
@@ -156,7 +156,7 @@ public sealed class SelfAttentionBlock
 
         // 3. next = (context·Wᵀ + b) + hidden, the residual added in the GEMM epilogue in Hugging Face's order (the
         //    dense output is complete before the residual joins it); then LayerNorm; next becomes the hidden states.
-        Gemm.Linear(ws.Context.AsSpan(0, tokens * h), tokens, _outDense, _outBias, ws.Next.AsSpan(0, tokens * h), Activation.None, hidden, pool);
+        _outDense.Forward(ws.Context.AsSpan(0, tokens * h), tokens, _outBias, ws.Next.AsSpan(0, tokens * h), Activation.None, hidden, pool);
         RowParallel.LayerNorm(ws.Next, tokens, _lnGamma, _lnBeta, _eps, ws, pool);
         ws.SwapHidden();
     }
@@ -174,7 +174,7 @@ public sealed record FeedForwardNames(string In, string Out, string LayerNorm);
 /// </summary>
 public sealed class FeedForwardBlock
 {
-    private readonly PackedMatrix _in, _out;
+    private readonly LinearWeights _in, _out;
     private readonly float[] _inBias, _outBias, _lnGamma, _lnBeta;
     private readonly Activation _activation;
     private readonly int _hidden, _ff;
@@ -205,10 +205,10 @@ public sealed class FeedForwardBlock
             int rows = Math.Min(EncoderWorkspace.FeedForwardRows, tokens - r0);
             Span<float> block = hidden.Slice(r0 * h, rows * h);
             Span<float> intermediate = ws.Intermediate.AsSpan(0, rows * _ff);
-            Gemm.Linear(block, rows, _in, _inBias, intermediate, _activation, default, pool);
+            _in.Forward(block, rows, _inBias, intermediate, _activation, default, pool);
             // The residual joins in the GEMM epilogue after the dense output is complete, Hugging Face's rounding
             // order (an in-place residual would accumulate the product onto it and measured 10x the parity error).
-            Gemm.Linear(intermediate, rows, _out, _outBias, next.Slice(r0 * h, rows * h), Activation.None, block, pool);
+            _out.Forward(intermediate, rows, _outBias, next.Slice(r0 * h, rows * h), Activation.None, block, pool);
         }
         RowParallel.LayerNorm(ws.Next, tokens, _lnGamma, _lnBeta, _eps, ws, pool);
         ws.SwapHidden();

@@ -86,7 +86,9 @@ public static class EncoderRegistry
                 ?? throw new ManagedEmbedException($"'{path}': architectures {list.GetRawText()} names no supported model (supported: {supported})");
         }
         // Old BERT configs carry neither key: BERT stays the default, as before the other architectures existed.
-        return (arch ?? Architectures[0]).ParseConfig(o, path);
+        var config = (arch ?? Architectures[0]).ParseConfig(o, path);
+        config.Int8Weights = Int8Checkpoint.ParseDeclaration(o, path);
+        return config;
     }
 
     /// <summary>
@@ -105,10 +107,16 @@ public static class EncoderRegistry
     }
 
     /// <summary>Opens <paramref name="safetensorsPath"/>, checks it against the model's plan and loads the model.</summary>
-    public static EncoderModel LoadModel(string safetensorsPath, TransformerConfig config)
+    public static EncoderModel LoadModel(string safetensorsPath, TransformerConfig config) => LoadModel(safetensorsPath, config, false);
+
+    /// <summary>
+    /// As <see cref="LoadModel(string, TransformerConfig)"/>; <paramref name="quantizeToInt8"/> quantizes float Linear
+    /// weights to int8 as they load (the scheme of <see cref="Int8Checkpoint"/>; a no-op for an int8 checkpoint).
+    /// </summary>
+    public static EncoderModel LoadModel(string safetensorsPath, TransformerConfig config, bool quantizeToInt8)
     {
         var arch = Architecture(config);
-        return Load(safetensorsPath, config, arch.LayersKey, () => Describe(config), (f, w) => arch.Build(f, w, config), m => m);
+        return Load(safetensorsPath, config, arch.LayersKey, () => Describe(config), (f, w) => arch.Build(f, w, config), m => m, quantizeToInt8);
     }
 
     /// <summary>
@@ -116,7 +124,7 @@ public static class EncoderRegistry
     /// from config.json) and builds the model with <paramref name="build"/>; <paramref name="encoderOf"/> names the encoder
     /// whose background packer packs the weights. The file is closed on failure.
     /// </summary>
-    internal static T Load<T>(string safetensorsPath, TransformerConfig config, string layersKey, Func<IReadOnlyList<TensorSpec>> plan, Func<SafeTensorsFile, WeightScope, T> build, Func<T, EncoderModel> encoderOf)
+    internal static T Load<T>(string safetensorsPath, TransformerConfig config, string layersKey, Func<IReadOnlyList<TensorSpec>> plan, Func<SafeTensorsFile, WeightScope, T> build, Func<T, EncoderModel> encoderOf, bool quantizeToInt8 = false)
     {
         var file = SafeTensorsFile.Open(safetensorsPath);
         try
@@ -125,8 +133,8 @@ public static class EncoderRegistry
             // claiming 1e9 layers must not build 1e9 layers first).
             if (config.NumHiddenLayers > file.Tensors.Count)
                 throw new ManagedEmbedException($"'{file.Path}' does not match config.json: {layersKey} = {config.NumHiddenLayers} needs more than {config.NumHiddenLayers} tensors, the file holds {file.Tensors.Count}");
-            var resolved = ModelWeights.Resolve(file, plan(), new TransformerConfigSummary(layersKey, config.NumHiddenLayers));
-            var source = new WeightSource(file, resolved);
+            var resolved = ModelWeights.Resolve(file, plan(), new TransformerConfigSummary(layersKey, config.NumHiddenLayers), config.Int8Weights);
+            var source = new WeightSource(file, resolved, quantizeToInt8);
             var model = build(file, new WeightScope(source, ""));
             // Every matrix (the head's too) is packed by the encoder's background packer, which Dispose stops.
             encoderOf(model).StartPacking(source.Matrices);

@@ -49,8 +49,11 @@ public sealed class WeightScope
 
     private string Join(string name) => _prefix + name;
 
-    /// <summary>A Linear layer <paramref name="name"/>.weight [outF, inF] packed for the GEMM, and its bias.</summary>
-    public (PackedMatrix Weight, float[] Bias) Linear(string name, int outF, int inF)
+    /// <summary>
+    /// A Linear layer <paramref name="name"/>.weight [outF, inF] and its bias: float32 weights packed for the GEMM, or
+    /// int8 weights (an I8 tensor with its F32 per-row scales <c>NAME.weight_scale</c>, see <see cref="Int8Checkpoint"/>).
+    /// </summary>
+    public (LinearWeights Weight, float[] Bias) Linear(string name, int outF, int inF)
     {
         string w = Join(name) + ".weight", b = Join(name) + ".bias";
         _source.Request(w, [outF, inF], TensorKind.LinearWeight);
@@ -59,10 +62,10 @@ public sealed class WeightScope
     }
 
     /// <summary>
-    /// Several Linear layers with the same input, stacked into one packed matrix (e.g. query | key | value, so one
+    /// Several Linear layers with the same input, stacked into one weight (e.g. query | key | value, so one
     /// GEMM projects all three), with their biases concatenated in the same order.
     /// </summary>
-    public (PackedMatrix Weight, float[] Bias) FusedLinear(string[] names, int outEach, int inF)
+    public (LinearWeights Weight, float[] Bias) FusedLinear(string[] names, int outEach, int inF)
     {
         var weights = new string[names.Length];
         var bias = new float[names.Length * outEach];
@@ -139,16 +142,20 @@ public sealed class EmbeddingRows
 /// </summary>
 internal sealed class WeightSource
 {
-    private static readonly PackedMatrix Placeholder = PackedMatrix.FromRowMajor(new float[1], 1, 1);
+    private static readonly LinearWeights Placeholder = new(PackedMatrix.FromRowMajor(new float[1], 1, 1));
     private readonly Dictionary<string, SafeTensorInfo>? _resolved;
 
     public SafeTensorsFile? File { get; }
     public List<TensorSpec> Specs { get; } = new();
 
-    public WeightSource(SafeTensorsFile? file = null, Dictionary<string, SafeTensorInfo>? resolved = null)
+    /// <summary>True when float Linear weights are quantized to int8 as they load (the scheme of <see cref="Int8Checkpoint"/>).</summary>
+    public bool QuantizeAtLoad { get; }
+
+    public WeightSource(SafeTensorsFile? file = null, Dictionary<string, SafeTensorInfo>? resolved = null, bool quantizeAtLoad = false)
     {
         File = file;
         _resolved = resolved;
+        QuantizeAtLoad = quantizeAtLoad;
     }
 
     public void Request(string name, int[] shape, TensorKind kind, bool optional = false) => Specs.Add(new TensorSpec(name, shape, kind, optional));
@@ -177,17 +184,41 @@ internal sealed class WeightSource
     /// them. Other dtypes are packed by the packer or by the first forward pass that reaches them. Packing reads the
     /// file into the packer's staging buffer (not through the mapping).
     /// </summary>
-    public PackedMatrix Pack(string[] names)
+    public LinearWeights Pack(string[] names)
     {
         if (File is null) return Placeholder;
         var file = File;
         var infos = names.Select(Info).ToArray();
         // A truncated file is refused at load, not later on the packer thread.
         foreach (var info in infos) file.EnsureComplete(info);
+        if (infos[0].DType == SafeTensorDType.I8)
+        {
+            // Int8 weights are small (a quarter of float32) and are checked as they load: built eagerly.
+            var parts = new Int8Matrix[infos.Length];
+            for (int i = 0; i < infos.Length; i++)
+            {
+                if (infos[i].DType != SafeTensorDType.I8)
+                    throw new ManagedEmbedException($"'{file.Path}': {string.Join(", ", infos.Select(t => t.Name))} mix int8 and float weights in one fused layer");
+                parts[i] = Int8Checkpoint.ReadMatrix(file, infos[i], Info(names[i] + Int8Checkpoint.ScaleSuffix));
+            }
+            return new LinearWeights(parts.Length == 1 ? parts[0] : Int8Matrix.Stack(parts));
+        }
         int cols = infos[0].Shape[1];
         long rows = 0;
         foreach (var info in infos) rows += info.Shape[0];
         if (rows * cols > System.Array.MaxLength) throw new ManagedEmbedException($"'{file.Path}': {string.Join(", ", names)} are too large to pack");
+        if (QuantizeAtLoad)
+        {
+            var values = new float[rows * cols];
+            int at = 0;
+            foreach (var info in infos)
+            {
+                int n = checked((int)info.ElementCount);
+                file.ReadFloatInto(info, values.AsSpan(at, n));
+                at += n;
+            }
+            return new LinearWeights(Int8Matrix.Quantize(values, (int)rows, cols));
+        }
         PackedMatrix.RowMajorSource read = destination =>
         {
             int at = 0;
@@ -204,7 +235,7 @@ internal sealed class WeightSource
             ? PackedMatrix.Deferred((int)rows, cols, read, blocks)
             : PackedMatrix.Deferred((int)rows, cols, read);
         Matrices.Add(matrix);
-        return matrix;
+        return new LinearWeights(matrix);
     }
 }
 
@@ -220,7 +251,7 @@ public static class ModelWeights
     public static readonly IReadOnlyList<string> Prefixes = ["bert.", "distilbert.", "mpnet.", "roberta."];
 
     /// <summary>Resolves every planned tensor in <paramref name="file"/>; returns plan name → header entry.</summary>
-    internal static Dictionary<string, SafeTensorInfo> Resolve(SafeTensorsFile file, IReadOnlyList<TensorSpec> plan, TransformerConfigSummary summary)
+    internal static Dictionary<string, SafeTensorInfo> Resolve(SafeTensorsFile file, IReadOnlyList<TensorSpec> plan, TransformerConfigSummary summary, bool int8Declared = false)
     {
         int required = plan.Count(s => !s.Optional);
         // Compare counts before matching names: a config claiming far more layers than the file holds is refused
@@ -249,6 +280,18 @@ public static class ModelWeights
             if (!info.Shape.SequenceEqual(spec.Shape))
             {
                 wrong.Add($"{info.Name} is {info.ShapeText}, config.json implies {SafeTensorInfo.FormatShape(spec.Shape)}");
+                continue;
+            }
+            if (spec.Kind == TensorKind.LinearWeight && (int8Declared || info.DType == SafeTensorDType.I8))
+            {
+                // Int8 checkpoints: every Linear weight is I8 with its F32 scales, and config.json says so.
+                if (Int8Checkpoint.CheckLinear(byName, info, spec, int8Declared, out var scale) is { } problem) wrong.Add(problem);
+                else
+                {
+                    used.Add(scale!.Name);
+                    resolved[spec.Name] = info;
+                    resolved[spec.Name + Int8Checkpoint.ScaleSuffix] = scale;
+                }
                 continue;
             }
             if (info.DType is not (SafeTensorDType.F32 or SafeTensorDType.F16 or SafeTensorDType.BF16 or SafeTensorDType.F64))
