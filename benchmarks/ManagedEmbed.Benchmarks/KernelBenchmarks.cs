@@ -60,7 +60,7 @@ public class GemmBenchmarks : IHasWork
 [Config(typeof(KernelConfig))]
 public class AttentionBenchmarks : IHasWork
 {
-    [Params(32, 128)] public int Tokens { get; set; }
+    [Params(16, 32, 128)] public int Tokens { get; set; }
     public int ThreadCount => 1;
     private const int Batch = 8, Heads = 12, D = 32, H = 384;
     private float[] _qkv = [], _ctx = [], _scores = [];
