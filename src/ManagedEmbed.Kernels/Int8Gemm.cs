@@ -275,12 +275,11 @@ internal sealed unsafe class Int8GemmJob : KernelWork
                     for (int i = rb; i < re; i += MR)
                     {
                         int rows = Math.Min(MR, re - i);
-                        if (quads) { TileVnni(_a + (long)i * rowBytes, rowBytes, rows, b, kp / 4, colSums + j0, acc); goto Done; }
-                        short* a = (short*)(_a + (long)i * rowBytes);
-                        if (Avx2.IsSupported) TileAvx2(a, kp, rows, b, kpairs, acc);
-                        else if (Sse41.IsSupported) TileSse41(a, kp, rows, b, kpairs, acc);
-                        else TileScalar(a, kp, rows, b, kpairs, acc);
-                        Done:
+                        byte* a = _a + (long)i * rowBytes;
+                        if (quads) TileVnni(a, rowBytes, rows, b, kp / 4, colSums + j0, acc);
+                        else if (Avx2.IsSupported) TileAvx2((short*)a, kp, rows, b, kpairs, acc);
+                        else if (Sse41.IsSupported) TileSse41((short*)a, kp, rows, b, kpairs, acc);
+                        else TileScalar((short*)a, kp, rows, b, kpairs, acc);
                         if (_acc != null)
                         {
                             for (int r = 0; r < rows; r++)
