@@ -91,17 +91,15 @@ public static class Int8Gemm
             }
         }
         int kp = w.PaddedCols, rowBytes = RowBytes(kp);
-        Scratch.Get(m * rowBytes, m, k, out byte* codes, out float* scales, out sbyte* staging);
+        Scratch.Get(m * rowBytes, m, out byte* codes, out float* scales);
         fixed (float* px = xs)
         fixed (float* py = ys)
         fixed (float* pb = bias)
         fixed (float* pr = residual)
         {
-            for (int i = 0; i < m; i++)
-            {
-                scales[i] = Int8Quantization.QuantizeRow(px + (long)i * k, k, staging);
-                PrepareRow(staging, k, codes + (long)i * rowBytes, kp);
-            }
+            var quantize = QuantizeWork.ForThisThread();
+            quantize.Set(px, k, kp, codes, rowBytes, scales, m);
+            quantize.Run(pool ?? KernelThreadPool.Serial);
             var job = Int8GemmJob.ForThisThread();
             job.Set(codes, rowBytes, m, w, scales, py, n, bias.IsEmpty ? null : pb, activation, residual.IsEmpty ? null : pr, null);
             job.Run(pool ?? KernelThreadPool.Serial);
@@ -138,17 +136,65 @@ public static class Int8Gemm
     {
         [ThreadStatic] private static byte[]? t_codes;
         [ThreadStatic] private static float[]? t_scales;
-        [ThreadStatic] private static sbyte[]? t_staging;
 
-        internal static void Get(int codes, int rows, int cols, out byte* pc, out float* ps, out sbyte* pst)
+        internal static void Get(int codes, int rows, out byte* pc, out float* ps)
         {
             if (t_codes is null || t_codes.Length < codes) t_codes = GC.AllocateArray<byte>(Math.Max(codes, 8192), pinned: true);
             if (t_scales is null || t_scales.Length < rows) t_scales = GC.AllocateArray<float>(Math.Max(rows, 256), pinned: true);
-            if (t_staging is null || t_staging.Length < cols) t_staging = GC.AllocateArray<sbyte>(Math.Max(cols, 4096), pinned: true);
             // Pinned object heap: the addresses are stable without fixed.
             pc = (byte*)Unsafe.AsPointer(ref t_codes[0]);
             ps = (float*)Unsafe.AsPointer(ref t_scales[0]);
-            pst = (sbyte*)Unsafe.AsPointer(ref t_staging[0]);
+        }
+
+        /// <summary>The calling thread's s8 staging row (pinned).</summary>
+        [ThreadStatic] private static sbyte[]? t_staging;
+
+        internal static sbyte* Staging(int cols)
+        {
+            if (t_staging is null || t_staging.Length < cols) t_staging = GC.AllocateArray<sbyte>(Math.Max(cols, 4096), pinned: true);
+            return (sbyte*)Unsafe.AsPointer(ref t_staging[0]);
+        }
+    }
+
+    /// <summary>Dynamic quantization of the activation rows, split in row chunks across the pool when there are many.</summary>
+    private sealed unsafe class QuantizeWork : KernelWork
+    {
+        [ThreadStatic] private static QuantizeWork? t_work;
+        private float* _x, _scales;
+        private byte* _codes;
+        private int _k, _kp, _rowBytes, _m, _rowsPerChunk;
+
+        internal static QuantizeWork ForThisThread() => t_work ??= new QuantizeWork();
+
+        internal void Set(float* x, int k, int kp, byte* codes, int rowBytes, float* scales, int m)
+        {
+            _x = x; _k = k; _kp = kp; _codes = codes; _rowBytes = rowBytes; _scales = scales; _m = m;
+        }
+
+        internal void Run(KernelThreadPool pool)
+        {
+            // At least ~64K elements per chunk, so small products stay on the calling thread.
+            int chunks = (int)Math.Clamp((long)_m * _k / (1 << 16), 1, 4L * pool.Threads);
+            chunks = Math.Min(chunks, _m);
+            _rowsPerChunk = (_m + chunks - 1) / chunks;
+            chunks = (_m + _rowsPerChunk - 1) / _rowsPerChunk;
+            try
+            {
+                if (chunks == 1) Execute(0);
+                else pool.Run(this, chunks);
+            }
+            finally { _x = _scales = null; _codes = null; }
+        }
+
+        public override void Execute(int chunk)
+        {
+            int r0 = chunk * _rowsPerChunk, r1 = Math.Min(_m, r0 + _rowsPerChunk);
+            sbyte* staging = Scratch.Staging(_k);
+            for (int i = r0; i < r1; i++)
+            {
+                _scales[i] = Int8Quantization.QuantizeRow(_x + (long)i * _k, _k, staging);
+                PrepareRow(staging, _k, _codes + (long)i * _rowBytes, _kp);
+            }
         }
     }
 }
@@ -229,12 +275,11 @@ internal sealed unsafe class Int8GemmJob : KernelWork
                     for (int i = rb; i < re; i += MR)
                     {
                         int rows = Math.Min(MR, re - i);
-                        if (quads) { TileVnni(_a + (long)i * rowBytes, rowBytes, rows, b, kp / 4, colSums + j0, acc); goto Done; }
-                        short* a = (short*)(_a + (long)i * rowBytes);
-                        if (Avx2.IsSupported) TileAvx2(a, kp, rows, b, kpairs, acc);
-                        else if (Sse41.IsSupported) TileSse41(a, kp, rows, b, kpairs, acc);
-                        else TileScalar(a, kp, rows, b, kpairs, acc);
-                        Done:
+                        byte* a = _a + (long)i * rowBytes;
+                        if (quads) TileVnni(a, rowBytes, rows, b, kp / 4, colSums + j0, acc);
+                        else if (Avx2.IsSupported) TileAvx2((short*)a, kp, rows, b, kpairs, acc);
+                        else if (Sse41.IsSupported) TileSse41((short*)a, kp, rows, b, kpairs, acc);
+                        else TileScalar((short*)a, kp, rows, b, kpairs, acc);
                         if (_acc != null)
                         {
                             for (int r = 0; r < rows; r++)

@@ -50,7 +50,8 @@ public sealed class Int8Matrix
         Panels = (rows + PanelWidth - 1) / PanelWidth;
         Data = GC.AllocateArray<sbyte>(checked(Panels * PanelWidth * PaddedCols), pinned: true);
         _scales = scales;
-        PaddedScales = new float[Panels * PanelWidth];
+        // Pinned: the epilogue addresses the scales by pointer.
+        PaddedScales = GC.AllocateArray<float>(Panels * PanelWidth, pinned: true);
         scales.AsSpan().CopyTo(PaddedScales);
         ColumnSums = Group == 4 ? new int[Panels * PanelWidth] : [];
     }

@@ -120,6 +120,15 @@ public static class Int8Quantization
             var s = Vector256.Create(scale);
             var lo = Vector256.Create(-MaxCode);
             var hi = Vector256.Create(MaxCode);
+            // 32 codes per step, narrowed int32 → int16 → int8 (exact: already clamped to ±127).
+            for (; i <= n - 32; i += 32)
+            {
+                var c0 = Vector256.Clamp(Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x + i) / s)), lo, hi);
+                var c1 = Vector256.Clamp(Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x + i + 8) / s)), lo, hi);
+                var c2 = Vector256.Clamp(Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x + i + 16) / s)), lo, hi);
+                var c3 = Vector256.Clamp(Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x + i + 24) / s)), lo, hi);
+                Vector256.Narrow(Vector256.Narrow(c0, c1), Vector256.Narrow(c2, c3)).Store(q + i);
+            }
             for (; i <= n - 8; i += 8)
             {
                 var c = Vector256.Clamp(Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x + i) / s)), lo, hi);

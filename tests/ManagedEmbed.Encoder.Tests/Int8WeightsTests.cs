@@ -223,6 +223,42 @@ public class Int8WeightsTests(Int8ModelDirs dirs) : IClassFixture<Int8ModelDirs>
         Assert.Contains("quantization_config.quant_method \"gptq\" is not supported (supported: membed-int8)", LoadError(dir));
     }
 
+    /// <summary>
+    /// DistilBERT and MPNet run their Linear layers through the same blocks: quantized at load, every architecture's
+    /// embeddings move (the int8 path ran) and stay close to the float ones (it ran correctly).
+    /// </summary>
+    [Theory]
+    [InlineData("msmarco-distilbert-base-v4.2-layers.config.json", "distilbert")]
+    [InlineData("all-mpnet-base-v2.2-layers.config.json", "mpnet")]
+    public void EveryArchitectureRunsInt8(string config, string arch)
+    {
+        string root = TestPaths.NewTempDir("membed-int8-arch");
+        try
+        {
+            string vocab = Path.Combine(TestPaths.MiniLm, "vocab.txt");
+            if (arch == "mpnet") vocab = SeedVocab.WriteMpnet(vocab, Path.Combine(root, "vocab.txt"));
+            string dir = Path.Combine(root, "m");
+            SyntheticModel.Write(new SyntheticModelOptions
+            {
+                ConfigPath = Path.Combine(TestPaths.Fixtures, "encoder-configs", config), VocabPath = vocab, Seed = 3, Architecture = arch,
+                Pooling = PoolingMode.Mean, Normalize = true, MaxSeqLength = 64,
+            }, dir);
+            string[] texts = ["int8 weights on every architecture", "a second, somewhat longer sentence to embed here"];
+            using var fp = SentenceEncoder.Load(dir, new EncoderOptions { Threads = 1 });
+            using var q = SentenceEncoder.Load(dir, new EncoderOptions { Threads = 1, Int8Weights = true });
+            var a = fp.Encode(texts);
+            var b = q.Encode(texts);
+            Assert.NotEqual(a.Data, b.Data);
+            for (int i = 0; i < texts.Length; i++)
+            {
+                double dot = 0;
+                for (int j = 0; j < a.Dimension; j++) dot += a.Row(i)[j] * (double)b.Row(i)[j];
+                Assert.True(dot > 0.99, $"{arch}: cosine {dot}");
+            }
+        }
+        finally { Directory.Delete(root, true); }
+    }
+
     [Fact]
     public void QuantizingAnInt8ModelIsRefused()
     {

@@ -171,6 +171,22 @@ public class Int8GemmTests
             Assert.Equal(separate, inPlace);
         });
 
+    [Property(MaxTest = 20)]
+    public Property ThreadedLinearIsBitwiseEqualToSerial() => Prop.ForAll(
+        Shapes.Of(Gen.Choose(150, 700), Gen2.Size(1), Gen.Elements(383, 384, 385, 1536)),
+        ((int m, int n, int k, int seed) t) =>
+        {
+            // Large enough that the activation quantization is split across the pool too.
+            var (m, n, k, seed) = t;
+            var x = Gen2.Floats(seed, m * k);
+            var w = Int8Matrix.Quantize(Gen2.Floats(seed + 1, n * k), n, k);
+            var b = Gen2.Floats(seed + 2, n);
+            var y1 = new float[m * n]; var y2 = new float[m * n];
+            Int8Gemm.Linear(x, m, w, b, y1, Activation.Gelu, default, null);
+            Int8Gemm.Linear(x, m, w, b, y2, Activation.Gelu, default, Pools.Four);
+            Assert.Equal(y1, y2);
+        });
+
     [Fact]
     public void QuantizedProductIsCloseToTheFloatProduct()
     {
