@@ -33,6 +33,7 @@ public abstract class EncoderModel : IEncoderModel
     private IReadOnlyList<PackedMatrix>? _toPack;
     private int _packingStarted;
     private int _passes;
+    private readonly Lock _packGate = new();
     private volatile bool _stopPacking;
 
     /// <inheritdoc />
@@ -107,7 +108,7 @@ public abstract class EncoderModel : IEncoderModel
     private void StartPackingNow()
     {
         if (_toPack is not { } matrices || Volatile.Read(ref _packingStarted) != 0) return;
-        lock (matrices)
+        lock (_packGate)
         {
             // Under the lock so Dispose (which takes it too) never misses a packer that is just starting.
             if (_packingStarted != 0 || _stopPacking) return;
@@ -142,9 +143,7 @@ public abstract class EncoderModel : IEncoderModel
     public void Dispose()
     {
         // The packer reads the file: it must stop (after its current matrix) before the file closes.
-        if (_toPack is { } matrices)
-            lock (matrices) _stopPacking = true;
-        _stopPacking = true;
+        lock (_packGate) _stopPacking = true;
         _packer?.Join();
         _file?.Dispose();
         GC.SuppressFinalize(this);
