@@ -4,14 +4,15 @@
 Runs every case N times, interleaved (run i of every case, then run i+1, so a change in the machine's load hits all
 cases alike), after 2 untimed warm-up rounds that fill the page cache; reports the median and min wall time, CPU time
 (user+sys) and peak RSS of each child (os.wait4 rusage). Usage:
-  tools/bench_cold_start.py BINARY MODEL_DIR [--runs N] [--ort ONNX_FILE --peerbench PEERBENCH]
+  tools/bench_cold_start.py BINARY MODEL_DIR [--runs N] [--baseline BINARY2] [--ort ONNX_FILE --peerbench PEERBENCH]
 MODEL_DIR is a MiniLM-shaped synthetic model: membed model synth --config ../shared/models/all-MiniLM-L6-v2/config.json
 --vocab ../shared/models/all-MiniLM-L6-v2/vocab.txt --seed 1 --out MODEL_DIR
 With --ort, ONNX Runtime's cold start on the same model's ONNX export (tools/export_onnx.py --model MODEL_DIR --out
 ONNX_FILE) runs as one more case: PEERBENCH (benchmarks/ManagedEmbed.PeerBench's built executable) --ort-cold-start
 reads the same text, tokenizes it, creates the session, runs it and pools, in a fresh process per run; the ratios
 membed / ORT of the medians (wall, CPU) and of peak RSS are printed, and ORT's in-process split (session creation,
-first run) from its stderr.
+first run) from its stderr. --baseline adds the embed cases of a second binary (e.g. the previous commit's), interleaved
+with the others.
 """
 import argparse, os, re, statistics, subprocess, time
 
@@ -36,6 +37,7 @@ def main():
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--ort", help="ONNX export of MODEL_DIR: add ONNX Runtime's cold start as a case")
     ap.add_argument("--peerbench", help="the ManagedEmbed.PeerBench executable (with --ort)")
+    ap.add_argument("--baseline", help="a second membed binary whose embed cases run interleaved with these")
     a = ap.parse_args()
     if a.ort and not a.peerbench:
         raise SystemExit("--ort needs --peerbench PEERBENCH")
@@ -46,6 +48,11 @@ def main():
         ("embed one text, 1 thread", [a.binary, "embed", "--model", a.model, "--threads", "1"], text),
         ("embed one text (default threads)", [a.binary, "embed", "--model", a.model], text),
     ]
+    if a.baseline:
+        cases += [
+            ("baseline: embed one text, 1 thread", [a.baseline, "embed", "--model", a.model, "--threads", "1"], text),
+            ("baseline: embed one text (default threads)", [a.baseline, "embed", "--model", a.model], text),
+        ]
     if a.ort:
         cases.append(("ORT: session + first embedding, 1 thread", [a.peerbench, "--ort-cold-start", a.model, a.ort], text))
     print(f"binary: {a.binary} ({os.path.getsize(a.binary):,} bytes); model: {a.model}; runs: {a.runs} (interleaved)")
@@ -60,6 +67,8 @@ def main():
                 m = re.search(r"session_ms=([\d.]+) first_run_ms=([\d.]+)", r[3])
                 if m:
                     ort_split.append((float(m.group(1)), float(m.group(2))))
+    if a.baseline:
+        print(f"baseline: {a.baseline} ({os.path.getsize(a.baseline):,} bytes)")
     print(f"{'case':45} {'wall median ms':>14} {'wall min ms':>11} {'CPU median ms':>13} {'peak RSS MiB':>12}")
     for name, _, _ in cases:
         r = results[name]

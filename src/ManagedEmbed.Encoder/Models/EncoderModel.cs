@@ -32,6 +32,8 @@ public abstract class EncoderModel : IEncoderModel
     private Thread? _packer;
     private IReadOnlyList<PackedMatrix>? _toPack;
     private int _packingStarted;
+    private int _passes;
+    private readonly Lock _packGate = new();
     private volatile bool _stopPacking;
 
     /// <inheritdoc />
@@ -61,22 +63,22 @@ public abstract class EncoderModel : IEncoderModel
         if (batch.MaxLength > Config.MaxSequenceLength)
             throw new ManagedEmbedException($"sequence of {batch.MaxLength} tokens exceeds the {Config.MaxSequenceLength} positions of max_position_embeddings {Config.MaxPositionEmbeddings}");
         ws.Ensure(batch.TotalTokens, Config.HiddenSize, Config.IntermediateSize);
-        // A large batch wants the panels now: they are packed in the background while this pass reads the layers not
-        // packed yet in place (identical results). A small first pass runs without competing with the packer.
-        if (batch.TotalTokens > SmallPassTokens) StartPackingNow();
+        // The panels are wanted from the second pass on, or now for a large batch: they are packed in the background
+        // while passes read the layers not packed yet in place (identical results). A process that embeds one short
+        // text (the CLI's cold start) never packs.
+        if (batch.TotalTokens > SmallPassTokens || Interlocked.Exchange(ref _passes, 1) != 0) StartPackingNow();
         using (LeaseWeights())
         {
             Embeddings.Forward(batch, ws.Hidden);
             var bias = AttentionBias;
             for (int i = 0; i < _layers.Length; i++) _layers[i].Forward(batch, ws, pool, bias);
         }
-        StartPackingNow();
     }
 
     /// <summary>
-    /// Passes of at most this many tokens do not start the packer before they run (they start it once done): reading
-    /// the weights in place costs about 2 ms of CPU per MiniLM pass more than the panels, packing them all about
-    /// ten times that (BENCHMARKS.md "Cold start: weights read in place").
+    /// A first pass of at most this many tokens does not start the packer: reading the weights in place costs about
+    /// 2 ms of CPU per MiniLM pass more than the panels, packing them all several times that (BENCHMARKS.md "Cold
+    /// start: weights read in place").
     /// </summary>
     private const int SmallPassTokens = 16;
 
@@ -85,10 +87,10 @@ public abstract class EncoderModel : IEncoderModel
 
     /// <summary>
     /// Schedules the packing of the GEMM weights on a background thread, bottom layer first. When every matrix can be
-    /// read in place from the memory map (F32 weights), packing starts with the first forward pass of more than
-    /// <see cref="SmallPassTokens"/> tokens or after the first pass: a process that embeds one short text never pays
-    /// for panels (CPU, fresh memory), and later passes use each layer's panels once ready. Otherwise packing starts
-    /// now, while the caller loads the tokenizer and tokenizes, and a forward pass that reaches a layer first packs it.
+    /// read in place from the memory map (F32 weights), packing starts with the second forward pass, or the first if it
+    /// has more than <see cref="SmallPassTokens"/> tokens: a process that embeds one short text never pays for panels
+    /// (CPU, fresh memory), and later passes use each layer's panels once ready. Otherwise packing starts now, while
+    /// the caller loads the tokenizer and tokenizes, and a forward pass that reaches a layer first packs it.
     /// </summary>
     internal void StartPacking(IReadOnlyList<PackedMatrix> matrices)
     {
@@ -106,7 +108,7 @@ public abstract class EncoderModel : IEncoderModel
     private void StartPackingNow()
     {
         if (_toPack is not { } matrices || Volatile.Read(ref _packingStarted) != 0) return;
-        lock (matrices)
+        lock (_packGate)
         {
             // Under the lock so Dispose (which takes it too) never misses a packer that is just starting.
             if (_packingStarted != 0 || _stopPacking) return;
@@ -141,9 +143,7 @@ public abstract class EncoderModel : IEncoderModel
     public void Dispose()
     {
         // The packer reads the file: it must stop (after its current matrix) before the file closes.
-        if (_toPack is { } matrices)
-            lock (matrices) _stopPacking = true;
-        _stopPacking = true;
+        lock (_packGate) _stopPacking = true;
         _packer?.Join();
         _file?.Dispose();
         GC.SuppressFinalize(this);

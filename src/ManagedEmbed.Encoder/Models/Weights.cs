@@ -179,8 +179,8 @@ internal sealed class WeightSource
     /// <summary>
     /// The named [rows_i, cols] weights, stacked vertically, as one GEMM panel matrix, packed on first use (see
     /// <see cref="PackedMatrix.Deferred(int, int, PackedMatrix.RowMajorSource)"/>): loading costs nothing per matrix.
-    /// F32 weights also keep their rows in the file's memory map, which small batches and every product before the
-    /// panels exist read in place; the panels are packed by the model's background packer once a large batch wants
+    /// F32 weights also keep their rows in the file's memory map, which every product before the panels exist reads
+    /// in place; the panels are packed by the model's background packer once the second pass or a large batch wants
     /// them. Other dtypes are packed by the packer or by the first forward pass that reaches them. Packing reads the
     /// file into the packer's staging buffer (not through the mapping).
     /// </summary>

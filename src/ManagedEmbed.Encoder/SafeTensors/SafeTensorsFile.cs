@@ -12,7 +12,7 @@ namespace ManagedEmbed.Encoder.SafeTensors;
 /// size equal to each byte range, ranges inside the data section and not overlapping); every error names the file
 /// and the offending tensor. Tensors are read with positional file reads; F16/BF16/F64 are converted to float32 on
 /// read. F32 matrices can also be addressed in a read-only memory map of the file (<see cref="MappedF32"/>), which the
-/// encoder's GEMM reads in place for small batches instead of packing them.
+/// encoder's GEMM reads in place until (and unless) it has packed them.
 /// Names are looked up exactly: prefix fallbacks (bert., distilbert., …) belong to the model loader (ModelWeights).
 /// </summary>
 public sealed class SafeTensorsFile : IDisposable
