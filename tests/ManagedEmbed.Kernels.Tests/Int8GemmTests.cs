@@ -30,6 +30,18 @@ public class Int8GemmTests
         return a;
     }
 
+    [Fact]
+    public void IntegerPathIsTheOneTheRunNames()
+    {
+        // .ci/run names the int8 path each row must exercise (e.g. DOTNET_EnableAVXVNNI=0 → AVX2 on a VNNI machine),
+        // so an ignored switch fails instead of silently re-testing the default path.
+        string expected = System.Runtime.Intrinsics.X86.AvxVnni.IsSupported ? "AVX-VNNI"
+            : System.Runtime.Intrinsics.X86.Avx2.IsSupported ? "AVX2"
+            : System.Runtime.Intrinsics.X86.Sse41.IsSupported ? "SSE4.1" : "scalar";
+        Assert.Equal(expected, Int8Gemm.Path);
+        if (Environment.GetEnvironmentVariable("MEMBED_EXPECT_INT8_PATH") is { Length: > 0 } want) Assert.Equal(want, Int8Gemm.Path);
+    }
+
     [Property(MaxTest = 400)]
     public Property QuantizeRowEqualsScalarReferenceAndKeepsItsInvariants() => Prop.ForAll(
         Arb.From(from n in Gen2.Size(0) from s in Gen.Choose(0, 1 << 20) select (n, s)),
