@@ -199,21 +199,9 @@ public static class Gemm
                 for (; q + 8 <= k; q += 8)
                 {
                     float* s = s0 + q;
-                    Vector256<float> r0 = Avx.LoadVector256(s), r1 = Avx.LoadVector256(s + ld), r2 = Avx.LoadVector256(s + 2 * ld), r3 = Avx.LoadVector256(s + 3 * ld);
-                    Vector256<float> r4 = Avx.LoadVector256(s + 4 * ld), r5 = Avx.LoadVector256(s + 5 * ld), r6 = Avx.LoadVector256(s + 6 * ld), r7 = Avx.LoadVector256(s + 7 * ld);
-                    Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
-                    Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5), t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
-                    Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44), u1 = Avx.Shuffle(t0, t2, 0xEE), u2 = Avx.Shuffle(t1, t3, 0x44), u3 = Avx.Shuffle(t1, t3, 0xEE);
-                    Vector256<float> u4 = Avx.Shuffle(t4, t6, 0x44), u5 = Avx.Shuffle(t4, t6, 0xEE), u6 = Avx.Shuffle(t5, t7, 0x44), u7 = Avx.Shuffle(t5, t7, 0xEE);
-                    float* d = dst + q * nr + j;
-                    Avx.Store(d, Avx.Permute2x128(u0, u4, 0x20));
-                    Avx.Store(d + nr, Avx.Permute2x128(u1, u5, 0x20));
-                    Avx.Store(d + 2 * nr, Avx.Permute2x128(u2, u6, 0x20));
-                    Avx.Store(d + 3 * nr, Avx.Permute2x128(u3, u7, 0x20));
-                    Avx.Store(d + 4 * nr, Avx.Permute2x128(u0, u4, 0x31));
-                    Avx.Store(d + 5 * nr, Avx.Permute2x128(u1, u5, 0x31));
-                    Avx.Store(d + 6 * nr, Avx.Permute2x128(u2, u6, 0x31));
-                    Avx.Store(d + 7 * nr, Avx.Permute2x128(u3, u7, 0x31));
+                    GemmKernels.Transpose8x8(Avx.LoadVector256(s), Avx.LoadVector256(s + ld), Avx.LoadVector256(s + 2 * ld), Avx.LoadVector256(s + 3 * ld),
+                        Avx.LoadVector256(s + 4 * ld), Avx.LoadVector256(s + 5 * ld), Avx.LoadVector256(s + 6 * ld), Avx.LoadVector256(s + 7 * ld),
+                        dst + q * nr + j, nr);
                 }
                 for (; q < k; q++)
                     for (int jj = j; jj < j + 8; jj++) dst[q * nr + jj] = src[jj * ld + q];

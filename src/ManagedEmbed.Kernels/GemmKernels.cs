@@ -131,7 +131,7 @@ internal static partial class GemmKernels
 
     /// <summary>Stores the transpose of the 8 x 8 block with rows r0..r7: column q goes to d + q·ld.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Transpose8x8(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,
+    internal static unsafe void Transpose8x8(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,
         Vector256<float> r4, Vector256<float> r5, Vector256<float> r6, Vector256<float> r7, float* d, nint ld)
     {
         // Interleave pairs of rows, then pairs of pairs, then swap 128-bit halves (the standard 24-shuffle transpose).
