@@ -124,4 +124,23 @@ public class ColdStartTests
         var batch = new TokenBatch(TestModels.RandomIds(1, 3, 5, seed: 6));
         Assert.Throws<ObjectDisposedException>(() => model.Forward(batch, new EncoderWorkspace()));
     }
+
+    /// <summary>
+    /// A weights file truncated in place while the model has it mapped gives a clear error on the next pass instead of
+    /// a SIGBUS (which would end this test process: the test fails loudly either way).
+    /// </summary>
+    [Fact]
+    public void APassAfterTheFileShrankInPlaceIsRefusedWithAClearError()
+    {
+        string dir = TestModels.Tiny();
+        string weights = Path.Combine(dir, "model.safetensors");
+        var config = SentenceModelConfig.Load(dir).Transformer;
+        using var model = EncoderRegistry.LoadModel(weights, config);
+        var batch = new TokenBatch(TestModels.RandomIds(1, 3, 5, seed: 7));
+        var ws = new EncoderWorkspace();
+        model.Forward(batch, ws);
+        using (var f = new FileStream(weights, FileMode.Open, FileAccess.Write, FileShare.ReadWrite)) f.SetLength(f.Length / 2);
+        var e = Assert.Throws<ManagedEmbedException>(() => model.Forward(batch, ws));
+        Assert.Contains("shrank while open", e.Message);
+    }
 }

@@ -328,13 +328,18 @@ public sealed class SafeTensorsFile : IDisposable
 
     /// <summary>
     /// Keeps the memory map (if any) alive until the lease is disposed, even across a concurrent <see cref="Dispose"/>
-    /// (which then unmaps when the last lease ends). Throws <see cref="ObjectDisposedException"/> after Dispose.
+    /// (which then unmaps when the last lease ends). Throws <see cref="ObjectDisposedException"/> after Dispose, and
+    /// <see cref="ManagedEmbedException"/> when the file was truncated in place since it was opened: reading the missing
+    /// pages through the map would end the process with SIGBUS, so each lease checks the length first (one fstat).
     /// </summary>
     public MappingLease LeaseMapping()
     {
         var view = _view?.SafeMemoryMappedViewHandle;
         ThrowIfDisposed();
         if (view is null) return default;
+        long expected = DataOffset + DataLength, now = RandomAccess.GetLength(_handle);
+        if (now < expected)
+            throw new ManagedEmbedException($"safetensors file '{Path}' shrank while open ({now} of {expected} bytes): load the model again");
         bool added = false;
         view.DangerousAddRef(ref added);
         return new MappingLease(added ? view : null);
