@@ -70,7 +70,8 @@ public sealed class SentenceEncoder : IDisposable
             maxSeq = m;
         }
         if (!File.Exists(config.WeightsPath)) throw new ManagedEmbedException($"missing model.safetensors: '{config.WeightsPath}' does not exist");
-        // The model first: its weights are packed on a background thread while the tokenizer loads (cold start).
+        // The model first: weights it cannot read in place (not F32) are packed on a background thread while the
+        // tokenizer loads; F32 weights are read from the memory map until packing pays (EncoderModel.StartPacking).
         var model = EncoderRegistry.LoadModel(config.WeightsPath, config.Transformer, options.Int8Weights);
         try
         {

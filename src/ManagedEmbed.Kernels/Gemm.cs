@@ -95,7 +95,7 @@ public static class Gemm
     }
 
     /// <summary>Validates a Linear call; returns true when the residual is y itself (in-place accumulation).</summary>
-    private static bool CheckLinear(ReadOnlySpan<float> x, int m, int n, int k, ReadOnlySpan<float> bias, Span<float> y,
+    internal static bool CheckLinear(ReadOnlySpan<float> x, int m, int n, int k, ReadOnlySpan<float> bias, Span<float> y,
         Activation activation, ReadOnlySpan<float> residual)
     {
         if (m < 0) throw new ArgumentOutOfRangeException(nameof(m));
@@ -258,6 +258,41 @@ public static class Gemm
 }
 
 /// <summary>
+/// How a GEMM call is cut into chunks for the pool (float and int8 GEMMs alike): a grid of row chunks × panel chunks,
+/// chunk c covering row chunk c / PanelChunks and panel chunk c % PanelChunks.
+/// </summary>
+internal readonly record struct ChunkGrid(int RowsPerChunk, int PanelsPerChunk, int PanelChunks, int Chunks)
+{
+    /// <summary>
+    /// The grid for <paramref name="m"/> rows in register tiles of <paramref name="mr"/>, row blocks of
+    /// <paramref name="rowBlock"/> rows, <paramref name="panels"/> weight panels and <paramref name="work"/>
+    /// multiply-adds on <paramref name="threads"/> threads.
+    /// </summary>
+    internal static ChunkGrid Plan(int m, int mr, int rowBlock, int panels, long work, int threads)
+    {
+        int rowTiles = (m + mr - 1) / mr;
+        int rowChunks = 1, panelChunks = 1;
+        if (threads > 1)
+        {
+            // A few chunks per thread for dynamic balance, but each at least ~256K multiply-adds so the claim and
+            // wake-up cost stays negligible. Row chunks hold at least a row block (a chunk streams its panels once per
+            // row block, so thinner row chunks would multiply weight traffic); when rows are few, split the panels
+            // instead, so each thread streams only its share of the weights.
+            // 8 chunks per thread: with dynamic claiming the tail imbalance is at most one chunk, ~1/16 of a GEMM
+            // at 2 threads (and a descheduled thread costs the same bound).
+            int target = (int)Math.Clamp(work / (1 << 18), 1, 8 * threads);
+            rowChunks = Math.Clamp((m + rowBlock - 1) / rowBlock, 1, Math.Min(target, rowTiles));
+            panelChunks = Math.Clamp(target / rowChunks, 1, panels);
+        }
+        int tilesPerChunk = (rowTiles + rowChunks - 1) / rowChunks;
+        rowChunks = (rowTiles + tilesPerChunk - 1) / tilesPerChunk;
+        int panelsPerChunk = (panels + panelChunks - 1) / panelChunks;
+        panelChunks = (panels + panelsPerChunk - 1) / panelsPerChunk;
+        return new ChunkGrid(tilesPerChunk * mr, panelsPerChunk, panelChunks, rowChunks * panelChunks);
+    }
+}
+
+/// <summary>
 /// One GEMM call's parameters and its chunk grid (row ranges x panel ranges). One reusable instance per calling thread,
 /// so a call allocates nothing; pointers are pinned by the caller for the duration of the call.
 /// </summary>
@@ -291,30 +326,11 @@ internal sealed unsafe class GemmJob : KernelWork
 
     internal void Run(KernelThreadPool pool)
     {
-        int mr = _mr;
-        int rowBlocks = (_m + mr - 1) / mr;
-        int threads = pool.Threads;
-        int rowChunks = 1, panelChunks = 1;
-        if (threads > 1)
-        {
-            // A few chunks per thread for dynamic balance, but each at least ~256K multiply-adds so the claim and
-            // wake-up cost stays negligible. Row chunks hold at least MC rows (a chunk streams its panels once per MC
-            // rows, so thinner row chunks would multiply weight traffic); when rows are few, split the panels instead,
-            // so each thread streams only its share of the weights.
-            long work = (long)_m * _n * _k;
-            // 8 chunks per thread: with dynamic claiming the tail imbalance is at most one chunk, ~1/16 of a GEMM
-            // at 2 threads (and a descheduled thread costs the same bound).
-            int target = (int)Math.Clamp(work / (1 << 18), 1, 8 * threads);
-            int mc = GemmKernels.RowBlock(_k, mr);
-            rowChunks = Math.Clamp((_m + mc - 1) / mc, 1, Math.Min(target, rowBlocks));
-            panelChunks = Math.Clamp(target / rowChunks, 1, _panels);
-        }
-        int blocksPerChunk = (rowBlocks + rowChunks - 1) / rowChunks;
-        _rowsPerChunk = blocksPerChunk * mr;
-        rowChunks = (rowBlocks + blocksPerChunk - 1) / blocksPerChunk;
-        _panelsPerChunk = (_panels + panelChunks - 1) / panelChunks;
-        _panelChunks = (_panels + _panelsPerChunk - 1) / _panelsPerChunk;
-        int chunks = rowChunks * _panelChunks;
+        var grid = ChunkGrid.Plan(_m, _mr, GemmKernels.RowBlock(_k, _mr), _panels, (long)_m * _n * _k, pool.Threads);
+        _rowsPerChunk = grid.RowsPerChunk;
+        _panelsPerChunk = grid.PanelsPerChunk;
+        _panelChunks = grid.PanelChunks;
+        int chunks = grid.Chunks;
         if (chunks == 1) Execute(0);
         else pool.Run(this, chunks);
         _a = _b = _c = _bias = _res = null;

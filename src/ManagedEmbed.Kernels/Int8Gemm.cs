@@ -71,25 +71,12 @@ public static class Int8Gemm
     {
         ArgumentNullException.ThrowIfNull(w);
         int n = w.Rows, k = w.Cols;
-        if (m < 0) throw new ArgumentOutOfRangeException(nameof(m));
         if (k > MaxCols) throw new ArgumentException($"K = {k} exceeds {MaxCols} (int32 accumulator bound).");
-        if (x.Length < (long)m * k) throw new ArgumentException("x is smaller than m*k.");
-        if (y.Length < (long)m * n) throw new ArgumentException("y is smaller than m*n.");
-        if (!bias.IsEmpty && bias.Length != n) throw new ArgumentException("bias length must equal the output width.");
-        if (activation is < Activation.None or > Activation.Relu) throw new ArgumentOutOfRangeException(nameof(activation));
+        // The float GEMM's checks (sizes, overlaps, an in-place residual only with Activation.None).
+        Gemm.CheckLinear(x, m, n, k, bias, y, activation, residual);
         if (m == 0) return;
         var xs = x[..(m * k)];
         var ys = y[..(m * n)];
-        if (xs.Overlaps(ys)) throw new ArgumentException("x and y must not overlap.");
-        if (!residual.IsEmpty)
-        {
-            if (residual.Length < (long)m * n) throw new ArgumentException("residual is smaller than m*n.");
-            if (residual[..(m * n)].Overlaps(ys, out int offset))
-            {
-                if (offset != 0) throw new ArgumentException("residual must be y itself or not overlap it.");
-                if (activation != Activation.None) throw new ArgumentException("an in-place residual (residual == y) requires Activation.None.");
-            }
-        }
         int kp = w.PaddedCols, rowBytes = RowBytes(kp);
         Scratch.Get(m * rowBytes, m, out byte* codes, out float* scales);
         fixed (float* px = xs)
@@ -223,24 +210,11 @@ internal sealed unsafe class Int8GemmJob : KernelWork
 
     internal void Run(KernelThreadPool pool)
     {
-        int panels = _w!.Panels;
-        int rowTiles = (_m + MR - 1) / MR;
-        int rowChunks = 1, panelChunks = 1;
-        if (pool.Threads > 1)
-        {
-            // As the float GEMM: a few chunks per thread, each at least ~256K multiply-adds; rows in blocks of
-            // RowBlock, and the panels split when rows are few (so each thread streams only its share of the weights).
-            long work = (long)_m * _n * _w.PaddedCols;
-            int target = (int)Math.Clamp(work / (1 << 18), 1, 8 * pool.Threads);
-            rowChunks = Math.Clamp((_m + Int8Gemm.RowBlock - 1) / Int8Gemm.RowBlock, 1, Math.Min(target, rowTiles));
-            panelChunks = Math.Clamp(target / rowChunks, 1, panels);
-        }
-        int tilesPerChunk = (rowTiles + rowChunks - 1) / rowChunks;
-        _rowsPerChunk = tilesPerChunk * MR;
-        rowChunks = (rowTiles + tilesPerChunk - 1) / tilesPerChunk;
-        _panelsPerChunk = (panels + panelChunks - 1) / panelChunks;
-        _panelChunks = (panels + _panelsPerChunk - 1) / _panelsPerChunk;
-        int chunks = rowChunks * _panelChunks;
+        var grid = ChunkGrid.Plan(_m, MR, Int8Gemm.RowBlock, _w!.Panels, (long)_m * _n * _w.PaddedCols, pool.Threads);
+        _rowsPerChunk = grid.RowsPerChunk;
+        _panelsPerChunk = grid.PanelsPerChunk;
+        _panelChunks = grid.PanelChunks;
+        int chunks = grid.Chunks;
         try
         {
             if (chunks == 1) Execute(0);
