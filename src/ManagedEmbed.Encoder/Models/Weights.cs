@@ -207,18 +207,6 @@ internal sealed class WeightSource
         long rows = 0;
         foreach (var info in infos) rows += info.Shape[0];
         if (rows * cols > System.Array.MaxLength) throw new ManagedEmbedException($"'{file.Path}': {string.Join(", ", names)} are too large to pack");
-        if (QuantizeAtLoad)
-        {
-            var values = new float[rows * cols];
-            int at = 0;
-            foreach (var info in infos)
-            {
-                int n = checked((int)info.ElementCount);
-                file.ReadFloatInto(info, values.AsSpan(at, n));
-                at += n;
-            }
-            return new LinearWeights(Int8Matrix.Quantize(values, (int)rows, cols));
-        }
         PackedMatrix.RowMajorSource read = destination =>
         {
             int at = 0;
@@ -229,6 +217,12 @@ internal sealed class WeightSource
                 at += n;
             }
         };
+        if (QuantizeAtLoad)
+        {
+            var values = new float[rows * cols];
+            read(values);
+            return new LinearWeights(Int8Matrix.Quantize(values, (int)rows, cols));
+        }
         var blocks = new (nint Address, int Rows)[infos.Length];
         for (int i = 0; i < infos.Length; i++) blocks[i] = (file.MappedF32(infos[i]), infos[i].Shape[0]);
         var matrix = blocks.All(b => b.Address != 0)
