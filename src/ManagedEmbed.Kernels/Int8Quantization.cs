@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -63,45 +64,10 @@ public static class Int8Quantization
     /// <summary>Max |x| over a row (NaN when any element is not finite).</summary>
     private static unsafe float MaxAbs(float* x, int n)
     {
-        int i = 0;
-        float max = 0f;
-        bool finite = true;
-        if (Vector256.IsHardwareAccelerated && n >= 8)
-        {
-            var m = Vector256<float>.Zero;
-            var inf = Vector256.Create(float.PositiveInfinity);
-            var bad = Vector256<float>.Zero;
-            for (; i <= n - 8; i += 8)
-            {
-                var a = Vector256.Abs(Vector256.Load(x + i));
-                // !(a < inf) is true for ±∞ and NaN.
-                bad |= ~Vector256.LessThan(a, inf);
-                m = Vector256.Max(m, a);
-            }
-            if (bad != Vector256<float>.Zero) finite = false;
-            max = SimdMath.HorizontalMax(m);
-        }
-        else if (Vector128.IsHardwareAccelerated && n >= 4)
-        {
-            var m = Vector128<float>.Zero;
-            var inf = Vector128.Create(float.PositiveInfinity);
-            var bad = Vector128<float>.Zero;
-            for (; i <= n - 4; i += 4)
-            {
-                var a = Vector128.Abs(Vector128.Load(x + i));
-                bad |= ~Vector128.LessThan(a, inf);
-                m = Vector128.Max(m, a);
-            }
-            if (bad != Vector128<float>.Zero) finite = false;
-            max = SimdMath.HorizontalMax(m);
-        }
-        for (; i < n; i++)
-        {
-            float v = x[i];
-            if (!float.IsFinite(v)) finite = false;
-            else max = MathF.Max(max, MathF.Abs(v));
-        }
-        return finite ? max : float.NaN;
+        if (n == 0) return 0f;
+        // TensorPrimitives: NaN when any element is NaN, else the element of largest magnitude (±∞ when one is infinite).
+        float max = MathF.Abs(TensorPrimitives.MaxMagnitude(new ReadOnlySpan<float>(x, n)));
+        return float.IsFinite(max) ? max : float.NaN;
     }
 
     /// <summary>Quantizes one row of <paramref name="n"/> floats into s8 codes; returns the scale.</summary>
