@@ -19,27 +19,10 @@ static class OrtColdStart
         long[] ids = tokenizer.Tokenize(text).Select(i => (long)i).ToArray();
         double tokenizeMs = total.Elapsed.TotalMilliseconds;
         var sw = Stopwatch.StartNew();
-        using var so = new SessionOptions
-        {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-            InterOpNumThreads = 1,
-            IntraOpNumThreads = 1,
-        };
-        using var session = new InferenceSession(onnxPath, so);
+        using var ort = new OrtBatch(onnxPath, 1, ids, 1, ids.Length);
         double sessionMs = sw.Elapsed.TotalMilliseconds;
         sw.Restart();
-        long[] shape = [1, ids.Length];
-        var mask = Enumerable.Repeat(1L, ids.Length).ToArray();
-        var types = new long[ids.Length];
-        using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, shape);
-        using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, shape);
-        using var typesValue = OrtValue.CreateTensorValueFromMemory(types, shape);
-        bool hasTypes = session.InputMetadata.ContainsKey("token_type_ids");
-        var inputNames = hasTypes ? new[] { "input_ids", "attention_mask", "token_type_ids" } : new[] { "input_ids", "attention_mask" };
-        var inputs = hasTypes ? new[] { idsValue, maskValue, typesValue } : new[] { idsValue, maskValue };
-        using var runOptions = new RunOptions();
-        using var outputs = session.Run(runOptions, inputNames, inputs, ["last_hidden_state"]);
+        using var outputs = ort.Run();
         var hidden = outputs[0].GetTensorDataAsSpan<float>();
         int h = hidden.Length / ids.Length;
         var e = new double[h];

@@ -85,33 +85,14 @@ foreach (var (b, t, threads) in shapes)
     var ws = new EncoderWorkspace();
     using var pool = new KernelThreadPool(threads);
 
-    using var so = new SessionOptions
-    {
-        GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-        ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-        InterOpNumThreads = 1,
-        IntraOpNumThreads = threads,
-    };
-    using var session = new InferenceSession(onnxPath, so);
-    long[] shape = [b, t];
-    var mask = Enumerable.Repeat(1L, b * t).ToArray();
-    var types = new long[b * t];
-    using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, shape);
-    using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, shape);
-    using var typesValue = OrtValue.CreateTensorValueFromMemory(types, shape);
-    // BERT graphs take token_type_ids; DistilBERT and MPNet graphs have no token types.
-    bool hasTypes = session.InputMetadata.ContainsKey("token_type_ids");
-    var inputNames = hasTypes ? new[] { "input_ids", "attention_mask", "token_type_ids" } : new[] { "input_ids", "attention_mask" };
-    var inputs = hasTypes ? new[] { idsValue, maskValue, typesValue } : new[] { idsValue, maskValue };
-    var outputNames = new[] { "last_hidden_state" };
-    using var runOptions = new RunOptions();
+    using var ort = new OrtBatch(onnxPath, threads, ids, b, t);
 
     void Ours() => model.Forward(batch, ws, pool);
     var ws8 = new EncoderWorkspace();
     void OursInt8() => int8Model!.Forward(batch, ws8, pool);
     float[] OrtRun(bool copy)
     {
-        using var outputs = session.Run(runOptions, inputNames, inputs, outputNames);
+        using var outputs = ort.Run();
         return copy ? outputs[0].GetTensorDataAsSpan<float>().ToArray() : [];
     }
 
