@@ -13,7 +13,7 @@ def kernel(name, vec, lanes, mr, nv, fma):
     L = []
     L.append(f"    /// <summary>{mr}x{nr} tile on {vec}&lt;float&gt;.</summary>")
     L.append(f"    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
-    L.append(f"    internal static unsafe void {name}(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf)")
+    L.append(f"    internal static unsafe void {name}(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)")
     L.append("    {")
     accs = [f"c{r}{v}" for r in range(mr) for v in range(nv)]
     L.append(f"        {vec}<float> " + ", ".join(accs) + ";")
@@ -37,9 +37,24 @@ def kernel(name, vec, lanes, mr, nv, fma):
         L.append(f"            {vec}<float> b{v} = {vec}.Load(b + {v * lanes});")
     L.append(f"            b += {nr};")
     # One software prefetch per cache line of panel consumed (pf runs ahead over the weights the next tiles need,
-    # so the weight stream from memory overlaps the arithmetic; pf == b when there is nothing to fetch).
-    for q in range(max(1, nr * 4 // 64)):
-        L.append(f"            if (Sse.IsSupported) Sse.Prefetch0(pf + {q * 16});")
+    # so the weight stream from memory overlaps the arithmetic; pf == b when there is nothing to fetch). nta: the
+    # lines are used by this row block's few tiles from L1 and never again (prefetchnta, measured 5-15% faster than
+    # prefetcht0 for 16-32 rows streaming weights from memory on the AVX-512 machine); otherwise into every level
+    # (panels reused from L2 by many row tiles). The branch is loop-invariant and predicted.
+    lines = range(max(1, nr * 4 // 64))
+    L.append("            if (Sse.IsSupported)")
+    L.append("            {")
+    L.append("                if (nta)")
+    L.append("                {")
+    for q in lines:
+        L.append(f"                    Sse.PrefetchNonTemporal(pf + {q * 16});")
+    L.append("                }")
+    L.append("                else")
+    L.append("                {")
+    for q in lines:
+        L.append(f"                    Sse.Prefetch0(pf + {q * 16});")
+    L.append("                }")
+    L.append("            }")
     L.append(f"            pf += {nr};")
     for r in range(mr):
         L.append(f"            {vec}<float> x{r} = {vec}.Create(a{r}[p]);")

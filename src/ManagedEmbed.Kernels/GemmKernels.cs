@@ -155,13 +155,13 @@ internal static partial class GemmKernels
 
     /// <summary>Runs the selected micro-kernel on one full MR x NR tile.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static unsafe void Tile(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf)
+    internal static unsafe void Tile(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
     {
         switch (Isa)
         {
-            case 3: Kernel512(a, lda, b, c, ldc, kc, accumulate, pf); break;
-            case 2: Kernel256(a, lda, b, c, ldc, kc, accumulate, pf); break;
-            case 1: Kernel128(a, lda, b, c, ldc, kc, accumulate, pf); break;
+            case 3: Kernel512(a, lda, b, c, ldc, kc, accumulate, pf, nta); break;
+            case 2: Kernel256(a, lda, b, c, ldc, kc, accumulate, pf, nta); break;
+            case 1: Kernel128(a, lda, b, c, ldc, kc, accumulate, pf, nta); break;
             default: KernelScalar(a, lda, b, c, ldc, kc, accumulate); break; // no prefetch on the portable path
         }
     }
@@ -176,18 +176,18 @@ internal static partial class GemmKernels
 
     /// <summary>Runs the micro-kernel of <paramref name="rows"/> rows (MR, or a value from <see cref="PartialRows"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static unsafe void TileRows(int rows, float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf)
+    internal static unsafe void TileRows(int rows, float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
     {
-        if (rows == MR) Tile(a, lda, b, c, ldc, kc, accumulate, pf);
+        if (rows == MR) Tile(a, lda, b, c, ldc, kc, accumulate, pf, nta);
         else if (Isa == 2)
         {
-            if (rows == 4) Kernel256x4(a, lda, b, c, ldc, kc, accumulate, pf);
-            else Kernel256x2(a, lda, b, c, ldc, kc, accumulate, pf);
+            if (rows == 4) Kernel256x4(a, lda, b, c, ldc, kc, accumulate, pf, nta);
+            else Kernel256x2(a, lda, b, c, ldc, kc, accumulate, pf, nta);
         }
         else
         {
-            if (rows == 4) Kernel128x4(a, lda, b, c, ldc, kc, accumulate, pf);
-            else Kernel128x2(a, lda, b, c, ldc, kc, accumulate, pf);
+            if (rows == 4) Kernel128x4(a, lda, b, c, ldc, kc, accumulate, pf, nta);
+            else Kernel128x2(a, lda, b, c, ldc, kc, accumulate, pf, nta);
         }
     }
 

@@ -9,7 +9,7 @@ internal static partial class GemmKernels
 {
     /// <summary>8x48 tile on Vector512&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Kernel512(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf)
+    internal static unsafe void Kernel512(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
     {
         Vector512<float> c00, c01, c02, c10, c11, c12, c20, c21, c22, c30, c31, c32, c40, c41, c42, c50, c51, c52, c60, c61, c62, c70, c71, c72;
         if (accumulate)
@@ -80,9 +80,21 @@ internal static partial class GemmKernels
             Vector512<float> b1 = Vector512.Load(b + 16);
             Vector512<float> b2 = Vector512.Load(b + 32);
             b += 48;
-            if (Sse.IsSupported) Sse.Prefetch0(pf + 0);
-            if (Sse.IsSupported) Sse.Prefetch0(pf + 16);
-            if (Sse.IsSupported) Sse.Prefetch0(pf + 32);
+            if (Sse.IsSupported)
+            {
+                if (nta)
+                {
+                    Sse.PrefetchNonTemporal(pf + 0);
+                    Sse.PrefetchNonTemporal(pf + 16);
+                    Sse.PrefetchNonTemporal(pf + 32);
+                }
+                else
+                {
+                    Sse.Prefetch0(pf + 0);
+                    Sse.Prefetch0(pf + 16);
+                    Sse.Prefetch0(pf + 32);
+                }
+            }
             pf += 48;
             Vector512<float> x0 = Vector512.Create(a0[p]);
             c00 = Avx512F.FusedMultiplyAdd(x0, b0, c00);
@@ -145,7 +157,7 @@ internal static partial class GemmKernels
 
     /// <summary>12x32 tile on Vector512&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Kernel512x32(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf)
+    internal static unsafe void Kernel512x32(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
     {
         Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71, c80, c81, c90, c91, c100, c101, c110, c111;
         if (accumulate)
@@ -219,8 +231,19 @@ internal static partial class GemmKernels
             Vector512<float> b0 = Vector512.Load(b + 0);
             Vector512<float> b1 = Vector512.Load(b + 16);
             b += 32;
-            if (Sse.IsSupported) Sse.Prefetch0(pf + 0);
-            if (Sse.IsSupported) Sse.Prefetch0(pf + 16);
+            if (Sse.IsSupported)
+            {
+                if (nta)
+                {
+                    Sse.PrefetchNonTemporal(pf + 0);
+                    Sse.PrefetchNonTemporal(pf + 16);
+                }
+                else
+                {
+                    Sse.Prefetch0(pf + 0);
+                    Sse.Prefetch0(pf + 16);
+                }
+            }
             pf += 32;
             Vector512<float> x0 = Vector512.Create(a0[p]);
             c00 = Avx512F.FusedMultiplyAdd(x0, b0, c00);
@@ -287,7 +310,7 @@ internal static partial class GemmKernels
 
     /// <summary>6x16 tile on Vector256&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Kernel256(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf)
+    internal static unsafe void Kernel256(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
     {
         Vector256<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
         if (accumulate)
@@ -331,7 +354,17 @@ internal static partial class GemmKernels
             Vector256<float> b0 = Vector256.Load(b + 0);
             Vector256<float> b1 = Vector256.Load(b + 8);
             b += 16;
-            if (Sse.IsSupported) Sse.Prefetch0(pf + 0);
+            if (Sse.IsSupported)
+            {
+                if (nta)
+                {
+                    Sse.PrefetchNonTemporal(pf + 0);
+                }
+                else
+                {
+                    Sse.Prefetch0(pf + 0);
+                }
+            }
             pf += 16;
             Vector256<float> x0 = Vector256.Create(a0[p]);
             c00 = Vector256.MultiplyAddEstimate(x0, b0, c00);
@@ -368,7 +401,7 @@ internal static partial class GemmKernels
 
     /// <summary>6x8 tile on Vector128&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Kernel128(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf)
+    internal static unsafe void Kernel128(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
     {
         Vector128<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
         if (accumulate)
@@ -412,7 +445,17 @@ internal static partial class GemmKernels
             Vector128<float> b0 = Vector128.Load(b + 0);
             Vector128<float> b1 = Vector128.Load(b + 4);
             b += 8;
-            if (Sse.IsSupported) Sse.Prefetch0(pf + 0);
+            if (Sse.IsSupported)
+            {
+                if (nta)
+                {
+                    Sse.PrefetchNonTemporal(pf + 0);
+                }
+                else
+                {
+                    Sse.Prefetch0(pf + 0);
+                }
+            }
             pf += 8;
             Vector128<float> x0 = Vector128.Create(a0[p]);
             c00 = Vector128.MultiplyAddEstimate(x0, b0, c00);
@@ -449,7 +492,7 @@ internal static partial class GemmKernels
 
     /// <summary>4x16 tile on Vector256&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Kernel256x4(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf)
+    internal static unsafe void Kernel256x4(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
     {
         Vector256<float> c00, c01, c10, c11, c20, c21, c30, c31;
         if (accumulate)
@@ -483,7 +526,17 @@ internal static partial class GemmKernels
             Vector256<float> b0 = Vector256.Load(b + 0);
             Vector256<float> b1 = Vector256.Load(b + 8);
             b += 16;
-            if (Sse.IsSupported) Sse.Prefetch0(pf + 0);
+            if (Sse.IsSupported)
+            {
+                if (nta)
+                {
+                    Sse.PrefetchNonTemporal(pf + 0);
+                }
+                else
+                {
+                    Sse.Prefetch0(pf + 0);
+                }
+            }
             pf += 16;
             Vector256<float> x0 = Vector256.Create(a0[p]);
             c00 = Vector256.MultiplyAddEstimate(x0, b0, c00);
@@ -510,7 +563,7 @@ internal static partial class GemmKernels
 
     /// <summary>2x16 tile on Vector256&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Kernel256x2(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf)
+    internal static unsafe void Kernel256x2(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
     {
         Vector256<float> c00, c01, c10, c11;
         if (accumulate)
@@ -534,7 +587,17 @@ internal static partial class GemmKernels
             Vector256<float> b0 = Vector256.Load(b + 0);
             Vector256<float> b1 = Vector256.Load(b + 8);
             b += 16;
-            if (Sse.IsSupported) Sse.Prefetch0(pf + 0);
+            if (Sse.IsSupported)
+            {
+                if (nta)
+                {
+                    Sse.PrefetchNonTemporal(pf + 0);
+                }
+                else
+                {
+                    Sse.Prefetch0(pf + 0);
+                }
+            }
             pf += 16;
             Vector256<float> x0 = Vector256.Create(a0[p]);
             c00 = Vector256.MultiplyAddEstimate(x0, b0, c00);
@@ -551,7 +614,7 @@ internal static partial class GemmKernels
 
     /// <summary>4x8 tile on Vector128&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Kernel128x4(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf)
+    internal static unsafe void Kernel128x4(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
     {
         Vector128<float> c00, c01, c10, c11, c20, c21, c30, c31;
         if (accumulate)
@@ -585,7 +648,17 @@ internal static partial class GemmKernels
             Vector128<float> b0 = Vector128.Load(b + 0);
             Vector128<float> b1 = Vector128.Load(b + 4);
             b += 8;
-            if (Sse.IsSupported) Sse.Prefetch0(pf + 0);
+            if (Sse.IsSupported)
+            {
+                if (nta)
+                {
+                    Sse.PrefetchNonTemporal(pf + 0);
+                }
+                else
+                {
+                    Sse.Prefetch0(pf + 0);
+                }
+            }
             pf += 8;
             Vector128<float> x0 = Vector128.Create(a0[p]);
             c00 = Vector128.MultiplyAddEstimate(x0, b0, c00);
@@ -612,7 +685,7 @@ internal static partial class GemmKernels
 
     /// <summary>2x8 tile on Vector128&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Kernel128x2(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf)
+    internal static unsafe void Kernel128x2(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
     {
         Vector128<float> c00, c01, c10, c11;
         if (accumulate)
@@ -636,7 +709,17 @@ internal static partial class GemmKernels
             Vector128<float> b0 = Vector128.Load(b + 0);
             Vector128<float> b1 = Vector128.Load(b + 4);
             b += 8;
-            if (Sse.IsSupported) Sse.Prefetch0(pf + 0);
+            if (Sse.IsSupported)
+            {
+                if (nta)
+                {
+                    Sse.PrefetchNonTemporal(pf + 0);
+                }
+                else
+                {
+                    Sse.Prefetch0(pf + 0);
+                }
+            }
             pf += 8;
             Vector128<float> x0 = Vector128.Create(a0[p]);
             c00 = Vector128.MultiplyAddEstimate(x0, b0, c00);
