@@ -71,21 +71,36 @@ public sealed partial class BertTokenizer : ITokenizer
     /// <exception cref="ArgumentException">A token is null, the vocabulary is empty, or a required special token
     /// (unk, cls, sep, pad) is missing.</exception>
     public BertTokenizer(IReadOnlyList<string> vocabulary, BertTokenizerOptions? options = null)
+        : this(CopyOf(vocabulary), options, owned: true)
+    {
+    }
+
+    /// <summary>The caller's vocabulary copied, so later changes to it cannot reach this immutable tokenizer.</summary>
+    private static string[] CopyOf(IReadOnlyList<string> vocabulary)
     {
         ArgumentNullException.ThrowIfNull(vocabulary);
+        var tokens = new string[vocabulary.Count];
+        for (int id = 0; id < tokens.Length; id++)
+            tokens[id] = vocabulary[id] ?? throw new ArgumentException($"vocabulary entry {id} is null", nameof(vocabulary));
+        return tokens;
+    }
+
+    /// <summary>Takes ownership of <paramref name="vocabulary"/> (a fresh array no one else holds): no copy at load.</summary>
+    private BertTokenizer(string[] vocabulary, BertTokenizerOptions? options, bool owned)
+    {
+        System.Diagnostics.Debug.Assert(owned);
         options ??= new BertTokenizerOptions();
-        if (vocabulary.Count == 0) throw new ArgumentException("the vocabulary is empty", nameof(vocabulary));
+        if (vocabulary.Length == 0) throw new ArgumentException("the vocabulary is empty", nameof(vocabulary));
         if (options.MaxInputCharsPerWord <= 0 || options.MaxInputCharsPerWord > 1_000_000)
             throw new ArgumentException($"MaxInputCharsPerWord must be in 1..1000000, got {options.MaxInputCharsPerWord}", nameof(options));
         ArgumentException.ThrowIfNullOrEmpty(options.ContinuingSubwordPrefix, nameof(options.ContinuingSubwordPrefix));
         Options = options;
 
-        _idToToken = new string[vocabulary.Count];
-        var dict = new Dictionary<string, int>(vocabulary.Count, StringComparer.Ordinal);
-        for (int id = 0; id < vocabulary.Count; id++)
+        _idToToken = vocabulary;
+        var dict = new Dictionary<string, int>(vocabulary.Length, StringComparer.Ordinal);
+        for (int id = 0; id < vocabulary.Length; id++)
         {
-            string token = vocabulary[id] ?? throw new ArgumentException($"vocabulary entry {id} is null", nameof(vocabulary));
-            _idToToken[id] = token;
+            string token = vocabulary[id];
             if (token.Length != 0) dict[token] = id; // last occurrence wins, like HF's load_vocab
         }
         // One table, read by span: a FrozenDictionary would cost a second build (≈ 4 ms at start-up) for no
@@ -114,8 +129,8 @@ public sealed partial class BertTokenizer : ITokenizer
         foreach (var a in added)
         {
             ArgumentException.ThrowIfNullOrEmpty(a?.Content, nameof(options.AddedTokens));
-            if ((uint)a.Id >= (uint)vocabulary.Count)
-                throw new ArgumentException($"added token '{a.Content}' has id {a.Id}, outside the vocabulary of {vocabulary.Count}", nameof(vocabulary));
+            if ((uint)a.Id >= (uint)vocabulary.Length)
+                throw new ArgumentException($"added token '{a.Content}' has id {a.Id}, outside the vocabulary of {vocabulary.Length}", nameof(vocabulary));
         }
         var specials = new List<(string Token, int Id)>();
         foreach (string? t in new[] { options.UnknownToken, options.ClsToken, options.SepToken, options.PadToken, options.MaskToken })
