@@ -70,14 +70,29 @@ public sealed class SentenceEncoder : IDisposable
             maxSeq = m;
         }
         if (!File.Exists(config.WeightsPath)) throw new ManagedEmbedException($"missing model.safetensors: '{config.WeightsPath}' does not exist");
-        // The model first: weights it cannot read in place (not F32) are packed on a background thread while the
-        // tokenizer loads; F32 weights are read from the memory map until packing pays (EncoderModel.StartPacking).
-        var model = EncoderRegistry.LoadModel(config.WeightsPath, config.Transformer, options.Int8Weights);
+        // The tokenizer (reading the vocabulary and building its table: about as long as opening the weights) loads
+        // on a second thread while this one opens the model, so a cold start pays for the longer of the two only.
+        // F32 weights are read from the memory map until packing pays; others are packed by the model's background
+        // packer (EncoderModel.StartPacking).
+        var tokenizerLoad = new ParallelLoad<ITokenizer>(() =>
+        {
+            var t = EncoderRegistry.LoadTokenizer(modelDirectory);
+            SentenceTokenizer.CheckVocabulary(modelDirectory, t, config.Transformer);
+            return t;
+        });
+        EncoderModel model;
         try
         {
-            var tokenizer = EncoderRegistry.LoadTokenizer(modelDirectory);
-            SentenceTokenizer.CheckVocabulary(modelDirectory, tokenizer, config.Transformer);
-            return new SentenceEncoder(config, model, tokenizer, threads, maxSeq);
+            model = EncoderRegistry.LoadModel(config.WeightsPath, config.Transformer, options.Int8Weights);
+        }
+        finally
+        {
+            // A model error is reported first, as when the tokenizer loaded after it; the tokenizer's is then moot.
+            tokenizerLoad.Wait();
+        }
+        try
+        {
+            return new SentenceEncoder(config, model, tokenizerLoad.Result(), threads, maxSeq);
         }
         catch { model.Dispose(); throw; }
     }

@@ -1,5 +1,6 @@
 using ManagedEmbed.Encoder.Configuration;
 using ManagedEmbed.Encoder.Models;
+using ManagedEmbed.Encoder.Tokenization;
 using ManagedEmbed.Kernels;
 using ManagedEmbed.Testing;
 
@@ -39,6 +40,90 @@ public class ColdStartTests
             Assert.Equal(2, ids[0]); // [CLS]
             Assert.Equal(3, ids[^1]); // [SEP]
             Assert.True(ids.Length <= 12);
+        }
+    }
+
+    /// <summary>
+    /// SentenceEncoder.Load reads the tokenizer on a second thread while it opens the weights: its ids are those of the
+    /// tokenizer loaded on its own, and its embedding that of the model run on those ids with the same pooling.
+    /// </summary>
+    [Fact]
+    public void TheParallelLoadGivesTheSequentialTokensAndEmbedding()
+    {
+        string dir = TestModels.Tiny();
+        var tok = BertTokenizer.Load(dir);
+        var config = SentenceModelConfig.Load(dir);
+        using var model = EncoderRegistry.LoadModel(config.WeightsPath, config.Transformer);
+        using var enc = SentenceEncoder.Load(dir, new EncoderOptions { Threads = 1 });
+        foreach (string text in Texts)
+        {
+            int[] ids = tok.Encode(text.Trim(), enc.MaxSeqLength);
+            Assert.Equal(ids, enc.Tokenize(text));
+            var ws = new EncoderWorkspace();
+            model.Forward(new TokenBatch([ids]), ws);
+            int h = config.Transformer.HiddenSize;
+            // Mean pooling and L2 normalization of the tiny model, written out here.
+            var mean = new double[h];
+            for (int t = 0; t < ids.Length; t++)
+                for (int i = 0; i < h; i++) mean[i] += ws.Hidden[t * h + i];
+            double norm = Math.Sqrt(mean.Sum(x => (x / ids.Length) * (x / ids.Length)));
+            float[] got = enc.Encode(text);
+            for (int i = 0; i < h; i++) Assert.Equal(mean[i] / ids.Length / norm, got[i], 5e-6);
+        }
+    }
+
+    /// <summary>A vocabulary error on the tokenizer's thread is the same one-line exception as a sequential load's.</summary>
+    [Theory]
+    [InlineData(new byte[] { 0xFF, 0xFE, 0x0A }, "is not valid UTF-8")]
+    [InlineData(new byte[0], "is empty")]
+    [InlineData(new byte[] { (byte)'a', 0x0A }, "is not in the vocabulary")]
+    public void ACorruptVocabularyFailsWithTheSequentialMessage(byte[] vocab, string expected)
+    {
+        string dir = TestModels.Tiny();
+        string path = Path.Combine(dir, "vocab.txt");
+        File.WriteAllBytes(path, vocab);
+        string alone = Assert.Throws<ManagedEmbedException>(() => BertTokenizer.Load(dir)).Message;
+        var e = Assert.Throws<ManagedEmbedException>(() => SentenceEncoder.Load(dir).Dispose());
+        Assert.Equal(alone, e.Message);
+        Assert.Contains(expected, e.Message);
+        Assert.Contains(path, e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    /// <summary>When both the weights and the vocabulary are bad, the weights' error is reported, as when they loaded first.</summary>
+    [Fact]
+    public void AWeightsErrorTakesPrecedenceOverAVocabularyError()
+    {
+        string dir = TestModels.Tiny();
+        File.WriteAllBytes(Path.Combine(dir, "vocab.txt"), [0xFF]);
+        File.WriteAllBytes(Path.Combine(dir, "model.safetensors"), [1, 2, 3]);
+        var e = Assert.Throws<ManagedEmbedException>(() => SentenceEncoder.Load(dir).Dispose());
+        Assert.Contains("model.safetensors", e.Message);
+        Assert.DoesNotContain("vocab.txt", e.Message);
+    }
+
+    /// <summary>
+    /// The WordPiece model behind pieces that are not whole tokens is built on first use; threads racing to that first
+    /// use all get the greedy longest-match ids (un ##aff ##able, as in HF's docstring example).
+    /// </summary>
+    [Fact]
+    public void TheLazilyBuiltWordPieceIsSafeUnderConcurrentFirstUse()
+    {
+        string[] vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "un", "##aff", "##able", "##a", "unaff", "able"];
+        for (int round = 0; round < 20; round++)
+        {
+            var tok = new BertTokenizer(vocab);
+            using var start = new Barrier(4);
+            var results = new int[4][];
+            var threads = Enumerable.Range(0, 4).Select(i => new Thread(() =>
+            {
+                start.SignalAndWait();
+                results[i] = tok.Encode(i % 2 == 0 ? "unaffable" : "unaffable able", 16);
+            })).ToArray();
+            foreach (var t in threads) t.Start();
+            foreach (var t in threads) t.Join();
+            for (int i = 0; i < 4; i++)
+                Assert.Equal(i % 2 == 0 ? [2, 9, 7, 3] : new[] { 2, 9, 7, 10, 3 }, results[i]);
         }
     }
 

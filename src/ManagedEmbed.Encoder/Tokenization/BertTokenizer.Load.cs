@@ -31,7 +31,7 @@ public sealed partial class BertTokenizer
         string vocabPath = Path.Combine(modelDirectory, "vocab.txt");
         string jsonPath = Path.Combine(modelDirectory, "tokenizer.json");
         string source;
-        List<string> vocab;
+        string[] vocab;
         if (File.Exists(vocabPath))
         {
             source = vocabPath;
@@ -56,7 +56,7 @@ public sealed partial class BertTokenizer
             // Name the framing when it is not BERT's (MPNet: <s> … </s>), so `membed info` shows what the model uses.
             string framing = options.ClsToken == "[CLS]" && options.SepToken == "[SEP]" ? "" : $"; {options.ClsToken} … {options.SepToken}";
             string casing = options.LowerCase ? "lowercase" : "cased";
-            return new BertTokenizer(vocab, options) { Description = $"WordPiece ({Path.GetFileName(source)}, {casing}{framing})" };
+            return new BertTokenizer(vocab, options, owned: true) { Description = $"WordPiece ({Path.GetFileName(source)}, {casing}{framing})" };
         }
         catch (ArgumentException e)
         {
@@ -167,29 +167,33 @@ public sealed partial class BertTokenizer
     }
 
     /// <summary>vocab.txt as Python's load_vocab reads it: lines split at \n, \r\n or \r, id = line index.</summary>
-    private static List<string> ReadVocabTxt(string path)
+    /// <remarks>Each line is decoded straight from the file's bytes into an array of the exact line count: no
+    /// whole-file string and no growing list, which at 30k lines are large-object allocations that, with the
+    /// tables, would cost a cold start a full garbage collection.</remarks>
+    private static string[] ReadVocabTxt(string path)
     {
-        string text;
-        try
-        {
-            text = StrictUtf8.GetString(ReadAll(path));
-        }
-        catch (DecoderFallbackException e)
-        {
-            throw new ManagedEmbedException($"{path} is not valid UTF-8", e);
-        }
-        var lines = new List<string>(32768);
-        int start = 0;
+        byte[] bytes = ReadAll(path);
+        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new ManagedEmbedException($"{path} is not valid UTF-8");
+        ReadOnlySpan<byte> text = bytes;
+        int count = 0;
         for (int i = 0; i < text.Length; i++)
         {
-            char c = text[i];
-            if (c is not ('\n' or '\r')) continue;
-            lines.Add(text[start..i]);
-            if (c == '\r' && i + 1 < text.Length && text[i + 1] == '\n') i++;
-            start = i + 1;
+            int k = text[i..].IndexOfAny((byte)'\n', (byte)'\r');
+            if (k < 0) { count++; break; } // a last line without a line break
+            i += k;
+            if (text[i] == '\r' && i + 1 < text.Length && text[i + 1] == '\n') i++;
+            count++;
         }
-        if (start < text.Length) lines.Add(text[start..]);
-        if (lines.Count == 0) throw new ManagedEmbedException($"{path} is empty");
+        if (count == 0) throw new ManagedEmbedException($"{path} is empty");
+        var lines = new string[count];
+        int start = 0;
+        for (int n = 0; n < count; n++)
+        {
+            int k = text[start..].IndexOfAny((byte)'\n', (byte)'\r');
+            int end = k < 0 ? text.Length : start + k;
+            lines[n] = Encoding.UTF8.GetString(text[start..end]);
+            start = end + (end + 1 < text.Length && text[end] == '\r' && text[end + 1] == '\n' ? 2 : 1);
+        }
         return lines;
     }
 
@@ -254,7 +258,7 @@ public sealed partial class BertTokenizer
     }
 
     /// <summary>The WordPiece vocabulary (and prefix / word limit) of a tokenizers-library tokenizer.json.</summary>
-    private static List<string> ReadTokenizerJson(string path, ref BertTokenizerOptions options)
+    private static string[] ReadTokenizerJson(string path, ref BertTokenizerOptions options)
     {
         using JsonDocument doc = ParseJson(path);
         JsonElement root = doc.RootElement;
@@ -312,6 +316,6 @@ public sealed partial class BertTokenizer
             LowercaseFinalSigma = options.LowercaseFinalSigma,
             RecognizeSpecialTokensInText = options.RecognizeSpecialTokensInText,
         };
-        return [.. tokens];
+        return tokens;
     }
 }

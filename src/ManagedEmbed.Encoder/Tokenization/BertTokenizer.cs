@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Collections.Frozen;
 using System.Text;
 using Microsoft.ML.Tokenizers;
 
@@ -33,8 +32,8 @@ namespace ManagedEmbed.Encoder.Tokenization;
 public sealed partial class BertTokenizer : ITokenizer
 {
     private readonly string[] _idToToken;
-    private readonly FrozenDictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
-    private readonly WordPieceTokenizer _wordPiece;
+    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+    private readonly Lazy<WordPieceTokenizer> _wordPiece;
     private readonly bool _lowerCase, _finalSigma, _stripAccents, _chineseChars;
     private readonly int _maxCharsPerWord;
     private readonly string[] _specialTokens; // longest first
@@ -72,27 +71,43 @@ public sealed partial class BertTokenizer : ITokenizer
     /// <exception cref="ArgumentException">A token is null, the vocabulary is empty, or a required special token
     /// (unk, cls, sep, pad) is missing.</exception>
     public BertTokenizer(IReadOnlyList<string> vocabulary, BertTokenizerOptions? options = null)
+        : this(CopyOf(vocabulary), options, owned: true)
+    {
+    }
+
+    /// <summary>The caller's vocabulary copied, so later changes to it cannot reach this immutable tokenizer.</summary>
+    private static string[] CopyOf(IReadOnlyList<string> vocabulary)
     {
         ArgumentNullException.ThrowIfNull(vocabulary);
+        var tokens = new string[vocabulary.Count];
+        for (int id = 0; id < tokens.Length; id++)
+            tokens[id] = vocabulary[id] ?? throw new ArgumentException($"vocabulary entry {id} is null", nameof(vocabulary));
+        return tokens;
+    }
+
+    /// <summary>Takes ownership of <paramref name="vocabulary"/> (a fresh array no one else holds): no copy at load.</summary>
+    private BertTokenizer(string[] vocabulary, BertTokenizerOptions? options, bool owned)
+    {
+        System.Diagnostics.Debug.Assert(owned);
         options ??= new BertTokenizerOptions();
-        if (vocabulary.Count == 0) throw new ArgumentException("the vocabulary is empty", nameof(vocabulary));
+        if (vocabulary.Length == 0) throw new ArgumentException("the vocabulary is empty", nameof(vocabulary));
         if (options.MaxInputCharsPerWord <= 0 || options.MaxInputCharsPerWord > 1_000_000)
             throw new ArgumentException($"MaxInputCharsPerWord must be in 1..1000000, got {options.MaxInputCharsPerWord}", nameof(options));
         ArgumentException.ThrowIfNullOrEmpty(options.ContinuingSubwordPrefix, nameof(options.ContinuingSubwordPrefix));
         Options = options;
 
-        _idToToken = new string[vocabulary.Count];
-        var dict = new Dictionary<string, int>(vocabulary.Count, StringComparer.Ordinal);
-        for (int id = 0; id < vocabulary.Count; id++)
+        _idToToken = vocabulary;
+        var dict = new Dictionary<string, int>(vocabulary.Length, StringComparer.Ordinal);
+        for (int id = 0; id < vocabulary.Length; id++)
         {
-            string token = vocabulary[id] ?? throw new ArgumentException($"vocabulary entry {id} is null", nameof(vocabulary));
-            _idToToken[id] = token;
+            string token = vocabulary[id];
             if (token.Length != 0) dict[token] = id; // last occurrence wins, like HF's load_vocab
         }
-        var frozen = dict.ToFrozenDictionary(StringComparer.Ordinal);
-        _lookup = frozen.GetAlternateLookup<ReadOnlySpan<char>>();
+        // One table, read by span: a FrozenDictionary would cost a second build (≈ 4 ms at start-up) for no
+        // measurable gain in lookups at this size.
+        _lookup = dict.GetAlternateLookup<ReadOnlySpan<char>>();
 
-        int Require(string token, string what) => token is not null && frozen.TryGetValue(token, out int id)
+        int Require(string token, string what) => token is not null && dict.TryGetValue(token, out int id)
             ? id
             : throw new ArgumentException($"the {what} token '{token}' is not in the vocabulary", nameof(vocabulary));
         UnkId = Require(options.UnknownToken, "unknown");
@@ -114,12 +129,12 @@ public sealed partial class BertTokenizer : ITokenizer
         foreach (var a in added)
         {
             ArgumentException.ThrowIfNullOrEmpty(a?.Content, nameof(options.AddedTokens));
-            if ((uint)a.Id >= (uint)vocabulary.Count)
-                throw new ArgumentException($"added token '{a.Content}' has id {a.Id}, outside the vocabulary of {vocabulary.Count}", nameof(vocabulary));
+            if ((uint)a.Id >= (uint)vocabulary.Length)
+                throw new ArgumentException($"added token '{a.Content}' has id {a.Id}, outside the vocabulary of {vocabulary.Length}", nameof(vocabulary));
         }
         var specials = new List<(string Token, int Id)>();
         foreach (string? t in new[] { options.UnknownToken, options.ClsToken, options.SepToken, options.PadToken, options.MaskToken })
-            if (!string.IsNullOrEmpty(t) && frozen.TryGetValue(t, out int sid) && !specials.Exists(s => s.Token == t)
+            if (!string.IsNullOrEmpty(t) && dict.TryGetValue(t, out int sid) && !specials.Exists(s => s.Token == t)
                 && !added.Any(a => a.Content == t))
                 specials.Add((t, sid));
         foreach (var a in added)
@@ -142,7 +157,9 @@ public sealed partial class BertTokenizer : ITokenizer
         _normalizedFirstChars = _normalizedTokens.Length == 0 ? null
             : SearchValues.Create(string.Concat(_normalizedTokens.SelectMany(t => new[] { t[0], char.ToUpperInvariant(t[0]) }).Distinct()));
 
-        _wordPiece = CreateWordPiece(_idToToken, frozen, options);
+        // Built on the first piece that is not a whole vocabulary token (its construction is about half of a cold
+        // load, and a text of whole-word tokens never needs it). Its inputs are validated above, so it cannot fail.
+        _wordPiece = new Lazy<WordPieceTokenizer>(() => CreateWordPiece(_idToToken, dict, options), LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
     /// <summary>
@@ -152,7 +169,7 @@ public sealed partial class BertTokenizer : ITokenizer
     /// control/format characters or invalid UTF-16, all removed or split by normalization) are blanked too; this
     /// also keeps line breaks and lone surrogates out of the stream.
     /// </summary>
-    private static WordPieceTokenizer CreateWordPiece(string[] idToToken, FrozenDictionary<string, int> dict, BertTokenizerOptions options)
+    private static WordPieceTokenizer CreateWordPiece(string[] idToToken, Dictionary<string, int> dict, BertTokenizerOptions options)
     {
         using var ms = new MemoryStream();
         using (var w = new StreamWriter(ms, new UTF8Encoding(false, true), 1 << 16, leaveOpen: true))
@@ -530,7 +547,7 @@ public sealed partial class BertTokenizer : ITokenizer
             ids.Add(id);
             return !ids.Full;
         }
-        IReadOnlyList<int> pieces = _wordPiece.EncodeToIds(text, considerPreTokenization: false, considerNormalization: false);
+        IReadOnlyList<int> pieces = _wordPiece.Value.EncodeToIds(text, considerPreTokenization: false, considerNormalization: false);
         for (int i = 0; i < pieces.Count; i++)
         {
             ids.Add(pieces[i]);
