@@ -3,8 +3,8 @@
 
 Each kernel computes an MR x NR tile C (+)= A[MR, kc] · B[kc, NR], where A rows have stride lda and B is one packed
 panel (kc rows of NR contiguous floats). The accumulators are MR * NR/lanes vector locals, so the JIT keeps them in
-registers (24 of 32 zmm for 8x48 and for 12x32, the narrow variant for n <= 32 such as attention's P·V with
-a head width of 32; 12 of 16 ymm/xmm for 6x16 and 6x8; 4- and 2-row variants of those for partial row groups). Unrolled by hand because the JIT does not
+registers (24 of 32 zmm for 8x48 and for 12x32, the narrow variant for products whose 32-wide panels pad fewer
+columns, such as attention's P·V with a head width of 32 and Q·Kᵀ at 64 or 128 tokens, with 8- and 4-row variants; 12 of 16 ymm/xmm for 6x16 and 6x8; 4- and 2-row variants of those for partial row groups). Unrolled by hand because the JIT does not
 unroll, and a loop over an accumulator array would live in memory."""
 import sys
 

@@ -8,7 +8,8 @@ namespace ManagedEmbed.Kernels;
 
 /// <summary>Matrix products used by the encoder and by batched index search.</summary>
 /// <remarks>
-/// All products run on a register-tiled micro-kernel (8x48 on AVX-512, 6x16 on AVX2, 6x8 on Vector128, 4x4 scalar)
+/// All products run on a register-tiled micro-kernel (8x48 on AVX-512, or 12x32 where 32-wide panels pad fewer columns,
+/// as in attention's products; 6x16 on AVX2, 6x8 on Vector128, 4x4 scalar)
 /// over K-major weight panels, blocked over K (L1) and rows (L2). Overloads taking a <see cref="KernelThreadPool"/>
 /// split rows and panels across its threads; the others run on the calling thread.
 /// </remarks>
