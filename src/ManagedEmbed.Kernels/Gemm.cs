@@ -8,7 +8,8 @@ namespace ManagedEmbed.Kernels;
 
 /// <summary>Matrix products used by the encoder and by batched index search.</summary>
 /// <remarks>
-/// All products run on a register-tiled micro-kernel (8x48 on AVX-512, 6x16 on AVX2, 6x8 on Vector128, 4x4 scalar)
+/// All products run on a register-tiled micro-kernel (8x48 on AVX-512, or 12x32 where 32-wide panels pad fewer columns,
+/// as in attention's products; 6x16 on AVX2, 6x8 on Vector128, 4x4 scalar)
 /// over K-major weight panels, blocked over K (L1) and rows (L2). Overloads taking a <see cref="KernelThreadPool"/>
 /// split rows and panels across its threads; the others run on the calling thread.
 /// </remarks>
@@ -367,7 +368,7 @@ internal sealed unsafe class GemmJob : KernelWork
                 {
                     int ie = Math.Min(r1, ic + mcMax);
                     int fullEnd = ic + (ie - ic) / mr * mr;
-                    if (fullEnd < ie && (_narrow || GemmKernels.PartialRows(ie - fullEnd) != ie - fullEnd))
+                    if (fullEnd < ie && RowsOfPartialTile(ie - fullEnd) != ie - fullEnd)
                     {
                         // Rows past the end are zero in a small copy of the last partial row group.
                         int rows = ie - fullEnd;
@@ -422,18 +423,18 @@ internal sealed unsafe class GemmJob : KernelWork
                                 if (pf + slice > bEnd) pf = bp;
                                 if (mrows == mr && ncols == nr)
                                 {
-                                    if (_narrow) GemmKernels.Kernel512x32(ar, _lda, bp, cp, _ldc, kcs, acc, pf, nta);
+                                    if (_narrow) GemmKernels.NarrowTileRows(mr, ar, _lda, bp, cp, _ldc, kcs, acc, pf, nta);
                                     else GemmKernels.Tile(ar, _lda, bp, cp, _ldc, kcs, acc, pf, nta);
                                 }
                                 else
                                 {
                                     // A partial row group runs on a shorter tile where there is one (kr rows); rows it
                                     // covers beyond the matrix come from the zero-padded copy tailA.
-                                    int kr = _narrow ? mr : GemmKernels.PartialRows(mrows);
+                                    int kr = RowsOfPartialTile(mrows);
                                     float* ap = mrows == kr ? ar : tailA + ps;
                                     nint lda = mrows == kr ? _lda : kc;
                                     if (mrows == kr && ncols == nr)
-                                        GemmKernels.TileRows(kr, ap, lda, bp, cp, _ldc, kcs, acc, pf, nta);
+                                        TileRows(kr, ap, lda, bp, cp, _ldc, kcs, acc, pf, nta);
                                     else
                                     {
                                         // Compute through a scratch tile, copy the valid part back.
@@ -442,8 +443,7 @@ internal sealed unsafe class GemmJob : KernelWork
                                             for (int r = 0; r < mrows; r++)
                                                 new ReadOnlySpan<float>(cp + r * _ldc, ncols).CopyTo(new Span<float>(tile + r * nr, ncols));
                                         }
-                                        if (_narrow) GemmKernels.Kernel512x32(ap, lda, bp, tile, nr, kcs, acc, pf, nta);
-                                        else GemmKernels.TileRows(kr, ap, lda, bp, tile, nr, kcs, acc, pf, nta);
+                                        TileRows(kr, ap, lda, bp, tile, nr, kcs, acc, pf, nta);
                                         for (int r = 0; r < mrows; r++)
                                             new ReadOnlySpan<float>(tile + r * nr, ncols).CopyTo(new Span<float>(cp + r * _ldc, ncols));
                                     }
@@ -456,6 +456,17 @@ internal sealed unsafe class GemmJob : KernelWork
                 }
             }
         }
+    }
+
+    /// <summary>Rows of the tile that computes a partial row group of <paramref name="rows"/> rows (see <see cref="GemmKernels.PartialRows"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int RowsOfPartialTile(int rows) => _narrow ? GemmKernels.NarrowPartialRows(rows) : GemmKernels.PartialRows(rows);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void TileRows(int rows, float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
+    {
+        if (_narrow) GemmKernels.NarrowTileRows(rows, a, lda, b, c, ldc, kc, accumulate, pf, nta);
+        else GemmKernels.TileRows(rows, a, lda, b, c, ldc, kc, accumulate, pf, nta);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -194,8 +194,28 @@ internal static partial class GemmKernels
     /// <summary>Narrow tile for products with at most 32 output columns (AVX-512 only): 12 x 32.</summary>
     internal const int NarrowMR = 12, NarrowNR = 32;
 
-    /// <summary>True when products with n ≤ <see cref="NarrowNR"/> use the 12x32 kernel instead of a padded 8x48 panel.</summary>
-    internal static bool UseNarrow(int n) => Isa == 3 && n <= NarrowNR;
+    /// <summary>
+    /// True when a product of <paramref name="n"/> output columns uses the 12x32 kernel instead of 8x48 panels (AVX-512
+    /// only): at n ≤ 32, and wherever 32-wide panels pad fewer columns than 48-wide ones (attention's Q·Kᵀ at 16, 64
+    /// or 128 tokens: 8x48 panels would multiply 16-32 columns of zeros and compute the last panel through a scratch
+    /// tile).
+    /// </summary>
+    internal static bool UseNarrow(int n) => Isa == 3 && (n <= NarrowNR || Padding(n, NarrowNR) < Padding(n, NR));
+
+    private static int Padding(int n, int nr) => (n + nr - 1) / nr * nr - n;
+
+    /// <summary>Rows of the narrow tile that computes a partial row group of <paramref name="rows"/> (&lt; 12) rows: 4, 8 or 12.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int NarrowPartialRows(int rows) => rows <= 4 ? 4 : rows <= 8 ? 8 : NarrowMR;
+
+    /// <summary>Runs the narrow (32-column) micro-kernel of <paramref name="rows"/> rows (12, or a value from <see cref="NarrowPartialRows"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static unsafe void NarrowTileRows(int rows, float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
+    {
+        if (rows == NarrowMR) Kernel512x32(a, lda, b, c, ldc, kc, accumulate, pf, nta);
+        else if (rows == 8) Kernel512x32r8(a, lda, b, c, ldc, kc, accumulate, pf, nta);
+        else Kernel512x32r4(a, lda, b, c, ldc, kc, accumulate, pf, nta);
+    }
 
     /// <summary>Portable MR x NR tile (MR = NR = 4) for hardware without vector acceleration.</summary>
     internal static unsafe void KernelScalar(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate)

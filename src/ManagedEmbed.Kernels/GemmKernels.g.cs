@@ -308,6 +308,192 @@ internal static partial class GemmKernels
         c111.Store(c + 11 * ldc + 16);
     }
 
+    /// <summary>8x32 tile on Vector512&lt;float&gt;.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static unsafe void Kernel512x32r8(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
+    {
+        Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71;
+        if (accumulate)
+        {
+            c00 = Vector512.Load(c + 0 * ldc + 0);
+            c01 = Vector512.Load(c + 0 * ldc + 16);
+            c10 = Vector512.Load(c + 1 * ldc + 0);
+            c11 = Vector512.Load(c + 1 * ldc + 16);
+            c20 = Vector512.Load(c + 2 * ldc + 0);
+            c21 = Vector512.Load(c + 2 * ldc + 16);
+            c30 = Vector512.Load(c + 3 * ldc + 0);
+            c31 = Vector512.Load(c + 3 * ldc + 16);
+            c40 = Vector512.Load(c + 4 * ldc + 0);
+            c41 = Vector512.Load(c + 4 * ldc + 16);
+            c50 = Vector512.Load(c + 5 * ldc + 0);
+            c51 = Vector512.Load(c + 5 * ldc + 16);
+            c60 = Vector512.Load(c + 6 * ldc + 0);
+            c61 = Vector512.Load(c + 6 * ldc + 16);
+            c70 = Vector512.Load(c + 7 * ldc + 0);
+            c71 = Vector512.Load(c + 7 * ldc + 16);
+        }
+        else
+        {
+            c00 = Vector512<float>.Zero;
+            c01 = Vector512<float>.Zero;
+            c10 = Vector512<float>.Zero;
+            c11 = Vector512<float>.Zero;
+            c20 = Vector512<float>.Zero;
+            c21 = Vector512<float>.Zero;
+            c30 = Vector512<float>.Zero;
+            c31 = Vector512<float>.Zero;
+            c40 = Vector512<float>.Zero;
+            c41 = Vector512<float>.Zero;
+            c50 = Vector512<float>.Zero;
+            c51 = Vector512<float>.Zero;
+            c60 = Vector512<float>.Zero;
+            c61 = Vector512<float>.Zero;
+            c70 = Vector512<float>.Zero;
+            c71 = Vector512<float>.Zero;
+        }
+        float* a0 = a + 0 * lda;
+        float* a1 = a + 1 * lda;
+        float* a2 = a + 2 * lda;
+        float* a3 = a + 3 * lda;
+        float* a4 = a + 4 * lda;
+        float* a5 = a + 5 * lda;
+        float* a6 = a + 6 * lda;
+        float* a7 = a + 7 * lda;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector512<float> b0 = Vector512.Load(b + 0);
+            Vector512<float> b1 = Vector512.Load(b + 16);
+            b += 32;
+            if (Sse.IsSupported)
+            {
+                if (nta)
+                {
+                    Sse.PrefetchNonTemporal(pf + 0);
+                    Sse.PrefetchNonTemporal(pf + 16);
+                }
+                else
+                {
+                    Sse.Prefetch0(pf + 0);
+                    Sse.Prefetch0(pf + 16);
+                }
+            }
+            pf += 32;
+            Vector512<float> x0 = Vector512.Create(a0[p]);
+            c00 = Avx512F.FusedMultiplyAdd(x0, b0, c00);
+            c01 = Avx512F.FusedMultiplyAdd(x0, b1, c01);
+            Vector512<float> x1 = Vector512.Create(a1[p]);
+            c10 = Avx512F.FusedMultiplyAdd(x1, b0, c10);
+            c11 = Avx512F.FusedMultiplyAdd(x1, b1, c11);
+            Vector512<float> x2 = Vector512.Create(a2[p]);
+            c20 = Avx512F.FusedMultiplyAdd(x2, b0, c20);
+            c21 = Avx512F.FusedMultiplyAdd(x2, b1, c21);
+            Vector512<float> x3 = Vector512.Create(a3[p]);
+            c30 = Avx512F.FusedMultiplyAdd(x3, b0, c30);
+            c31 = Avx512F.FusedMultiplyAdd(x3, b1, c31);
+            Vector512<float> x4 = Vector512.Create(a4[p]);
+            c40 = Avx512F.FusedMultiplyAdd(x4, b0, c40);
+            c41 = Avx512F.FusedMultiplyAdd(x4, b1, c41);
+            Vector512<float> x5 = Vector512.Create(a5[p]);
+            c50 = Avx512F.FusedMultiplyAdd(x5, b0, c50);
+            c51 = Avx512F.FusedMultiplyAdd(x5, b1, c51);
+            Vector512<float> x6 = Vector512.Create(a6[p]);
+            c60 = Avx512F.FusedMultiplyAdd(x6, b0, c60);
+            c61 = Avx512F.FusedMultiplyAdd(x6, b1, c61);
+            Vector512<float> x7 = Vector512.Create(a7[p]);
+            c70 = Avx512F.FusedMultiplyAdd(x7, b0, c70);
+            c71 = Avx512F.FusedMultiplyAdd(x7, b1, c71);
+        }
+        c00.Store(c + 0 * ldc + 0);
+        c01.Store(c + 0 * ldc + 16);
+        c10.Store(c + 1 * ldc + 0);
+        c11.Store(c + 1 * ldc + 16);
+        c20.Store(c + 2 * ldc + 0);
+        c21.Store(c + 2 * ldc + 16);
+        c30.Store(c + 3 * ldc + 0);
+        c31.Store(c + 3 * ldc + 16);
+        c40.Store(c + 4 * ldc + 0);
+        c41.Store(c + 4 * ldc + 16);
+        c50.Store(c + 5 * ldc + 0);
+        c51.Store(c + 5 * ldc + 16);
+        c60.Store(c + 6 * ldc + 0);
+        c61.Store(c + 6 * ldc + 16);
+        c70.Store(c + 7 * ldc + 0);
+        c71.Store(c + 7 * ldc + 16);
+    }
+
+    /// <summary>4x32 tile on Vector512&lt;float&gt;.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static unsafe void Kernel512x32r4(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
+    {
+        Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31;
+        if (accumulate)
+        {
+            c00 = Vector512.Load(c + 0 * ldc + 0);
+            c01 = Vector512.Load(c + 0 * ldc + 16);
+            c10 = Vector512.Load(c + 1 * ldc + 0);
+            c11 = Vector512.Load(c + 1 * ldc + 16);
+            c20 = Vector512.Load(c + 2 * ldc + 0);
+            c21 = Vector512.Load(c + 2 * ldc + 16);
+            c30 = Vector512.Load(c + 3 * ldc + 0);
+            c31 = Vector512.Load(c + 3 * ldc + 16);
+        }
+        else
+        {
+            c00 = Vector512<float>.Zero;
+            c01 = Vector512<float>.Zero;
+            c10 = Vector512<float>.Zero;
+            c11 = Vector512<float>.Zero;
+            c20 = Vector512<float>.Zero;
+            c21 = Vector512<float>.Zero;
+            c30 = Vector512<float>.Zero;
+            c31 = Vector512<float>.Zero;
+        }
+        float* a0 = a + 0 * lda;
+        float* a1 = a + 1 * lda;
+        float* a2 = a + 2 * lda;
+        float* a3 = a + 3 * lda;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector512<float> b0 = Vector512.Load(b + 0);
+            Vector512<float> b1 = Vector512.Load(b + 16);
+            b += 32;
+            if (Sse.IsSupported)
+            {
+                if (nta)
+                {
+                    Sse.PrefetchNonTemporal(pf + 0);
+                    Sse.PrefetchNonTemporal(pf + 16);
+                }
+                else
+                {
+                    Sse.Prefetch0(pf + 0);
+                    Sse.Prefetch0(pf + 16);
+                }
+            }
+            pf += 32;
+            Vector512<float> x0 = Vector512.Create(a0[p]);
+            c00 = Avx512F.FusedMultiplyAdd(x0, b0, c00);
+            c01 = Avx512F.FusedMultiplyAdd(x0, b1, c01);
+            Vector512<float> x1 = Vector512.Create(a1[p]);
+            c10 = Avx512F.FusedMultiplyAdd(x1, b0, c10);
+            c11 = Avx512F.FusedMultiplyAdd(x1, b1, c11);
+            Vector512<float> x2 = Vector512.Create(a2[p]);
+            c20 = Avx512F.FusedMultiplyAdd(x2, b0, c20);
+            c21 = Avx512F.FusedMultiplyAdd(x2, b1, c21);
+            Vector512<float> x3 = Vector512.Create(a3[p]);
+            c30 = Avx512F.FusedMultiplyAdd(x3, b0, c30);
+            c31 = Avx512F.FusedMultiplyAdd(x3, b1, c31);
+        }
+        c00.Store(c + 0 * ldc + 0);
+        c01.Store(c + 0 * ldc + 16);
+        c10.Store(c + 1 * ldc + 0);
+        c11.Store(c + 1 * ldc + 16);
+        c20.Store(c + 2 * ldc + 0);
+        c21.Store(c + 2 * ldc + 16);
+        c30.Store(c + 3 * ldc + 0);
+        c31.Store(c + 3 * ldc + 16);
+    }
+
     /// <summary>6x16 tile on Vector256&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static unsafe void Kernel256(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
