@@ -384,6 +384,17 @@ internal sealed unsafe class GemmJob : KernelWork
                     // L2 by every row tile). Panels still stream in order, slices of one panel back to back.
                     int ks = GemmKernels.KSlice(kc, _rows == null ? ie - ic : Math.Min(ie - ic, sliceRows), nr, mr);
                     float* bEnd = _b + (long)_panels * _panelStride;
+                    // Software prefetch of the weights that follow each slice, so they stream in from memory while the
+                    // row tiles compute. In a small row block (few row tiles, sliced panels) the first two row tiles
+                    // prefetch, tile t the slice (or panel) t + 1 ahead, so requests go out during both tiles of a
+                    // 16-row block, and non-temporally (prefetchnta): the slices are used from L1 by those few tiles
+                    // and never again. Measured at 16 rows, one thread, AVX-512, interleaved: each step 5-15% faster
+                    // than the one before it (one tile prefetching one slice ahead into every level, which was itself
+                    // 12-14% faster than none on AVX2); 2-10% at 32 rows, level at 8 and 256. Large blocks keep one
+                    // prefetching tile and prefetcht0 (their panels are reused from L2 by many tiles). Nothing past
+                    // the last panel: a small product (attention's) would only fetch unrelated memory.
+                    bool smallBlock = ie - ic <= GemmKernels.SmallMTiles * mr;
+                    int prefetchers = smallBlock ? 2 : 1;
                     for (int p = p0; p < p1; p++)
                     {
                         float* bpanel = _b + p * _panelStride + pc * nr;
@@ -398,22 +409,7 @@ internal sealed unsafe class GemmJob : KernelWork
                                 GemmKernels.TransposeSlice(_rows + j0, ncols, nr, pc + ps, kcs, slicePanel);
                                 bp = slicePanel;
                             }
-                            // Software prefetch of the weights that follow this slice, so they stream in from memory
-                            // while the row tiles compute. In a small row block the first two row tiles prefetch, tile t
-                            // the slice (or panel) t + 1 ahead: requests go out during both tiles of a 16-row block,
-                            // each slice is asked for twice, the first time two slices early. Measured at 16 rows,
-                            // one thread, AVX-512, interleaved in one process: the GEMMs 5-15% faster than the first
-                            // tile alone prefetching one slice ahead (2-3% at 32 rows, level at 8), which was itself
-                            // 12-14% faster than none on AVX2. Large blocks keep one prefetching tile (their panels
-                            // are reused from L2 by many tiles). Nothing past the last panel: a small product
-                            // (attention's) would only fetch unrelated memory.
                             long slice = (long)kcs * nr;
-                            int prefetchers = ie - ic <= GemmKernels.SmallMTiles * mr ? 2 : 1;
-                            // A small block's slices are used from L1 by its few row tiles and never again, so they
-                            // are prefetched non-temporally (prefetchnta: on top of the two prefetching tiles, the
-                            // 16-row GEMMs another 5-15% faster in the same harness; level at 256 rows, which keep
-                            // prefetcht0).
-                            bool nta = prefetchers == 2;
                             for (int ir = ic; ir < ie; ir += mr)
                             {
                                 int mrows = Math.Min(mr, ie - ir), tileIndex = (ir - ic) / mr;
@@ -422,10 +418,7 @@ internal sealed unsafe class GemmJob : KernelWork
                                 float* pf = tileIndex < prefetchers && _rows == null ? bp + (1 + tileIndex) * slice : bp;
                                 if (pf + slice > bEnd) pf = bp;
                                 if (mrows == mr && ncols == nr)
-                                {
-                                    if (_narrow) GemmKernels.NarrowTileRows(mr, ar, _lda, bp, cp, _ldc, kcs, acc, pf, nta);
-                                    else GemmKernels.Tile(ar, _lda, bp, cp, _ldc, kcs, acc, pf, nta);
-                                }
+                                    TileRows(mr, ar, _lda, bp, cp, _ldc, kcs, acc, pf, smallBlock);
                                 else
                                 {
                                     // A partial row group runs on a shorter tile where there is one (kr rows); rows it
@@ -434,7 +427,7 @@ internal sealed unsafe class GemmJob : KernelWork
                                     float* ap = mrows == kr ? ar : tailA + ps;
                                     nint lda = mrows == kr ? _lda : kc;
                                     if (mrows == kr && ncols == nr)
-                                        TileRows(kr, ap, lda, bp, cp, _ldc, kcs, acc, pf, nta);
+                                        TileRows(kr, ap, lda, bp, cp, _ldc, kcs, acc, pf, smallBlock);
                                     else
                                     {
                                         // Compute through a scratch tile, copy the valid part back.
@@ -443,7 +436,7 @@ internal sealed unsafe class GemmJob : KernelWork
                                             for (int r = 0; r < mrows; r++)
                                                 new ReadOnlySpan<float>(cp + r * _ldc, ncols).CopyTo(new Span<float>(tile + r * nr, ncols));
                                         }
-                                        TileRows(kr, ap, lda, bp, tile, nr, kcs, acc, pf, nta);
+                                        TileRows(kr, ap, lda, bp, tile, nr, kcs, acc, pf, smallBlock);
                                         for (int r = 0; r < mrows; r++)
                                             new ReadOnlySpan<float>(tile + r * nr, ncols).CopyTo(new Span<float>(cp + r * _ldc, ncols));
                                     }
