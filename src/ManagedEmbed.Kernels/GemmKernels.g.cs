@@ -12,35 +12,87 @@ internal static partial class GemmKernels
     internal static unsafe void Kernel512(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
     {
         Vector512<float> c00, c01, c02, c10, c11, c12, c20, c21, c22, c30, c31, c32, c40, c41, c42, c50, c51, c52, c60, c61, c62, c70, c71, c72;
+        float* cr;
         if (accumulate)
         {
-            c00 = Vector512.Load(c + 0 * ldc + 0);
-            c01 = Vector512.Load(c + 0 * ldc + 16);
-            c02 = Vector512.Load(c + 0 * ldc + 32);
-            c10 = Vector512.Load(c + 1 * ldc + 0);
-            c11 = Vector512.Load(c + 1 * ldc + 16);
-            c12 = Vector512.Load(c + 1 * ldc + 32);
-            c20 = Vector512.Load(c + 2 * ldc + 0);
-            c21 = Vector512.Load(c + 2 * ldc + 16);
-            c22 = Vector512.Load(c + 2 * ldc + 32);
-            c30 = Vector512.Load(c + 3 * ldc + 0);
-            c31 = Vector512.Load(c + 3 * ldc + 16);
-            c32 = Vector512.Load(c + 3 * ldc + 32);
-            c40 = Vector512.Load(c + 4 * ldc + 0);
-            c41 = Vector512.Load(c + 4 * ldc + 16);
-            c42 = Vector512.Load(c + 4 * ldc + 32);
-            c50 = Vector512.Load(c + 5 * ldc + 0);
-            c51 = Vector512.Load(c + 5 * ldc + 16);
-            c52 = Vector512.Load(c + 5 * ldc + 32);
-            c60 = Vector512.Load(c + 6 * ldc + 0);
-            c61 = Vector512.Load(c + 6 * ldc + 16);
-            c62 = Vector512.Load(c + 6 * ldc + 32);
-            c70 = Vector512.Load(c + 7 * ldc + 0);
-            c71 = Vector512.Load(c + 7 * ldc + 16);
-            c72 = Vector512.Load(c + 7 * ldc + 32);
+            cr = c;
+            c00 = Vector512.Load(cr + 0);
+            c01 = Vector512.Load(cr + 16);
+            c02 = Vector512.Load(cr + 32);
+            cr += ldc;
+            c10 = Vector512.Load(cr + 0);
+            c11 = Vector512.Load(cr + 16);
+            c12 = Vector512.Load(cr + 32);
+            cr += ldc;
+            c20 = Vector512.Load(cr + 0);
+            c21 = Vector512.Load(cr + 16);
+            c22 = Vector512.Load(cr + 32);
+            cr += ldc;
+            c30 = Vector512.Load(cr + 0);
+            c31 = Vector512.Load(cr + 16);
+            c32 = Vector512.Load(cr + 32);
+            cr += ldc;
+            c40 = Vector512.Load(cr + 0);
+            c41 = Vector512.Load(cr + 16);
+            c42 = Vector512.Load(cr + 32);
+            cr += ldc;
+            c50 = Vector512.Load(cr + 0);
+            c51 = Vector512.Load(cr + 16);
+            c52 = Vector512.Load(cr + 32);
+            cr += ldc;
+            c60 = Vector512.Load(cr + 0);
+            c61 = Vector512.Load(cr + 16);
+            c62 = Vector512.Load(cr + 32);
+            cr += ldc;
+            c70 = Vector512.Load(cr + 0);
+            c71 = Vector512.Load(cr + 16);
+            c72 = Vector512.Load(cr + 32);
         }
         else
         {
+            if (Sse.IsSupported)
+            {
+                cr = c;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 32);
+                Sse.Prefetch0(cr + 47);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 32);
+                Sse.Prefetch0(cr + 47);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 32);
+                Sse.Prefetch0(cr + 47);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 32);
+                Sse.Prefetch0(cr + 47);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 32);
+                Sse.Prefetch0(cr + 47);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 32);
+                Sse.Prefetch0(cr + 47);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 32);
+                Sse.Prefetch0(cr + 47);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 32);
+                Sse.Prefetch0(cr + 47);
+            }
             c00 = Vector512<float>.Zero;
             c01 = Vector512<float>.Zero;
             c02 = Vector512<float>.Zero;
@@ -66,93 +118,140 @@ internal static partial class GemmKernels
             c71 = Vector512<float>.Zero;
             c72 = Vector512<float>.Zero;
         }
-        float* a0 = a + 0 * lda;
-        float* a1 = a + 1 * lda;
-        float* a2 = a + 2 * lda;
-        float* a3 = a + 3 * lda;
-        float* a4 = a + 4 * lda;
-        float* a5 = a + 5 * lda;
-        float* a6 = a + 6 * lda;
-        float* a7 = a + 7 * lda;
-        for (int p = 0; p < kc; p++)
+        nint lda2 = 2 * lda, lda3 = 3 * lda;
+        float* a0p = a + 0 * lda;
+        float* a1p = a + 4 * lda;
+        float* bEnd = b + (nint)kc * 48;
+        if (nta)
         {
-            Vector512<float> b0 = Vector512.Load(b + 0);
-            Vector512<float> b1 = Vector512.Load(b + 16);
-            Vector512<float> b2 = Vector512.Load(b + 32);
-            b += 48;
-            if (Sse.IsSupported)
+            for (; b < bEnd; b += 48, pf += 48)
             {
-                if (nta)
+                Vector512<float> b0 = Vector512.Load(b + 0);
+                Vector512<float> b1 = Vector512.Load(b + 16);
+                Vector512<float> b2 = Vector512.Load(b + 32);
+                if (Sse.IsSupported)
                 {
                     Sse.PrefetchNonTemporal(pf + 0);
                     Sse.PrefetchNonTemporal(pf + 16);
                     Sse.PrefetchNonTemporal(pf + 32);
                 }
-                else
+                Vector512<float> x0 = Vector512.Create(*a0p);
+                c00 = Avx512F.FusedMultiplyAdd(x0, b0, c00);
+                c01 = Avx512F.FusedMultiplyAdd(x0, b1, c01);
+                c02 = Avx512F.FusedMultiplyAdd(x0, b2, c02);
+                Vector512<float> x1 = Vector512.Create(a0p[lda]);
+                c10 = Avx512F.FusedMultiplyAdd(x1, b0, c10);
+                c11 = Avx512F.FusedMultiplyAdd(x1, b1, c11);
+                c12 = Avx512F.FusedMultiplyAdd(x1, b2, c12);
+                Vector512<float> x2 = Vector512.Create(a0p[lda2]);
+                c20 = Avx512F.FusedMultiplyAdd(x2, b0, c20);
+                c21 = Avx512F.FusedMultiplyAdd(x2, b1, c21);
+                c22 = Avx512F.FusedMultiplyAdd(x2, b2, c22);
+                Vector512<float> x3 = Vector512.Create(a0p[lda3]);
+                c30 = Avx512F.FusedMultiplyAdd(x3, b0, c30);
+                c31 = Avx512F.FusedMultiplyAdd(x3, b1, c31);
+                c32 = Avx512F.FusedMultiplyAdd(x3, b2, c32);
+                Vector512<float> x4 = Vector512.Create(*a1p);
+                c40 = Avx512F.FusedMultiplyAdd(x4, b0, c40);
+                c41 = Avx512F.FusedMultiplyAdd(x4, b1, c41);
+                c42 = Avx512F.FusedMultiplyAdd(x4, b2, c42);
+                Vector512<float> x5 = Vector512.Create(a1p[lda]);
+                c50 = Avx512F.FusedMultiplyAdd(x5, b0, c50);
+                c51 = Avx512F.FusedMultiplyAdd(x5, b1, c51);
+                c52 = Avx512F.FusedMultiplyAdd(x5, b2, c52);
+                Vector512<float> x6 = Vector512.Create(a1p[lda2]);
+                c60 = Avx512F.FusedMultiplyAdd(x6, b0, c60);
+                c61 = Avx512F.FusedMultiplyAdd(x6, b1, c61);
+                c62 = Avx512F.FusedMultiplyAdd(x6, b2, c62);
+                Vector512<float> x7 = Vector512.Create(a1p[lda3]);
+                c70 = Avx512F.FusedMultiplyAdd(x7, b0, c70);
+                c71 = Avx512F.FusedMultiplyAdd(x7, b1, c71);
+                c72 = Avx512F.FusedMultiplyAdd(x7, b2, c72);
+                a0p++;
+                a1p++;
+            }
+        }
+        else
+        {
+            for (; b < bEnd; b += 48, pf += 48)
+            {
+                Vector512<float> b0 = Vector512.Load(b + 0);
+                Vector512<float> b1 = Vector512.Load(b + 16);
+                Vector512<float> b2 = Vector512.Load(b + 32);
+                if (Sse.IsSupported)
                 {
                     Sse.Prefetch0(pf + 0);
                     Sse.Prefetch0(pf + 16);
                     Sse.Prefetch0(pf + 32);
                 }
+                Vector512<float> x0 = Vector512.Create(*a0p);
+                c00 = Avx512F.FusedMultiplyAdd(x0, b0, c00);
+                c01 = Avx512F.FusedMultiplyAdd(x0, b1, c01);
+                c02 = Avx512F.FusedMultiplyAdd(x0, b2, c02);
+                Vector512<float> x1 = Vector512.Create(a0p[lda]);
+                c10 = Avx512F.FusedMultiplyAdd(x1, b0, c10);
+                c11 = Avx512F.FusedMultiplyAdd(x1, b1, c11);
+                c12 = Avx512F.FusedMultiplyAdd(x1, b2, c12);
+                Vector512<float> x2 = Vector512.Create(a0p[lda2]);
+                c20 = Avx512F.FusedMultiplyAdd(x2, b0, c20);
+                c21 = Avx512F.FusedMultiplyAdd(x2, b1, c21);
+                c22 = Avx512F.FusedMultiplyAdd(x2, b2, c22);
+                Vector512<float> x3 = Vector512.Create(a0p[lda3]);
+                c30 = Avx512F.FusedMultiplyAdd(x3, b0, c30);
+                c31 = Avx512F.FusedMultiplyAdd(x3, b1, c31);
+                c32 = Avx512F.FusedMultiplyAdd(x3, b2, c32);
+                Vector512<float> x4 = Vector512.Create(*a1p);
+                c40 = Avx512F.FusedMultiplyAdd(x4, b0, c40);
+                c41 = Avx512F.FusedMultiplyAdd(x4, b1, c41);
+                c42 = Avx512F.FusedMultiplyAdd(x4, b2, c42);
+                Vector512<float> x5 = Vector512.Create(a1p[lda]);
+                c50 = Avx512F.FusedMultiplyAdd(x5, b0, c50);
+                c51 = Avx512F.FusedMultiplyAdd(x5, b1, c51);
+                c52 = Avx512F.FusedMultiplyAdd(x5, b2, c52);
+                Vector512<float> x6 = Vector512.Create(a1p[lda2]);
+                c60 = Avx512F.FusedMultiplyAdd(x6, b0, c60);
+                c61 = Avx512F.FusedMultiplyAdd(x6, b1, c61);
+                c62 = Avx512F.FusedMultiplyAdd(x6, b2, c62);
+                Vector512<float> x7 = Vector512.Create(a1p[lda3]);
+                c70 = Avx512F.FusedMultiplyAdd(x7, b0, c70);
+                c71 = Avx512F.FusedMultiplyAdd(x7, b1, c71);
+                c72 = Avx512F.FusedMultiplyAdd(x7, b2, c72);
+                a0p++;
+                a1p++;
             }
-            pf += 48;
-            Vector512<float> x0 = Vector512.Create(a0[p]);
-            c00 = Avx512F.FusedMultiplyAdd(x0, b0, c00);
-            c01 = Avx512F.FusedMultiplyAdd(x0, b1, c01);
-            c02 = Avx512F.FusedMultiplyAdd(x0, b2, c02);
-            Vector512<float> x1 = Vector512.Create(a1[p]);
-            c10 = Avx512F.FusedMultiplyAdd(x1, b0, c10);
-            c11 = Avx512F.FusedMultiplyAdd(x1, b1, c11);
-            c12 = Avx512F.FusedMultiplyAdd(x1, b2, c12);
-            Vector512<float> x2 = Vector512.Create(a2[p]);
-            c20 = Avx512F.FusedMultiplyAdd(x2, b0, c20);
-            c21 = Avx512F.FusedMultiplyAdd(x2, b1, c21);
-            c22 = Avx512F.FusedMultiplyAdd(x2, b2, c22);
-            Vector512<float> x3 = Vector512.Create(a3[p]);
-            c30 = Avx512F.FusedMultiplyAdd(x3, b0, c30);
-            c31 = Avx512F.FusedMultiplyAdd(x3, b1, c31);
-            c32 = Avx512F.FusedMultiplyAdd(x3, b2, c32);
-            Vector512<float> x4 = Vector512.Create(a4[p]);
-            c40 = Avx512F.FusedMultiplyAdd(x4, b0, c40);
-            c41 = Avx512F.FusedMultiplyAdd(x4, b1, c41);
-            c42 = Avx512F.FusedMultiplyAdd(x4, b2, c42);
-            Vector512<float> x5 = Vector512.Create(a5[p]);
-            c50 = Avx512F.FusedMultiplyAdd(x5, b0, c50);
-            c51 = Avx512F.FusedMultiplyAdd(x5, b1, c51);
-            c52 = Avx512F.FusedMultiplyAdd(x5, b2, c52);
-            Vector512<float> x6 = Vector512.Create(a6[p]);
-            c60 = Avx512F.FusedMultiplyAdd(x6, b0, c60);
-            c61 = Avx512F.FusedMultiplyAdd(x6, b1, c61);
-            c62 = Avx512F.FusedMultiplyAdd(x6, b2, c62);
-            Vector512<float> x7 = Vector512.Create(a7[p]);
-            c70 = Avx512F.FusedMultiplyAdd(x7, b0, c70);
-            c71 = Avx512F.FusedMultiplyAdd(x7, b1, c71);
-            c72 = Avx512F.FusedMultiplyAdd(x7, b2, c72);
         }
-        c00.Store(c + 0 * ldc + 0);
-        c01.Store(c + 0 * ldc + 16);
-        c02.Store(c + 0 * ldc + 32);
-        c10.Store(c + 1 * ldc + 0);
-        c11.Store(c + 1 * ldc + 16);
-        c12.Store(c + 1 * ldc + 32);
-        c20.Store(c + 2 * ldc + 0);
-        c21.Store(c + 2 * ldc + 16);
-        c22.Store(c + 2 * ldc + 32);
-        c30.Store(c + 3 * ldc + 0);
-        c31.Store(c + 3 * ldc + 16);
-        c32.Store(c + 3 * ldc + 32);
-        c40.Store(c + 4 * ldc + 0);
-        c41.Store(c + 4 * ldc + 16);
-        c42.Store(c + 4 * ldc + 32);
-        c50.Store(c + 5 * ldc + 0);
-        c51.Store(c + 5 * ldc + 16);
-        c52.Store(c + 5 * ldc + 32);
-        c60.Store(c + 6 * ldc + 0);
-        c61.Store(c + 6 * ldc + 16);
-        c62.Store(c + 6 * ldc + 32);
-        c70.Store(c + 7 * ldc + 0);
-        c71.Store(c + 7 * ldc + 16);
-        c72.Store(c + 7 * ldc + 32);
+        cr = c;
+        c00.Store(cr + 0);
+        c01.Store(cr + 16);
+        c02.Store(cr + 32);
+        cr += ldc;
+        c10.Store(cr + 0);
+        c11.Store(cr + 16);
+        c12.Store(cr + 32);
+        cr += ldc;
+        c20.Store(cr + 0);
+        c21.Store(cr + 16);
+        c22.Store(cr + 32);
+        cr += ldc;
+        c30.Store(cr + 0);
+        c31.Store(cr + 16);
+        c32.Store(cr + 32);
+        cr += ldc;
+        c40.Store(cr + 0);
+        c41.Store(cr + 16);
+        c42.Store(cr + 32);
+        cr += ldc;
+        c50.Store(cr + 0);
+        c51.Store(cr + 16);
+        c52.Store(cr + 32);
+        cr += ldc;
+        c60.Store(cr + 0);
+        c61.Store(cr + 16);
+        c62.Store(cr + 32);
+        cr += ldc;
+        c70.Store(cr + 0);
+        c71.Store(cr + 16);
+        c72.Store(cr + 32);
     }
 
     /// <summary>12x32 tile on Vector512&lt;float&gt;.</summary>
@@ -160,35 +259,99 @@ internal static partial class GemmKernels
     internal static unsafe void Kernel512x32(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
     {
         Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71, c80, c81, c90, c91, c100, c101, c110, c111;
+        float* cr;
         if (accumulate)
         {
-            c00 = Vector512.Load(c + 0 * ldc + 0);
-            c01 = Vector512.Load(c + 0 * ldc + 16);
-            c10 = Vector512.Load(c + 1 * ldc + 0);
-            c11 = Vector512.Load(c + 1 * ldc + 16);
-            c20 = Vector512.Load(c + 2 * ldc + 0);
-            c21 = Vector512.Load(c + 2 * ldc + 16);
-            c30 = Vector512.Load(c + 3 * ldc + 0);
-            c31 = Vector512.Load(c + 3 * ldc + 16);
-            c40 = Vector512.Load(c + 4 * ldc + 0);
-            c41 = Vector512.Load(c + 4 * ldc + 16);
-            c50 = Vector512.Load(c + 5 * ldc + 0);
-            c51 = Vector512.Load(c + 5 * ldc + 16);
-            c60 = Vector512.Load(c + 6 * ldc + 0);
-            c61 = Vector512.Load(c + 6 * ldc + 16);
-            c70 = Vector512.Load(c + 7 * ldc + 0);
-            c71 = Vector512.Load(c + 7 * ldc + 16);
-            c80 = Vector512.Load(c + 8 * ldc + 0);
-            c81 = Vector512.Load(c + 8 * ldc + 16);
-            c90 = Vector512.Load(c + 9 * ldc + 0);
-            c91 = Vector512.Load(c + 9 * ldc + 16);
-            c100 = Vector512.Load(c + 10 * ldc + 0);
-            c101 = Vector512.Load(c + 10 * ldc + 16);
-            c110 = Vector512.Load(c + 11 * ldc + 0);
-            c111 = Vector512.Load(c + 11 * ldc + 16);
+            cr = c;
+            c00 = Vector512.Load(cr + 0);
+            c01 = Vector512.Load(cr + 16);
+            cr += ldc;
+            c10 = Vector512.Load(cr + 0);
+            c11 = Vector512.Load(cr + 16);
+            cr += ldc;
+            c20 = Vector512.Load(cr + 0);
+            c21 = Vector512.Load(cr + 16);
+            cr += ldc;
+            c30 = Vector512.Load(cr + 0);
+            c31 = Vector512.Load(cr + 16);
+            cr += ldc;
+            c40 = Vector512.Load(cr + 0);
+            c41 = Vector512.Load(cr + 16);
+            cr += ldc;
+            c50 = Vector512.Load(cr + 0);
+            c51 = Vector512.Load(cr + 16);
+            cr += ldc;
+            c60 = Vector512.Load(cr + 0);
+            c61 = Vector512.Load(cr + 16);
+            cr += ldc;
+            c70 = Vector512.Load(cr + 0);
+            c71 = Vector512.Load(cr + 16);
+            cr += ldc;
+            c80 = Vector512.Load(cr + 0);
+            c81 = Vector512.Load(cr + 16);
+            cr += ldc;
+            c90 = Vector512.Load(cr + 0);
+            c91 = Vector512.Load(cr + 16);
+            cr += ldc;
+            c100 = Vector512.Load(cr + 0);
+            c101 = Vector512.Load(cr + 16);
+            cr += ldc;
+            c110 = Vector512.Load(cr + 0);
+            c111 = Vector512.Load(cr + 16);
         }
         else
         {
+            if (Sse.IsSupported)
+            {
+                cr = c;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 31);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 31);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 31);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 31);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 31);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 31);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 31);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 31);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 31);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 31);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 31);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 31);
+            }
             c00 = Vector512<float>.Zero;
             c01 = Vector512<float>.Zero;
             c10 = Vector512<float>.Zero;
@@ -214,98 +377,151 @@ internal static partial class GemmKernels
             c110 = Vector512<float>.Zero;
             c111 = Vector512<float>.Zero;
         }
-        float* a0 = a + 0 * lda;
-        float* a1 = a + 1 * lda;
-        float* a2 = a + 2 * lda;
-        float* a3 = a + 3 * lda;
-        float* a4 = a + 4 * lda;
-        float* a5 = a + 5 * lda;
-        float* a6 = a + 6 * lda;
-        float* a7 = a + 7 * lda;
-        float* a8 = a + 8 * lda;
-        float* a9 = a + 9 * lda;
-        float* a10 = a + 10 * lda;
-        float* a11 = a + 11 * lda;
-        for (int p = 0; p < kc; p++)
+        nint lda2 = 2 * lda, lda3 = 3 * lda;
+        float* a0p = a + 0 * lda;
+        float* a1p = a + 4 * lda;
+        float* a2p = a + 8 * lda;
+        float* bEnd = b + (nint)kc * 32;
+        if (nta)
         {
-            Vector512<float> b0 = Vector512.Load(b + 0);
-            Vector512<float> b1 = Vector512.Load(b + 16);
-            b += 32;
-            if (Sse.IsSupported)
+            for (; b < bEnd; b += 32, pf += 32)
             {
-                if (nta)
+                Vector512<float> b0 = Vector512.Load(b + 0);
+                Vector512<float> b1 = Vector512.Load(b + 16);
+                if (Sse.IsSupported)
                 {
                     Sse.PrefetchNonTemporal(pf + 0);
                     Sse.PrefetchNonTemporal(pf + 16);
                 }
-                else
+                Vector512<float> x0 = Vector512.Create(*a0p);
+                c00 = Avx512F.FusedMultiplyAdd(x0, b0, c00);
+                c01 = Avx512F.FusedMultiplyAdd(x0, b1, c01);
+                Vector512<float> x1 = Vector512.Create(a0p[lda]);
+                c10 = Avx512F.FusedMultiplyAdd(x1, b0, c10);
+                c11 = Avx512F.FusedMultiplyAdd(x1, b1, c11);
+                Vector512<float> x2 = Vector512.Create(a0p[lda2]);
+                c20 = Avx512F.FusedMultiplyAdd(x2, b0, c20);
+                c21 = Avx512F.FusedMultiplyAdd(x2, b1, c21);
+                Vector512<float> x3 = Vector512.Create(a0p[lda3]);
+                c30 = Avx512F.FusedMultiplyAdd(x3, b0, c30);
+                c31 = Avx512F.FusedMultiplyAdd(x3, b1, c31);
+                Vector512<float> x4 = Vector512.Create(*a1p);
+                c40 = Avx512F.FusedMultiplyAdd(x4, b0, c40);
+                c41 = Avx512F.FusedMultiplyAdd(x4, b1, c41);
+                Vector512<float> x5 = Vector512.Create(a1p[lda]);
+                c50 = Avx512F.FusedMultiplyAdd(x5, b0, c50);
+                c51 = Avx512F.FusedMultiplyAdd(x5, b1, c51);
+                Vector512<float> x6 = Vector512.Create(a1p[lda2]);
+                c60 = Avx512F.FusedMultiplyAdd(x6, b0, c60);
+                c61 = Avx512F.FusedMultiplyAdd(x6, b1, c61);
+                Vector512<float> x7 = Vector512.Create(a1p[lda3]);
+                c70 = Avx512F.FusedMultiplyAdd(x7, b0, c70);
+                c71 = Avx512F.FusedMultiplyAdd(x7, b1, c71);
+                Vector512<float> x8 = Vector512.Create(*a2p);
+                c80 = Avx512F.FusedMultiplyAdd(x8, b0, c80);
+                c81 = Avx512F.FusedMultiplyAdd(x8, b1, c81);
+                Vector512<float> x9 = Vector512.Create(a2p[lda]);
+                c90 = Avx512F.FusedMultiplyAdd(x9, b0, c90);
+                c91 = Avx512F.FusedMultiplyAdd(x9, b1, c91);
+                Vector512<float> x10 = Vector512.Create(a2p[lda2]);
+                c100 = Avx512F.FusedMultiplyAdd(x10, b0, c100);
+                c101 = Avx512F.FusedMultiplyAdd(x10, b1, c101);
+                Vector512<float> x11 = Vector512.Create(a2p[lda3]);
+                c110 = Avx512F.FusedMultiplyAdd(x11, b0, c110);
+                c111 = Avx512F.FusedMultiplyAdd(x11, b1, c111);
+                a0p++;
+                a1p++;
+                a2p++;
+            }
+        }
+        else
+        {
+            for (; b < bEnd; b += 32, pf += 32)
+            {
+                Vector512<float> b0 = Vector512.Load(b + 0);
+                Vector512<float> b1 = Vector512.Load(b + 16);
+                if (Sse.IsSupported)
                 {
                     Sse.Prefetch0(pf + 0);
                     Sse.Prefetch0(pf + 16);
                 }
+                Vector512<float> x0 = Vector512.Create(*a0p);
+                c00 = Avx512F.FusedMultiplyAdd(x0, b0, c00);
+                c01 = Avx512F.FusedMultiplyAdd(x0, b1, c01);
+                Vector512<float> x1 = Vector512.Create(a0p[lda]);
+                c10 = Avx512F.FusedMultiplyAdd(x1, b0, c10);
+                c11 = Avx512F.FusedMultiplyAdd(x1, b1, c11);
+                Vector512<float> x2 = Vector512.Create(a0p[lda2]);
+                c20 = Avx512F.FusedMultiplyAdd(x2, b0, c20);
+                c21 = Avx512F.FusedMultiplyAdd(x2, b1, c21);
+                Vector512<float> x3 = Vector512.Create(a0p[lda3]);
+                c30 = Avx512F.FusedMultiplyAdd(x3, b0, c30);
+                c31 = Avx512F.FusedMultiplyAdd(x3, b1, c31);
+                Vector512<float> x4 = Vector512.Create(*a1p);
+                c40 = Avx512F.FusedMultiplyAdd(x4, b0, c40);
+                c41 = Avx512F.FusedMultiplyAdd(x4, b1, c41);
+                Vector512<float> x5 = Vector512.Create(a1p[lda]);
+                c50 = Avx512F.FusedMultiplyAdd(x5, b0, c50);
+                c51 = Avx512F.FusedMultiplyAdd(x5, b1, c51);
+                Vector512<float> x6 = Vector512.Create(a1p[lda2]);
+                c60 = Avx512F.FusedMultiplyAdd(x6, b0, c60);
+                c61 = Avx512F.FusedMultiplyAdd(x6, b1, c61);
+                Vector512<float> x7 = Vector512.Create(a1p[lda3]);
+                c70 = Avx512F.FusedMultiplyAdd(x7, b0, c70);
+                c71 = Avx512F.FusedMultiplyAdd(x7, b1, c71);
+                Vector512<float> x8 = Vector512.Create(*a2p);
+                c80 = Avx512F.FusedMultiplyAdd(x8, b0, c80);
+                c81 = Avx512F.FusedMultiplyAdd(x8, b1, c81);
+                Vector512<float> x9 = Vector512.Create(a2p[lda]);
+                c90 = Avx512F.FusedMultiplyAdd(x9, b0, c90);
+                c91 = Avx512F.FusedMultiplyAdd(x9, b1, c91);
+                Vector512<float> x10 = Vector512.Create(a2p[lda2]);
+                c100 = Avx512F.FusedMultiplyAdd(x10, b0, c100);
+                c101 = Avx512F.FusedMultiplyAdd(x10, b1, c101);
+                Vector512<float> x11 = Vector512.Create(a2p[lda3]);
+                c110 = Avx512F.FusedMultiplyAdd(x11, b0, c110);
+                c111 = Avx512F.FusedMultiplyAdd(x11, b1, c111);
+                a0p++;
+                a1p++;
+                a2p++;
             }
-            pf += 32;
-            Vector512<float> x0 = Vector512.Create(a0[p]);
-            c00 = Avx512F.FusedMultiplyAdd(x0, b0, c00);
-            c01 = Avx512F.FusedMultiplyAdd(x0, b1, c01);
-            Vector512<float> x1 = Vector512.Create(a1[p]);
-            c10 = Avx512F.FusedMultiplyAdd(x1, b0, c10);
-            c11 = Avx512F.FusedMultiplyAdd(x1, b1, c11);
-            Vector512<float> x2 = Vector512.Create(a2[p]);
-            c20 = Avx512F.FusedMultiplyAdd(x2, b0, c20);
-            c21 = Avx512F.FusedMultiplyAdd(x2, b1, c21);
-            Vector512<float> x3 = Vector512.Create(a3[p]);
-            c30 = Avx512F.FusedMultiplyAdd(x3, b0, c30);
-            c31 = Avx512F.FusedMultiplyAdd(x3, b1, c31);
-            Vector512<float> x4 = Vector512.Create(a4[p]);
-            c40 = Avx512F.FusedMultiplyAdd(x4, b0, c40);
-            c41 = Avx512F.FusedMultiplyAdd(x4, b1, c41);
-            Vector512<float> x5 = Vector512.Create(a5[p]);
-            c50 = Avx512F.FusedMultiplyAdd(x5, b0, c50);
-            c51 = Avx512F.FusedMultiplyAdd(x5, b1, c51);
-            Vector512<float> x6 = Vector512.Create(a6[p]);
-            c60 = Avx512F.FusedMultiplyAdd(x6, b0, c60);
-            c61 = Avx512F.FusedMultiplyAdd(x6, b1, c61);
-            Vector512<float> x7 = Vector512.Create(a7[p]);
-            c70 = Avx512F.FusedMultiplyAdd(x7, b0, c70);
-            c71 = Avx512F.FusedMultiplyAdd(x7, b1, c71);
-            Vector512<float> x8 = Vector512.Create(a8[p]);
-            c80 = Avx512F.FusedMultiplyAdd(x8, b0, c80);
-            c81 = Avx512F.FusedMultiplyAdd(x8, b1, c81);
-            Vector512<float> x9 = Vector512.Create(a9[p]);
-            c90 = Avx512F.FusedMultiplyAdd(x9, b0, c90);
-            c91 = Avx512F.FusedMultiplyAdd(x9, b1, c91);
-            Vector512<float> x10 = Vector512.Create(a10[p]);
-            c100 = Avx512F.FusedMultiplyAdd(x10, b0, c100);
-            c101 = Avx512F.FusedMultiplyAdd(x10, b1, c101);
-            Vector512<float> x11 = Vector512.Create(a11[p]);
-            c110 = Avx512F.FusedMultiplyAdd(x11, b0, c110);
-            c111 = Avx512F.FusedMultiplyAdd(x11, b1, c111);
         }
-        c00.Store(c + 0 * ldc + 0);
-        c01.Store(c + 0 * ldc + 16);
-        c10.Store(c + 1 * ldc + 0);
-        c11.Store(c + 1 * ldc + 16);
-        c20.Store(c + 2 * ldc + 0);
-        c21.Store(c + 2 * ldc + 16);
-        c30.Store(c + 3 * ldc + 0);
-        c31.Store(c + 3 * ldc + 16);
-        c40.Store(c + 4 * ldc + 0);
-        c41.Store(c + 4 * ldc + 16);
-        c50.Store(c + 5 * ldc + 0);
-        c51.Store(c + 5 * ldc + 16);
-        c60.Store(c + 6 * ldc + 0);
-        c61.Store(c + 6 * ldc + 16);
-        c70.Store(c + 7 * ldc + 0);
-        c71.Store(c + 7 * ldc + 16);
-        c80.Store(c + 8 * ldc + 0);
-        c81.Store(c + 8 * ldc + 16);
-        c90.Store(c + 9 * ldc + 0);
-        c91.Store(c + 9 * ldc + 16);
-        c100.Store(c + 10 * ldc + 0);
-        c101.Store(c + 10 * ldc + 16);
-        c110.Store(c + 11 * ldc + 0);
-        c111.Store(c + 11 * ldc + 16);
+        cr = c;
+        c00.Store(cr + 0);
+        c01.Store(cr + 16);
+        cr += ldc;
+        c10.Store(cr + 0);
+        c11.Store(cr + 16);
+        cr += ldc;
+        c20.Store(cr + 0);
+        c21.Store(cr + 16);
+        cr += ldc;
+        c30.Store(cr + 0);
+        c31.Store(cr + 16);
+        cr += ldc;
+        c40.Store(cr + 0);
+        c41.Store(cr + 16);
+        cr += ldc;
+        c50.Store(cr + 0);
+        c51.Store(cr + 16);
+        cr += ldc;
+        c60.Store(cr + 0);
+        c61.Store(cr + 16);
+        cr += ldc;
+        c70.Store(cr + 0);
+        c71.Store(cr + 16);
+        cr += ldc;
+        c80.Store(cr + 0);
+        c81.Store(cr + 16);
+        cr += ldc;
+        c90.Store(cr + 0);
+        c91.Store(cr + 16);
+        cr += ldc;
+        c100.Store(cr + 0);
+        c101.Store(cr + 16);
+        cr += ldc;
+        c110.Store(cr + 0);
+        c111.Store(cr + 16);
     }
 
     /// <summary>8x32 tile on Vector512&lt;float&gt;.</summary>
@@ -313,27 +529,71 @@ internal static partial class GemmKernels
     internal static unsafe void Kernel512x32r8(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
     {
         Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71;
+        float* cr;
         if (accumulate)
         {
-            c00 = Vector512.Load(c + 0 * ldc + 0);
-            c01 = Vector512.Load(c + 0 * ldc + 16);
-            c10 = Vector512.Load(c + 1 * ldc + 0);
-            c11 = Vector512.Load(c + 1 * ldc + 16);
-            c20 = Vector512.Load(c + 2 * ldc + 0);
-            c21 = Vector512.Load(c + 2 * ldc + 16);
-            c30 = Vector512.Load(c + 3 * ldc + 0);
-            c31 = Vector512.Load(c + 3 * ldc + 16);
-            c40 = Vector512.Load(c + 4 * ldc + 0);
-            c41 = Vector512.Load(c + 4 * ldc + 16);
-            c50 = Vector512.Load(c + 5 * ldc + 0);
-            c51 = Vector512.Load(c + 5 * ldc + 16);
-            c60 = Vector512.Load(c + 6 * ldc + 0);
-            c61 = Vector512.Load(c + 6 * ldc + 16);
-            c70 = Vector512.Load(c + 7 * ldc + 0);
-            c71 = Vector512.Load(c + 7 * ldc + 16);
+            cr = c;
+            c00 = Vector512.Load(cr + 0);
+            c01 = Vector512.Load(cr + 16);
+            cr += ldc;
+            c10 = Vector512.Load(cr + 0);
+            c11 = Vector512.Load(cr + 16);
+            cr += ldc;
+            c20 = Vector512.Load(cr + 0);
+            c21 = Vector512.Load(cr + 16);
+            cr += ldc;
+            c30 = Vector512.Load(cr + 0);
+            c31 = Vector512.Load(cr + 16);
+            cr += ldc;
+            c40 = Vector512.Load(cr + 0);
+            c41 = Vector512.Load(cr + 16);
+            cr += ldc;
+            c50 = Vector512.Load(cr + 0);
+            c51 = Vector512.Load(cr + 16);
+            cr += ldc;
+            c60 = Vector512.Load(cr + 0);
+            c61 = Vector512.Load(cr + 16);
+            cr += ldc;
+            c70 = Vector512.Load(cr + 0);
+            c71 = Vector512.Load(cr + 16);
         }
         else
         {
+            if (Sse.IsSupported)
+            {
+                cr = c;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 31);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 31);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 31);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 31);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 31);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 31);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 31);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 31);
+            }
             c00 = Vector512<float>.Zero;
             c01 = Vector512<float>.Zero;
             c10 = Vector512<float>.Zero;
@@ -351,74 +611,112 @@ internal static partial class GemmKernels
             c70 = Vector512<float>.Zero;
             c71 = Vector512<float>.Zero;
         }
-        float* a0 = a + 0 * lda;
-        float* a1 = a + 1 * lda;
-        float* a2 = a + 2 * lda;
-        float* a3 = a + 3 * lda;
-        float* a4 = a + 4 * lda;
-        float* a5 = a + 5 * lda;
-        float* a6 = a + 6 * lda;
-        float* a7 = a + 7 * lda;
-        for (int p = 0; p < kc; p++)
+        nint lda2 = 2 * lda, lda3 = 3 * lda;
+        float* a0p = a + 0 * lda;
+        float* a1p = a + 4 * lda;
+        float* bEnd = b + (nint)kc * 32;
+        if (nta)
         {
-            Vector512<float> b0 = Vector512.Load(b + 0);
-            Vector512<float> b1 = Vector512.Load(b + 16);
-            b += 32;
-            if (Sse.IsSupported)
+            for (; b < bEnd; b += 32, pf += 32)
             {
-                if (nta)
+                Vector512<float> b0 = Vector512.Load(b + 0);
+                Vector512<float> b1 = Vector512.Load(b + 16);
+                if (Sse.IsSupported)
                 {
                     Sse.PrefetchNonTemporal(pf + 0);
                     Sse.PrefetchNonTemporal(pf + 16);
                 }
-                else
+                Vector512<float> x0 = Vector512.Create(*a0p);
+                c00 = Avx512F.FusedMultiplyAdd(x0, b0, c00);
+                c01 = Avx512F.FusedMultiplyAdd(x0, b1, c01);
+                Vector512<float> x1 = Vector512.Create(a0p[lda]);
+                c10 = Avx512F.FusedMultiplyAdd(x1, b0, c10);
+                c11 = Avx512F.FusedMultiplyAdd(x1, b1, c11);
+                Vector512<float> x2 = Vector512.Create(a0p[lda2]);
+                c20 = Avx512F.FusedMultiplyAdd(x2, b0, c20);
+                c21 = Avx512F.FusedMultiplyAdd(x2, b1, c21);
+                Vector512<float> x3 = Vector512.Create(a0p[lda3]);
+                c30 = Avx512F.FusedMultiplyAdd(x3, b0, c30);
+                c31 = Avx512F.FusedMultiplyAdd(x3, b1, c31);
+                Vector512<float> x4 = Vector512.Create(*a1p);
+                c40 = Avx512F.FusedMultiplyAdd(x4, b0, c40);
+                c41 = Avx512F.FusedMultiplyAdd(x4, b1, c41);
+                Vector512<float> x5 = Vector512.Create(a1p[lda]);
+                c50 = Avx512F.FusedMultiplyAdd(x5, b0, c50);
+                c51 = Avx512F.FusedMultiplyAdd(x5, b1, c51);
+                Vector512<float> x6 = Vector512.Create(a1p[lda2]);
+                c60 = Avx512F.FusedMultiplyAdd(x6, b0, c60);
+                c61 = Avx512F.FusedMultiplyAdd(x6, b1, c61);
+                Vector512<float> x7 = Vector512.Create(a1p[lda3]);
+                c70 = Avx512F.FusedMultiplyAdd(x7, b0, c70);
+                c71 = Avx512F.FusedMultiplyAdd(x7, b1, c71);
+                a0p++;
+                a1p++;
+            }
+        }
+        else
+        {
+            for (; b < bEnd; b += 32, pf += 32)
+            {
+                Vector512<float> b0 = Vector512.Load(b + 0);
+                Vector512<float> b1 = Vector512.Load(b + 16);
+                if (Sse.IsSupported)
                 {
                     Sse.Prefetch0(pf + 0);
                     Sse.Prefetch0(pf + 16);
                 }
+                Vector512<float> x0 = Vector512.Create(*a0p);
+                c00 = Avx512F.FusedMultiplyAdd(x0, b0, c00);
+                c01 = Avx512F.FusedMultiplyAdd(x0, b1, c01);
+                Vector512<float> x1 = Vector512.Create(a0p[lda]);
+                c10 = Avx512F.FusedMultiplyAdd(x1, b0, c10);
+                c11 = Avx512F.FusedMultiplyAdd(x1, b1, c11);
+                Vector512<float> x2 = Vector512.Create(a0p[lda2]);
+                c20 = Avx512F.FusedMultiplyAdd(x2, b0, c20);
+                c21 = Avx512F.FusedMultiplyAdd(x2, b1, c21);
+                Vector512<float> x3 = Vector512.Create(a0p[lda3]);
+                c30 = Avx512F.FusedMultiplyAdd(x3, b0, c30);
+                c31 = Avx512F.FusedMultiplyAdd(x3, b1, c31);
+                Vector512<float> x4 = Vector512.Create(*a1p);
+                c40 = Avx512F.FusedMultiplyAdd(x4, b0, c40);
+                c41 = Avx512F.FusedMultiplyAdd(x4, b1, c41);
+                Vector512<float> x5 = Vector512.Create(a1p[lda]);
+                c50 = Avx512F.FusedMultiplyAdd(x5, b0, c50);
+                c51 = Avx512F.FusedMultiplyAdd(x5, b1, c51);
+                Vector512<float> x6 = Vector512.Create(a1p[lda2]);
+                c60 = Avx512F.FusedMultiplyAdd(x6, b0, c60);
+                c61 = Avx512F.FusedMultiplyAdd(x6, b1, c61);
+                Vector512<float> x7 = Vector512.Create(a1p[lda3]);
+                c70 = Avx512F.FusedMultiplyAdd(x7, b0, c70);
+                c71 = Avx512F.FusedMultiplyAdd(x7, b1, c71);
+                a0p++;
+                a1p++;
             }
-            pf += 32;
-            Vector512<float> x0 = Vector512.Create(a0[p]);
-            c00 = Avx512F.FusedMultiplyAdd(x0, b0, c00);
-            c01 = Avx512F.FusedMultiplyAdd(x0, b1, c01);
-            Vector512<float> x1 = Vector512.Create(a1[p]);
-            c10 = Avx512F.FusedMultiplyAdd(x1, b0, c10);
-            c11 = Avx512F.FusedMultiplyAdd(x1, b1, c11);
-            Vector512<float> x2 = Vector512.Create(a2[p]);
-            c20 = Avx512F.FusedMultiplyAdd(x2, b0, c20);
-            c21 = Avx512F.FusedMultiplyAdd(x2, b1, c21);
-            Vector512<float> x3 = Vector512.Create(a3[p]);
-            c30 = Avx512F.FusedMultiplyAdd(x3, b0, c30);
-            c31 = Avx512F.FusedMultiplyAdd(x3, b1, c31);
-            Vector512<float> x4 = Vector512.Create(a4[p]);
-            c40 = Avx512F.FusedMultiplyAdd(x4, b0, c40);
-            c41 = Avx512F.FusedMultiplyAdd(x4, b1, c41);
-            Vector512<float> x5 = Vector512.Create(a5[p]);
-            c50 = Avx512F.FusedMultiplyAdd(x5, b0, c50);
-            c51 = Avx512F.FusedMultiplyAdd(x5, b1, c51);
-            Vector512<float> x6 = Vector512.Create(a6[p]);
-            c60 = Avx512F.FusedMultiplyAdd(x6, b0, c60);
-            c61 = Avx512F.FusedMultiplyAdd(x6, b1, c61);
-            Vector512<float> x7 = Vector512.Create(a7[p]);
-            c70 = Avx512F.FusedMultiplyAdd(x7, b0, c70);
-            c71 = Avx512F.FusedMultiplyAdd(x7, b1, c71);
         }
-        c00.Store(c + 0 * ldc + 0);
-        c01.Store(c + 0 * ldc + 16);
-        c10.Store(c + 1 * ldc + 0);
-        c11.Store(c + 1 * ldc + 16);
-        c20.Store(c + 2 * ldc + 0);
-        c21.Store(c + 2 * ldc + 16);
-        c30.Store(c + 3 * ldc + 0);
-        c31.Store(c + 3 * ldc + 16);
-        c40.Store(c + 4 * ldc + 0);
-        c41.Store(c + 4 * ldc + 16);
-        c50.Store(c + 5 * ldc + 0);
-        c51.Store(c + 5 * ldc + 16);
-        c60.Store(c + 6 * ldc + 0);
-        c61.Store(c + 6 * ldc + 16);
-        c70.Store(c + 7 * ldc + 0);
-        c71.Store(c + 7 * ldc + 16);
+        cr = c;
+        c00.Store(cr + 0);
+        c01.Store(cr + 16);
+        cr += ldc;
+        c10.Store(cr + 0);
+        c11.Store(cr + 16);
+        cr += ldc;
+        c20.Store(cr + 0);
+        c21.Store(cr + 16);
+        cr += ldc;
+        c30.Store(cr + 0);
+        c31.Store(cr + 16);
+        cr += ldc;
+        c40.Store(cr + 0);
+        c41.Store(cr + 16);
+        cr += ldc;
+        c50.Store(cr + 0);
+        c51.Store(cr + 16);
+        cr += ldc;
+        c60.Store(cr + 0);
+        c61.Store(cr + 16);
+        cr += ldc;
+        c70.Store(cr + 0);
+        c71.Store(cr + 16);
     }
 
     /// <summary>4x32 tile on Vector512&lt;float&gt;.</summary>
@@ -426,19 +724,43 @@ internal static partial class GemmKernels
     internal static unsafe void Kernel512x32r4(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
     {
         Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31;
+        float* cr;
         if (accumulate)
         {
-            c00 = Vector512.Load(c + 0 * ldc + 0);
-            c01 = Vector512.Load(c + 0 * ldc + 16);
-            c10 = Vector512.Load(c + 1 * ldc + 0);
-            c11 = Vector512.Load(c + 1 * ldc + 16);
-            c20 = Vector512.Load(c + 2 * ldc + 0);
-            c21 = Vector512.Load(c + 2 * ldc + 16);
-            c30 = Vector512.Load(c + 3 * ldc + 0);
-            c31 = Vector512.Load(c + 3 * ldc + 16);
+            cr = c;
+            c00 = Vector512.Load(cr + 0);
+            c01 = Vector512.Load(cr + 16);
+            cr += ldc;
+            c10 = Vector512.Load(cr + 0);
+            c11 = Vector512.Load(cr + 16);
+            cr += ldc;
+            c20 = Vector512.Load(cr + 0);
+            c21 = Vector512.Load(cr + 16);
+            cr += ldc;
+            c30 = Vector512.Load(cr + 0);
+            c31 = Vector512.Load(cr + 16);
         }
         else
         {
+            if (Sse.IsSupported)
+            {
+                cr = c;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 31);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 31);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 31);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 16);
+                Sse.Prefetch0(cr + 31);
+            }
             c00 = Vector512<float>.Zero;
             c01 = Vector512<float>.Zero;
             c10 = Vector512<float>.Zero;
@@ -448,50 +770,73 @@ internal static partial class GemmKernels
             c30 = Vector512<float>.Zero;
             c31 = Vector512<float>.Zero;
         }
-        float* a0 = a + 0 * lda;
-        float* a1 = a + 1 * lda;
-        float* a2 = a + 2 * lda;
-        float* a3 = a + 3 * lda;
-        for (int p = 0; p < kc; p++)
+        nint lda2 = 2 * lda, lda3 = 3 * lda;
+        float* a0p = a + 0 * lda;
+        float* bEnd = b + (nint)kc * 32;
+        if (nta)
         {
-            Vector512<float> b0 = Vector512.Load(b + 0);
-            Vector512<float> b1 = Vector512.Load(b + 16);
-            b += 32;
-            if (Sse.IsSupported)
+            for (; b < bEnd; b += 32, pf += 32)
             {
-                if (nta)
+                Vector512<float> b0 = Vector512.Load(b + 0);
+                Vector512<float> b1 = Vector512.Load(b + 16);
+                if (Sse.IsSupported)
                 {
                     Sse.PrefetchNonTemporal(pf + 0);
                     Sse.PrefetchNonTemporal(pf + 16);
                 }
-                else
+                Vector512<float> x0 = Vector512.Create(*a0p);
+                c00 = Avx512F.FusedMultiplyAdd(x0, b0, c00);
+                c01 = Avx512F.FusedMultiplyAdd(x0, b1, c01);
+                Vector512<float> x1 = Vector512.Create(a0p[lda]);
+                c10 = Avx512F.FusedMultiplyAdd(x1, b0, c10);
+                c11 = Avx512F.FusedMultiplyAdd(x1, b1, c11);
+                Vector512<float> x2 = Vector512.Create(a0p[lda2]);
+                c20 = Avx512F.FusedMultiplyAdd(x2, b0, c20);
+                c21 = Avx512F.FusedMultiplyAdd(x2, b1, c21);
+                Vector512<float> x3 = Vector512.Create(a0p[lda3]);
+                c30 = Avx512F.FusedMultiplyAdd(x3, b0, c30);
+                c31 = Avx512F.FusedMultiplyAdd(x3, b1, c31);
+                a0p++;
+            }
+        }
+        else
+        {
+            for (; b < bEnd; b += 32, pf += 32)
+            {
+                Vector512<float> b0 = Vector512.Load(b + 0);
+                Vector512<float> b1 = Vector512.Load(b + 16);
+                if (Sse.IsSupported)
                 {
                     Sse.Prefetch0(pf + 0);
                     Sse.Prefetch0(pf + 16);
                 }
+                Vector512<float> x0 = Vector512.Create(*a0p);
+                c00 = Avx512F.FusedMultiplyAdd(x0, b0, c00);
+                c01 = Avx512F.FusedMultiplyAdd(x0, b1, c01);
+                Vector512<float> x1 = Vector512.Create(a0p[lda]);
+                c10 = Avx512F.FusedMultiplyAdd(x1, b0, c10);
+                c11 = Avx512F.FusedMultiplyAdd(x1, b1, c11);
+                Vector512<float> x2 = Vector512.Create(a0p[lda2]);
+                c20 = Avx512F.FusedMultiplyAdd(x2, b0, c20);
+                c21 = Avx512F.FusedMultiplyAdd(x2, b1, c21);
+                Vector512<float> x3 = Vector512.Create(a0p[lda3]);
+                c30 = Avx512F.FusedMultiplyAdd(x3, b0, c30);
+                c31 = Avx512F.FusedMultiplyAdd(x3, b1, c31);
+                a0p++;
             }
-            pf += 32;
-            Vector512<float> x0 = Vector512.Create(a0[p]);
-            c00 = Avx512F.FusedMultiplyAdd(x0, b0, c00);
-            c01 = Avx512F.FusedMultiplyAdd(x0, b1, c01);
-            Vector512<float> x1 = Vector512.Create(a1[p]);
-            c10 = Avx512F.FusedMultiplyAdd(x1, b0, c10);
-            c11 = Avx512F.FusedMultiplyAdd(x1, b1, c11);
-            Vector512<float> x2 = Vector512.Create(a2[p]);
-            c20 = Avx512F.FusedMultiplyAdd(x2, b0, c20);
-            c21 = Avx512F.FusedMultiplyAdd(x2, b1, c21);
-            Vector512<float> x3 = Vector512.Create(a3[p]);
-            c30 = Avx512F.FusedMultiplyAdd(x3, b0, c30);
-            c31 = Avx512F.FusedMultiplyAdd(x3, b1, c31);
         }
-        c00.Store(c + 0 * ldc + 0);
-        c01.Store(c + 0 * ldc + 16);
-        c10.Store(c + 1 * ldc + 0);
-        c11.Store(c + 1 * ldc + 16);
-        c20.Store(c + 2 * ldc + 0);
-        c21.Store(c + 2 * ldc + 16);
-        c30.Store(c + 3 * ldc + 0);
-        c31.Store(c + 3 * ldc + 16);
+        cr = c;
+        c00.Store(cr + 0);
+        c01.Store(cr + 16);
+        cr += ldc;
+        c10.Store(cr + 0);
+        c11.Store(cr + 16);
+        cr += ldc;
+        c20.Store(cr + 0);
+        c21.Store(cr + 16);
+        cr += ldc;
+        c30.Store(cr + 0);
+        c31.Store(cr + 16);
     }
 
     /// <summary>6x16 tile on Vector256&lt;float&gt;.</summary>
@@ -499,23 +844,51 @@ internal static partial class GemmKernels
     internal static unsafe void Kernel256(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
     {
         Vector256<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+        float* cr;
         if (accumulate)
         {
-            c00 = Vector256.Load(c + 0 * ldc + 0);
-            c01 = Vector256.Load(c + 0 * ldc + 8);
-            c10 = Vector256.Load(c + 1 * ldc + 0);
-            c11 = Vector256.Load(c + 1 * ldc + 8);
-            c20 = Vector256.Load(c + 2 * ldc + 0);
-            c21 = Vector256.Load(c + 2 * ldc + 8);
-            c30 = Vector256.Load(c + 3 * ldc + 0);
-            c31 = Vector256.Load(c + 3 * ldc + 8);
-            c40 = Vector256.Load(c + 4 * ldc + 0);
-            c41 = Vector256.Load(c + 4 * ldc + 8);
-            c50 = Vector256.Load(c + 5 * ldc + 0);
-            c51 = Vector256.Load(c + 5 * ldc + 8);
+            cr = c;
+            c00 = Vector256.Load(cr + 0);
+            c01 = Vector256.Load(cr + 8);
+            cr += ldc;
+            c10 = Vector256.Load(cr + 0);
+            c11 = Vector256.Load(cr + 8);
+            cr += ldc;
+            c20 = Vector256.Load(cr + 0);
+            c21 = Vector256.Load(cr + 8);
+            cr += ldc;
+            c30 = Vector256.Load(cr + 0);
+            c31 = Vector256.Load(cr + 8);
+            cr += ldc;
+            c40 = Vector256.Load(cr + 0);
+            c41 = Vector256.Load(cr + 8);
+            cr += ldc;
+            c50 = Vector256.Load(cr + 0);
+            c51 = Vector256.Load(cr + 8);
         }
         else
         {
+            if (Sse.IsSupported)
+            {
+                cr = c;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 15);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 15);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 15);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 15);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 15);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 15);
+            }
             c00 = Vector256<float>.Zero;
             c01 = Vector256<float>.Zero;
             c10 = Vector256<float>.Zero;
@@ -529,60 +902,92 @@ internal static partial class GemmKernels
             c50 = Vector256<float>.Zero;
             c51 = Vector256<float>.Zero;
         }
-        float* a0 = a + 0 * lda;
-        float* a1 = a + 1 * lda;
-        float* a2 = a + 2 * lda;
-        float* a3 = a + 3 * lda;
-        float* a4 = a + 4 * lda;
-        float* a5 = a + 5 * lda;
-        for (int p = 0; p < kc; p++)
+        nint lda2 = 2 * lda, lda3 = 3 * lda;
+        float* a0p = a + 0 * lda;
+        float* a1p = a + 4 * lda;
+        float* bEnd = b + (nint)kc * 16;
+        if (nta)
         {
-            Vector256<float> b0 = Vector256.Load(b + 0);
-            Vector256<float> b1 = Vector256.Load(b + 8);
-            b += 16;
-            if (Sse.IsSupported)
+            for (; b < bEnd; b += 16, pf += 16)
             {
-                if (nta)
+                Vector256<float> b0 = Vector256.Load(b + 0);
+                Vector256<float> b1 = Vector256.Load(b + 8);
+                if (Sse.IsSupported)
                 {
                     Sse.PrefetchNonTemporal(pf + 0);
                 }
-                else
+                Vector256<float> x0 = Vector256.Create(*a0p);
+                c00 = Vector256.MultiplyAddEstimate(x0, b0, c00);
+                c01 = Vector256.MultiplyAddEstimate(x0, b1, c01);
+                Vector256<float> x1 = Vector256.Create(a0p[lda]);
+                c10 = Vector256.MultiplyAddEstimate(x1, b0, c10);
+                c11 = Vector256.MultiplyAddEstimate(x1, b1, c11);
+                Vector256<float> x2 = Vector256.Create(a0p[lda2]);
+                c20 = Vector256.MultiplyAddEstimate(x2, b0, c20);
+                c21 = Vector256.MultiplyAddEstimate(x2, b1, c21);
+                Vector256<float> x3 = Vector256.Create(a0p[lda3]);
+                c30 = Vector256.MultiplyAddEstimate(x3, b0, c30);
+                c31 = Vector256.MultiplyAddEstimate(x3, b1, c31);
+                Vector256<float> x4 = Vector256.Create(*a1p);
+                c40 = Vector256.MultiplyAddEstimate(x4, b0, c40);
+                c41 = Vector256.MultiplyAddEstimate(x4, b1, c41);
+                Vector256<float> x5 = Vector256.Create(a1p[lda]);
+                c50 = Vector256.MultiplyAddEstimate(x5, b0, c50);
+                c51 = Vector256.MultiplyAddEstimate(x5, b1, c51);
+                a0p++;
+                a1p++;
+            }
+        }
+        else
+        {
+            for (; b < bEnd; b += 16, pf += 16)
+            {
+                Vector256<float> b0 = Vector256.Load(b + 0);
+                Vector256<float> b1 = Vector256.Load(b + 8);
+                if (Sse.IsSupported)
                 {
                     Sse.Prefetch0(pf + 0);
                 }
+                Vector256<float> x0 = Vector256.Create(*a0p);
+                c00 = Vector256.MultiplyAddEstimate(x0, b0, c00);
+                c01 = Vector256.MultiplyAddEstimate(x0, b1, c01);
+                Vector256<float> x1 = Vector256.Create(a0p[lda]);
+                c10 = Vector256.MultiplyAddEstimate(x1, b0, c10);
+                c11 = Vector256.MultiplyAddEstimate(x1, b1, c11);
+                Vector256<float> x2 = Vector256.Create(a0p[lda2]);
+                c20 = Vector256.MultiplyAddEstimate(x2, b0, c20);
+                c21 = Vector256.MultiplyAddEstimate(x2, b1, c21);
+                Vector256<float> x3 = Vector256.Create(a0p[lda3]);
+                c30 = Vector256.MultiplyAddEstimate(x3, b0, c30);
+                c31 = Vector256.MultiplyAddEstimate(x3, b1, c31);
+                Vector256<float> x4 = Vector256.Create(*a1p);
+                c40 = Vector256.MultiplyAddEstimate(x4, b0, c40);
+                c41 = Vector256.MultiplyAddEstimate(x4, b1, c41);
+                Vector256<float> x5 = Vector256.Create(a1p[lda]);
+                c50 = Vector256.MultiplyAddEstimate(x5, b0, c50);
+                c51 = Vector256.MultiplyAddEstimate(x5, b1, c51);
+                a0p++;
+                a1p++;
             }
-            pf += 16;
-            Vector256<float> x0 = Vector256.Create(a0[p]);
-            c00 = Vector256.MultiplyAddEstimate(x0, b0, c00);
-            c01 = Vector256.MultiplyAddEstimate(x0, b1, c01);
-            Vector256<float> x1 = Vector256.Create(a1[p]);
-            c10 = Vector256.MultiplyAddEstimate(x1, b0, c10);
-            c11 = Vector256.MultiplyAddEstimate(x1, b1, c11);
-            Vector256<float> x2 = Vector256.Create(a2[p]);
-            c20 = Vector256.MultiplyAddEstimate(x2, b0, c20);
-            c21 = Vector256.MultiplyAddEstimate(x2, b1, c21);
-            Vector256<float> x3 = Vector256.Create(a3[p]);
-            c30 = Vector256.MultiplyAddEstimate(x3, b0, c30);
-            c31 = Vector256.MultiplyAddEstimate(x3, b1, c31);
-            Vector256<float> x4 = Vector256.Create(a4[p]);
-            c40 = Vector256.MultiplyAddEstimate(x4, b0, c40);
-            c41 = Vector256.MultiplyAddEstimate(x4, b1, c41);
-            Vector256<float> x5 = Vector256.Create(a5[p]);
-            c50 = Vector256.MultiplyAddEstimate(x5, b0, c50);
-            c51 = Vector256.MultiplyAddEstimate(x5, b1, c51);
         }
-        c00.Store(c + 0 * ldc + 0);
-        c01.Store(c + 0 * ldc + 8);
-        c10.Store(c + 1 * ldc + 0);
-        c11.Store(c + 1 * ldc + 8);
-        c20.Store(c + 2 * ldc + 0);
-        c21.Store(c + 2 * ldc + 8);
-        c30.Store(c + 3 * ldc + 0);
-        c31.Store(c + 3 * ldc + 8);
-        c40.Store(c + 4 * ldc + 0);
-        c41.Store(c + 4 * ldc + 8);
-        c50.Store(c + 5 * ldc + 0);
-        c51.Store(c + 5 * ldc + 8);
+        cr = c;
+        c00.Store(cr + 0);
+        c01.Store(cr + 8);
+        cr += ldc;
+        c10.Store(cr + 0);
+        c11.Store(cr + 8);
+        cr += ldc;
+        c20.Store(cr + 0);
+        c21.Store(cr + 8);
+        cr += ldc;
+        c30.Store(cr + 0);
+        c31.Store(cr + 8);
+        cr += ldc;
+        c40.Store(cr + 0);
+        c41.Store(cr + 8);
+        cr += ldc;
+        c50.Store(cr + 0);
+        c51.Store(cr + 8);
     }
 
     /// <summary>6x8 tile on Vector128&lt;float&gt;.</summary>
@@ -590,23 +995,51 @@ internal static partial class GemmKernels
     internal static unsafe void Kernel128(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
     {
         Vector128<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+        float* cr;
         if (accumulate)
         {
-            c00 = Vector128.Load(c + 0 * ldc + 0);
-            c01 = Vector128.Load(c + 0 * ldc + 4);
-            c10 = Vector128.Load(c + 1 * ldc + 0);
-            c11 = Vector128.Load(c + 1 * ldc + 4);
-            c20 = Vector128.Load(c + 2 * ldc + 0);
-            c21 = Vector128.Load(c + 2 * ldc + 4);
-            c30 = Vector128.Load(c + 3 * ldc + 0);
-            c31 = Vector128.Load(c + 3 * ldc + 4);
-            c40 = Vector128.Load(c + 4 * ldc + 0);
-            c41 = Vector128.Load(c + 4 * ldc + 4);
-            c50 = Vector128.Load(c + 5 * ldc + 0);
-            c51 = Vector128.Load(c + 5 * ldc + 4);
+            cr = c;
+            c00 = Vector128.Load(cr + 0);
+            c01 = Vector128.Load(cr + 4);
+            cr += ldc;
+            c10 = Vector128.Load(cr + 0);
+            c11 = Vector128.Load(cr + 4);
+            cr += ldc;
+            c20 = Vector128.Load(cr + 0);
+            c21 = Vector128.Load(cr + 4);
+            cr += ldc;
+            c30 = Vector128.Load(cr + 0);
+            c31 = Vector128.Load(cr + 4);
+            cr += ldc;
+            c40 = Vector128.Load(cr + 0);
+            c41 = Vector128.Load(cr + 4);
+            cr += ldc;
+            c50 = Vector128.Load(cr + 0);
+            c51 = Vector128.Load(cr + 4);
         }
         else
         {
+            if (Sse.IsSupported)
+            {
+                cr = c;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 7);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 7);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 7);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 7);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 7);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 7);
+            }
             c00 = Vector128<float>.Zero;
             c01 = Vector128<float>.Zero;
             c10 = Vector128<float>.Zero;
@@ -620,60 +1053,92 @@ internal static partial class GemmKernels
             c50 = Vector128<float>.Zero;
             c51 = Vector128<float>.Zero;
         }
-        float* a0 = a + 0 * lda;
-        float* a1 = a + 1 * lda;
-        float* a2 = a + 2 * lda;
-        float* a3 = a + 3 * lda;
-        float* a4 = a + 4 * lda;
-        float* a5 = a + 5 * lda;
-        for (int p = 0; p < kc; p++)
+        nint lda2 = 2 * lda, lda3 = 3 * lda;
+        float* a0p = a + 0 * lda;
+        float* a1p = a + 4 * lda;
+        float* bEnd = b + (nint)kc * 8;
+        if (nta)
         {
-            Vector128<float> b0 = Vector128.Load(b + 0);
-            Vector128<float> b1 = Vector128.Load(b + 4);
-            b += 8;
-            if (Sse.IsSupported)
+            for (; b < bEnd; b += 8, pf += 8)
             {
-                if (nta)
+                Vector128<float> b0 = Vector128.Load(b + 0);
+                Vector128<float> b1 = Vector128.Load(b + 4);
+                if (Sse.IsSupported)
                 {
                     Sse.PrefetchNonTemporal(pf + 0);
                 }
-                else
+                Vector128<float> x0 = Vector128.Create(*a0p);
+                c00 = Vector128.MultiplyAddEstimate(x0, b0, c00);
+                c01 = Vector128.MultiplyAddEstimate(x0, b1, c01);
+                Vector128<float> x1 = Vector128.Create(a0p[lda]);
+                c10 = Vector128.MultiplyAddEstimate(x1, b0, c10);
+                c11 = Vector128.MultiplyAddEstimate(x1, b1, c11);
+                Vector128<float> x2 = Vector128.Create(a0p[lda2]);
+                c20 = Vector128.MultiplyAddEstimate(x2, b0, c20);
+                c21 = Vector128.MultiplyAddEstimate(x2, b1, c21);
+                Vector128<float> x3 = Vector128.Create(a0p[lda3]);
+                c30 = Vector128.MultiplyAddEstimate(x3, b0, c30);
+                c31 = Vector128.MultiplyAddEstimate(x3, b1, c31);
+                Vector128<float> x4 = Vector128.Create(*a1p);
+                c40 = Vector128.MultiplyAddEstimate(x4, b0, c40);
+                c41 = Vector128.MultiplyAddEstimate(x4, b1, c41);
+                Vector128<float> x5 = Vector128.Create(a1p[lda]);
+                c50 = Vector128.MultiplyAddEstimate(x5, b0, c50);
+                c51 = Vector128.MultiplyAddEstimate(x5, b1, c51);
+                a0p++;
+                a1p++;
+            }
+        }
+        else
+        {
+            for (; b < bEnd; b += 8, pf += 8)
+            {
+                Vector128<float> b0 = Vector128.Load(b + 0);
+                Vector128<float> b1 = Vector128.Load(b + 4);
+                if (Sse.IsSupported)
                 {
                     Sse.Prefetch0(pf + 0);
                 }
+                Vector128<float> x0 = Vector128.Create(*a0p);
+                c00 = Vector128.MultiplyAddEstimate(x0, b0, c00);
+                c01 = Vector128.MultiplyAddEstimate(x0, b1, c01);
+                Vector128<float> x1 = Vector128.Create(a0p[lda]);
+                c10 = Vector128.MultiplyAddEstimate(x1, b0, c10);
+                c11 = Vector128.MultiplyAddEstimate(x1, b1, c11);
+                Vector128<float> x2 = Vector128.Create(a0p[lda2]);
+                c20 = Vector128.MultiplyAddEstimate(x2, b0, c20);
+                c21 = Vector128.MultiplyAddEstimate(x2, b1, c21);
+                Vector128<float> x3 = Vector128.Create(a0p[lda3]);
+                c30 = Vector128.MultiplyAddEstimate(x3, b0, c30);
+                c31 = Vector128.MultiplyAddEstimate(x3, b1, c31);
+                Vector128<float> x4 = Vector128.Create(*a1p);
+                c40 = Vector128.MultiplyAddEstimate(x4, b0, c40);
+                c41 = Vector128.MultiplyAddEstimate(x4, b1, c41);
+                Vector128<float> x5 = Vector128.Create(a1p[lda]);
+                c50 = Vector128.MultiplyAddEstimate(x5, b0, c50);
+                c51 = Vector128.MultiplyAddEstimate(x5, b1, c51);
+                a0p++;
+                a1p++;
             }
-            pf += 8;
-            Vector128<float> x0 = Vector128.Create(a0[p]);
-            c00 = Vector128.MultiplyAddEstimate(x0, b0, c00);
-            c01 = Vector128.MultiplyAddEstimate(x0, b1, c01);
-            Vector128<float> x1 = Vector128.Create(a1[p]);
-            c10 = Vector128.MultiplyAddEstimate(x1, b0, c10);
-            c11 = Vector128.MultiplyAddEstimate(x1, b1, c11);
-            Vector128<float> x2 = Vector128.Create(a2[p]);
-            c20 = Vector128.MultiplyAddEstimate(x2, b0, c20);
-            c21 = Vector128.MultiplyAddEstimate(x2, b1, c21);
-            Vector128<float> x3 = Vector128.Create(a3[p]);
-            c30 = Vector128.MultiplyAddEstimate(x3, b0, c30);
-            c31 = Vector128.MultiplyAddEstimate(x3, b1, c31);
-            Vector128<float> x4 = Vector128.Create(a4[p]);
-            c40 = Vector128.MultiplyAddEstimate(x4, b0, c40);
-            c41 = Vector128.MultiplyAddEstimate(x4, b1, c41);
-            Vector128<float> x5 = Vector128.Create(a5[p]);
-            c50 = Vector128.MultiplyAddEstimate(x5, b0, c50);
-            c51 = Vector128.MultiplyAddEstimate(x5, b1, c51);
         }
-        c00.Store(c + 0 * ldc + 0);
-        c01.Store(c + 0 * ldc + 4);
-        c10.Store(c + 1 * ldc + 0);
-        c11.Store(c + 1 * ldc + 4);
-        c20.Store(c + 2 * ldc + 0);
-        c21.Store(c + 2 * ldc + 4);
-        c30.Store(c + 3 * ldc + 0);
-        c31.Store(c + 3 * ldc + 4);
-        c40.Store(c + 4 * ldc + 0);
-        c41.Store(c + 4 * ldc + 4);
-        c50.Store(c + 5 * ldc + 0);
-        c51.Store(c + 5 * ldc + 4);
+        cr = c;
+        c00.Store(cr + 0);
+        c01.Store(cr + 4);
+        cr += ldc;
+        c10.Store(cr + 0);
+        c11.Store(cr + 4);
+        cr += ldc;
+        c20.Store(cr + 0);
+        c21.Store(cr + 4);
+        cr += ldc;
+        c30.Store(cr + 0);
+        c31.Store(cr + 4);
+        cr += ldc;
+        c40.Store(cr + 0);
+        c41.Store(cr + 4);
+        cr += ldc;
+        c50.Store(cr + 0);
+        c51.Store(cr + 4);
     }
 
     /// <summary>4x16 tile on Vector256&lt;float&gt;.</summary>
@@ -681,19 +1146,39 @@ internal static partial class GemmKernels
     internal static unsafe void Kernel256x4(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
     {
         Vector256<float> c00, c01, c10, c11, c20, c21, c30, c31;
+        float* cr;
         if (accumulate)
         {
-            c00 = Vector256.Load(c + 0 * ldc + 0);
-            c01 = Vector256.Load(c + 0 * ldc + 8);
-            c10 = Vector256.Load(c + 1 * ldc + 0);
-            c11 = Vector256.Load(c + 1 * ldc + 8);
-            c20 = Vector256.Load(c + 2 * ldc + 0);
-            c21 = Vector256.Load(c + 2 * ldc + 8);
-            c30 = Vector256.Load(c + 3 * ldc + 0);
-            c31 = Vector256.Load(c + 3 * ldc + 8);
+            cr = c;
+            c00 = Vector256.Load(cr + 0);
+            c01 = Vector256.Load(cr + 8);
+            cr += ldc;
+            c10 = Vector256.Load(cr + 0);
+            c11 = Vector256.Load(cr + 8);
+            cr += ldc;
+            c20 = Vector256.Load(cr + 0);
+            c21 = Vector256.Load(cr + 8);
+            cr += ldc;
+            c30 = Vector256.Load(cr + 0);
+            c31 = Vector256.Load(cr + 8);
         }
         else
         {
+            if (Sse.IsSupported)
+            {
+                cr = c;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 15);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 15);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 15);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 15);
+            }
             c00 = Vector256<float>.Zero;
             c01 = Vector256<float>.Zero;
             c10 = Vector256<float>.Zero;
@@ -703,48 +1188,71 @@ internal static partial class GemmKernels
             c30 = Vector256<float>.Zero;
             c31 = Vector256<float>.Zero;
         }
-        float* a0 = a + 0 * lda;
-        float* a1 = a + 1 * lda;
-        float* a2 = a + 2 * lda;
-        float* a3 = a + 3 * lda;
-        for (int p = 0; p < kc; p++)
+        nint lda2 = 2 * lda, lda3 = 3 * lda;
+        float* a0p = a + 0 * lda;
+        float* bEnd = b + (nint)kc * 16;
+        if (nta)
         {
-            Vector256<float> b0 = Vector256.Load(b + 0);
-            Vector256<float> b1 = Vector256.Load(b + 8);
-            b += 16;
-            if (Sse.IsSupported)
+            for (; b < bEnd; b += 16, pf += 16)
             {
-                if (nta)
+                Vector256<float> b0 = Vector256.Load(b + 0);
+                Vector256<float> b1 = Vector256.Load(b + 8);
+                if (Sse.IsSupported)
                 {
                     Sse.PrefetchNonTemporal(pf + 0);
                 }
-                else
+                Vector256<float> x0 = Vector256.Create(*a0p);
+                c00 = Vector256.MultiplyAddEstimate(x0, b0, c00);
+                c01 = Vector256.MultiplyAddEstimate(x0, b1, c01);
+                Vector256<float> x1 = Vector256.Create(a0p[lda]);
+                c10 = Vector256.MultiplyAddEstimate(x1, b0, c10);
+                c11 = Vector256.MultiplyAddEstimate(x1, b1, c11);
+                Vector256<float> x2 = Vector256.Create(a0p[lda2]);
+                c20 = Vector256.MultiplyAddEstimate(x2, b0, c20);
+                c21 = Vector256.MultiplyAddEstimate(x2, b1, c21);
+                Vector256<float> x3 = Vector256.Create(a0p[lda3]);
+                c30 = Vector256.MultiplyAddEstimate(x3, b0, c30);
+                c31 = Vector256.MultiplyAddEstimate(x3, b1, c31);
+                a0p++;
+            }
+        }
+        else
+        {
+            for (; b < bEnd; b += 16, pf += 16)
+            {
+                Vector256<float> b0 = Vector256.Load(b + 0);
+                Vector256<float> b1 = Vector256.Load(b + 8);
+                if (Sse.IsSupported)
                 {
                     Sse.Prefetch0(pf + 0);
                 }
+                Vector256<float> x0 = Vector256.Create(*a0p);
+                c00 = Vector256.MultiplyAddEstimate(x0, b0, c00);
+                c01 = Vector256.MultiplyAddEstimate(x0, b1, c01);
+                Vector256<float> x1 = Vector256.Create(a0p[lda]);
+                c10 = Vector256.MultiplyAddEstimate(x1, b0, c10);
+                c11 = Vector256.MultiplyAddEstimate(x1, b1, c11);
+                Vector256<float> x2 = Vector256.Create(a0p[lda2]);
+                c20 = Vector256.MultiplyAddEstimate(x2, b0, c20);
+                c21 = Vector256.MultiplyAddEstimate(x2, b1, c21);
+                Vector256<float> x3 = Vector256.Create(a0p[lda3]);
+                c30 = Vector256.MultiplyAddEstimate(x3, b0, c30);
+                c31 = Vector256.MultiplyAddEstimate(x3, b1, c31);
+                a0p++;
             }
-            pf += 16;
-            Vector256<float> x0 = Vector256.Create(a0[p]);
-            c00 = Vector256.MultiplyAddEstimate(x0, b0, c00);
-            c01 = Vector256.MultiplyAddEstimate(x0, b1, c01);
-            Vector256<float> x1 = Vector256.Create(a1[p]);
-            c10 = Vector256.MultiplyAddEstimate(x1, b0, c10);
-            c11 = Vector256.MultiplyAddEstimate(x1, b1, c11);
-            Vector256<float> x2 = Vector256.Create(a2[p]);
-            c20 = Vector256.MultiplyAddEstimate(x2, b0, c20);
-            c21 = Vector256.MultiplyAddEstimate(x2, b1, c21);
-            Vector256<float> x3 = Vector256.Create(a3[p]);
-            c30 = Vector256.MultiplyAddEstimate(x3, b0, c30);
-            c31 = Vector256.MultiplyAddEstimate(x3, b1, c31);
         }
-        c00.Store(c + 0 * ldc + 0);
-        c01.Store(c + 0 * ldc + 8);
-        c10.Store(c + 1 * ldc + 0);
-        c11.Store(c + 1 * ldc + 8);
-        c20.Store(c + 2 * ldc + 0);
-        c21.Store(c + 2 * ldc + 8);
-        c30.Store(c + 3 * ldc + 0);
-        c31.Store(c + 3 * ldc + 8);
+        cr = c;
+        c00.Store(cr + 0);
+        c01.Store(cr + 8);
+        cr += ldc;
+        c10.Store(cr + 0);
+        c11.Store(cr + 8);
+        cr += ldc;
+        c20.Store(cr + 0);
+        c21.Store(cr + 8);
+        cr += ldc;
+        c30.Store(cr + 0);
+        c31.Store(cr + 8);
     }
 
     /// <summary>2x16 tile on Vector256&lt;float&gt;.</summary>
@@ -752,50 +1260,78 @@ internal static partial class GemmKernels
     internal static unsafe void Kernel256x2(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
     {
         Vector256<float> c00, c01, c10, c11;
+        float* cr;
         if (accumulate)
         {
-            c00 = Vector256.Load(c + 0 * ldc + 0);
-            c01 = Vector256.Load(c + 0 * ldc + 8);
-            c10 = Vector256.Load(c + 1 * ldc + 0);
-            c11 = Vector256.Load(c + 1 * ldc + 8);
+            cr = c;
+            c00 = Vector256.Load(cr + 0);
+            c01 = Vector256.Load(cr + 8);
+            cr += ldc;
+            c10 = Vector256.Load(cr + 0);
+            c11 = Vector256.Load(cr + 8);
         }
         else
         {
+            if (Sse.IsSupported)
+            {
+                cr = c;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 15);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 15);
+            }
             c00 = Vector256<float>.Zero;
             c01 = Vector256<float>.Zero;
             c10 = Vector256<float>.Zero;
             c11 = Vector256<float>.Zero;
         }
-        float* a0 = a + 0 * lda;
-        float* a1 = a + 1 * lda;
-        for (int p = 0; p < kc; p++)
+        float* a0p = a + 0 * lda;
+        float* bEnd = b + (nint)kc * 16;
+        if (nta)
         {
-            Vector256<float> b0 = Vector256.Load(b + 0);
-            Vector256<float> b1 = Vector256.Load(b + 8);
-            b += 16;
-            if (Sse.IsSupported)
+            for (; b < bEnd; b += 16, pf += 16)
             {
-                if (nta)
+                Vector256<float> b0 = Vector256.Load(b + 0);
+                Vector256<float> b1 = Vector256.Load(b + 8);
+                if (Sse.IsSupported)
                 {
                     Sse.PrefetchNonTemporal(pf + 0);
                 }
-                else
+                Vector256<float> x0 = Vector256.Create(*a0p);
+                c00 = Vector256.MultiplyAddEstimate(x0, b0, c00);
+                c01 = Vector256.MultiplyAddEstimate(x0, b1, c01);
+                Vector256<float> x1 = Vector256.Create(a0p[lda]);
+                c10 = Vector256.MultiplyAddEstimate(x1, b0, c10);
+                c11 = Vector256.MultiplyAddEstimate(x1, b1, c11);
+                a0p++;
+            }
+        }
+        else
+        {
+            for (; b < bEnd; b += 16, pf += 16)
+            {
+                Vector256<float> b0 = Vector256.Load(b + 0);
+                Vector256<float> b1 = Vector256.Load(b + 8);
+                if (Sse.IsSupported)
                 {
                     Sse.Prefetch0(pf + 0);
                 }
+                Vector256<float> x0 = Vector256.Create(*a0p);
+                c00 = Vector256.MultiplyAddEstimate(x0, b0, c00);
+                c01 = Vector256.MultiplyAddEstimate(x0, b1, c01);
+                Vector256<float> x1 = Vector256.Create(a0p[lda]);
+                c10 = Vector256.MultiplyAddEstimate(x1, b0, c10);
+                c11 = Vector256.MultiplyAddEstimate(x1, b1, c11);
+                a0p++;
             }
-            pf += 16;
-            Vector256<float> x0 = Vector256.Create(a0[p]);
-            c00 = Vector256.MultiplyAddEstimate(x0, b0, c00);
-            c01 = Vector256.MultiplyAddEstimate(x0, b1, c01);
-            Vector256<float> x1 = Vector256.Create(a1[p]);
-            c10 = Vector256.MultiplyAddEstimate(x1, b0, c10);
-            c11 = Vector256.MultiplyAddEstimate(x1, b1, c11);
         }
-        c00.Store(c + 0 * ldc + 0);
-        c01.Store(c + 0 * ldc + 8);
-        c10.Store(c + 1 * ldc + 0);
-        c11.Store(c + 1 * ldc + 8);
+        cr = c;
+        c00.Store(cr + 0);
+        c01.Store(cr + 8);
+        cr += ldc;
+        c10.Store(cr + 0);
+        c11.Store(cr + 8);
     }
 
     /// <summary>4x8 tile on Vector128&lt;float&gt;.</summary>
@@ -803,19 +1339,39 @@ internal static partial class GemmKernels
     internal static unsafe void Kernel128x4(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
     {
         Vector128<float> c00, c01, c10, c11, c20, c21, c30, c31;
+        float* cr;
         if (accumulate)
         {
-            c00 = Vector128.Load(c + 0 * ldc + 0);
-            c01 = Vector128.Load(c + 0 * ldc + 4);
-            c10 = Vector128.Load(c + 1 * ldc + 0);
-            c11 = Vector128.Load(c + 1 * ldc + 4);
-            c20 = Vector128.Load(c + 2 * ldc + 0);
-            c21 = Vector128.Load(c + 2 * ldc + 4);
-            c30 = Vector128.Load(c + 3 * ldc + 0);
-            c31 = Vector128.Load(c + 3 * ldc + 4);
+            cr = c;
+            c00 = Vector128.Load(cr + 0);
+            c01 = Vector128.Load(cr + 4);
+            cr += ldc;
+            c10 = Vector128.Load(cr + 0);
+            c11 = Vector128.Load(cr + 4);
+            cr += ldc;
+            c20 = Vector128.Load(cr + 0);
+            c21 = Vector128.Load(cr + 4);
+            cr += ldc;
+            c30 = Vector128.Load(cr + 0);
+            c31 = Vector128.Load(cr + 4);
         }
         else
         {
+            if (Sse.IsSupported)
+            {
+                cr = c;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 7);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 7);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 7);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 7);
+            }
             c00 = Vector128<float>.Zero;
             c01 = Vector128<float>.Zero;
             c10 = Vector128<float>.Zero;
@@ -825,48 +1381,71 @@ internal static partial class GemmKernels
             c30 = Vector128<float>.Zero;
             c31 = Vector128<float>.Zero;
         }
-        float* a0 = a + 0 * lda;
-        float* a1 = a + 1 * lda;
-        float* a2 = a + 2 * lda;
-        float* a3 = a + 3 * lda;
-        for (int p = 0; p < kc; p++)
+        nint lda2 = 2 * lda, lda3 = 3 * lda;
+        float* a0p = a + 0 * lda;
+        float* bEnd = b + (nint)kc * 8;
+        if (nta)
         {
-            Vector128<float> b0 = Vector128.Load(b + 0);
-            Vector128<float> b1 = Vector128.Load(b + 4);
-            b += 8;
-            if (Sse.IsSupported)
+            for (; b < bEnd; b += 8, pf += 8)
             {
-                if (nta)
+                Vector128<float> b0 = Vector128.Load(b + 0);
+                Vector128<float> b1 = Vector128.Load(b + 4);
+                if (Sse.IsSupported)
                 {
                     Sse.PrefetchNonTemporal(pf + 0);
                 }
-                else
+                Vector128<float> x0 = Vector128.Create(*a0p);
+                c00 = Vector128.MultiplyAddEstimate(x0, b0, c00);
+                c01 = Vector128.MultiplyAddEstimate(x0, b1, c01);
+                Vector128<float> x1 = Vector128.Create(a0p[lda]);
+                c10 = Vector128.MultiplyAddEstimate(x1, b0, c10);
+                c11 = Vector128.MultiplyAddEstimate(x1, b1, c11);
+                Vector128<float> x2 = Vector128.Create(a0p[lda2]);
+                c20 = Vector128.MultiplyAddEstimate(x2, b0, c20);
+                c21 = Vector128.MultiplyAddEstimate(x2, b1, c21);
+                Vector128<float> x3 = Vector128.Create(a0p[lda3]);
+                c30 = Vector128.MultiplyAddEstimate(x3, b0, c30);
+                c31 = Vector128.MultiplyAddEstimate(x3, b1, c31);
+                a0p++;
+            }
+        }
+        else
+        {
+            for (; b < bEnd; b += 8, pf += 8)
+            {
+                Vector128<float> b0 = Vector128.Load(b + 0);
+                Vector128<float> b1 = Vector128.Load(b + 4);
+                if (Sse.IsSupported)
                 {
                     Sse.Prefetch0(pf + 0);
                 }
+                Vector128<float> x0 = Vector128.Create(*a0p);
+                c00 = Vector128.MultiplyAddEstimate(x0, b0, c00);
+                c01 = Vector128.MultiplyAddEstimate(x0, b1, c01);
+                Vector128<float> x1 = Vector128.Create(a0p[lda]);
+                c10 = Vector128.MultiplyAddEstimate(x1, b0, c10);
+                c11 = Vector128.MultiplyAddEstimate(x1, b1, c11);
+                Vector128<float> x2 = Vector128.Create(a0p[lda2]);
+                c20 = Vector128.MultiplyAddEstimate(x2, b0, c20);
+                c21 = Vector128.MultiplyAddEstimate(x2, b1, c21);
+                Vector128<float> x3 = Vector128.Create(a0p[lda3]);
+                c30 = Vector128.MultiplyAddEstimate(x3, b0, c30);
+                c31 = Vector128.MultiplyAddEstimate(x3, b1, c31);
+                a0p++;
             }
-            pf += 8;
-            Vector128<float> x0 = Vector128.Create(a0[p]);
-            c00 = Vector128.MultiplyAddEstimate(x0, b0, c00);
-            c01 = Vector128.MultiplyAddEstimate(x0, b1, c01);
-            Vector128<float> x1 = Vector128.Create(a1[p]);
-            c10 = Vector128.MultiplyAddEstimate(x1, b0, c10);
-            c11 = Vector128.MultiplyAddEstimate(x1, b1, c11);
-            Vector128<float> x2 = Vector128.Create(a2[p]);
-            c20 = Vector128.MultiplyAddEstimate(x2, b0, c20);
-            c21 = Vector128.MultiplyAddEstimate(x2, b1, c21);
-            Vector128<float> x3 = Vector128.Create(a3[p]);
-            c30 = Vector128.MultiplyAddEstimate(x3, b0, c30);
-            c31 = Vector128.MultiplyAddEstimate(x3, b1, c31);
         }
-        c00.Store(c + 0 * ldc + 0);
-        c01.Store(c + 0 * ldc + 4);
-        c10.Store(c + 1 * ldc + 0);
-        c11.Store(c + 1 * ldc + 4);
-        c20.Store(c + 2 * ldc + 0);
-        c21.Store(c + 2 * ldc + 4);
-        c30.Store(c + 3 * ldc + 0);
-        c31.Store(c + 3 * ldc + 4);
+        cr = c;
+        c00.Store(cr + 0);
+        c01.Store(cr + 4);
+        cr += ldc;
+        c10.Store(cr + 0);
+        c11.Store(cr + 4);
+        cr += ldc;
+        c20.Store(cr + 0);
+        c21.Store(cr + 4);
+        cr += ldc;
+        c30.Store(cr + 0);
+        c31.Store(cr + 4);
     }
 
     /// <summary>2x8 tile on Vector128&lt;float&gt;.</summary>
@@ -874,49 +1453,77 @@ internal static partial class GemmKernels
     internal static unsafe void Kernel128x2(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
     {
         Vector128<float> c00, c01, c10, c11;
+        float* cr;
         if (accumulate)
         {
-            c00 = Vector128.Load(c + 0 * ldc + 0);
-            c01 = Vector128.Load(c + 0 * ldc + 4);
-            c10 = Vector128.Load(c + 1 * ldc + 0);
-            c11 = Vector128.Load(c + 1 * ldc + 4);
+            cr = c;
+            c00 = Vector128.Load(cr + 0);
+            c01 = Vector128.Load(cr + 4);
+            cr += ldc;
+            c10 = Vector128.Load(cr + 0);
+            c11 = Vector128.Load(cr + 4);
         }
         else
         {
+            if (Sse.IsSupported)
+            {
+                cr = c;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 7);
+                cr += ldc;
+                Sse.Prefetch0(cr + 0);
+                Sse.Prefetch0(cr + 7);
+            }
             c00 = Vector128<float>.Zero;
             c01 = Vector128<float>.Zero;
             c10 = Vector128<float>.Zero;
             c11 = Vector128<float>.Zero;
         }
-        float* a0 = a + 0 * lda;
-        float* a1 = a + 1 * lda;
-        for (int p = 0; p < kc; p++)
+        float* a0p = a + 0 * lda;
+        float* bEnd = b + (nint)kc * 8;
+        if (nta)
         {
-            Vector128<float> b0 = Vector128.Load(b + 0);
-            Vector128<float> b1 = Vector128.Load(b + 4);
-            b += 8;
-            if (Sse.IsSupported)
+            for (; b < bEnd; b += 8, pf += 8)
             {
-                if (nta)
+                Vector128<float> b0 = Vector128.Load(b + 0);
+                Vector128<float> b1 = Vector128.Load(b + 4);
+                if (Sse.IsSupported)
                 {
                     Sse.PrefetchNonTemporal(pf + 0);
                 }
-                else
+                Vector128<float> x0 = Vector128.Create(*a0p);
+                c00 = Vector128.MultiplyAddEstimate(x0, b0, c00);
+                c01 = Vector128.MultiplyAddEstimate(x0, b1, c01);
+                Vector128<float> x1 = Vector128.Create(a0p[lda]);
+                c10 = Vector128.MultiplyAddEstimate(x1, b0, c10);
+                c11 = Vector128.MultiplyAddEstimate(x1, b1, c11);
+                a0p++;
+            }
+        }
+        else
+        {
+            for (; b < bEnd; b += 8, pf += 8)
+            {
+                Vector128<float> b0 = Vector128.Load(b + 0);
+                Vector128<float> b1 = Vector128.Load(b + 4);
+                if (Sse.IsSupported)
                 {
                     Sse.Prefetch0(pf + 0);
                 }
+                Vector128<float> x0 = Vector128.Create(*a0p);
+                c00 = Vector128.MultiplyAddEstimate(x0, b0, c00);
+                c01 = Vector128.MultiplyAddEstimate(x0, b1, c01);
+                Vector128<float> x1 = Vector128.Create(a0p[lda]);
+                c10 = Vector128.MultiplyAddEstimate(x1, b0, c10);
+                c11 = Vector128.MultiplyAddEstimate(x1, b1, c11);
+                a0p++;
             }
-            pf += 8;
-            Vector128<float> x0 = Vector128.Create(a0[p]);
-            c00 = Vector128.MultiplyAddEstimate(x0, b0, c00);
-            c01 = Vector128.MultiplyAddEstimate(x0, b1, c01);
-            Vector128<float> x1 = Vector128.Create(a1[p]);
-            c10 = Vector128.MultiplyAddEstimate(x1, b0, c10);
-            c11 = Vector128.MultiplyAddEstimate(x1, b1, c11);
         }
-        c00.Store(c + 0 * ldc + 0);
-        c01.Store(c + 0 * ldc + 4);
-        c10.Store(c + 1 * ldc + 0);
-        c11.Store(c + 1 * ldc + 4);
+        cr = c;
+        c00.Store(cr + 0);
+        c01.Store(cr + 4);
+        cr += ldc;
+        c10.Store(cr + 0);
+        c11.Store(cr + 4);
     }
 }
