@@ -69,10 +69,18 @@ public abstract class EncoderModel : IEncoderModel
         if (batch.TotalTokens > SmallPassTokens || Interlocked.Exchange(ref _passes, 1) != 0) StartPackingNow();
         using (LeaseWeights())
         {
-            Embeddings.Forward(batch, ws.Hidden);
-            var bias = AttentionBias;
-            for (int i = 0; i < _layers.Length; i++) _layers[i].Forward(batch, ws, pool, bias);
+            int parts = SequenceSplit.Parts(batch, pool);
+            if (parts > 1) ws.Split.Run(this, batch, ws, pool!, parts);
+            else ForwardLayers(batch, ws, pool);
         }
+    }
+
+    /// <summary>Embeddings, then every layer, over the whole batch (the caller holds the mapping lease).</summary>
+    internal void ForwardLayers(TokenBatch batch, EncoderWorkspace ws, KernelThreadPool? pool)
+    {
+        Embeddings.Forward(batch, ws.Hidden);
+        var bias = AttentionBias;
+        for (int i = 0; i < _layers.Length; i++) _layers[i].Forward(batch, ws, pool, bias);
     }
 
     /// <summary>

@@ -19,6 +19,7 @@ public sealed class EncoderWorkspace
     /// <summary>Feed-forward intermediate activations of one block of rows [min(tokens, FeedForwardRows), intermediate].</summary>
     public float[] Intermediate = [];
     internal readonly AttentionWork Attention = new();
+    internal readonly SequenceSplit Split = new();
     internal readonly RowParallel LayerNormWork = new();
 
     /// <summary>Makes every buffer large enough for <paramref name="tokens"/> rows.</summary>

@@ -62,4 +62,20 @@ public sealed class TokenBatch
         TotalTokens = total;
         MaxLength = max;
     }
+
+    private TokenBatch(int[] ids, int[] offsets, int[] lengths, int[]? typeIds, int total, int max)
+    {
+        Ids = ids; Offsets = offsets; Lengths = lengths; TypeIds = typeIds; TotalTokens = total; MaxLength = max;
+    }
+
+    /// <summary>Sequences [<paramref name="first"/>, first + <paramref name="count"/>) as a batch of their own (rows renumbered from 0).</summary>
+    internal TokenBatch Range(int first, int count)
+    {
+        int row0 = Offsets[first], rows = first + count < Count ? Offsets[first + count] - row0 : TotalTokens - row0;
+        var offsets = new int[count];
+        var lengths = Lengths.AsSpan(first, count).ToArray();
+        int max = 0;
+        for (int s = 0; s < count; s++) { offsets[s] = Offsets[first + s] - row0; max = Math.Max(max, lengths[s]); }
+        return new TokenBatch(Ids.AsSpan(row0, rows).ToArray(), offsets, lengths, TypeIds?.AsSpan(row0, rows).ToArray(), rows, max);
+    }
 }
