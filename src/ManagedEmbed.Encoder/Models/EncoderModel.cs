@@ -62,14 +62,16 @@ public abstract class EncoderModel : IEncoderModel
         ArgumentNullException.ThrowIfNull(ws);
         if (batch.MaxLength > Config.MaxSequenceLength)
             throw new ManagedEmbedException($"sequence of {batch.MaxLength} tokens exceeds the {Config.MaxSequenceLength} positions of max_position_embeddings {Config.MaxPositionEmbeddings}");
-        ws.Ensure(batch.TotalTokens, Config.HiddenSize, Config.IntermediateSize);
+        int parts = SequenceSplit.Parts(batch, pool);
+        // Split: the groups' own workspaces hold the activations; this one only receives the last hidden states.
+        if (parts > 1) ws.EnsureHidden(batch.TotalTokens, Config.HiddenSize);
+        else ws.Ensure(batch.TotalTokens, Config.HiddenSize, Config.IntermediateSize);
         // The panels are wanted from the second pass on, or now for a large batch: they are packed in the background
         // while passes read the layers not packed yet in place (identical results). A process that embeds one short
         // text (the CLI's cold start) never packs.
         if (batch.TotalTokens > SmallPassTokens || Interlocked.Exchange(ref _passes, 1) != 0) StartPackingNow();
         using (LeaseWeights())
         {
-            int parts = SequenceSplit.Parts(batch, pool);
             if (parts > 1) ws.Split.Run(this, batch, ws, pool!, parts);
             else ForwardLayers(batch, ws, pool);
         }

@@ -32,6 +32,9 @@ public sealed class EncoderWorkspace
         Grow(ref Intermediate, (long)Math.Min(tokens, FeedForwardRows) * intermediate);
     }
 
+    /// <summary>Makes <see cref="Hidden"/> large enough for <paramref name="tokens"/> rows (a pass split into groups of sequences writes only it).</summary>
+    internal void EnsureHidden(int tokens, int hidden) => Grow(ref Hidden, (long)tokens * hidden);
+
     /// <summary>Makes <see cref="Next"/> the hidden states (and recycles the old ones as the next <see cref="Next"/>).</summary>
     public void SwapHidden() => (Hidden, Next) = (Next, Hidden);
 
