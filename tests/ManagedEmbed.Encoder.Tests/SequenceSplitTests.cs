@@ -17,7 +17,7 @@ public class SequenceSplitTests
     [Theory]
     [InlineData(2, 40)]
     [InlineData(3, 40)]
-    [InlineData(2, 5)]
+    [InlineData(2, 2)]
     public void SplitBatchGivesTheSingleThreadHiddenStatesBitForBit(int threads, int sequences)
     {
         string dir = TestModels.Tiny();

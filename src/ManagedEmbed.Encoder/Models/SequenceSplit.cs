@@ -12,10 +12,12 @@ namespace ManagedEmbed.Encoder.Models;
 /// </summary>
 internal sealed class SequenceSplit : KernelWork
 {
-    /// <summary>Least tokens per part: below this a part's GEMMs stream weights more than they compute.</summary>
-    internal const int MinPartTokens = 128;
-
-    internal static bool Enabled = true;
+    /// <summary>
+    /// Least tokens per group: below this a group's GEMMs stream the weights more than they compute on them (each
+    /// thread reads all of them). Measured on 2 cores, real MiniLM, in-process A/B: 7-11% faster than the
+    /// kernel-level split at 64 tokens per group, 12% at 512 and 4,096; 2-3% at 32.
+    /// </summary>
+    internal const int MinPartTokens = 64;
 
     private EncoderWorkspace[] _parts = [];
     private TokenBatch?[] _batches = [];
@@ -28,9 +30,10 @@ internal sealed class SequenceSplit : KernelWork
     /// <summary>How many parts <paramref name="batch"/> is split into on <paramref name="pool"/> (1 = no split).</summary>
     internal static int Parts(TokenBatch batch, KernelThreadPool? pool)
     {
-        if (!Enabled || pool is null || pool.Threads < 2) return 1;
-        // Twice the threads when the batch allows, so a thread that finishes early takes another part.
-        int parts = Math.Min(Math.Min(batch.Count, 2 * pool.Threads), batch.TotalTokens / MinPartTokens);
+        if (pool is null || pool.Threads < 2) return 1;
+        // One group per thread (measured: 3.5% faster than two per thread at 32 x 32 on 2 cores, level at 64 x 128);
+        // a batch that cannot give every thread a group keeps the kernel-level split, which uses them all.
+        int parts = Math.Min(Math.Min(batch.Count, pool.Threads), batch.TotalTokens / MinPartTokens);
         return parts < pool.Threads ? 1 : parts;
     }
 
