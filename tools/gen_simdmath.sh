@@ -4,6 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../src/ManagedEmbed.Kernels"
 for w in 256 128; do
   { echo "// Generated from SimdMath512.cs by tools/gen_simdmath.sh; edit the template and regenerate."
-    sed -e "s/Vector512/Vector$w/g" -e "s/Epilogue512/Epilogue$w/g" -e "s/SoftmaxRow512/SoftmaxRow$w/g" SimdMath512.cs | sed 1,2d
+    sed -e "s/Vector512/Vector$w/g" -e "s/Epilogue512/Epilogue$w/g" -e "s/SoftmaxRows512/SoftmaxRows$w/g" SimdMath512.cs | sed 1,2d
   } > SimdMath$w.cs
 done

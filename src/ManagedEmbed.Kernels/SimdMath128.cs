@@ -144,37 +144,63 @@ internal static partial class SimdMath
     }
 
     /// <summary>
-    /// In-place softmax(scale·x) of one row in three tight passes (max; exp and sum; normalize), for the short rows
-    /// of attention where per-call overhead of separate primitives would dominate. Tails use scalar code.
+    /// In-place softmax(scale·x) of each of <paramref name="rows"/> rows of <paramref name="len"/> (row stride
+    /// <paramref name="ld"/>) in three tight passes (max; exp and sum; normalize), for the short rows of attention where
+    /// per-call overhead of separate primitives would dominate. Each pass runs over up to 8 rows before the next, so the
+    /// rows' serial chains (reductions, the division) overlap: measured 1.7x at 32 tokens, 1.15x at 128, against one
+    /// row at a time (attention's rows, in one process, alternated).
+    /// Every row's arithmetic is the same whatever the row count. Tails use scalar code.
     /// </summary>
-    internal static unsafe void SoftmaxRow128(float* x, int len, float scale)
+    internal static unsafe void SoftmaxRows128(float* x, nint ld, int rows, int len, float scale)
     {
-        int w = Vector128<float>.Count, i = 0;
-        float max = float.NegativeInfinity;
-        if (len >= w)
+        int w = Vector128<float>.Count;
+        float* ms = stackalloc float[8];
+        float* inv = stackalloc float[8];
+        Vector128<float> vs = Vector128.Create(scale);
+        for (; rows > 0; rows -= 8, x += 8 * ld)
         {
-            Vector128<float> vm = Vector128.Load(x);
-            for (i = w; i <= len - w; i += w) vm = Vector128.Max(vm, Vector128.Load(x + i));
-            vm = Vector128.Max(vm, Vector128.Load(x + len - w)); // the (overlapping) last vector covers the tail
-            max = HorizontalMax(vm);
+            int g = Math.Min(rows, 8);
+            for (int r = 0; r < g; r++)
+            {
+                float* xr = x + r * ld;
+                float max = float.NegativeInfinity;
+                if (len >= w)
+                {
+                    Vector128<float> vm = Vector128.Load(xr);
+                    for (int i = w; i <= len - w; i += w) vm = Vector128.Max(vm, Vector128.Load(xr + i));
+                    vm = Vector128.Max(vm, Vector128.Load(xr + len - w)); // the (overlapping) last vector covers the tail
+                    max = HorizontalMax(vm);
+                }
+                else
+                {
+                    for (int l = 0; l < len; l++) max = MathF.Max(max, xr[l]);
+                }
+                ms[r] = max * scale; // max of scale·x (scale > 0, multiplication is monotonic)
+            }
+            for (int r = 0; r < g; r++)
+            {
+                float* xr = x + r * ld;
+                float m = ms[r];
+                Vector128<float> vms = Vector128.Create(m), acc = Vector128<float>.Zero;
+                int i = 0;
+                for (; i <= len - w; i += w)
+                {
+                    Vector128<float> e = Exp(Vector128.Load(xr + i) * vs - vms);
+                    e.Store(xr + i);
+                    acc += e;
+                }
+                float sum = Vector128.Sum(acc);
+                for (; i < len; i++) { float e = MathF.Exp(xr[i] * scale - m); xr[i] = e; sum += e; }
+                inv[r] = 1f / sum;
+            }
+            for (int r = 0; r < g; r++)
+            {
+                float* xr = x + r * ld;
+                Vector128<float> vinv = Vector128.Create(inv[r]);
+                int i = 0;
+                for (; i <= len - w; i += w) (Vector128.Load(xr + i) * vinv).Store(xr + i);
+                for (; i < len; i++) xr[i] *= inv[r];
+            }
         }
-        else
-        {
-            for (int l = 0; l < len; l++) max = MathF.Max(max, x[l]);
-        }
-        float ms = max * scale; // max of scale·x (scale > 0, multiplication is monotonic)
-        Vector128<float> vs = Vector128.Create(scale), vms = Vector128.Create(ms), acc = Vector128<float>.Zero;
-        for (i = 0; i <= len - w; i += w)
-        {
-            Vector128<float> e = Exp(Vector128.Load(x + i) * vs - vms);
-            e.Store(x + i);
-            acc += e;
-        }
-        float sum = Vector128.Sum(acc);
-        for (; i < len; i++) { float e = MathF.Exp(x[i] * scale - ms); x[i] = e; sum += e; }
-        float inv = 1f / sum;
-        Vector128<float> vinv = Vector128.Create(inv);
-        for (i = 0; i <= len - w; i += w) (Vector128.Load(x + i) * vinv).Store(x + i);
-        for (; i < len; i++) x[i] *= inv;
     }
 }

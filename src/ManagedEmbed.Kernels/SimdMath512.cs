@@ -145,37 +145,63 @@ internal static partial class SimdMath
     }
 
     /// <summary>
-    /// In-place softmax(scale·x) of one row in three tight passes (max; exp and sum; normalize), for the short rows
-    /// of attention where per-call overhead of separate primitives would dominate. Tails use scalar code.
+    /// In-place softmax(scale·x) of each of <paramref name="rows"/> rows of <paramref name="len"/> (row stride
+    /// <paramref name="ld"/>) in three tight passes (max; exp and sum; normalize), for the short rows of attention where
+    /// per-call overhead of separate primitives would dominate. Each pass runs over up to 8 rows before the next, so the
+    /// rows' serial chains (reductions, the division) overlap: measured 1.7x at 32 tokens, 1.15x at 128, against one
+    /// row at a time (attention's rows, in one process, alternated).
+    /// Every row's arithmetic is the same whatever the row count. Tails use scalar code.
     /// </summary>
-    internal static unsafe void SoftmaxRow512(float* x, int len, float scale)
+    internal static unsafe void SoftmaxRows512(float* x, nint ld, int rows, int len, float scale)
     {
-        int w = Vector512<float>.Count, i = 0;
-        float max = float.NegativeInfinity;
-        if (len >= w)
+        int w = Vector512<float>.Count;
+        float* ms = stackalloc float[8];
+        float* inv = stackalloc float[8];
+        Vector512<float> vs = Vector512.Create(scale);
+        for (; rows > 0; rows -= 8, x += 8 * ld)
         {
-            Vector512<float> vm = Vector512.Load(x);
-            for (i = w; i <= len - w; i += w) vm = Vector512.Max(vm, Vector512.Load(x + i));
-            vm = Vector512.Max(vm, Vector512.Load(x + len - w)); // the (overlapping) last vector covers the tail
-            max = HorizontalMax(vm);
+            int g = Math.Min(rows, 8);
+            for (int r = 0; r < g; r++)
+            {
+                float* xr = x + r * ld;
+                float max = float.NegativeInfinity;
+                if (len >= w)
+                {
+                    Vector512<float> vm = Vector512.Load(xr);
+                    for (int i = w; i <= len - w; i += w) vm = Vector512.Max(vm, Vector512.Load(xr + i));
+                    vm = Vector512.Max(vm, Vector512.Load(xr + len - w)); // the (overlapping) last vector covers the tail
+                    max = HorizontalMax(vm);
+                }
+                else
+                {
+                    for (int l = 0; l < len; l++) max = MathF.Max(max, xr[l]);
+                }
+                ms[r] = max * scale; // max of scale·x (scale > 0, multiplication is monotonic)
+            }
+            for (int r = 0; r < g; r++)
+            {
+                float* xr = x + r * ld;
+                float m = ms[r];
+                Vector512<float> vms = Vector512.Create(m), acc = Vector512<float>.Zero;
+                int i = 0;
+                for (; i <= len - w; i += w)
+                {
+                    Vector512<float> e = Exp(Vector512.Load(xr + i) * vs - vms);
+                    e.Store(xr + i);
+                    acc += e;
+                }
+                float sum = Vector512.Sum(acc);
+                for (; i < len; i++) { float e = MathF.Exp(xr[i] * scale - m); xr[i] = e; sum += e; }
+                inv[r] = 1f / sum;
+            }
+            for (int r = 0; r < g; r++)
+            {
+                float* xr = x + r * ld;
+                Vector512<float> vinv = Vector512.Create(inv[r]);
+                int i = 0;
+                for (; i <= len - w; i += w) (Vector512.Load(xr + i) * vinv).Store(xr + i);
+                for (; i < len; i++) xr[i] *= inv[r];
+            }
         }
-        else
-        {
-            for (int l = 0; l < len; l++) max = MathF.Max(max, x[l]);
-        }
-        float ms = max * scale; // max of scale·x (scale > 0, multiplication is monotonic)
-        Vector512<float> vs = Vector512.Create(scale), vms = Vector512.Create(ms), acc = Vector512<float>.Zero;
-        for (i = 0; i <= len - w; i += w)
-        {
-            Vector512<float> e = Exp(Vector512.Load(x + i) * vs - vms);
-            e.Store(x + i);
-            acc += e;
-        }
-        float sum = Vector512.Sum(acc);
-        for (; i < len; i++) { float e = MathF.Exp(x[i] * scale - ms); x[i] = e; sum += e; }
-        float inv = 1f / sum;
-        Vector512<float> vinv = Vector512.Create(inv);
-        for (i = 0; i <= len - w; i += w) (Vector512.Load(x + i) * vinv).Store(x + i);
-        for (; i < len; i++) x[i] *= inv;
     }
 }
