@@ -53,7 +53,7 @@ public static partial class Attention
             {
                 int rows = Math.Min(TileRows, len - i0);
                 ScoreRows(pq + (long)i0 * ldq, ldq, rows, kt, lp, headDim, s);
-                SimdMath.SoftmaxRows(s, lp, rows, len, scale);
+                SimdMath.SoftmaxRows(s, lp, rows, len, scale, padded: true);
                 ContextRows(s, lp, rows, pv, ldv, len, headDim, pc + (long)i0 * ldc, ldc);
             }
         }
