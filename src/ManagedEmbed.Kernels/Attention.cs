@@ -7,7 +7,7 @@ namespace ManagedEmbed.Kernels;
 /// Scaled dot-product attention of one (sequence, head), sized for sentence lengths: no GEMM job, chunk plan, tile
 /// dispatch or packing of V for products this small. Kᵀ is transposed once into an L1 panel; scores are computed 8
 /// rows at a time, softmaxed while those rows are in L1 and multiplied by V read in place (a packed copy of V
-/// measured level at 128 tokens).
+/// measured 1-11% slower, 2 threads and 1, every shape of attention-ab).
 /// </summary>
 /// <remarks>
 /// Every score is the chain acc ← q[i, c]·k[j, c] + acc over c = 0..d−1 from 0, and every context element the chain
