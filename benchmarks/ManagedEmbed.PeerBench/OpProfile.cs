@@ -26,7 +26,7 @@ static partial class OpProfile
 
     private static readonly string[] Ops =
     [
-        "QKV GEMM (+bias)", "attention: Q·Kᵀ (packs Kᵀ)", "attention: softmax", "attention: P·V (packs V)",
+        "QKV GEMM (+bias)", "attention (Attention.Forward: Q·Kᵀ, softmax, P·V)",
         "out-proj GEMM (+bias +residual)", "LayerNorm (attention)", "FFN up GEMM (+bias +GELU epilogue)",
         "FFN down GEMM (+bias +residual)", "LayerNorm (FFN)",
     ];
@@ -58,7 +58,7 @@ static partial class OpProfile
         }
         float[] bq = Rand(3 * h), bh = Rand(h), bf = Rand(f), gamma = Rand(h), beta = Rand(h);
         float[] hidden = Rand(tokens * h), qkvBuf = new float[tokens * 3 * h], context = new float[tokens * h], next = new float[tokens * h];
-        float[] inter = new float[tokens * f], scores = new float[t * t];
+        float[] inter = new float[tokens * f];
         using var pool = new KernelThreadPool(threads);
         float scale = 1f / MathF.Sqrt(d);
         var ticks = new long[Ops.Length];
@@ -76,23 +76,20 @@ static partial class OpProfile
                     for (int hd = 0; hd < heads; hd++)
                     {
                         int q = s * t * ld + hd * d;
-                        Gemm.MatMulTransB(qkvBuf.AsSpan(q), ld, qkvBuf.AsSpan(q + h), ld, scores, t, t, t, d);
+                        Attention.Forward(qkvBuf.AsSpan(q), ld, qkvBuf.AsSpan(q + h), ld, qkvBuf.AsSpan(q + 2 * h), ld,
+                            context.AsSpan(s * t * h + hd * d), h, t, d, scale);
                         t0 = Stamp(1, t0);
-                        for (int i = 0; i < t; i++) Normalization.Softmax(scores.AsSpan(i * t, t), scale);
-                        t0 = Stamp(2, t0);
-                        Gemm.MatMul(scores, t, qkvBuf.AsSpan(q + 2 * h), ld, context.AsSpan(s * t * h + hd * d), h, t, d, t);
-                        t0 = Stamp(3, t0);
                     }
                 Gemm.Linear(context, tokens, outp[l], bh, next, Activation.None, hidden, pool);
-                t0 = Stamp(4, t0);
+                t0 = Stamp(2, t0);
                 Normalization.LayerNorm(next, gamma, beta, c.LayerNormEps);
-                t0 = Stamp(5, t0);
+                t0 = Stamp(3, t0);
                 Gemm.Linear(next, tokens, up[l], bf, inter, c.Activation, default, pool);
-                t0 = Stamp(6, t0);
+                t0 = Stamp(4, t0);
                 Gemm.Linear(inter, tokens, down[l], bh, hidden, Activation.None, next, pool);
-                t0 = Stamp(7, t0);
+                t0 = Stamp(5, t0);
                 Normalization.LayerNorm(hidden, gamma, beta, c.LayerNormEps);
-                Stamp(8, t0);
+                Stamp(6, t0);
             }
         }
 
@@ -116,7 +113,7 @@ static partial class OpProfile
         Console.WriteLine("|---|---|---|---|");
         double[] flops =
         [
-            2.0 * tokens * 3 * h * h * layers, 2.0 * b * t * t * h * layers, 0, 2.0 * b * t * t * h * layers,
+            2.0 * tokens * 3 * h * h * layers, 4.0 * b * t * t * h * layers,
             2.0 * tokens * h * h * layers, 0, 2.0 * tokens * h * f * layers, 2.0 * tokens * h * f * layers, 0,
         ];
         for (int i = 0; i < Ops.Length; i++)

@@ -228,7 +228,7 @@ public static class Gemm
         }
     }
 
-    private static void CheckStrided(ReadOnlySpan<float> s, int ld, int rows, int cols, string name)
+    internal static void CheckStrided(ReadOnlySpan<float> s, int ld, int rows, int cols, string name)
     {
         if (rows < 0 || cols < 0) throw new ArgumentOutOfRangeException(name, "dimensions must be non-negative.");
         if (rows == 0 || cols == 0) return;

@@ -42,6 +42,6 @@ public static class Normalization
     {
         if (!(scale > 0) || float.IsInfinity(scale)) throw new ArgumentOutOfRangeException(nameof(scale), "scale must be positive and finite.");
         if (x.IsEmpty) return;
-        fixed (float* p = x) SimdMath.SoftmaxRow(p, x.Length, scale);
+        fixed (float* p = x) SimdMath.SoftmaxRows(p, 0, 1, x.Length, scale);
     }
 }

@@ -32,17 +32,24 @@ internal static partial class SimdMath
     internal static float HorizontalMax(Vector128<float> v) =>
         MathF.Max(MathF.Max(v.GetElement(0), v.GetElement(1)), MathF.Max(v.GetElement(2), v.GetElement(3)));
 
-    /// <summary>In-place softmax(scale·x) of one row with the widest accelerated vector (scalar when none).</summary>
-    internal static unsafe void SoftmaxRow(float* x, int len, float scale)
+    /// <summary>
+    /// In-place softmax(scale·x) of <paramref name="rows"/> rows (stride <paramref name="ld"/>) with the widest
+    /// accelerated vector (scalar when none); <paramref name="padded"/>: rows may be touched up to whole vectors past len
+    /// (see <see cref="SoftmaxRows512"/>; the results are the same).
+    /// </summary>
+    internal static unsafe void SoftmaxRows(float* x, nint ld, int rows, int len, float scale, bool padded = false)
     {
-        if (Vector512.IsHardwareAccelerated) { SoftmaxRow512(x, len, scale); return; }
-        if (Vector256.IsHardwareAccelerated) { SoftmaxRow256(x, len, scale); return; }
-        if (Vector128.IsHardwareAccelerated) { SoftmaxRow128(x, len, scale); return; }
-        float max = float.NegativeInfinity;
-        for (int i = 0; i < len; i++) max = MathF.Max(max, x[i]);
-        float ms = max * scale, sum = 0;
-        for (int i = 0; i < len; i++) { float e = MathF.Exp(x[i] * scale - ms); x[i] = e; sum += e; }
-        float inv = 1f / sum;
-        for (int i = 0; i < len; i++) x[i] *= inv;
+        if (Vector512.IsHardwareAccelerated) { SoftmaxRows512(x, ld, rows, len, scale, padded); return; }
+        if (Vector256.IsHardwareAccelerated) { SoftmaxRows256(x, ld, rows, len, scale, padded); return; }
+        if (Vector128.IsHardwareAccelerated) { SoftmaxRows128(x, ld, rows, len, scale, padded); return; }
+        for (int r = 0; r < rows; r++, x += ld)
+        {
+            float max = float.NegativeInfinity;
+            for (int i = 0; i < len; i++) max = MathF.Max(max, x[i]);
+            float ms = max * scale, sum = 0;
+            for (int i = 0; i < len; i++) { float e = MathF.Exp(x[i] * scale - ms); x[i] = e; sum += e; }
+            float inv = 1f / sum;
+            for (int i = 0; i < len; i++) x[i] *= inv;
+        }
     }
 }

@@ -144,37 +144,88 @@ internal static partial class SimdMath
     }
 
     /// <summary>
-    /// In-place softmax(scale·x) of one row in three tight passes (max; exp and sum; normalize), for the short rows
-    /// of attention where per-call overhead of separate primitives would dominate. Tails use scalar code.
+    /// In-place softmax(scale·x) of each of <paramref name="rows"/> rows of <paramref name="len"/> (row stride
+    /// <paramref name="ld"/>) in three tight passes (max; exp and sum; normalize), for the short rows of attention where
+    /// per-call overhead of separate primitives would dominate. Each pass runs over up to 8 rows before the next, so the
+    /// rows' serial chains (reductions, the division) overlap: measured 1.7x at 32 tokens, 1.15x at 128, against one
+    /// row at a time (attention's rows, in one process, alternated).
+    /// Every row's arithmetic is the same whatever the row count and padding; every term, the tail's too, comes from
+    /// <see cref="Exp(Vector256{float})"/>. <paramref name="padded"/>: each row may be read and written up to whole
+    /// vectors past len (the lanes past len end up 0), so the attention kernel's freshly stored score rows are read back
+    /// at the offsets they were stored at.
     /// </summary>
-    internal static unsafe void SoftmaxRow256(float* x, int len, float scale)
+    internal static unsafe void SoftmaxRows256(float* x, nint ld, int rows, int len, float scale, bool padded)
     {
-        int w = Vector256<float>.Count, i = 0;
-        float max = float.NegativeInfinity;
-        if (len >= w)
+        int w = Vector256<float>.Count, full = len - len % w, rem = len - full;
+        float* ms = stackalloc float[8];
+        float* inv = stackalloc float[8];
+        float* tail = stackalloc float[Vector256<float>.Count];
+        Vector256<float> vs = Vector256.Create(scale), ninf = Vector256.Create(float.NegativeInfinity);
+        Vector256<float> inTail = Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(rem)).AsSingle();
+        for (; rows > 0; rows -= 8, x += 8 * ld)
         {
-            Vector256<float> vm = Vector256.Load(x);
-            for (i = w; i <= len - w; i += w) vm = Vector256.Max(vm, Vector256.Load(x + i));
-            vm = Vector256.Max(vm, Vector256.Load(x + len - w)); // the (overlapping) last vector covers the tail
-            max = HorizontalMax(vm);
+            int g = Math.Min(rows, 8);
+            for (int r = 0; r < g; r++)
+            {
+                float* xr = x + r * ld;
+                float max = float.NegativeInfinity;
+                if (padded)
+                {
+                    // Whole vectors at the offsets the scores were stored at: a load straddling two fresh stores
+                    // cannot be forwarded from them and waits for both to retire.
+                    Vector256<float> vm = ninf;
+                    for (int i = 0; i < full; i += w) vm = Vector256.Max(vm, Vector256.Load(xr + i));
+                    if (rem > 0) vm = Vector256.Max(vm, Vector256.ConditionalSelect(inTail, Vector256.Load(xr + full), ninf));
+                    max = HorizontalMax(vm);
+                }
+                else if (len >= w)
+                {
+                    Vector256<float> vm = Vector256.Load(xr);
+                    for (int i = w; i <= len - w; i += w) vm = Vector256.Max(vm, Vector256.Load(xr + i));
+                    vm = Vector256.Max(vm, Vector256.Load(xr + len - w)); // the (overlapping) last vector covers the tail
+                    max = HorizontalMax(vm);
+                }
+                else
+                {
+                    for (int l = 0; l < len; l++) max = MathF.Max(max, xr[l]);
+                }
+                ms[r] = max * scale; // max of scale·x (scale > 0, multiplication is monotonic)
+            }
+            for (int r = 0; r < g; r++)
+            {
+                float* xr = x + r * ld;
+                Vector256<float> vms = Vector256.Create(ms[r]), acc = Vector256<float>.Zero;
+                for (int i = 0; i < full; i += w)
+                {
+                    Vector256<float> e = Exp(Vector256.Load(xr + i) * vs - vms);
+                    e.Store(xr + i);
+                    acc += e;
+                }
+                if (rem > 0)
+                {
+                    // The tail as one more vector, lanes past len zeroed (a MathF.Exp per element made a 31-token row
+                    // cost more than two 32-token rows); unpadded rows go through a copy so nothing past len is touched.
+                    float* t = xr + full;
+                    if (!padded)
+                    {
+                        for (int l = 0; l < rem; l++) tail[l] = t[l];
+                        t = tail;
+                    }
+                    Vector256<float> e = Vector256.ConditionalSelect(inTail, Exp(Vector256.Load(t) * vs - vms), Vector256<float>.Zero);
+                    acc += e;
+                    e.Store(t);
+                    if (!padded) for (int l = 0; l < rem; l++) xr[full + l] = tail[l];
+                }
+                inv[r] = 1f / Vector256.Sum(acc);
+            }
+            for (int r = 0; r < g; r++)
+            {
+                float* xr = x + r * ld;
+                Vector256<float> vinv = Vector256.Create(inv[r]);
+                int i = 0;
+                for (; i < (padded ? len : full); i += w) (Vector256.Load(xr + i) * vinv).Store(xr + i);
+                for (; i < len; i++) xr[i] *= inv[r];
+            }
         }
-        else
-        {
-            for (int l = 0; l < len; l++) max = MathF.Max(max, x[l]);
-        }
-        float ms = max * scale; // max of scale·x (scale > 0, multiplication is monotonic)
-        Vector256<float> vs = Vector256.Create(scale), vms = Vector256.Create(ms), acc = Vector256<float>.Zero;
-        for (i = 0; i <= len - w; i += w)
-        {
-            Vector256<float> e = Exp(Vector256.Load(x + i) * vs - vms);
-            e.Store(x + i);
-            acc += e;
-        }
-        float sum = Vector256.Sum(acc);
-        for (; i < len; i++) { float e = MathF.Exp(x[i] * scale - ms); x[i] = e; sum += e; }
-        float inv = 1f / sum;
-        Vector256<float> vinv = Vector256.Create(inv);
-        for (i = 0; i <= len - w; i += w) (Vector256.Load(x + i) * vinv).Store(x + i);
-        for (; i < len; i++) x[i] *= inv;
     }
 }

@@ -238,7 +238,10 @@ public sealed class TransformerLayer
     }
 }
 
-/// <summary>Attention for one (sequence, head) per chunk; scores live in a per-thread buffer of maxLen² floats.</summary>
+/// <summary>
+/// Attention for one (sequence, head) per chunk, by <see cref="Attention"/> (fused, scores in L1); with a bias hook the
+/// scores live in a per-thread buffer of maxLen² floats.
+/// </summary>
 internal sealed class AttentionWork : KernelWork
 {
     [ThreadStatic] private static float[]? t_scores;
@@ -261,20 +264,22 @@ internal sealed class AttentionWork : KernelWork
         var batch = _batch!;
         int s = chunk / _heads, head = chunk % _heads;
         int offset = batch.Offsets[s], len = batch.Lengths[s], h = _h, d = _d, ld = 3 * h;
+        int q = offset * ld + head * d, k = q + h, v = q + 2 * h;
+        Span<float> context = _context.AsSpan(offset * h + head * d);
+        if (_bias is null)
+        {
+            Attention.Forward(_qkv.AsSpan(q), ld, _qkv.AsSpan(k), ld, _qkv.AsSpan(v), ld, context, h, len, d, _scale);
+            return;
+        }
+        // The hook sees the whole score matrix: scores become scale·QKᵀ + bias, then a plain softmax (HF adds the bias
+        // after the scaling).
         var scoresBuf = t_scores;
         if (scoresBuf is null || scoresBuf.Length < len * len) t_scores = scoresBuf = new float[Math.Max(len * len, 64 * 64)];
         Span<float> scores = scoresBuf.AsSpan(0, len * len);
-        int q = offset * ld + head * d, k = q + h, v = q + 2 * h;
-        Gemm.MatMulTransB(_qkv.AsSpan(q), ld, _qkv.AsSpan(k), ld, scores, len, len, len, d);
-        if (_bias is null)
-            for (int i = 0; i < len; i++) Normalization.Softmax(scores.Slice(i * len, len), _scale);
-        else
-        {
-            // The hook: scores become scale·QKᵀ + bias, then a plain softmax (HF adds the bias after the scaling).
-            _bias.Apply(scores, len, head, _scale);
-            for (int i = 0; i < len; i++) Normalization.Softmax(scores.Slice(i * len, len), 1f);
-        }
-        Gemm.MatMul(scores, len, _qkv.AsSpan(v), ld, _context.AsSpan(offset * h + head * d), h, len, d, len);
+        Attention.Scores(_qkv.AsSpan(q), ld, _qkv.AsSpan(k), ld, scores, len, len, d);
+        _bias.Apply(scores, len, head, _scale);
+        Attention.Softmax(scores, len, len, len, 1f);
+        Attention.Context(scores, len, _qkv.AsSpan(v), ld, context, h, len, d);
     }
 }
 

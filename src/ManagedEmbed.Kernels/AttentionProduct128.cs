@@ -1,0 +1,144 @@
+// Generated from AttentionProduct512.cs by tools/gen_simdmath.sh; edit the template and regenerate.
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace ManagedEmbed.Kernels;
+
+public static partial class Attention
+{
+    /// <summary>
+    /// c[r, j] = Σ_p a[r, p]·b[p, j] over p = 0..<paramref name="kdim"/>−1 in order, for r &lt; <paramref name="rows"/> (≤ 8)
+    /// and j &lt; <paramref name="n"/>: column blocks of two vectors, then of one, then a scalar tail (b is read only below n).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Product128(float* a, nint lda, int rows, float* b, nint ldb, int kdim, float* c, nint ldc, int n)
+    {
+        int w = Vector128<float>.Count, j = 0;
+        if (w != 16)
+        {
+            // 16 registers (the generated narrower files): two halves of 4 rows x 2 vectors, 8 accumulators each
+            // (measured: 8 x 1 blocks on Vector256 were 10-15% slower than the GEMM path at 128 tokens).
+            Rows4x128(a, lda, Math.Min(rows, 4), b, ldb, kdim, c, ldc, n);
+            if (rows > 4) Rows4x128(a + 4 * lda, lda, rows - 4, b, ldb, kdim, c + 4 * ldc, ldc, n);
+            return;
+        }
+        // Rows past the last one repeat it (their results are not stored), so the tile needs no row-count variants.
+        float* a0 = a, a1 = rows > 1 ? a + lda : a0, a2 = rows > 2 ? a + 2 * lda : a1, a3 = rows > 3 ? a + 3 * lda : a2;
+        float* a4 = rows > 4 ? a + 4 * lda : a3, a5 = rows > 5 ? a + 5 * lda : a4, a6 = rows > 6 ? a + 6 * lda : a5, a7 = rows > 7 ? a + 7 * lda : a6;
+        // 8 rows x 2 vectors: 16 accumulators in 32 registers.
+        for (; j + 2 * w <= n; j += 2 * w)
+        {
+            Vector128<float> c00 = Vector128<float>.Zero, c01 = Vector128<float>.Zero, c10 = Vector128<float>.Zero, c11 = Vector128<float>.Zero, c20 = Vector128<float>.Zero, c21 = Vector128<float>.Zero, c30 = Vector128<float>.Zero, c31 = Vector128<float>.Zero;
+            Vector128<float> c40 = Vector128<float>.Zero, c41 = Vector128<float>.Zero, c50 = Vector128<float>.Zero, c51 = Vector128<float>.Zero, c60 = Vector128<float>.Zero, c61 = Vector128<float>.Zero, c70 = Vector128<float>.Zero, c71 = Vector128<float>.Zero;
+            float* bp = b + j;
+            for (int p = 0; p < kdim; p++, bp += ldb)
+            {
+                Vector128<float> b0 = Vector128.Load(bp), b1 = Vector128.Load(bp + w);
+                Vector128<float> x = Vector128.Create(a0[p]); c00 = Vector128.MultiplyAddEstimate(x, b0, c00); c01 = Vector128.MultiplyAddEstimate(x, b1, c01);
+                x = Vector128.Create(a1[p]); c10 = Vector128.MultiplyAddEstimate(x, b0, c10); c11 = Vector128.MultiplyAddEstimate(x, b1, c11);
+                x = Vector128.Create(a2[p]); c20 = Vector128.MultiplyAddEstimate(x, b0, c20); c21 = Vector128.MultiplyAddEstimate(x, b1, c21);
+                x = Vector128.Create(a3[p]); c30 = Vector128.MultiplyAddEstimate(x, b0, c30); c31 = Vector128.MultiplyAddEstimate(x, b1, c31);
+                x = Vector128.Create(a4[p]); c40 = Vector128.MultiplyAddEstimate(x, b0, c40); c41 = Vector128.MultiplyAddEstimate(x, b1, c41);
+                x = Vector128.Create(a5[p]); c50 = Vector128.MultiplyAddEstimate(x, b0, c50); c51 = Vector128.MultiplyAddEstimate(x, b1, c51);
+                x = Vector128.Create(a6[p]); c60 = Vector128.MultiplyAddEstimate(x, b0, c60); c61 = Vector128.MultiplyAddEstimate(x, b1, c61);
+                x = Vector128.Create(a7[p]); c70 = Vector128.MultiplyAddEstimate(x, b0, c70); c71 = Vector128.MultiplyAddEstimate(x, b1, c71);
+            }
+            float* cp = c + j;
+            Vector128.Store(c00, cp); Vector128.Store(c01, cp + w);
+            if (rows > 1) { Vector128.Store(c10, cp + ldc); Vector128.Store(c11, cp + ldc + w); }
+            if (rows > 2) { Vector128.Store(c20, cp + 2 * ldc); Vector128.Store(c21, cp + 2 * ldc + w); }
+            if (rows > 3) { Vector128.Store(c30, cp + 3 * ldc); Vector128.Store(c31, cp + 3 * ldc + w); }
+            if (rows > 4) { Vector128.Store(c40, cp + 4 * ldc); Vector128.Store(c41, cp + 4 * ldc + w); }
+            if (rows > 5) { Vector128.Store(c50, cp + 5 * ldc); Vector128.Store(c51, cp + 5 * ldc + w); }
+            if (rows > 6) { Vector128.Store(c60, cp + 6 * ldc); Vector128.Store(c61, cp + 6 * ldc + w); }
+            if (rows > 7) { Vector128.Store(c70, cp + 7 * ldc); Vector128.Store(c71, cp + 7 * ldc + w); }
+        }
+        for (; j + w <= n; j += w)
+        {
+            Vector128<float> c0 = Vector128<float>.Zero, c1 = Vector128<float>.Zero, c2 = Vector128<float>.Zero, c3 = Vector128<float>.Zero;
+            Vector128<float> c4 = Vector128<float>.Zero, c5 = Vector128<float>.Zero, c6 = Vector128<float>.Zero, c7 = Vector128<float>.Zero;
+            float* bp = b + j;
+            for (int p = 0; p < kdim; p++, bp += ldb)
+            {
+                Vector128<float> b0 = Vector128.Load(bp);
+                c0 = Vector128.MultiplyAddEstimate(Vector128.Create(a0[p]), b0, c0);
+                c1 = Vector128.MultiplyAddEstimate(Vector128.Create(a1[p]), b0, c1);
+                c2 = Vector128.MultiplyAddEstimate(Vector128.Create(a2[p]), b0, c2);
+                c3 = Vector128.MultiplyAddEstimate(Vector128.Create(a3[p]), b0, c3);
+                c4 = Vector128.MultiplyAddEstimate(Vector128.Create(a4[p]), b0, c4);
+                c5 = Vector128.MultiplyAddEstimate(Vector128.Create(a5[p]), b0, c5);
+                c6 = Vector128.MultiplyAddEstimate(Vector128.Create(a6[p]), b0, c6);
+                c7 = Vector128.MultiplyAddEstimate(Vector128.Create(a7[p]), b0, c7);
+            }
+            float* cp = c + j;
+            Vector128.Store(c0, cp);
+            if (rows > 1) Vector128.Store(c1, cp + ldc);
+            if (rows > 2) Vector128.Store(c2, cp + 2 * ldc);
+            if (rows > 3) Vector128.Store(c3, cp + 3 * ldc);
+            if (rows > 4) Vector128.Store(c4, cp + 4 * ldc);
+            if (rows > 5) Vector128.Store(c5, cp + 5 * ldc);
+            if (rows > 6) Vector128.Store(c6, cp + 6 * ldc);
+            if (rows > 7) Vector128.Store(c7, cp + 7 * ldc);
+        }
+        if (j < n) Tail128(a, lda, rows, b, ldb, kdim, c, ldc, j, n);
+    }
+
+    /// <summary>The same product for r &lt; <paramref name="rows"/> ≤ 4: blocks of 4 rows x 2 vectors, then x 1, then the scalar tail.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Rows4x128(float* a, nint lda, int rows, float* b, nint ldb, int kdim, float* c, nint ldc, int n)
+    {
+        int w = Vector128<float>.Count, j = 0;
+        float* a0 = a, a1 = rows > 1 ? a + lda : a0, a2 = rows > 2 ? a + 2 * lda : a1, a3 = rows > 3 ? a + 3 * lda : a2;
+        for (; j + 2 * w <= n; j += 2 * w)
+        {
+            Vector128<float> c00 = Vector128<float>.Zero, c01 = Vector128<float>.Zero, c10 = Vector128<float>.Zero, c11 = Vector128<float>.Zero;
+            Vector128<float> c20 = Vector128<float>.Zero, c21 = Vector128<float>.Zero, c30 = Vector128<float>.Zero, c31 = Vector128<float>.Zero;
+            float* bp = b + j;
+            for (int p = 0; p < kdim; p++, bp += ldb)
+            {
+                Vector128<float> b0 = Vector128.Load(bp), b1 = Vector128.Load(bp + w);
+                Vector128<float> x = Vector128.Create(a0[p]); c00 = Vector128.MultiplyAddEstimate(x, b0, c00); c01 = Vector128.MultiplyAddEstimate(x, b1, c01);
+                x = Vector128.Create(a1[p]); c10 = Vector128.MultiplyAddEstimate(x, b0, c10); c11 = Vector128.MultiplyAddEstimate(x, b1, c11);
+                x = Vector128.Create(a2[p]); c20 = Vector128.MultiplyAddEstimate(x, b0, c20); c21 = Vector128.MultiplyAddEstimate(x, b1, c21);
+                x = Vector128.Create(a3[p]); c30 = Vector128.MultiplyAddEstimate(x, b0, c30); c31 = Vector128.MultiplyAddEstimate(x, b1, c31);
+            }
+            float* cp = c + j;
+            Vector128.Store(c00, cp); Vector128.Store(c01, cp + w);
+            if (rows > 1) { Vector128.Store(c10, cp + ldc); Vector128.Store(c11, cp + ldc + w); }
+            if (rows > 2) { Vector128.Store(c20, cp + 2 * ldc); Vector128.Store(c21, cp + 2 * ldc + w); }
+            if (rows > 3) { Vector128.Store(c30, cp + 3 * ldc); Vector128.Store(c31, cp + 3 * ldc + w); }
+        }
+        for (; j + w <= n; j += w)
+        {
+            Vector128<float> c0 = Vector128<float>.Zero, c1 = Vector128<float>.Zero, c2 = Vector128<float>.Zero, c3 = Vector128<float>.Zero;
+            float* bp = b + j;
+            for (int p = 0; p < kdim; p++, bp += ldb)
+            {
+                Vector128<float> b0 = Vector128.Load(bp);
+                c0 = Vector128.MultiplyAddEstimate(Vector128.Create(a0[p]), b0, c0);
+                c1 = Vector128.MultiplyAddEstimate(Vector128.Create(a1[p]), b0, c1);
+                c2 = Vector128.MultiplyAddEstimate(Vector128.Create(a2[p]), b0, c2);
+                c3 = Vector128.MultiplyAddEstimate(Vector128.Create(a3[p]), b0, c3);
+            }
+            float* cp = c + j;
+            Vector128.Store(c0, cp);
+            if (rows > 1) Vector128.Store(c1, cp + ldc);
+            if (rows > 2) Vector128.Store(c2, cp + 2 * ldc);
+            if (rows > 3) Vector128.Store(c3, cp + 3 * ldc);
+        }
+        if (j < n) Tail128(a, lda, rows, b, ldb, kdim, c, ldc, j, n);
+    }
+
+    /// <summary>Columns [<paramref name="j0"/>, n) of the product, one lane of the vector multiply-add at a time (fused where the vector's is).</summary>
+    private static unsafe void Tail128(float* a, nint lda, int rows, float* b, nint ldb, int kdim, float* c, nint ldc, int j0, int n)
+    {
+        for (int r = 0; r < rows; r++)
+            for (int j = j0; j < n; j++)
+            {
+                float* ar = a + r * lda;
+                Vector128<float> acc = Vector128<float>.Zero;
+                for (int p = 0; p < kdim; p++) acc = Vector128.MultiplyAddEstimate(Vector128.Create(ar[p]), Vector128.Create(b[p * ldb + j]), acc);
+                c[r * ldc + j] = Vector128.ToScalar(acc);
+            }
+    }
+}
