@@ -9,7 +9,7 @@ namespace ManagedEmbed.Kernels;
 /// <summary>Matrix products used by the encoder and by batched index search.</summary>
 /// <remarks>
 /// All products run on a register-tiled micro-kernel (8x48 on AVX-512, or 12x32 where 32-wide panels pad fewer columns,
-/// as in attention's products; 6x16 on AVX2, 6x8 on Vector128, 4x4 scalar)
+/// as in products of 16-128 columns; 6x16 on AVX2, 6x8 on Vector128, 4x4 scalar)
 /// over K-major weight panels, blocked over K (L1) and rows (L2). Overloads taking a <see cref="KernelThreadPool"/>
 /// split rows and panels across its threads; the others run on the calling thread.
 /// </remarks>
@@ -392,7 +392,7 @@ internal sealed unsafe class GemmJob : KernelWork
                     // than the one before it (one tile prefetching one slice ahead into every level, which was itself
                     // 12-14% faster than none on AVX2); 2-10% at 32 rows, level at 8 and 256. Large blocks keep one
                     // prefetching tile and prefetcht0 (their panels are reused from L2 by many tiles). Nothing past
-                    // the last panel: a small product (attention's) would only fetch unrelated memory.
+                    // the last panel: a small product would only fetch unrelated memory.
                     bool smallBlock = ie - ic <= GemmKernels.SmallMTiles * mr;
                     int prefetchers = smallBlock ? 2 : 1;
                     for (int p = p0; p < p1; p++)

@@ -196,9 +196,10 @@ internal static partial class GemmKernels
 
     /// <summary>
     /// True when a product of <paramref name="n"/> output columns uses the 12x32 kernel instead of 8x48 panels (AVX-512
-    /// only): at n ≤ 32, and wherever 32-wide panels pad fewer columns than 48-wide ones (attention's Q·Kᵀ at 16, 64
-    /// or 128 tokens: 8x48 panels would multiply 16-32 columns of zeros and compute the last panel through a scratch
-    /// tile).
+    /// only): at n ≤ 32, and wherever 32-wide panels pad fewer columns than 48-wide ones (n = 16, 64 or 128: 8x48
+    /// panels would multiply 16-32 columns of zeros and compute the last panel through a scratch tile). Serves
+    /// <see cref="Gemm.MatMul"/> and <see cref="Gemm.MatMulTransB(ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, Span{float}, int, int, int, int)"/>;
+    /// the encoder's attention has its own kernel (<see cref="Attention"/>).
     /// </summary>
     internal static bool UseNarrow(int n) => Isa == 3 && (n <= NarrowNR || Padding(n, NarrowNR) < Padding(n, NR));
 
