@@ -39,24 +39,11 @@ public static partial class Attention
         Gemm.CheckStrided(v, ldv, len, headDim, nameof(v));
         Gemm.CheckStrided(context, ldc, len, headDim, nameof(context));
         if (len == 0 || headDim == 0) return;
-        int lp = PaddedLength(len);
-        float[] scratch = Gemm.Scratch.Packed((headDim + TileRows) * lp);
         fixed (float* pq = q)
         fixed (float* pk = k)
         fixed (float* pv = v)
         fixed (float* pc = context)
-        fixed (float* kt = scratch)
-        {
-            float* s = kt + (long)headDim * lp;
-            Gemm.PackTransposed(pk, ldk, len, headDim, kt, lp);
-            for (int i0 = 0; i0 < len; i0 += TileRows)
-            {
-                int rows = Math.Min(TileRows, len - i0);
-                ScoreRows(pq + (long)i0 * ldq, ldq, rows, kt, lp, headDim, s);
-                SimdMath.SoftmaxRows(s, lp, rows, len, scale, padded: true);
-                ContextRows(s, lp, rows, pv, ldv, len, headDim, pc + (long)i0 * ldc, ldc);
-            }
-        }
+            ScoreBlocks(pq, ldq, pk, ldk, len, headDim, scale, pv, ldv, pc, ldc);
     }
 
     /// <summary>
@@ -70,21 +57,37 @@ public static partial class Attention
         Gemm.CheckStrided(scores, lds, len, len, nameof(scores));
         if (len == 0) return;
         if (headDim == 0) { for (int i = 0; i < len; i++) scores.Slice(i * lds, len).Clear(); return; }
-        int lp = PaddedLength(len);
-        float[] scratch = Gemm.Scratch.Packed((headDim + TileRows) * lp);
         fixed (float* pq = q)
         fixed (float* pk = k)
         fixed (float* ps = scores)
+            ScoreBlocks(pq, ldq, pk, ldk, len, headDim, 0, null, 0, ps, lds);
+    }
+
+    /// <summary>
+    /// Kᵀ transposed once into an L1 panel, then blocks of <see cref="TileRows"/> score rows: with <paramref name="v"/>,
+    /// each block is softmaxed (× <paramref name="scale"/>) and multiplied by V into <paramref name="output"/> (the
+    /// context); without, the raw scores are copied to <paramref name="output"/> (exactly len values per row).
+    /// </summary>
+    private static unsafe void ScoreBlocks(float* q, nint ldq, float* k, nint ldk, int len, int headDim, float scale, float* v, nint ldv, float* output, nint ldo)
+    {
+        int lp = PaddedLength(len);
+        float[] scratch = Gemm.Scratch.Packed((headDim + TileRows) * lp);
         fixed (float* kt = scratch)
         {
+            // Whole vectors land in the padded rows of s.
             float* s = kt + (long)headDim * lp;
-            Gemm.PackTransposed(pk, ldk, len, headDim, kt, lp);
+            Gemm.PackTransposed(k, ldk, len, headDim, kt, lp);
             for (int i0 = 0; i0 < len; i0 += TileRows)
             {
                 int rows = Math.Min(TileRows, len - i0);
-                // Whole vectors land in the padded rows of s; the caller's rows get exactly len values.
-                ScoreRows(pq + (long)i0 * ldq, ldq, rows, kt, lp, headDim, s);
-                for (int r = 0; r < rows; r++) new ReadOnlySpan<float>(s + r * lp, len).CopyTo(new Span<float>(ps + (long)(i0 + r) * lds, len));
+                ScoreRows(q + i0 * ldq, ldq, rows, kt, lp, headDim, s);
+                if (v != null)
+                {
+                    SimdMath.SoftmaxRows(s, lp, rows, len, scale, padded: true);
+                    ContextRows(s, lp, rows, v, ldv, len, headDim, output + i0 * ldo, ldo);
+                }
+                else
+                    for (int r = 0; r < rows; r++) new ReadOnlySpan<float>(s + r * lp, len).CopyTo(new Span<float>(output + (i0 + r) * ldo, len));
             }
         }
     }
