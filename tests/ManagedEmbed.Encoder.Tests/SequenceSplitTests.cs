@@ -41,6 +41,23 @@ public class SequenceSplitTests
         }
     }
 
+    /// <summary>A bad token id in a later group fails the split pass with the unsplit pass's own exception and message.</summary>
+    [Fact]
+    public void ABadIdInAGroupFailsAsTheUnsplitPassDoes()
+    {
+        string dir = TestModels.Tiny();
+        var config = SentenceModelConfig.Load(dir).Transformer;
+        using var model = EncoderRegistry.LoadModel(Path.Combine(dir, "model.safetensors"), config);
+        var ids = TestModels.RandomIds(40, 20, 38, seed: 3);
+        ids[^1][1] = config.VocabSize; // one past the vocabulary, in the last group
+        var batch = new TokenBatch(ids);
+        using var pool = new KernelThreadPool(2);
+        Assert.Equal(2, SequenceSplit.Parts(batch, pool));
+        var serial = Assert.Throws<ManagedEmbedException>(() => model.Forward(batch, new EncoderWorkspace(), null));
+        var split = Assert.Throws<ManagedEmbedException>(() => model.Forward(batch, new EncoderWorkspace(), pool));
+        Assert.Equal(serial.Message, split.Message);
+    }
+
     [Property(MaxTest = 300)]
     public Property PlanCoversEverySequenceOnceInBalancedContiguousGroups(PositiveInt countSeed, PositiveInt partsSeed, int seed)
     {

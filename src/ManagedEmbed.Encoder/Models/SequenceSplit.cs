@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using ManagedEmbed.Kernels;
 
 namespace ManagedEmbed.Encoder.Models;
@@ -49,6 +50,12 @@ internal sealed class SequenceSplit : KernelWork
         }
         _model = model; _ws = ws; _hidden = model.Config.HiddenSize;
         try { pool.Run(this, parts); }
+        catch (AggregateException e) when (e.InnerException is { } inner)
+        {
+            // A group's error (e.g. a token id outside the vocabulary) surfaces as it does from an unsplit pass, where
+            // the embeddings run on the calling thread: the caller's one-line ManagedEmbedException, not a wrapper.
+            ExceptionDispatchInfo.Capture(inner).Throw();
+        }
         finally { _model = null; _ws = null; }
     }
 
