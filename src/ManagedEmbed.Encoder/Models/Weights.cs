@@ -118,33 +118,20 @@ public sealed class EmbeddingRows
     private readonly SafeTensorsFile? _file;
     private readonly SafeTensorInfo? _info;
     private readonly float[]? _converted;
-    private readonly nint _mapped;
     private readonly int _cols;
 
     internal EmbeddingRows(SafeTensorsFile? file, SafeTensorInfo? info, float[]? converted, int cols)
     {
         _file = file; _info = info; _converted = converted; _cols = cols;
-        // Rows are copied out of the file's memory map (which the model's in-place weights create anyway): a
-        // positional read per token was one system call each, 1-2% of a 1024-token pass, on the calling thread.
-        if (file is not null && info is not null) _mapped = file.MappedF32(info);
     }
 
     /// <summary>True when rows are read from the file per token (F32 weights) rather than held in memory.</summary>
     public bool GathersFromFile => _converted is null;
 
-    /// <summary>
-    /// Copies row <paramref name="row"/> into <paramref name="destination"/> (no allocation). A row read from the
-    /// file's memory map is valid while the caller holds the file's mapping lease (the encoder's forward pass does).
-    /// </summary>
-    public unsafe void CopyRow(int row, Span<float> destination)
+    /// <summary>Copies row <paramref name="row"/> into <paramref name="destination"/> (no allocation).</summary>
+    public void CopyRow(int row, Span<float> destination)
     {
         if (_converted is not null) _converted.AsSpan(row * _cols, _cols).CopyTo(destination);
-        else if (_mapped != 0)
-        {
-            if ((uint)row >= (uint)_info!.Shape[0]) throw new ArgumentOutOfRangeException(nameof(row));
-            if (destination.Length != _cols) throw new ArgumentException($"destination holds {destination.Length} floats, rows have {_cols}");
-            new ReadOnlySpan<float>((float*)_mapped + (long)row * _cols, _cols).CopyTo(destination);
-        }
         else _file!.ReadRowF32(_info!, row, destination);
     }
 }
