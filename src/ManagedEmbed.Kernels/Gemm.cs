@@ -23,7 +23,8 @@ public static class Gemm
 
     /// <summary>
     /// y[m, n] = act(x[m, k] · Wᵀ + bias) + residual, with bias, activation and residual fused into the GEMM epilogue
-    /// (applied to each output tile while it is in L1). <paramref name="bias"/> and <paramref name="residual"/> may be
+    /// (bias and residual added to the accumulators before a tile's one store; the activation applied to each output
+    /// tile while it is in L1). <paramref name="bias"/> and <paramref name="residual"/> may be
     /// empty. <paramref name="residual"/> may be <paramref name="y"/> itself (y += x·Wᵀ + bias, activation must then
     /// be None); otherwise it must not overlap y. <paramref name="pool"/> null runs on the calling thread.
     /// A deferred matrix with an in-place row-major source is read from it while its panels do not exist yet (the
@@ -426,8 +427,17 @@ internal sealed unsafe class GemmJob : KernelWork
                                     for (int r = 0; r < mrows; r++, rp += _ldr)
                                         for (int q = 0; q < ncols; q += 16) Sse.Prefetch0(rp + q);
                                 }
+                                // Bias and residual join a tile stored straight into C inside the micro-kernel (the
+                                // activation, when there is one, comes between them: the kernel then adds the bias
+                                // only, and Epilogue applies the activation and the residual).
+                                float* kBias = lastSlice && _bias != null ? _bias + j0 : null;
+                                float* kRes = lastSlice && _res != null && _act == Activation.None ? _res + ir * _ldr + j0 : null;
+                                bool fused;
                                 if (mrows == mr && ncols == nr)
-                                    TileRows(mr, ar, _lda, bp, cp, _ldc, kcs, acc, pf, smallBlock);
+                                {
+                                    TileRows(mr, ar, _lda, bp, cp, _ldc, kcs, acc, pf, smallBlock, kBias, kRes);
+                                    fused = true;
+                                }
                                 else
                                 {
                                     // A partial row group runs on a shorter tile where there is one (kr rows); rows it
@@ -435,8 +445,9 @@ internal sealed unsafe class GemmJob : KernelWork
                                     int kr = RowsOfPartialTile(mrows);
                                     float* ap = mrows == kr ? ar : tailA + ps;
                                     nint lda = mrows == kr ? _lda : kc;
-                                    if (mrows == kr && ncols == nr)
-                                        TileRows(kr, ap, lda, bp, cp, _ldc, kcs, acc, pf, smallBlock);
+                                    fused = mrows == kr && ncols == nr;
+                                    if (fused)
+                                        TileRows(kr, ap, lda, bp, cp, _ldc, kcs, acc, pf, smallBlock, kBias, kRes);
                                     else
                                     {
                                         // Compute through a scratch tile, copy the valid part back.
@@ -445,13 +456,13 @@ internal sealed unsafe class GemmJob : KernelWork
                                             for (int r = 0; r < mrows; r++)
                                                 new ReadOnlySpan<float>(cp + r * _ldc, ncols).CopyTo(new Span<float>(tile + r * nr, ncols));
                                         }
-                                        TileRows(kr, ap, lda, bp, tile, nr, kcs, acc, pf, smallBlock);
+                                        TileRows(kr, ap, lda, bp, tile, nr, kcs, acc, pf, smallBlock, null, null);
                                         for (int r = 0; r < mrows; r++)
                                             new ReadOnlySpan<float>(tile + r * nr, ncols).CopyTo(new Span<float>(cp + r * _ldc, ncols));
                                     }
                                 }
-                                if (lastSlice && (_bias != null || _res != null || _act != Activation.None))
-                                    Epilogue(ir, mrows, j0, ncols);
+                                if (lastSlice && (fused ? _act != Activation.None : _bias != null || _res != null || _act != Activation.None))
+                                    Epilogue(ir, mrows, j0, ncols, withBias: !fused);
                             }
                         }
                     }
@@ -465,16 +476,20 @@ internal sealed unsafe class GemmJob : KernelWork
     private int RowsOfPartialTile(int rows) => _narrow ? GemmKernels.NarrowPartialRows(rows) : GemmKernels.PartialRows(rows);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void TileRows(int rows, float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
+    private void TileRows(int rows, float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta, float* bias, float* res)
     {
-        if (_narrow) GemmKernels.NarrowTileRows(rows, a, lda, b, c, ldc, kc, accumulate, pf, nta);
-        else GemmKernels.TileRows(rows, a, lda, b, c, ldc, kc, accumulate, pf, nta);
+        if (_narrow) GemmKernels.NarrowTileRows(rows, a, lda, b, c, ldc, kc, accumulate, pf, nta, bias, res, _ldr);
+        else GemmKernels.TileRows(rows, a, lda, b, c, ldc, kc, accumulate, pf, nta, bias, res, _ldr);
     }
 
+    /// <summary>
+    /// act(y + bias) + res over a stored tile; <paramref name="withBias"/> false when the micro-kernel has added the
+    /// bias already (then it added no residual either: the activation comes first).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Epilogue(int row0, int rows, int j0, int ncols)
+    private void Epilogue(int row0, int rows, int j0, int ncols, bool withBias)
     {
-        float* bias = _bias == null ? null : _bias + j0;
+        float* bias = _bias == null || !withBias ? null : _bias + j0;
         // The whole tile in one call (a tile row is only NR wide), then the scalar tails of its rows.
         int done = SimdMath.Epilogue(_c + row0 * _ldc + j0, _ldc, rows, bias, _res == null ? null : _res + row0 * _ldr + j0, _ldr, ncols, _act);
         if (done == ncols) return;

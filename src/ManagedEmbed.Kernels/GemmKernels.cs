@@ -153,16 +153,21 @@ internal static partial class GemmKernels
         Avx.Store(d + 7 * ld, Avx.Permute2x128(s3, s7, 0x31));
     }
 
-    /// <summary>Runs the selected micro-kernel on one full MR x NR tile.</summary>
+    /// <summary>
+    /// Runs the selected micro-kernel on one full MR x NR tile: C (+)= A·B, then (acc + bias) + res on the way to the
+    /// store when <paramref name="bias"/> (NR values) or <paramref name="res"/> (MR rows of NR, stride
+    /// <paramref name="ldr"/>) is non-null.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static unsafe void Tile(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
+    internal static unsafe void Tile(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta,
+        float* bias, float* res, nint ldr)
     {
         switch (Isa)
         {
-            case 3: Kernel512(a, lda, b, c, ldc, kc, accumulate, pf, nta); break;
-            case 2: Kernel256(a, lda, b, c, ldc, kc, accumulate, pf, nta); break;
-            case 1: Kernel128(a, lda, b, c, ldc, kc, accumulate, pf, nta); break;
-            default: KernelScalar(a, lda, b, c, ldc, kc, accumulate); break; // no prefetch on the portable path
+            case 3: Kernel512(a, lda, b, c, ldc, kc, accumulate, pf, nta, bias, res, ldr); break;
+            case 2: Kernel256(a, lda, b, c, ldc, kc, accumulate, pf, nta, bias, res, ldr); break;
+            case 1: Kernel128(a, lda, b, c, ldc, kc, accumulate, pf, nta, bias, res, ldr); break;
+            default: KernelScalar(a, lda, b, c, ldc, kc, accumulate, bias, res, ldr); break; // no prefetch on the portable path
         }
     }
 
@@ -174,20 +179,21 @@ internal static partial class GemmKernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static int PartialRows(int rows) => Isa is 1 or 2 ? (rows <= 2 ? 2 : rows <= 4 ? 4 : MR) : MR;
 
-    /// <summary>Runs the micro-kernel of <paramref name="rows"/> rows (MR, or a value from <see cref="PartialRows"/>).</summary>
+    /// <summary>Runs the micro-kernel of <paramref name="rows"/> rows (MR, or a value from <see cref="PartialRows"/>), with <see cref="Tile"/>'s bias and residual.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static unsafe void TileRows(int rows, float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
+    internal static unsafe void TileRows(int rows, float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta,
+        float* bias, float* res, nint ldr)
     {
-        if (rows == MR) Tile(a, lda, b, c, ldc, kc, accumulate, pf, nta);
+        if (rows == MR) Tile(a, lda, b, c, ldc, kc, accumulate, pf, nta, bias, res, ldr);
         else if (Isa == 2)
         {
-            if (rows == 4) Kernel256x4(a, lda, b, c, ldc, kc, accumulate, pf, nta);
-            else Kernel256x2(a, lda, b, c, ldc, kc, accumulate, pf, nta);
+            if (rows == 4) Kernel256x4(a, lda, b, c, ldc, kc, accumulate, pf, nta, bias, res, ldr);
+            else Kernel256x2(a, lda, b, c, ldc, kc, accumulate, pf, nta, bias, res, ldr);
         }
         else
         {
-            if (rows == 4) Kernel128x4(a, lda, b, c, ldc, kc, accumulate, pf, nta);
-            else Kernel128x2(a, lda, b, c, ldc, kc, accumulate, pf, nta);
+            if (rows == 4) Kernel128x4(a, lda, b, c, ldc, kc, accumulate, pf, nta, bias, res, ldr);
+            else Kernel128x2(a, lda, b, c, ldc, kc, accumulate, pf, nta, bias, res, ldr);
         }
     }
 
@@ -211,15 +217,16 @@ internal static partial class GemmKernels
 
     /// <summary>Runs the narrow (32-column) micro-kernel of <paramref name="rows"/> rows (12, or a value from <see cref="NarrowPartialRows"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static unsafe void NarrowTileRows(int rows, float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
+    internal static unsafe void NarrowTileRows(int rows, float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta,
+        float* bias, float* res, nint ldr)
     {
-        if (rows == NarrowMR) Kernel512x32(a, lda, b, c, ldc, kc, accumulate, pf, nta);
-        else if (rows == 8) Kernel512x32r8(a, lda, b, c, ldc, kc, accumulate, pf, nta);
-        else Kernel512x32r4(a, lda, b, c, ldc, kc, accumulate, pf, nta);
+        if (rows == NarrowMR) Kernel512x32(a, lda, b, c, ldc, kc, accumulate, pf, nta, bias, res, ldr);
+        else if (rows == 8) Kernel512x32r8(a, lda, b, c, ldc, kc, accumulate, pf, nta, bias, res, ldr);
+        else Kernel512x32r4(a, lda, b, c, ldc, kc, accumulate, pf, nta, bias, res, ldr);
     }
 
     /// <summary>Portable MR x NR tile (MR = NR = 4) for hardware without vector acceleration.</summary>
-    internal static unsafe void KernelScalar(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate)
+    internal static unsafe void KernelScalar(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* bias, float* res, nint ldr)
     {
         const int mr = 4, nr = 4;
         float* acc = stackalloc float[mr * nr];
@@ -235,6 +242,12 @@ internal static partial class GemmKernels
             }
         }
         for (int r = 0; r < mr; r++)
-            for (int j = 0; j < nr; j++) c[r * ldc + j] = acc[r * nr + j];
+            for (int j = 0; j < nr; j++)
+            {
+                float v = acc[r * nr + j];
+                if (bias != null) v += bias[j];
+                if (res != null) v += res[r * ldr + j];
+                c[r * ldc + j] = v;
+            }
     }
 }

@@ -9,7 +9,8 @@ internal static partial class GemmKernels
 {
     /// <summary>8x48 tile on Vector512&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Kernel512(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
+    internal static unsafe void Kernel512(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta,
+        float* bias, float* res, nint ldr)
     {
         Vector512<float> c00, c01, c02, c10, c11, c12, c20, c21, c22, c30, c31, c32, c40, c41, c42, c50, c51, c52, c60, c61, c62, c70, c71, c72;
         float* cr;
@@ -221,42 +222,148 @@ internal static partial class GemmKernels
             }
         }
         cr = c;
-        c00.Store(cr + 0);
-        c01.Store(cr + 16);
-        c02.Store(cr + 32);
-        cr += ldc;
-        c10.Store(cr + 0);
-        c11.Store(cr + 16);
-        c12.Store(cr + 32);
-        cr += ldc;
-        c20.Store(cr + 0);
-        c21.Store(cr + 16);
-        c22.Store(cr + 32);
-        cr += ldc;
-        c30.Store(cr + 0);
-        c31.Store(cr + 16);
-        c32.Store(cr + 32);
-        cr += ldc;
-        c40.Store(cr + 0);
-        c41.Store(cr + 16);
-        c42.Store(cr + 32);
-        cr += ldc;
-        c50.Store(cr + 0);
-        c51.Store(cr + 16);
-        c52.Store(cr + 32);
-        cr += ldc;
-        c60.Store(cr + 0);
-        c61.Store(cr + 16);
-        c62.Store(cr + 32);
-        cr += ldc;
-        c70.Store(cr + 0);
-        c71.Store(cr + 16);
-        c72.Store(cr + 32);
+        if (bias == null && res == null)
+        {
+            c00.Store(cr + 0);
+            c01.Store(cr + 16);
+            c02.Store(cr + 32);
+            cr += ldc;
+            c10.Store(cr + 0);
+            c11.Store(cr + 16);
+            c12.Store(cr + 32);
+            cr += ldc;
+            c20.Store(cr + 0);
+            c21.Store(cr + 16);
+            c22.Store(cr + 32);
+            cr += ldc;
+            c30.Store(cr + 0);
+            c31.Store(cr + 16);
+            c32.Store(cr + 32);
+            cr += ldc;
+            c40.Store(cr + 0);
+            c41.Store(cr + 16);
+            c42.Store(cr + 32);
+            cr += ldc;
+            c50.Store(cr + 0);
+            c51.Store(cr + 16);
+            c52.Store(cr + 32);
+            cr += ldc;
+            c60.Store(cr + 0);
+            c61.Store(cr + 16);
+            c62.Store(cr + 32);
+            cr += ldc;
+            c70.Store(cr + 0);
+            c71.Store(cr + 16);
+            c72.Store(cr + 32);
+        }
+        else if (res == null)
+        {
+            (c00 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c01 + Vector512.Load(bias + 16)).Store(cr + 16);
+            (c02 + Vector512.Load(bias + 32)).Store(cr + 32);
+            cr += ldc;
+            (c10 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c11 + Vector512.Load(bias + 16)).Store(cr + 16);
+            (c12 + Vector512.Load(bias + 32)).Store(cr + 32);
+            cr += ldc;
+            (c20 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c21 + Vector512.Load(bias + 16)).Store(cr + 16);
+            (c22 + Vector512.Load(bias + 32)).Store(cr + 32);
+            cr += ldc;
+            (c30 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c31 + Vector512.Load(bias + 16)).Store(cr + 16);
+            (c32 + Vector512.Load(bias + 32)).Store(cr + 32);
+            cr += ldc;
+            (c40 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c41 + Vector512.Load(bias + 16)).Store(cr + 16);
+            (c42 + Vector512.Load(bias + 32)).Store(cr + 32);
+            cr += ldc;
+            (c50 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c51 + Vector512.Load(bias + 16)).Store(cr + 16);
+            (c52 + Vector512.Load(bias + 32)).Store(cr + 32);
+            cr += ldc;
+            (c60 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c61 + Vector512.Load(bias + 16)).Store(cr + 16);
+            (c62 + Vector512.Load(bias + 32)).Store(cr + 32);
+            cr += ldc;
+            (c70 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c71 + Vector512.Load(bias + 16)).Store(cr + 16);
+            (c72 + Vector512.Load(bias + 32)).Store(cr + 32);
+        }
+        else if (bias == null)
+        {
+            (c00 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c01 + Vector512.Load(res + 16)).Store(cr + 16);
+            (c02 + Vector512.Load(res + 32)).Store(cr + 32);
+            cr += ldc; res += ldr;
+            (c10 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c11 + Vector512.Load(res + 16)).Store(cr + 16);
+            (c12 + Vector512.Load(res + 32)).Store(cr + 32);
+            cr += ldc; res += ldr;
+            (c20 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c21 + Vector512.Load(res + 16)).Store(cr + 16);
+            (c22 + Vector512.Load(res + 32)).Store(cr + 32);
+            cr += ldc; res += ldr;
+            (c30 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c31 + Vector512.Load(res + 16)).Store(cr + 16);
+            (c32 + Vector512.Load(res + 32)).Store(cr + 32);
+            cr += ldc; res += ldr;
+            (c40 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c41 + Vector512.Load(res + 16)).Store(cr + 16);
+            (c42 + Vector512.Load(res + 32)).Store(cr + 32);
+            cr += ldc; res += ldr;
+            (c50 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c51 + Vector512.Load(res + 16)).Store(cr + 16);
+            (c52 + Vector512.Load(res + 32)).Store(cr + 32);
+            cr += ldc; res += ldr;
+            (c60 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c61 + Vector512.Load(res + 16)).Store(cr + 16);
+            (c62 + Vector512.Load(res + 32)).Store(cr + 32);
+            cr += ldc; res += ldr;
+            (c70 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c71 + Vector512.Load(res + 16)).Store(cr + 16);
+            (c72 + Vector512.Load(res + 32)).Store(cr + 32);
+        }
+        else
+        {
+            ((c00 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c01 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            ((c02 + Vector512.Load(bias + 32)) + Vector512.Load(res + 32)).Store(cr + 32);
+            cr += ldc; res += ldr;
+            ((c10 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c11 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            ((c12 + Vector512.Load(bias + 32)) + Vector512.Load(res + 32)).Store(cr + 32);
+            cr += ldc; res += ldr;
+            ((c20 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c21 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            ((c22 + Vector512.Load(bias + 32)) + Vector512.Load(res + 32)).Store(cr + 32);
+            cr += ldc; res += ldr;
+            ((c30 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c31 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            ((c32 + Vector512.Load(bias + 32)) + Vector512.Load(res + 32)).Store(cr + 32);
+            cr += ldc; res += ldr;
+            ((c40 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c41 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            ((c42 + Vector512.Load(bias + 32)) + Vector512.Load(res + 32)).Store(cr + 32);
+            cr += ldc; res += ldr;
+            ((c50 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c51 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            ((c52 + Vector512.Load(bias + 32)) + Vector512.Load(res + 32)).Store(cr + 32);
+            cr += ldc; res += ldr;
+            ((c60 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c61 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            ((c62 + Vector512.Load(bias + 32)) + Vector512.Load(res + 32)).Store(cr + 32);
+            cr += ldc; res += ldr;
+            ((c70 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c71 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            ((c72 + Vector512.Load(bias + 32)) + Vector512.Load(res + 32)).Store(cr + 32);
+        }
     }
 
     /// <summary>12x32 tile on Vector512&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Kernel512x32(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
+    internal static unsafe void Kernel512x32(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta,
+        float* bias, float* res, nint ldr)
     {
         Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71, c80, c81, c90, c91, c100, c101, c110, c111;
         float* cr;
@@ -487,46 +594,164 @@ internal static partial class GemmKernels
             }
         }
         cr = c;
-        c00.Store(cr + 0);
-        c01.Store(cr + 16);
-        cr += ldc;
-        c10.Store(cr + 0);
-        c11.Store(cr + 16);
-        cr += ldc;
-        c20.Store(cr + 0);
-        c21.Store(cr + 16);
-        cr += ldc;
-        c30.Store(cr + 0);
-        c31.Store(cr + 16);
-        cr += ldc;
-        c40.Store(cr + 0);
-        c41.Store(cr + 16);
-        cr += ldc;
-        c50.Store(cr + 0);
-        c51.Store(cr + 16);
-        cr += ldc;
-        c60.Store(cr + 0);
-        c61.Store(cr + 16);
-        cr += ldc;
-        c70.Store(cr + 0);
-        c71.Store(cr + 16);
-        cr += ldc;
-        c80.Store(cr + 0);
-        c81.Store(cr + 16);
-        cr += ldc;
-        c90.Store(cr + 0);
-        c91.Store(cr + 16);
-        cr += ldc;
-        c100.Store(cr + 0);
-        c101.Store(cr + 16);
-        cr += ldc;
-        c110.Store(cr + 0);
-        c111.Store(cr + 16);
+        if (bias == null && res == null)
+        {
+            c00.Store(cr + 0);
+            c01.Store(cr + 16);
+            cr += ldc;
+            c10.Store(cr + 0);
+            c11.Store(cr + 16);
+            cr += ldc;
+            c20.Store(cr + 0);
+            c21.Store(cr + 16);
+            cr += ldc;
+            c30.Store(cr + 0);
+            c31.Store(cr + 16);
+            cr += ldc;
+            c40.Store(cr + 0);
+            c41.Store(cr + 16);
+            cr += ldc;
+            c50.Store(cr + 0);
+            c51.Store(cr + 16);
+            cr += ldc;
+            c60.Store(cr + 0);
+            c61.Store(cr + 16);
+            cr += ldc;
+            c70.Store(cr + 0);
+            c71.Store(cr + 16);
+            cr += ldc;
+            c80.Store(cr + 0);
+            c81.Store(cr + 16);
+            cr += ldc;
+            c90.Store(cr + 0);
+            c91.Store(cr + 16);
+            cr += ldc;
+            c100.Store(cr + 0);
+            c101.Store(cr + 16);
+            cr += ldc;
+            c110.Store(cr + 0);
+            c111.Store(cr + 16);
+        }
+        else if (res == null)
+        {
+            (c00 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c01 + Vector512.Load(bias + 16)).Store(cr + 16);
+            cr += ldc;
+            (c10 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c11 + Vector512.Load(bias + 16)).Store(cr + 16);
+            cr += ldc;
+            (c20 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c21 + Vector512.Load(bias + 16)).Store(cr + 16);
+            cr += ldc;
+            (c30 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c31 + Vector512.Load(bias + 16)).Store(cr + 16);
+            cr += ldc;
+            (c40 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c41 + Vector512.Load(bias + 16)).Store(cr + 16);
+            cr += ldc;
+            (c50 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c51 + Vector512.Load(bias + 16)).Store(cr + 16);
+            cr += ldc;
+            (c60 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c61 + Vector512.Load(bias + 16)).Store(cr + 16);
+            cr += ldc;
+            (c70 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c71 + Vector512.Load(bias + 16)).Store(cr + 16);
+            cr += ldc;
+            (c80 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c81 + Vector512.Load(bias + 16)).Store(cr + 16);
+            cr += ldc;
+            (c90 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c91 + Vector512.Load(bias + 16)).Store(cr + 16);
+            cr += ldc;
+            (c100 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c101 + Vector512.Load(bias + 16)).Store(cr + 16);
+            cr += ldc;
+            (c110 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c111 + Vector512.Load(bias + 16)).Store(cr + 16);
+        }
+        else if (bias == null)
+        {
+            (c00 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c01 + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            (c10 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c11 + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            (c20 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c21 + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            (c30 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c31 + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            (c40 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c41 + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            (c50 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c51 + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            (c60 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c61 + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            (c70 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c71 + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            (c80 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c81 + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            (c90 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c91 + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            (c100 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c101 + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            (c110 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c111 + Vector512.Load(res + 16)).Store(cr + 16);
+        }
+        else
+        {
+            ((c00 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c01 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            ((c10 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c11 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            ((c20 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c21 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            ((c30 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c31 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            ((c40 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c41 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            ((c50 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c51 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            ((c60 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c61 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            ((c70 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c71 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            ((c80 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c81 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            ((c90 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c91 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            ((c100 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c101 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            ((c110 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c111 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+        }
     }
 
     /// <summary>8x32 tile on Vector512&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Kernel512x32r8(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
+    internal static unsafe void Kernel512x32r8(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta,
+        float* bias, float* res, nint ldr)
     {
         Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71;
         float* cr;
@@ -694,34 +919,116 @@ internal static partial class GemmKernels
             }
         }
         cr = c;
-        c00.Store(cr + 0);
-        c01.Store(cr + 16);
-        cr += ldc;
-        c10.Store(cr + 0);
-        c11.Store(cr + 16);
-        cr += ldc;
-        c20.Store(cr + 0);
-        c21.Store(cr + 16);
-        cr += ldc;
-        c30.Store(cr + 0);
-        c31.Store(cr + 16);
-        cr += ldc;
-        c40.Store(cr + 0);
-        c41.Store(cr + 16);
-        cr += ldc;
-        c50.Store(cr + 0);
-        c51.Store(cr + 16);
-        cr += ldc;
-        c60.Store(cr + 0);
-        c61.Store(cr + 16);
-        cr += ldc;
-        c70.Store(cr + 0);
-        c71.Store(cr + 16);
+        if (bias == null && res == null)
+        {
+            c00.Store(cr + 0);
+            c01.Store(cr + 16);
+            cr += ldc;
+            c10.Store(cr + 0);
+            c11.Store(cr + 16);
+            cr += ldc;
+            c20.Store(cr + 0);
+            c21.Store(cr + 16);
+            cr += ldc;
+            c30.Store(cr + 0);
+            c31.Store(cr + 16);
+            cr += ldc;
+            c40.Store(cr + 0);
+            c41.Store(cr + 16);
+            cr += ldc;
+            c50.Store(cr + 0);
+            c51.Store(cr + 16);
+            cr += ldc;
+            c60.Store(cr + 0);
+            c61.Store(cr + 16);
+            cr += ldc;
+            c70.Store(cr + 0);
+            c71.Store(cr + 16);
+        }
+        else if (res == null)
+        {
+            (c00 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c01 + Vector512.Load(bias + 16)).Store(cr + 16);
+            cr += ldc;
+            (c10 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c11 + Vector512.Load(bias + 16)).Store(cr + 16);
+            cr += ldc;
+            (c20 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c21 + Vector512.Load(bias + 16)).Store(cr + 16);
+            cr += ldc;
+            (c30 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c31 + Vector512.Load(bias + 16)).Store(cr + 16);
+            cr += ldc;
+            (c40 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c41 + Vector512.Load(bias + 16)).Store(cr + 16);
+            cr += ldc;
+            (c50 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c51 + Vector512.Load(bias + 16)).Store(cr + 16);
+            cr += ldc;
+            (c60 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c61 + Vector512.Load(bias + 16)).Store(cr + 16);
+            cr += ldc;
+            (c70 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c71 + Vector512.Load(bias + 16)).Store(cr + 16);
+        }
+        else if (bias == null)
+        {
+            (c00 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c01 + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            (c10 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c11 + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            (c20 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c21 + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            (c30 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c31 + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            (c40 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c41 + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            (c50 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c51 + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            (c60 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c61 + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            (c70 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c71 + Vector512.Load(res + 16)).Store(cr + 16);
+        }
+        else
+        {
+            ((c00 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c01 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            ((c10 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c11 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            ((c20 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c21 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            ((c30 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c31 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            ((c40 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c41 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            ((c50 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c51 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            ((c60 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c61 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            ((c70 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c71 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+        }
     }
 
     /// <summary>4x32 tile on Vector512&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Kernel512x32r4(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
+    internal static unsafe void Kernel512x32r4(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta,
+        float* bias, float* res, nint ldr)
     {
         Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31;
         float* cr;
@@ -826,22 +1133,68 @@ internal static partial class GemmKernels
             }
         }
         cr = c;
-        c00.Store(cr + 0);
-        c01.Store(cr + 16);
-        cr += ldc;
-        c10.Store(cr + 0);
-        c11.Store(cr + 16);
-        cr += ldc;
-        c20.Store(cr + 0);
-        c21.Store(cr + 16);
-        cr += ldc;
-        c30.Store(cr + 0);
-        c31.Store(cr + 16);
+        if (bias == null && res == null)
+        {
+            c00.Store(cr + 0);
+            c01.Store(cr + 16);
+            cr += ldc;
+            c10.Store(cr + 0);
+            c11.Store(cr + 16);
+            cr += ldc;
+            c20.Store(cr + 0);
+            c21.Store(cr + 16);
+            cr += ldc;
+            c30.Store(cr + 0);
+            c31.Store(cr + 16);
+        }
+        else if (res == null)
+        {
+            (c00 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c01 + Vector512.Load(bias + 16)).Store(cr + 16);
+            cr += ldc;
+            (c10 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c11 + Vector512.Load(bias + 16)).Store(cr + 16);
+            cr += ldc;
+            (c20 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c21 + Vector512.Load(bias + 16)).Store(cr + 16);
+            cr += ldc;
+            (c30 + Vector512.Load(bias + 0)).Store(cr + 0);
+            (c31 + Vector512.Load(bias + 16)).Store(cr + 16);
+        }
+        else if (bias == null)
+        {
+            (c00 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c01 + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            (c10 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c11 + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            (c20 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c21 + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            (c30 + Vector512.Load(res + 0)).Store(cr + 0);
+            (c31 + Vector512.Load(res + 16)).Store(cr + 16);
+        }
+        else
+        {
+            ((c00 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c01 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            ((c10 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c11 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            ((c20 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c21 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+            cr += ldc; res += ldr;
+            ((c30 + Vector512.Load(bias + 0)) + Vector512.Load(res + 0)).Store(cr + 0);
+            ((c31 + Vector512.Load(bias + 16)) + Vector512.Load(res + 16)).Store(cr + 16);
+        }
     }
 
     /// <summary>6x16 tile on Vector256&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Kernel256(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
+    internal static unsafe void Kernel256(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta,
+        float* bias, float* res, nint ldr)
     {
         Vector256<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
         float* cr;
@@ -971,28 +1324,92 @@ internal static partial class GemmKernels
             }
         }
         cr = c;
-        c00.Store(cr + 0);
-        c01.Store(cr + 8);
-        cr += ldc;
-        c10.Store(cr + 0);
-        c11.Store(cr + 8);
-        cr += ldc;
-        c20.Store(cr + 0);
-        c21.Store(cr + 8);
-        cr += ldc;
-        c30.Store(cr + 0);
-        c31.Store(cr + 8);
-        cr += ldc;
-        c40.Store(cr + 0);
-        c41.Store(cr + 8);
-        cr += ldc;
-        c50.Store(cr + 0);
-        c51.Store(cr + 8);
+        if (bias == null && res == null)
+        {
+            c00.Store(cr + 0);
+            c01.Store(cr + 8);
+            cr += ldc;
+            c10.Store(cr + 0);
+            c11.Store(cr + 8);
+            cr += ldc;
+            c20.Store(cr + 0);
+            c21.Store(cr + 8);
+            cr += ldc;
+            c30.Store(cr + 0);
+            c31.Store(cr + 8);
+            cr += ldc;
+            c40.Store(cr + 0);
+            c41.Store(cr + 8);
+            cr += ldc;
+            c50.Store(cr + 0);
+            c51.Store(cr + 8);
+        }
+        else if (res == null)
+        {
+            (c00 + Vector256.Load(bias + 0)).Store(cr + 0);
+            (c01 + Vector256.Load(bias + 8)).Store(cr + 8);
+            cr += ldc;
+            (c10 + Vector256.Load(bias + 0)).Store(cr + 0);
+            (c11 + Vector256.Load(bias + 8)).Store(cr + 8);
+            cr += ldc;
+            (c20 + Vector256.Load(bias + 0)).Store(cr + 0);
+            (c21 + Vector256.Load(bias + 8)).Store(cr + 8);
+            cr += ldc;
+            (c30 + Vector256.Load(bias + 0)).Store(cr + 0);
+            (c31 + Vector256.Load(bias + 8)).Store(cr + 8);
+            cr += ldc;
+            (c40 + Vector256.Load(bias + 0)).Store(cr + 0);
+            (c41 + Vector256.Load(bias + 8)).Store(cr + 8);
+            cr += ldc;
+            (c50 + Vector256.Load(bias + 0)).Store(cr + 0);
+            (c51 + Vector256.Load(bias + 8)).Store(cr + 8);
+        }
+        else if (bias == null)
+        {
+            (c00 + Vector256.Load(res + 0)).Store(cr + 0);
+            (c01 + Vector256.Load(res + 8)).Store(cr + 8);
+            cr += ldc; res += ldr;
+            (c10 + Vector256.Load(res + 0)).Store(cr + 0);
+            (c11 + Vector256.Load(res + 8)).Store(cr + 8);
+            cr += ldc; res += ldr;
+            (c20 + Vector256.Load(res + 0)).Store(cr + 0);
+            (c21 + Vector256.Load(res + 8)).Store(cr + 8);
+            cr += ldc; res += ldr;
+            (c30 + Vector256.Load(res + 0)).Store(cr + 0);
+            (c31 + Vector256.Load(res + 8)).Store(cr + 8);
+            cr += ldc; res += ldr;
+            (c40 + Vector256.Load(res + 0)).Store(cr + 0);
+            (c41 + Vector256.Load(res + 8)).Store(cr + 8);
+            cr += ldc; res += ldr;
+            (c50 + Vector256.Load(res + 0)).Store(cr + 0);
+            (c51 + Vector256.Load(res + 8)).Store(cr + 8);
+        }
+        else
+        {
+            ((c00 + Vector256.Load(bias + 0)) + Vector256.Load(res + 0)).Store(cr + 0);
+            ((c01 + Vector256.Load(bias + 8)) + Vector256.Load(res + 8)).Store(cr + 8);
+            cr += ldc; res += ldr;
+            ((c10 + Vector256.Load(bias + 0)) + Vector256.Load(res + 0)).Store(cr + 0);
+            ((c11 + Vector256.Load(bias + 8)) + Vector256.Load(res + 8)).Store(cr + 8);
+            cr += ldc; res += ldr;
+            ((c20 + Vector256.Load(bias + 0)) + Vector256.Load(res + 0)).Store(cr + 0);
+            ((c21 + Vector256.Load(bias + 8)) + Vector256.Load(res + 8)).Store(cr + 8);
+            cr += ldc; res += ldr;
+            ((c30 + Vector256.Load(bias + 0)) + Vector256.Load(res + 0)).Store(cr + 0);
+            ((c31 + Vector256.Load(bias + 8)) + Vector256.Load(res + 8)).Store(cr + 8);
+            cr += ldc; res += ldr;
+            ((c40 + Vector256.Load(bias + 0)) + Vector256.Load(res + 0)).Store(cr + 0);
+            ((c41 + Vector256.Load(bias + 8)) + Vector256.Load(res + 8)).Store(cr + 8);
+            cr += ldc; res += ldr;
+            ((c50 + Vector256.Load(bias + 0)) + Vector256.Load(res + 0)).Store(cr + 0);
+            ((c51 + Vector256.Load(bias + 8)) + Vector256.Load(res + 8)).Store(cr + 8);
+        }
     }
 
     /// <summary>6x8 tile on Vector128&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Kernel128(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
+    internal static unsafe void Kernel128(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta,
+        float* bias, float* res, nint ldr)
     {
         Vector128<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
         float* cr;
@@ -1122,28 +1539,92 @@ internal static partial class GemmKernels
             }
         }
         cr = c;
-        c00.Store(cr + 0);
-        c01.Store(cr + 4);
-        cr += ldc;
-        c10.Store(cr + 0);
-        c11.Store(cr + 4);
-        cr += ldc;
-        c20.Store(cr + 0);
-        c21.Store(cr + 4);
-        cr += ldc;
-        c30.Store(cr + 0);
-        c31.Store(cr + 4);
-        cr += ldc;
-        c40.Store(cr + 0);
-        c41.Store(cr + 4);
-        cr += ldc;
-        c50.Store(cr + 0);
-        c51.Store(cr + 4);
+        if (bias == null && res == null)
+        {
+            c00.Store(cr + 0);
+            c01.Store(cr + 4);
+            cr += ldc;
+            c10.Store(cr + 0);
+            c11.Store(cr + 4);
+            cr += ldc;
+            c20.Store(cr + 0);
+            c21.Store(cr + 4);
+            cr += ldc;
+            c30.Store(cr + 0);
+            c31.Store(cr + 4);
+            cr += ldc;
+            c40.Store(cr + 0);
+            c41.Store(cr + 4);
+            cr += ldc;
+            c50.Store(cr + 0);
+            c51.Store(cr + 4);
+        }
+        else if (res == null)
+        {
+            (c00 + Vector128.Load(bias + 0)).Store(cr + 0);
+            (c01 + Vector128.Load(bias + 4)).Store(cr + 4);
+            cr += ldc;
+            (c10 + Vector128.Load(bias + 0)).Store(cr + 0);
+            (c11 + Vector128.Load(bias + 4)).Store(cr + 4);
+            cr += ldc;
+            (c20 + Vector128.Load(bias + 0)).Store(cr + 0);
+            (c21 + Vector128.Load(bias + 4)).Store(cr + 4);
+            cr += ldc;
+            (c30 + Vector128.Load(bias + 0)).Store(cr + 0);
+            (c31 + Vector128.Load(bias + 4)).Store(cr + 4);
+            cr += ldc;
+            (c40 + Vector128.Load(bias + 0)).Store(cr + 0);
+            (c41 + Vector128.Load(bias + 4)).Store(cr + 4);
+            cr += ldc;
+            (c50 + Vector128.Load(bias + 0)).Store(cr + 0);
+            (c51 + Vector128.Load(bias + 4)).Store(cr + 4);
+        }
+        else if (bias == null)
+        {
+            (c00 + Vector128.Load(res + 0)).Store(cr + 0);
+            (c01 + Vector128.Load(res + 4)).Store(cr + 4);
+            cr += ldc; res += ldr;
+            (c10 + Vector128.Load(res + 0)).Store(cr + 0);
+            (c11 + Vector128.Load(res + 4)).Store(cr + 4);
+            cr += ldc; res += ldr;
+            (c20 + Vector128.Load(res + 0)).Store(cr + 0);
+            (c21 + Vector128.Load(res + 4)).Store(cr + 4);
+            cr += ldc; res += ldr;
+            (c30 + Vector128.Load(res + 0)).Store(cr + 0);
+            (c31 + Vector128.Load(res + 4)).Store(cr + 4);
+            cr += ldc; res += ldr;
+            (c40 + Vector128.Load(res + 0)).Store(cr + 0);
+            (c41 + Vector128.Load(res + 4)).Store(cr + 4);
+            cr += ldc; res += ldr;
+            (c50 + Vector128.Load(res + 0)).Store(cr + 0);
+            (c51 + Vector128.Load(res + 4)).Store(cr + 4);
+        }
+        else
+        {
+            ((c00 + Vector128.Load(bias + 0)) + Vector128.Load(res + 0)).Store(cr + 0);
+            ((c01 + Vector128.Load(bias + 4)) + Vector128.Load(res + 4)).Store(cr + 4);
+            cr += ldc; res += ldr;
+            ((c10 + Vector128.Load(bias + 0)) + Vector128.Load(res + 0)).Store(cr + 0);
+            ((c11 + Vector128.Load(bias + 4)) + Vector128.Load(res + 4)).Store(cr + 4);
+            cr += ldc; res += ldr;
+            ((c20 + Vector128.Load(bias + 0)) + Vector128.Load(res + 0)).Store(cr + 0);
+            ((c21 + Vector128.Load(bias + 4)) + Vector128.Load(res + 4)).Store(cr + 4);
+            cr += ldc; res += ldr;
+            ((c30 + Vector128.Load(bias + 0)) + Vector128.Load(res + 0)).Store(cr + 0);
+            ((c31 + Vector128.Load(bias + 4)) + Vector128.Load(res + 4)).Store(cr + 4);
+            cr += ldc; res += ldr;
+            ((c40 + Vector128.Load(bias + 0)) + Vector128.Load(res + 0)).Store(cr + 0);
+            ((c41 + Vector128.Load(bias + 4)) + Vector128.Load(res + 4)).Store(cr + 4);
+            cr += ldc; res += ldr;
+            ((c50 + Vector128.Load(bias + 0)) + Vector128.Load(res + 0)).Store(cr + 0);
+            ((c51 + Vector128.Load(bias + 4)) + Vector128.Load(res + 4)).Store(cr + 4);
+        }
     }
 
     /// <summary>4x16 tile on Vector256&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Kernel256x4(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
+    internal static unsafe void Kernel256x4(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta,
+        float* bias, float* res, nint ldr)
     {
         Vector256<float> c00, c01, c10, c11, c20, c21, c30, c31;
         float* cr;
@@ -1242,22 +1723,68 @@ internal static partial class GemmKernels
             }
         }
         cr = c;
-        c00.Store(cr + 0);
-        c01.Store(cr + 8);
-        cr += ldc;
-        c10.Store(cr + 0);
-        c11.Store(cr + 8);
-        cr += ldc;
-        c20.Store(cr + 0);
-        c21.Store(cr + 8);
-        cr += ldc;
-        c30.Store(cr + 0);
-        c31.Store(cr + 8);
+        if (bias == null && res == null)
+        {
+            c00.Store(cr + 0);
+            c01.Store(cr + 8);
+            cr += ldc;
+            c10.Store(cr + 0);
+            c11.Store(cr + 8);
+            cr += ldc;
+            c20.Store(cr + 0);
+            c21.Store(cr + 8);
+            cr += ldc;
+            c30.Store(cr + 0);
+            c31.Store(cr + 8);
+        }
+        else if (res == null)
+        {
+            (c00 + Vector256.Load(bias + 0)).Store(cr + 0);
+            (c01 + Vector256.Load(bias + 8)).Store(cr + 8);
+            cr += ldc;
+            (c10 + Vector256.Load(bias + 0)).Store(cr + 0);
+            (c11 + Vector256.Load(bias + 8)).Store(cr + 8);
+            cr += ldc;
+            (c20 + Vector256.Load(bias + 0)).Store(cr + 0);
+            (c21 + Vector256.Load(bias + 8)).Store(cr + 8);
+            cr += ldc;
+            (c30 + Vector256.Load(bias + 0)).Store(cr + 0);
+            (c31 + Vector256.Load(bias + 8)).Store(cr + 8);
+        }
+        else if (bias == null)
+        {
+            (c00 + Vector256.Load(res + 0)).Store(cr + 0);
+            (c01 + Vector256.Load(res + 8)).Store(cr + 8);
+            cr += ldc; res += ldr;
+            (c10 + Vector256.Load(res + 0)).Store(cr + 0);
+            (c11 + Vector256.Load(res + 8)).Store(cr + 8);
+            cr += ldc; res += ldr;
+            (c20 + Vector256.Load(res + 0)).Store(cr + 0);
+            (c21 + Vector256.Load(res + 8)).Store(cr + 8);
+            cr += ldc; res += ldr;
+            (c30 + Vector256.Load(res + 0)).Store(cr + 0);
+            (c31 + Vector256.Load(res + 8)).Store(cr + 8);
+        }
+        else
+        {
+            ((c00 + Vector256.Load(bias + 0)) + Vector256.Load(res + 0)).Store(cr + 0);
+            ((c01 + Vector256.Load(bias + 8)) + Vector256.Load(res + 8)).Store(cr + 8);
+            cr += ldc; res += ldr;
+            ((c10 + Vector256.Load(bias + 0)) + Vector256.Load(res + 0)).Store(cr + 0);
+            ((c11 + Vector256.Load(bias + 8)) + Vector256.Load(res + 8)).Store(cr + 8);
+            cr += ldc; res += ldr;
+            ((c20 + Vector256.Load(bias + 0)) + Vector256.Load(res + 0)).Store(cr + 0);
+            ((c21 + Vector256.Load(bias + 8)) + Vector256.Load(res + 8)).Store(cr + 8);
+            cr += ldc; res += ldr;
+            ((c30 + Vector256.Load(bias + 0)) + Vector256.Load(res + 0)).Store(cr + 0);
+            ((c31 + Vector256.Load(bias + 8)) + Vector256.Load(res + 8)).Store(cr + 8);
+        }
     }
 
     /// <summary>2x16 tile on Vector256&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Kernel256x2(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
+    internal static unsafe void Kernel256x2(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta,
+        float* bias, float* res, nint ldr)
     {
         Vector256<float> c00, c01, c10, c11;
         float* cr;
@@ -1327,16 +1854,44 @@ internal static partial class GemmKernels
             }
         }
         cr = c;
-        c00.Store(cr + 0);
-        c01.Store(cr + 8);
-        cr += ldc;
-        c10.Store(cr + 0);
-        c11.Store(cr + 8);
+        if (bias == null && res == null)
+        {
+            c00.Store(cr + 0);
+            c01.Store(cr + 8);
+            cr += ldc;
+            c10.Store(cr + 0);
+            c11.Store(cr + 8);
+        }
+        else if (res == null)
+        {
+            (c00 + Vector256.Load(bias + 0)).Store(cr + 0);
+            (c01 + Vector256.Load(bias + 8)).Store(cr + 8);
+            cr += ldc;
+            (c10 + Vector256.Load(bias + 0)).Store(cr + 0);
+            (c11 + Vector256.Load(bias + 8)).Store(cr + 8);
+        }
+        else if (bias == null)
+        {
+            (c00 + Vector256.Load(res + 0)).Store(cr + 0);
+            (c01 + Vector256.Load(res + 8)).Store(cr + 8);
+            cr += ldc; res += ldr;
+            (c10 + Vector256.Load(res + 0)).Store(cr + 0);
+            (c11 + Vector256.Load(res + 8)).Store(cr + 8);
+        }
+        else
+        {
+            ((c00 + Vector256.Load(bias + 0)) + Vector256.Load(res + 0)).Store(cr + 0);
+            ((c01 + Vector256.Load(bias + 8)) + Vector256.Load(res + 8)).Store(cr + 8);
+            cr += ldc; res += ldr;
+            ((c10 + Vector256.Load(bias + 0)) + Vector256.Load(res + 0)).Store(cr + 0);
+            ((c11 + Vector256.Load(bias + 8)) + Vector256.Load(res + 8)).Store(cr + 8);
+        }
     }
 
     /// <summary>4x8 tile on Vector128&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Kernel128x4(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
+    internal static unsafe void Kernel128x4(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta,
+        float* bias, float* res, nint ldr)
     {
         Vector128<float> c00, c01, c10, c11, c20, c21, c30, c31;
         float* cr;
@@ -1435,22 +1990,68 @@ internal static partial class GemmKernels
             }
         }
         cr = c;
-        c00.Store(cr + 0);
-        c01.Store(cr + 4);
-        cr += ldc;
-        c10.Store(cr + 0);
-        c11.Store(cr + 4);
-        cr += ldc;
-        c20.Store(cr + 0);
-        c21.Store(cr + 4);
-        cr += ldc;
-        c30.Store(cr + 0);
-        c31.Store(cr + 4);
+        if (bias == null && res == null)
+        {
+            c00.Store(cr + 0);
+            c01.Store(cr + 4);
+            cr += ldc;
+            c10.Store(cr + 0);
+            c11.Store(cr + 4);
+            cr += ldc;
+            c20.Store(cr + 0);
+            c21.Store(cr + 4);
+            cr += ldc;
+            c30.Store(cr + 0);
+            c31.Store(cr + 4);
+        }
+        else if (res == null)
+        {
+            (c00 + Vector128.Load(bias + 0)).Store(cr + 0);
+            (c01 + Vector128.Load(bias + 4)).Store(cr + 4);
+            cr += ldc;
+            (c10 + Vector128.Load(bias + 0)).Store(cr + 0);
+            (c11 + Vector128.Load(bias + 4)).Store(cr + 4);
+            cr += ldc;
+            (c20 + Vector128.Load(bias + 0)).Store(cr + 0);
+            (c21 + Vector128.Load(bias + 4)).Store(cr + 4);
+            cr += ldc;
+            (c30 + Vector128.Load(bias + 0)).Store(cr + 0);
+            (c31 + Vector128.Load(bias + 4)).Store(cr + 4);
+        }
+        else if (bias == null)
+        {
+            (c00 + Vector128.Load(res + 0)).Store(cr + 0);
+            (c01 + Vector128.Load(res + 4)).Store(cr + 4);
+            cr += ldc; res += ldr;
+            (c10 + Vector128.Load(res + 0)).Store(cr + 0);
+            (c11 + Vector128.Load(res + 4)).Store(cr + 4);
+            cr += ldc; res += ldr;
+            (c20 + Vector128.Load(res + 0)).Store(cr + 0);
+            (c21 + Vector128.Load(res + 4)).Store(cr + 4);
+            cr += ldc; res += ldr;
+            (c30 + Vector128.Load(res + 0)).Store(cr + 0);
+            (c31 + Vector128.Load(res + 4)).Store(cr + 4);
+        }
+        else
+        {
+            ((c00 + Vector128.Load(bias + 0)) + Vector128.Load(res + 0)).Store(cr + 0);
+            ((c01 + Vector128.Load(bias + 4)) + Vector128.Load(res + 4)).Store(cr + 4);
+            cr += ldc; res += ldr;
+            ((c10 + Vector128.Load(bias + 0)) + Vector128.Load(res + 0)).Store(cr + 0);
+            ((c11 + Vector128.Load(bias + 4)) + Vector128.Load(res + 4)).Store(cr + 4);
+            cr += ldc; res += ldr;
+            ((c20 + Vector128.Load(bias + 0)) + Vector128.Load(res + 0)).Store(cr + 0);
+            ((c21 + Vector128.Load(bias + 4)) + Vector128.Load(res + 4)).Store(cr + 4);
+            cr += ldc; res += ldr;
+            ((c30 + Vector128.Load(bias + 0)) + Vector128.Load(res + 0)).Store(cr + 0);
+            ((c31 + Vector128.Load(bias + 4)) + Vector128.Load(res + 4)).Store(cr + 4);
+        }
     }
 
     /// <summary>2x8 tile on Vector128&lt;float&gt;.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Kernel128x2(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta)
+    internal static unsafe void Kernel128x2(float* a, nint lda, float* b, float* c, nint ldc, int kc, bool accumulate, float* pf, bool nta,
+        float* bias, float* res, nint ldr)
     {
         Vector128<float> c00, c01, c10, c11;
         float* cr;
@@ -1520,10 +2121,37 @@ internal static partial class GemmKernels
             }
         }
         cr = c;
-        c00.Store(cr + 0);
-        c01.Store(cr + 4);
-        cr += ldc;
-        c10.Store(cr + 0);
-        c11.Store(cr + 4);
+        if (bias == null && res == null)
+        {
+            c00.Store(cr + 0);
+            c01.Store(cr + 4);
+            cr += ldc;
+            c10.Store(cr + 0);
+            c11.Store(cr + 4);
+        }
+        else if (res == null)
+        {
+            (c00 + Vector128.Load(bias + 0)).Store(cr + 0);
+            (c01 + Vector128.Load(bias + 4)).Store(cr + 4);
+            cr += ldc;
+            (c10 + Vector128.Load(bias + 0)).Store(cr + 0);
+            (c11 + Vector128.Load(bias + 4)).Store(cr + 4);
+        }
+        else if (bias == null)
+        {
+            (c00 + Vector128.Load(res + 0)).Store(cr + 0);
+            (c01 + Vector128.Load(res + 4)).Store(cr + 4);
+            cr += ldc; res += ldr;
+            (c10 + Vector128.Load(res + 0)).Store(cr + 0);
+            (c11 + Vector128.Load(res + 4)).Store(cr + 4);
+        }
+        else
+        {
+            ((c00 + Vector128.Load(bias + 0)) + Vector128.Load(res + 0)).Store(cr + 0);
+            ((c01 + Vector128.Load(bias + 4)) + Vector128.Load(res + 4)).Store(cr + 4);
+            cr += ldc; res += ldr;
+            ((c10 + Vector128.Load(bias + 0)) + Vector128.Load(res + 0)).Store(cr + 0);
+            ((c11 + Vector128.Load(bias + 4)) + Vector128.Load(res + 4)).Store(cr + 4);
+        }
     }
 }
