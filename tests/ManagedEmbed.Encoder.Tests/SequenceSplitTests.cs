@@ -41,6 +41,30 @@ public class SequenceSplitTests
         }
     }
 
+    /// <summary>
+    /// On one thread the attention block runs groups of whole sequences of at most GroupTokens tokens; with a pool that
+    /// gets no split (fewer sequences than threads) the batch is one group. Same hidden states, bit for bit.
+    /// </summary>
+    [Fact]
+    public void AttentionGroupsGiveTheOneGroupHiddenStatesBitForBit()
+    {
+        string dir = TestModels.Tiny();
+        var config = SentenceModelConfig.Load(dir).Transformer;
+        using var model = EncoderRegistry.LoadModel(Path.Combine(dir, "model.safetensors"), config);
+        var batch = new TokenBatch(TestModels.RandomIds(4, 33, 38, seed: 5)); // 132-152 tokens: two groups serially
+        Assert.True(batch.TotalTokens > SelfAttentionBlock.GroupTokens);
+        using var pool = new KernelThreadPool(5);
+        Assert.Equal(1, SequenceSplit.Parts(batch, pool));
+        var serial = new EncoderWorkspace();
+        model.Forward(batch, serial, null);
+        var pooled = new EncoderWorkspace();
+        model.Forward(batch, pooled, pool);
+        int n = batch.TotalTokens * config.HiddenSize;
+        Assert.Equal(pooled.Hidden.AsSpan(0, n).ToArray(), serial.Hidden.AsSpan(0, n).ToArray());
+        // The one-thread workspace holds one group's Q | K | V, not the batch's.
+        Assert.True(serial.Qkv.Length < batch.TotalTokens * 3 * config.HiddenSize);
+    }
+
     /// <summary>A bad token id in a later group fails the split pass with the unsplit pass's own exception and message.</summary>
     [Fact]
     public void ABadIdInAGroupFailsAsTheUnsplitPassDoes()

@@ -8,9 +8,9 @@ public sealed class EncoderWorkspace
 {
     /// <summary>Hidden states [tokens, hidden]; after a forward pass, the last hidden state.</summary>
     public float[] Hidden = [];
-    /// <summary>Fused query/key/value projections [tokens, 3·hidden].</summary>
+    /// <summary>Fused query/key/value projections of one group of sequences [group tokens, 3·hidden] (the attention block runs groups of whole sequences).</summary>
     public float[] Qkv = [];
-    /// <summary>Attention context [tokens, hidden].</summary>
+    /// <summary>Attention context of one group of sequences [group tokens, hidden].</summary>
     public float[] Context = [];
     /// <summary>Receives a block's output (dense + bias + residual) before it becomes <see cref="Hidden"/> by <see cref="SwapHidden"/> [tokens, hidden].</summary>
     public float[] Next = [];
@@ -26,10 +26,15 @@ public sealed class EncoderWorkspace
     public void Ensure(int tokens, int hidden, int intermediate)
     {
         Grow(ref Hidden, (long)tokens * hidden);
-        Grow(ref Qkv, (long)tokens * 3 * hidden);
-        Grow(ref Context, (long)tokens * hidden);
         Grow(ref Next, (long)tokens * hidden);
         Grow(ref Intermediate, (long)Math.Min(tokens, FeedForwardRows) * intermediate);
+    }
+
+    /// <summary>Makes <see cref="Qkv"/> and <see cref="Context"/> large enough for a group of <paramref name="rows"/> tokens (grown to the largest group seen).</summary>
+    internal void EnsureAttention(int rows, int hidden)
+    {
+        Grow(ref Qkv, (long)rows * 3 * hidden);
+        Grow(ref Context, (long)rows * hidden);
     }
 
     /// <summary>Makes <see cref="Hidden"/> large enough for <paramref name="tokens"/> rows (a pass split into groups of sequences writes only it).</summary>
