@@ -26,7 +26,6 @@ internal sealed class SequenceSplit : KernelWork
     private TokenBatch? _source;
     private EncoderModel? _model;
     private EncoderWorkspace? _ws;
-    private int _hidden;
 
     /// <summary>How many parts <paramref name="batch"/> is split into on <paramref name="pool"/> (1 = no split).</summary>
     internal static int Parts(TokenBatch batch, KernelThreadPool? pool)
@@ -48,7 +47,7 @@ internal sealed class SequenceSplit : KernelWork
             for (int i = _parts.Length; i < parts; i++) grown[i] = new EncoderWorkspace();
             _parts = grown;
         }
-        _model = model; _ws = ws; _hidden = model.Config.HiddenSize;
+        _model = model; _ws = ws;
         try { pool.Run(this, parts); }
         catch (AggregateException e) when (e.InnerException is { } inner)
         {
@@ -100,9 +99,10 @@ internal sealed class SequenceSplit : KernelWork
         var sub = _batches[chunk]!;
         var ws = _parts[chunk];
         var model = _model!;
-        ws.Ensure(sub.TotalTokens, model.Config.HiddenSize, model.Config.IntermediateSize);
+        int hidden = model.Config.HiddenSize;
+        ws.Ensure(sub.TotalTokens, hidden, model.Config.IntermediateSize);
         model.ForwardLayers(sub, ws, null);
         int row0 = _source!.Offsets[_first[chunk]];
-        ws.Hidden.AsSpan(0, sub.TotalTokens * _hidden).CopyTo(_ws!.Hidden.AsSpan(row0 * _hidden));
+        ws.Hidden.AsSpan(0, sub.TotalTokens * hidden).CopyTo(_ws!.Hidden.AsSpan(row0 * hidden));
     }
 }
