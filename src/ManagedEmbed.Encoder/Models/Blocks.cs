@@ -146,7 +146,7 @@ public sealed class SelfAttentionBlock
     /// faster than the whole batch kernel by kernel; 64 and 256 level with 128. With several threads on one batch the
     /// batch stays one group (a group per kernel split would add joins).
     /// </summary>
-    internal const int GroupTokens = 128;
+    public const int GroupTokens = 128;
 
     /// <summary>hidden ← LayerNorm(dense(attention(hidden)) + hidden), in place, split across <paramref name="pool"/> (null = calling thread).</summary>
     public void Forward(TokenBatch batch, EncoderWorkspace ws, KernelThreadPool? pool, IAttentionBias? bias = null)
