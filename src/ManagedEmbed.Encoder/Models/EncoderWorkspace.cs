@@ -22,7 +22,7 @@ public sealed class EncoderWorkspace
     internal readonly SequenceSplit Split = new();
     internal readonly RowParallel LayerNormWork = new();
 
-    /// <summary>Makes every buffer large enough for <paramref name="tokens"/> rows.</summary>
+    /// <summary>Makes the per-token buffers large enough for <paramref name="tokens"/> rows (<see cref="Qkv"/> and <see cref="Context"/> grow per attention group, in the forward pass).</summary>
     public void Ensure(int tokens, int hidden, int intermediate)
     {
         Grow(ref Hidden, (long)tokens * hidden);
