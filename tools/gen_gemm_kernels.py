@@ -2,7 +2,8 @@
 """Generates src/ManagedEmbed.Kernels/GemmKernels.g.cs: the register-tiled GEMM micro-kernels.
 
 Each kernel computes an MR x NR tile C (+)= A[MR, kc] · B[kc, NR], where A rows have stride lda and B is one packed
-panel (kc rows of NR contiguous floats). The accumulators are MR * NR/lanes vector locals, so the JIT keeps them in
+panel (kc rows of NR contiguous floats), and stores (acc + bias) + residual when given a bias (NR floats) or residual
+rows (stride ldr): the GEMM epilogue's additions, applied in registers before the tile's only store. The accumulators are MR * NR/lanes vector locals, so the JIT keeps them in
 registers (24 of 32 zmm for 8x48 and for 12x32, the narrow variant for products whose 32-wide panels pad fewer
 columns (n ≤ 32 or 64-128 columns in Gemm.MatMul / MatMulTransB), with 8- and 4-row variants;
 12 of 16 ymm/xmm for 6x16 and 6x8; 4- and 2-row variants of those for partial row groups). Unrolled by hand because
@@ -92,8 +93,11 @@ def kernel(name, vec, lanes, mr, nv, fma):
     # then passes no residual): bit-identical to storing the tile and adding them from memory afterwards, without the
     # reload and second store of the tile (measured: that round trip cost 4-7% of a 512-row GEMM with a bias).
     L.append("        cr = c;")
-    for cond, terms in (("bias == null && res == null", []), ("res == null", ["bias"]), ("bias == null", ["res"]), (None, ["bias", "res"])):
-        L.append(f"        {'if' if cond == 'bias == null && res == null' else 'else if'} ({cond})" if cond else "        else")
+    # One store sequence per case (plain, + bias, + residual, + both): no test per vector.
+    cases = (("if (bias == null && res == null)", []), ("else if (res == null)", ["bias"]),
+             ("else if (bias == null)", ["res"]), ("else", ["bias", "res"]))
+    for head, terms in cases:
+        L.append(f"        {head}")
         L.append("        {")
         for r in range(mr):
             for v in range(nv):
