@@ -33,7 +33,7 @@ static partial class OpProfile
     ];
 
     /// <summary>Runs <paramref name="passes"/> replayed passes of one shape; returns the mean ms per op.</summary>
-    public static void Run(TransformerConfig c, int b, int t, int threads, int passes, double realForwardMs, double realCpuMs, bool rowMajor = false)
+    public static void Run(TransformerConfig c, int b, int t, int threads, int passes, double realForwardMs, double realCpuMs, double roof, bool rowMajor = false)
     {
         int h = c.HiddenSize, f = c.IntermediateSize, heads = c.NumAttentionHeads, d = c.HeadDim, layers = c.NumHiddenLayers;
         int tokens = b * t;
@@ -117,8 +117,9 @@ static partial class OpProfile
         Console.WriteLine($"Per-op profile{(rowMajor ? " (weights read in place, row-major)" : "")}, {b} x {t} / {threads} thread(s), {layers} layers, hidden {h}, ffn {f}, heads {heads}; mean of {passes} replayed passes " +
             $"(thread CPU time; attention runs on the calling thread here, timed per group); real forward pass of the model: {realForwardMs:F2} ms wall, {realCpuMs:F2} ms process CPU");
         Console.WriteLine();
-        Console.WriteLine("| op | ms per pass | share | GFLOP/s |");
-        Console.WriteLine("|---|---|---|---|");
+        // % of FMA roof: against threads x one core's measured roof (Clock.MeasureFmaRoof).
+        Console.WriteLine("| op | ms per pass | share | GFLOP/s | % of FMA roof |");
+        Console.WriteLine("|---|---|---|---|---|");
         double[] flops =
         [
             2.0 * tokens * 3 * h * h * layers, 4.0 * b * t * t * h * layers,
@@ -127,11 +128,13 @@ static partial class OpProfile
         for (int i = 0; i < Ops.Length; i++)
         {
             double ms = ticks[i] / 1e6 / passes;
-            string gf = flops[i] == 0 ? "" : $"{flops[i] / (ms / 1000) / 1e9:F0}";
-            Console.WriteLine($"| {Ops[i]} | {ms:F3} | {100 * ms / total:F1}% | {gf} |");
+            double g = flops[i] / (ms / 1000) / 1e9;
+            string gf = flops[i] == 0 ? "" : $"{g:F0}", pct = flops[i] == 0 ? "" : $"{100 * g / (threads * roof):F0}%";
+            Console.WriteLine($"| {Ops[i]} | {ms:F3} | {100 * ms / total:F1}% | {gf} | {pct} |");
         }
-        Console.WriteLine($"| (of the FFN up GEMM: the {c.Activation} activation on its own, {tokens} x {f} per layer) | {geluMs:F3} | {100 * geluMs / total:F1}% | |");
-        Console.WriteLine($"| **total (replay)** | **{total:F3}** | 100% | {(flops.Sum() / (total / 1000) / 1e9):F0} |");
+        Console.WriteLine($"| (of the FFN up GEMM: the {c.Activation} activation on its own, {tokens} x {f} per layer) | {geluMs:F3} | {100 * geluMs / total:F1}% | | |");
+        double all = flops.Sum() / (total / 1000) / 1e9;
+        Console.WriteLine($"| **total (replay)** | **{total:F3}** | 100% | {all:F0} | {100 * all / (threads * roof):F0}% |");
         Console.WriteLine();
     }
 }

@@ -53,7 +53,7 @@ if (opts.TryGetValue("--profile", out var profilePasses))
         var cpu = new CpuTally();
         Measure(() => model.Forward(batch, ws, pool), [], 1.0, null);
         Measure(() => model.Forward(batch, ws, pool), times, seconds, cpu);
-        OpProfile.Run(config, b, t, threads, passes, Median(times), cpu.MsPerRun, opts.ContainsKey("--rowmajor"));
+        OpProfile.Run(config, b, t, threads, passes, Median(times), cpu.MsPerRun, roof, opts.ContainsKey("--rowmajor"));
     }
     return 0;
 }
